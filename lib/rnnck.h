@@ -1,0 +1,489 @@
+/*
+ * rnnck.h — the RNN checkpoint kit: the one public header.
+ *
+ * rnnck reads, writes, checks, converts and runs recurrent-network checkpoints
+ * (LSTM, GRU, Elman RNN) keyed by PyTorch parameter names.
+ *
+ * Conventions (apply to every function below unless its comment says otherwise)
+ *  - Every name is prefixed rnnck_ / RNNCK_. Handles are opaque.
+ *  - Fallible functions return rnnck_status; RNNCK_OK (0) is success and every
+ *    error is negative. On failure a one-line message naming the file and the
+ *    field is left in a per-thread buffer, read with rnnck_errmsg(). A public
+ *    call that succeeds clears it.
+ *  - Out-parameters come last and are written only on success.
+ *  - Ownership: an object returned through `T **out` belongs to the caller and
+ *    is released with the matching *_free function (all are NULL-safe). A
+ *    pointer returned as a function value is borrowed: it lives as long as the
+ *    object it came from.
+ *  - Nothing here prints, calls exit() or abort(), or asserts on file contents.
+ *  - Thread safety: distinct handles may be used from distinct threads, except
+ *    that every call touching HDF5 (rnnck_load, rnnck_save, rnnck_check_file,
+ *    lazy tensor reads of an HDF5-backed model) is serialised by libhdf5's own
+ *    global lock when libhdf5 is built thread-safe, and is NOT safe to call
+ *    concurrently with a non-thread-safe libhdf5 (Debian's serial build).
+ *    One handle must not be used by two threads at once.
+ */
+#ifndef RNNCK_H
+#define RNNCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(RNNCK_BUILDING) && defined(__GNUC__)
+#define RNNCK_API __attribute__((visibility("default")))
+#else
+#define RNNCK_API
+#endif
+
+/* ------------------------------------------------------------------ version */
+
+#define RNNCK_VERSION_MAJOR 0
+#define RNNCK_VERSION_MINOR 1
+#define RNNCK_VERSION_PATCH 0
+#define RNNCK_VERSION_STRING "0.1.0"
+/* MAJOR*10000 + MINOR*100 + PATCH */
+#define RNNCK_VERSION_NUMBER 100
+
+/* The schema version this library writes ("MAJOR.MINOR"). Readers accept any
+ * file whose major equals RNNCK_SCHEMA_MAJOR. */
+#define RNNCK_SCHEMA_MAJOR 1
+#define RNNCK_SCHEMA_MINOR 0
+#define RNNCK_SCHEMA_STRING "1.0"
+
+/* Run-time version of the library actually linked. */
+RNNCK_API const char *rnnck_version(void);
+RNNCK_API int rnnck_version_number(void);
+
+/* ------------------------------------------------------------------- errors */
+
+typedef enum rnnck_status {
+    RNNCK_OK = 0,
+    RNNCK_E_USAGE = -1,       /* invalid argument from the caller */
+    RNNCK_E_FORMAT = -2,      /* input malformed, not of the expected kind */
+    RNNCK_E_UNSUPPORTED = -3, /* well-formed input using an unsupported feature */
+    RNNCK_E_INEXACT = -4,     /* the target cannot express the source's maths */
+    RNNCK_E_IO = -5,          /* the operating system failed a read */
+    RNNCK_E_WRITE = -6,       /* an output could not be written */
+    RNNCK_E_NOMEM = -7,       /* out of memory, or a size over a safety limit */
+    RNNCK_E_NOTFOUND = -8,    /* the named tensor or module does not exist */
+    RNNCK_E_SHAPE = -9        /* an array passed in has the wrong shape/dtype */
+} rnnck_status;
+
+/* Message of the last failed call on this thread ("" if the last call
+ * succeeded). Owned by the library; valid until the next rnnck call on this
+ * thread. Never NULL. */
+RNNCK_API const char *rnnck_errmsg(void);
+/* Static description of a status code. Never NULL. */
+RNNCK_API const char *rnnck_strerror(rnnck_status status);
+
+/* ------------------------------------------------------------------- dtypes */
+
+typedef enum rnnck_dtype {
+    RNNCK_DTYPE_INVALID = 0,
+    RNNCK_F32 = 1,
+    RNNCK_F64 = 2,
+    RNNCK_F16 = 3,
+    RNNCK_BF16 = 4,
+    RNNCK_I64 = 5,
+    RNNCK_I32 = 6,
+    RNNCK_I16 = 7,
+    RNNCK_I8 = 8,
+    RNNCK_U8 = 9,
+    RNNCK_BOOL = 10
+} rnnck_dtype;
+
+/* Bytes per element (0 for RNNCK_DTYPE_INVALID). */
+RNNCK_API size_t rnnck_dtype_size(rnnck_dtype dtype);
+/* "float32", "float64", "float16", "bfloat16", "int64", ... ; "invalid". */
+RNNCK_API const char *rnnck_dtype_name(rnnck_dtype dtype);
+RNNCK_API int rnnck_dtype_is_float(rnnck_dtype dtype);
+/* Parses a name produced by rnnck_dtype_name; RNNCK_DTYPE_INVALID if unknown. */
+RNNCK_API rnnck_dtype rnnck_dtype_from_name(const char *name);
+
+/* ------------------------------------------------------------------ tensors */
+
+#define RNNCK_MAX_DIMS 8
+
+/* A strided n-d array over reference-counted storage. Several tensors may share
+ * one storage (gate views): writing through one is seen by the others, and the
+ * storage lives until the last tensor using it is freed. Reference counts are
+ * not atomic: tensors sharing storage belong to one thread at a time. */
+typedef struct rnnck_tensor rnnck_tensor;
+
+/* New zero-filled, C-contiguous tensor. ndim in [0, RNNCK_MAX_DIMS]; every
+ * dimension >= 0; total bytes must fit in size_t (RNNCK_E_NOMEM otherwise). */
+RNNCK_API rnnck_status rnnck_tensor_new(rnnck_dtype dtype, int ndim, const int64_t *shape,
+                                        rnnck_tensor **out);
+/* New tensor holding a copy of `src_bytes` bytes of C-contiguous data;
+ * src_bytes must equal numel * dtype size (RNNCK_E_SHAPE otherwise). */
+RNNCK_API rnnck_status rnnck_tensor_from_data(rnnck_dtype dtype, int ndim, const int64_t *shape,
+                                              const void *src, size_t src_bytes,
+                                              rnnck_tensor **out);
+/* Releases the caller's reference. NULL-safe. */
+RNNCK_API void rnnck_tensor_free(rnnck_tensor *t);
+
+RNNCK_API rnnck_dtype rnnck_tensor_dtype(const rnnck_tensor *t);
+RNNCK_API int rnnck_tensor_ndim(const rnnck_tensor *t);
+/* Size of dimension i (0 <= i < ndim), or -1 when i is out of range. */
+RNNCK_API int64_t rnnck_tensor_dim(const rnnck_tensor *t, int i);
+/* Stride of dimension i in elements, or 0 when i is out of range. */
+RNNCK_API int64_t rnnck_tensor_stride(const rnnck_tensor *t, int i);
+RNNCK_API int64_t rnnck_tensor_numel(const rnnck_tensor *t);
+/* numel * dtype size. */
+RNNCK_API size_t rnnck_tensor_nbytes(const rnnck_tensor *t);
+RNNCK_API int rnnck_tensor_is_contiguous(const rnnck_tensor *t);
+/* Pointer to element [0,...,0], or NULL while the data of a lazily opened
+ * model has not been loaded (see rnnck_model_load_tensor). Borrowed. */
+RNNCK_API void *rnnck_tensor_data(rnnck_tensor *t);
+RNNCK_API const void *rnnck_tensor_cdata(const rnnck_tensor *t);
+/* Name given by the model that holds the tensor ("" for a free tensor). */
+RNNCK_API const char *rnnck_tensor_name(const rnnck_tensor *t);
+
+/* View of block `index` of `count` equal blocks along dimension 0: the gate
+ * block of a weight (G*H, in) or bias (G*H). Shares memory with `t`.
+ * RNNCK_E_USAGE if dim 0 is not divisible by count or index is out of range. */
+RNNCK_API rnnck_status rnnck_tensor_block(rnnck_tensor *t, int count, int index,
+                                          rnnck_tensor **out);
+/* Copies all elements, converting to `dtype` (float<->float, int->float,
+ * float->int by truncation is refused with RNNCK_E_USAGE), into dst in
+ * C order. dst_bytes must equal numel * rnnck_dtype_size(dtype). */
+RNNCK_API rnnck_status rnnck_tensor_copy_out(const rnnck_tensor *t, rnnck_dtype dtype, void *dst,
+                                             size_t dst_bytes);
+/* Copies src's elements into t (same shape; dtype converted; strides honoured
+ * on both sides, so it writes through views). */
+RNNCK_API rnnck_status rnnck_tensor_assign(rnnck_tensor *t, const rnnck_tensor *src);
+/* New C-contiguous copy of t in `dtype`. */
+RNNCK_API rnnck_status rnnck_tensor_clone(const rnnck_tensor *t, rnnck_dtype dtype,
+                                          rnnck_tensor **out);
+/* Min, max, mean, population std over all elements, computed in double.
+ * nonfinite_count receives the number of NaN/Inf elements (excluded from the
+ * statistics). Any out-pointer may be NULL. */
+RNNCK_API rnnck_status rnnck_tensor_stats(const rnnck_tensor *t, double *min, double *max,
+                                          double *mean, double *std, int64_t *nonfinite_count);
+
+/* -------------------------------------------------------- random generator */
+
+/* Deterministic generator (xoshiro256**, seeded by splitmix64): the same seed
+ * gives the same stream on every platform. */
+typedef struct rnnck_rng rnnck_rng;
+RNNCK_API rnnck_status rnnck_rng_new(uint64_t seed, rnnck_rng **out);
+RNNCK_API void rnnck_rng_free(rnnck_rng *rng);
+RNNCK_API uint64_t rnnck_rng_u64(rnnck_rng *rng);
+/* Uniform in [0, 1) with 53 random bits. */
+RNNCK_API double rnnck_rng_uniform(rnnck_rng *rng);
+/* Standard normal (Box-Muller on two uniforms). */
+RNNCK_API double rnnck_rng_normal(rnnck_rng *rng);
+
+/* ------------------------------------------------------------- initialisers */
+/* Initialisers act on any float tensor, including gate views: they write
+ * through strides, so initialising a view initialises that block of its
+ * parameter. */
+
+/* Every element U(lo, hi). */
+RNNCK_API rnnck_status rnnck_init_uniform(rnnck_tensor *t, double lo, double hi, rnnck_rng *rng);
+/* Every element set to value. */
+RNNCK_API rnnck_status rnnck_init_constant(rnnck_tensor *t, double value);
+/* A 1-d or 2-d tensor (1-d is treated as one row) made (semi-)orthogonal as by
+ * torch.nn.init.orthogonal_(t, gain): orthonormal rows when rows <= cols,
+ * orthonormal columns otherwise, times gain; QR of a normal matrix with the
+ * signs of R's diagonal folded in, so the result is Haar-distributed. */
+RNNCK_API rnnck_status rnnck_init_orthogonal(rnnck_tensor *t, double gain, rnnck_rng *rng);
+
+/* -------------------------------------------------------- recurrent modules */
+
+typedef enum rnnck_cell {
+    RNNCK_CELL_INVALID = 0,
+    RNNCK_CELL_LSTM = 1,
+    RNNCK_CELL_GRU = 2,
+    RNNCK_CELL_RNN_TANH = 3,
+    RNNCK_CELL_RNN_RELU = 4
+} rnnck_cell;
+
+/* "LSTM", "GRU", "RNN_TANH", "RNN_RELU" (schema spelling). */
+RNNCK_API const char *rnnck_cell_name(rnnck_cell cell);
+RNNCK_API rnnck_cell rnnck_cell_from_name(const char *name);
+/* Gate blocks per parameter: 4, 3, 1, 1 (0 for invalid). */
+RNNCK_API int rnnck_cell_gates(rnnck_cell cell);
+/* Gate letters in storage order: "ifgo", "rzn", "h", "h". */
+RNNCK_API const char *rnnck_cell_gate_order(rnnck_cell cell);
+/* Index of gate letter g in the storage order, or -1. */
+RNNCK_API int rnnck_cell_gate_index(rnnck_cell cell, char g);
+
+/* Activation functions, as ONNX names them. out = f(x):
+ *  SIGMOID 1/(1+e^-x); TANH; RELU max(0,x); HARD_SIGMOID max(0,min(1,a*x+b));
+ *  AFFINE a*x+b; LEAKY_RELU x<0 ? a*x : x; THRESHOLDED_RELU x>a ? x : 0;
+ *  SCALED_TANH a*tanh(b*x); ELU x<0 ? a*(e^x-1) : x; SOFTSIGN x/(1+|x|);
+ *  SOFTPLUS log(1+e^x).
+ * Keras 2's hard_sigmoid is HARD_SIGMOID(0.2, 0.5); Keras 3's is
+ * HARD_SIGMOID(1/6, 0.5). */
+typedef enum rnnck_act_kind {
+    RNNCK_ACT_SIGMOID = 0,
+    RNNCK_ACT_TANH,
+    RNNCK_ACT_RELU,
+    RNNCK_ACT_HARD_SIGMOID,
+    RNNCK_ACT_AFFINE,
+    RNNCK_ACT_LEAKY_RELU,
+    RNNCK_ACT_THRESHOLDED_RELU,
+    RNNCK_ACT_SCALED_TANH,
+    RNNCK_ACT_ELU,
+    RNNCK_ACT_SOFTSIGN,
+    RNNCK_ACT_SOFTPLUS,
+    RNNCK_ACT_COUNT_
+} rnnck_act_kind;
+
+typedef struct rnnck_activation {
+    rnnck_act_kind kind;
+    double alpha;
+    double beta;
+} rnnck_activation;
+
+/* ONNX spelling ("Sigmoid", "Tanh", "HardSigmoid", ...). */
+RNNCK_API const char *rnnck_act_name(rnnck_act_kind kind);
+RNNCK_API rnnck_act_kind rnnck_act_from_name(const char *name); /* RNNCK_ACT_COUNT_ if unknown */
+
+/* Activation slots per direction: [0] gate activation f (sigmoid in PyTorch),
+ * [1] candidate/cell activation g (tanh), [2] output activation h (tanh,
+ * LSTM only). RNN cells use slot [0] only (tanh or relu). */
+#define RNNCK_ACT_SLOTS 3
+
+/* Description of one recurrent module: PyTorch's constructor arguments plus the
+ * semantics other frameworks have and PyTorch lacks. A description whose
+ * semantics fields all hold their PyTorch defaults (see rnnck_module_info_init)
+ * means exactly torch.nn.LSTM/GRU/RNN. */
+typedef struct rnnck_module_info {
+    const char *name; /* dotted prefix ("encoder.rnn"), "" for a bare module */
+    rnnck_cell cell;
+    int64_t input_size;
+    int64_t hidden_size;
+    int64_t num_layers;
+    int64_t proj_size; /* 0 = none; LSTM only; < hidden_size */
+    int bias;          /* 1: bias_ih/bias_hh present */
+    int bidirectional;
+    int batch_first;
+    rnnck_dtype dtype; /* dtype of the parameters */
+
+    /* --- semantics beyond PyTorch (defaults = PyTorch) --- */
+    /* Activations per direction [0]=forward [1]=reverse, per slot. */
+    rnnck_activation act[2][RNNCK_ACT_SLOTS];
+    int linear_before_reset; /* GRU: 1 = reset applied after the recurrent
+                                product (PyTorch, cuDNN, ONNX lbr=1, Keras
+                                reset_after=True); 0 = before (Keras
+                                reset_after=False, TF1 GRUCell, ONNX lbr=0) */
+    double forget_bias;      /* LSTM: added to the forget pre-activation at run
+                                time (TF1 forget_bias); 0 = none */
+    int peepholes;           /* LSTM: peephole_l{k}[_reverse] (3H: i,f,o) */
+    double clip;             /* > 0: gate pre-activations clipped to
+                                [-clip, clip] (ONNX clip); 0 = none */
+    int input_forget;        /* LSTM: couple input and forget gate, i = 1 - f
+                                (ONNX input_forget=1) */
+} rnnck_module_info;
+
+/* Fills *info with PyTorch defaults for `cell`: bias=1, num_layers=1,
+ * dtype float32, PyTorch activations, linear_before_reset=1, no extras. */
+RNNCK_API void rnnck_module_info_init(rnnck_module_info *info, rnnck_cell cell);
+/* Checks a description: sizes > 0 and bounded, proj_size < hidden_size and
+ * LSTM-only, activations valid, extras only on cells that have them. */
+RNNCK_API rnnck_status rnnck_module_info_validate(const rnnck_module_info *info);
+/* 1 when the description is expressible as a plain torch.nn module. */
+RNNCK_API int rnnck_module_info_is_pytorch(const rnnck_module_info *info);
+
+/* Parameter kinds of one layer/direction. */
+typedef enum rnnck_param {
+    RNNCK_PARAM_WEIGHT_IH = 0,
+    RNNCK_PARAM_WEIGHT_HH,
+    RNNCK_PARAM_BIAS_IH,
+    RNNCK_PARAM_BIAS_HH,
+    RNNCK_PARAM_WEIGHT_HR, /* projection, LSTM with proj_size > 0 */
+    RNNCK_PARAM_PEEPHOLE,  /* LSTM with peepholes */
+    RNNCK_PARAM_COUNT_
+} rnnck_param;
+
+/* Local parameter name, "weight_ih_l1_reverse" etc., written into buf
+ * (RNNCK_E_USAGE if it does not fit). */
+RNNCK_API rnnck_status rnnck_param_name(rnnck_param kind, int64_t layer, int reverse, char *buf,
+                                        size_t bufsize);
+/* Whether `kind` exists for this module, and its expected shape. Returns 0 if
+ * the module has no such parameter, else its ndim (shape written to shape[]). */
+RNNCK_API int rnnck_param_shape(const rnnck_module_info *info, rnnck_param kind, int64_t layer,
+                                int64_t shape[2]);
+
+/* -------------------------------------------------------------------- model */
+
+/* A checkpoint in memory: named tensors in order, plus recurrent-module
+ * descriptions. Tensor names are full dotted PyTorch names. */
+typedef struct rnnck_model rnnck_model;
+
+RNNCK_API rnnck_status rnnck_model_new(rnnck_model **out);
+RNNCK_API void rnnck_model_free(rnnck_model *m);
+
+/* Adds a recurrent module and creates its parameters, zero-filled, with
+ * exactly the names, shapes and order PyTorch gives them. Fails with
+ * RNNCK_E_USAGE if a name is taken or the description is invalid. */
+RNNCK_API rnnck_status rnnck_model_add_module(rnnck_model *m, const rnnck_module_info *info);
+/* Adds a tensor that belongs to no recurrent module (embedding, linear...).
+ * The model takes a new reference; the caller keeps its own. */
+RNNCK_API rnnck_status rnnck_model_add_tensor(rnnck_model *m, const char *name, rnnck_tensor *t);
+
+RNNCK_API size_t rnnck_model_module_count(const rnnck_model *m);
+/* Borrowed; NULL if i is out of range. */
+RNNCK_API const rnnck_module_info *rnnck_model_module(const rnnck_model *m, size_t i);
+/* Index of the module whose name is `name`; RNNCK_E_NOTFOUND otherwise. */
+RNNCK_API rnnck_status rnnck_model_find_module(const rnnck_model *m, const char *name,
+                                               size_t *index);
+
+RNNCK_API size_t rnnck_model_tensor_count(const rnnck_model *m);
+/* Borrowed; NULL if i is out of range. */
+RNNCK_API rnnck_tensor *rnnck_model_tensor(const rnnck_model *m, size_t i);
+/* Borrowed tensor named `name` (full dotted name); RNNCK_E_NOTFOUND. */
+RNNCK_API rnnck_status rnnck_model_find(const rnnck_model *m, const char *name,
+                                        rnnck_tensor **out);
+/* Borrowed parameter of a module; RNNCK_E_NOTFOUND if it has none such. */
+RNNCK_API rnnck_status rnnck_model_param(const rnnck_model *m, size_t module, rnnck_param kind,
+                                         int64_t layer, int reverse, rnnck_tensor **out);
+/* Gate block view of a module parameter: gate is a letter of the cell's gate
+ * order ('i','f','g','o' / 'r','z','n' / 'h'). Peepholes use 'i','f','o'.
+ * Caller owns the view (rnnck_tensor_free). */
+RNNCK_API rnnck_status rnnck_model_gate(const rnnck_model *m, size_t module, rnnck_param kind,
+                                        int64_t layer, int reverse, char gate,
+                                        rnnck_tensor **out);
+
+/* Loads the data of one tensor of a lazily opened model (no-op when loaded). */
+RNNCK_API rnnck_status rnnck_model_load_tensor(rnnck_model *m, rnnck_tensor *t);
+/* Loads every tensor. */
+RNNCK_API rnnck_status rnnck_model_load_all(rnnck_model *m);
+/* Reads tensor `name` converted to `dtype` into dst (C order) without keeping
+ * it in memory; dst_bytes must equal numel * dtype size. */
+RNNCK_API rnnck_status rnnck_model_read(rnnck_model *m, const char *name, rnnck_dtype dtype,
+                                        void *dst, size_t dst_bytes);
+
+typedef enum rnnck_init_method {
+    RNNCK_INIT_DEFAULT = 0,   /* U(-1/sqrt(H), 1/sqrt(H)) on every parameter */
+    RNNCK_INIT_ORTHOGONAL = 1 /* each gate block of each weight orthogonal,
+                                 biases zero */
+} rnnck_init_method;
+
+/* Initialises every parameter of module `module` from a generator seeded with
+ * `seed`. If set_forget_bias is non-zero (LSTM only; RNNCK_E_USAGE otherwise)
+ * the forget block of bias_ih and bias_hh is then set to forget_bias. */
+RNNCK_API rnnck_status rnnck_model_init_module(rnnck_model *m, size_t module,
+                                               rnnck_init_method method, uint64_t seed,
+                                               int set_forget_bias, double forget_bias);
+
+/* ------------------------------------------------------------ HDF5 schema */
+
+/* Safety limits applied while reading untrusted files. */
+typedef struct rnnck_limits {
+    int64_t max_tensors;      /* default 100000 */
+    int64_t max_tensor_bytes; /* default 16 GiB */
+    int64_t max_dim;          /* default 2^31 */
+} rnnck_limits;
+RNNCK_API void rnnck_limits_init(rnnck_limits *limits);
+
+/* Opens an rnnck HDF5 checkpoint. Reads and validates metadata only (modules,
+ * names, dtypes, shapes, storage layout); tensor bytes are read on demand
+ * (rnnck_model_load_tensor / rnnck_model_read) or all at once with
+ * rnnck_model_load_all. limits may be NULL for defaults. Errors:
+ * RNNCK_E_IO (cannot open), RNNCK_E_FORMAT (not HDF5, not rnnck, malformed),
+ * RNNCK_E_UNSUPPORTED (newer schema major, HDF5 features outside the schema). */
+RNNCK_API rnnck_status rnnck_load(const char *path, const rnnck_limits *limits,
+                                  rnnck_model **out);
+/* Writes the model as an rnnck HDF5 checkpoint (schema RNNCK_SCHEMA_STRING),
+ * through a temporary file renamed over `path` on success: on failure `path`
+ * is untouched. Loads lazily opened tensors as needed. RNNCK_E_WRITE. */
+RNNCK_API rnnck_status rnnck_save(rnnck_model *m, const char *path);
+
+/* ------------------------------------------------------------------- check */
+
+typedef struct rnnck_report rnnck_report;
+
+#define RNNCK_CHECK_ALLOW_NONFINITE 1u
+
+/* Checks `path` against the schema. Returns RNNCK_OK when the file could be
+ * examined (problems, if any, are in *out: one line each, naming the file and
+ * the object); RNNCK_E_FORMAT / RNNCK_E_IO when it is not HDF5, not an rnnck
+ * file, or unreadable (then *out is not written). */
+RNNCK_API rnnck_status rnnck_check_file(const char *path, unsigned flags, rnnck_report **out);
+RNNCK_API size_t rnnck_report_count(const rnnck_report *r);
+/* Borrowed; NULL if i out of range. */
+RNNCK_API const char *rnnck_report_item(const rnnck_report *r, size_t i);
+RNNCK_API void rnnck_report_free(rnnck_report *r);
+
+/* ------------------------------------------------------------------ numpy */
+
+/* Reads a .npy file (format 1.0-3.0, either byte order, C or Fortran order,
+ * float16/32/64, int8-64, uint8, bool) into a new C-contiguous tensor in
+ * native byte order. Object arrays (pickles) are refused. */
+RNNCK_API rnnck_status rnnck_npy_load(const char *path, rnnck_tensor **out);
+/* Same from a memory buffer; `what` names it in messages. */
+RNNCK_API rnnck_status rnnck_npy_parse(const void *buf, size_t len, const char *what,
+                                       rnnck_tensor **out);
+/* Writes t as .npy format 1.0 (little-endian, C order), atomically. */
+RNNCK_API rnnck_status rnnck_npy_save(const rnnck_tensor *t, const char *path);
+
+/* ------------------------------------------------------- foreign formats */
+/* A registry of formats ("rnnck", "pytorch", "npz", ...), each detected by
+ * content. Readers map a file into the model; writers refuse (RNNCK_E_INEXACT,
+ * naming the module and the feature) any model whose maths the target cannot
+ * express. */
+
+typedef struct rnnck_open_opts {
+    const char *format;            /* NULL = detect by content */
+    const char *key;               /* pytorch: entry of a checkpoint dict
+                                      holding the state_dict ("model") */
+    const char *const *sets;       /* "module.attr=value" overrides for what
+                                      a file cannot tell (nonlinearity=relu,
+                                      batch_first=true); NULL-terminated or
+                                      NULL */
+    const rnnck_limits *limits;    /* NULL = defaults */
+} rnnck_open_opts;
+
+/* Name of the format of `path` judged by its content, or NULL with
+ * RNNCK_E_FORMAT if none matches. Returns a static string. */
+RNNCK_API rnnck_status rnnck_detect_format(const char *path, const char **format);
+/* Opens any supported checkpoint. opts may be NULL. */
+RNNCK_API rnnck_status rnnck_open(const char *path, const rnnck_open_opts *opts, rnnck_model **out);
+/* Writes m in `format` (NULL = from the file extension: .h5/.hdf5 -> rnnck,
+ * .pt/.pth -> pytorch, .npz -> npz), atomically. */
+RNNCK_API rnnck_status rnnck_write(rnnck_model *m, const char *path, const char *format);
+/* Comma-separated names of the formats this build reads / writes. Static. */
+RNNCK_API const char *rnnck_formats_readable(void);
+RNNCK_API const char *rnnck_formats_writable(void);
+
+/* ---------------------------------------------------------- forward pass */
+
+typedef struct rnnck_forward_opts {
+    int threads; /* 0 = leave OpenBLAS's setting alone */
+    rnnck_dtype compute; /* RNNCK_F32 or RNNCK_F64; INVALID = input's dtype */
+} rnnck_forward_opts;
+
+/* Runs module `module` on `input` exactly as torch.nn.LSTM/GRU/RNN.forward
+ * would, under the module's own semantics (activations, GRU reset placement,
+ * forget bias, peepholes, clip, input_forget).
+ *  input   (T, B, I), (B, T, I) if batch_first, or unbatched (T, I); f32/f64
+ *  h0      (L*D, B, H_out) or (L*D, H_out) unbatched; NULL = zeros
+ *  c0      (L*D, B, H) LSTM only; NULL = zeros
+ *  lengths (B,) int64/int32, 1 <= len <= T, NULL = all T: the meaning of
+ *          pack_padded_sequence(enforce_sorted=False): outputs past a
+ *          sequence's end are zero, h_n/c_n come from its last valid step
+ * Outputs (caller owns; c_n may be NULL for non-LSTM):
+ *  output  (T, B, D*H_out) / (B, T, D*H_out) / (T, D*H_out)
+ *  h_n     (L*D, B, H_out) / (L*D, H_out);  c_n (L*D, B, H) / (L*D, H)
+ * H_out = proj_size if > 0 else hidden_size. Streaming: feeding h_n/c_n of one
+ * call as h0/c0 of the next gives the same result as one call on the joined
+ * sequence (unidirectional modules; a reverse direction sees the whole
+ * sequence by definition). Shape errors are RNNCK_E_SHAPE with expected and
+ * actual shapes in the message. */
+RNNCK_API rnnck_status rnnck_forward(rnnck_model *m, size_t module, const rnnck_tensor *input,
+                                     const rnnck_tensor *h0, const rnnck_tensor *c0,
+                                     const rnnck_tensor *lengths, const rnnck_forward_opts *opts,
+                                     rnnck_tensor **output, rnnck_tensor **h_n,
+                                     rnnck_tensor **c_n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RNNCK_H */

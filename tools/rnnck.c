@@ -1,0 +1,3 @@
+#include "rnnck.h"
+#include <stdio.h>
+int main(void) { printf("%s\n", rnnck_version()); return 0; }

@@ -1,0 +1,100 @@
+/* The list of formats, detection by content, and the generic open/write. */
+#include "formats.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* Order matters for detection: the first format that claims a file wins. */
+static const rnnck__format *const formats[] = {
+    &rnnck__format_rnnck,
+};
+#define NFORMATS (sizeof formats / sizeof formats[0])
+
+const rnnck__format *rnnck__format_find(const char *name) {
+    for (size_t i = 0; name && i < NFORMATS; i++)
+        if (strcmp(formats[i]->name, name) == 0) return formats[i];
+    return NULL;
+}
+
+static const char *list_formats(int writable) {
+    static char read_list[256], write_list[256];
+    char *buf = writable ? write_list : read_list;
+    if (buf[0]) return buf;
+    size_t used = 0;
+    for (size_t i = 0; i < NFORMATS; i++) {
+        if (writable ? !formats[i]->write : !formats[i]->read) continue;
+        size_t n = strlen(formats[i]->name);
+        if (used + n + 2 >= 256) break;
+        if (used) buf[used++] = ',';
+        memcpy(buf + used, formats[i]->name, n + 1);
+        used += n;
+    }
+    return buf;
+}
+const char *rnnck_formats_readable(void) { return list_formats(0); }
+const char *rnnck_formats_writable(void) { return list_formats(1); }
+
+rnnck_status rnnck_detect_format(const char *path, const char **format) {
+    rnnck__err_clear();
+    if (!path || !format) return rnnck__err(RNNCK_E_USAGE, "rnnck_detect_format: NULL argument");
+    FILE *f = fopen(path, "rb");
+    if (!f) return rnnck__err(RNNCK_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char head[512];
+    size_t n = fread(head, 1, sizeof head, f);
+    int err = ferror(f);
+    fclose(f);
+    if (err) return rnnck__err(RNNCK_E_IO, "%s: read error", path);
+    for (size_t i = 0; i < NFORMATS; i++)
+        if (formats[i]->detect && formats[i]->detect(head, n)) {
+            *format = formats[i]->name;
+            return RNNCK_OK;
+        }
+    return rnnck__err(RNNCK_E_FORMAT, "%s: not a checkpoint in any supported format (%s)", path,
+                      rnnck_formats_readable());
+}
+
+rnnck_status rnnck_open(const char *path, const rnnck_open_opts *opts, rnnck_model **out) {
+    rnnck__err_clear();
+    if (!path || !out) return rnnck__err(RNNCK_E_USAGE, "rnnck_open: NULL argument");
+    const char *name = opts ? opts->format : NULL;
+    if (!name) {
+        rnnck_status st = rnnck_detect_format(path, &name);
+        if (st) return st;
+    }
+    const rnnck__format *fmt = rnnck__format_find(name);
+    if (!fmt || !fmt->read)
+        return rnnck__err(RNNCK_E_USAGE, "unknown or unreadable format '%s' (readable: %s)", name,
+                          rnnck_formats_readable());
+    return fmt->read(path, opts, out);
+}
+
+static const rnnck__format *format_for_extension(const char *path) {
+    const char *dot = strrchr(path, '.');
+    const char *slash = strrchr(path, '/');
+    if (!dot || (slash && dot < slash) || strlen(dot) > 16) return NULL;
+    char key[24];
+    key[0] = ',';
+    size_t n = strlen(dot);
+    for (size_t i = 0; i < n; i++) key[1 + i] = (char)((dot[i] >= 'A' && dot[i] <= 'Z') ? dot[i] + 32 : dot[i]);
+    key[1 + n] = ',';
+    key[2 + n] = '\0';
+    for (size_t i = 0; i < NFORMATS; i++)
+        if (strstr(formats[i]->extensions, key)) return formats[i];
+    return NULL;
+}
+
+rnnck_status rnnck_write(rnnck_model *m, const char *path, const char *format) {
+    rnnck__err_clear();
+    if (!m || !path) return rnnck__err(RNNCK_E_USAGE, "rnnck_write: NULL argument");
+    const rnnck__format *fmt = format ? rnnck__format_find(format) : format_for_extension(path);
+    if (!fmt) {
+        if (format)
+            return rnnck__err(RNNCK_E_USAGE, "unknown format '%s' (writable: %s)", format, rnnck_formats_writable());
+        return rnnck__err(RNNCK_E_USAGE, "%s: cannot tell the output format from the extension; say --to FMT (%s)",
+                          path, rnnck_formats_writable());
+    }
+    if (!fmt->write)
+        return rnnck__err(RNNCK_E_UNSUPPORTED, "format '%s' cannot be written (writable: %s)", fmt->name,
+                          rnnck_formats_writable());
+    return fmt->write(m, path);
+}

@@ -1,0 +1,151 @@
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+char *path_join(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+char *fixture_path(const char *rel) {
+    const char *root = getenv("RNNCK_FIXTURES");
+    return path_join(root ? root : "fixtures", rel);
+}
+
+unsigned char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    unsigned char *buf = malloc(cap + 1);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (n < cap) break;
+        unsigned char *nb = realloc(buf, cap * 2 + 1);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap *= 2;
+    }
+    fclose(f);
+    if (buf) {
+        buf[n] = 0;
+        *len = n;
+    }
+    return buf;
+}
+
+int write_file(const char *path, const void *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t w = fwrite(data, 1, len, f);
+    return (fclose(f) == 0 && w == len) ? 0 : -1;
+}
+
+char *tmpdir_new(void) {
+    char *t = strdup("/tmp/rnnck-test-XXXXXX");
+    if (t && !mkdtemp(t)) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void tmpdir_remove(char *dir) {
+    if (!dir) return;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) { /* best effort */
+    }
+    free(dir);
+}
+
+static char *slurp_fd(int fd) {
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    lseek(fd, 0, SEEK_SET);
+    for (;;) {
+        if (n == cap) {
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (!nb) break;
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t got = read(fd, buf + n, cap - n);
+        if (got <= 0) break;
+        n += (size_t)got;
+    }
+    buf[n] = 0;
+    return buf;
+}
+
+tool_result run_tool_argv(const char *const *args) {
+    tool_result r = {-1, NULL, NULL};
+    const char *tool = getenv("RNNCK_TOOL");
+    if (!tool) tool = "rnnck";
+    size_t n = 0;
+    while (args[n]) n++;
+    const char **argv = calloc(n + 2, sizeof *argv);
+    argv[0] = tool;
+    for (size_t i = 0; i < n; i++) argv[i + 1] = args[i];
+    char outp[] = "/tmp/rnnck-out-XXXXXX", errp[] = "/tmp/rnnck-err-XXXXXX";
+    int ofd = mkstemp(outp), efd = mkstemp(errp);
+    unlink(outp);
+    unlink(errp);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(ofd, 1);
+        dup2(efd, 2);
+        int nullfd = open("/dev/null", O_RDONLY);
+        dup2(nullfd, 0);
+        execv(tool, (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = slurp_fd(ofd);
+    r.err = slurp_fd(efd);
+    close(ofd);
+    close(efd);
+    free(argv);
+    return r;
+}
+
+tool_result run_tool(const char *arg0, ...) {
+    const char *args[64];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, arg0);
+    for (const char *a = arg0; a && n < 63; a = va_arg(ap, const char *)) args[n++] = a;
+    va_end(ap);
+    args[n] = NULL;
+    return run_tool_argv(args);
+}
+
+void tool_result_free(tool_result *r) {
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}
+
+size_t count_lines(const char *s) {
+    size_t n = 0;
+    for (const char *p = s; *p; p++)
+        if (*p == '\n') n++;
+    if (*s && s[strlen(s) - 1] != '\n') n++;
+    return n;
+}

@@ -1,0 +1,33 @@
+/* Helpers shared by the test files: running the rnnck tool, temp dirs,
+ * fixture paths, reading files. */
+#ifndef RNNCK_TESTUTIL_H
+#define RNNCK_TESTUTIL_H
+
+#include <stddef.h>
+
+typedef struct tool_result {
+    int exit_code; /* -1 if the process did not exit normally (crash) */
+    char *out;     /* captured stdout, NUL-terminated (free with tool_result_free) */
+    char *err;     /* captured stderr */
+} tool_result;
+
+/* Runs $RNNCK_TOOL with the given arguments (NULL-terminated). */
+tool_result run_tool(const char *arg0, ...);
+/* Same with an argv array (NULL-terminated), not including the program. */
+tool_result run_tool_argv(const char *const *args);
+void tool_result_free(tool_result *r);
+
+/* A fresh temporary directory (removed by tmpdir_remove). */
+char *tmpdir_new(void);
+void tmpdir_remove(char *dir);
+/* malloc'd "dir/name". */
+char *path_join(const char *dir, const char *name);
+/* malloc'd path of a file under $RNNCK_FIXTURES. */
+char *fixture_path(const char *rel);
+/* Whole file into a malloc'd buffer; NULL if unreadable. */
+unsigned char *read_file(const char *path, size_t *len);
+int write_file(const char *path, const void *data, size_t len);
+/* Number of lines in s (counting a final line without '\n'). */
+size_t count_lines(const char *s);
+
+#endif

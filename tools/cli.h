@@ -1,0 +1,72 @@
+/* Shared pieces of the rnnck command line: option parsing, exit codes,
+ * messages. Capabilities live in the library; commands only parse and print. */
+#ifndef RNNCK_CLI_H
+#define RNNCK_CLI_H
+
+#include "rnnck.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/* Exit codes (DESIGN.md §4, contract). */
+enum {
+    EXIT_OK = 0,
+    EXIT_PROBLEM = 1,    /* check/validate found a problem or a mismatch */
+    EXIT_USAGE = 2,      /* bad usage */
+    EXIT_INPUT = 3,      /* input unreadable/malformed/unsupported, inexact conversion refused */
+    EXIT_OUTPUT = 4      /* output could not be written */
+};
+
+typedef enum { OPT_FLAG, OPT_STRING, OPT_LIST } opt_kind;
+
+typedef struct cli_opt {
+    const char *name; /* "--seed" */
+    opt_kind kind;
+    void *target;     /* bool* for FLAG, const char** for STRING, cli_list* for LIST */
+} cli_opt;
+
+#define CLI_LIST_MAX 64
+typedef struct cli_list {
+    const char *items[CLI_LIST_MAX + 1]; /* NULL-terminated */
+    int count;
+} cli_list;
+
+/* Parses argv[first..argc) into options and positionals. Returns 0, or
+ * EXIT_USAGE after printing a one-line message naming the command. */
+int cli_parse(const char *cmd, int argc, char **argv, int first, const cli_opt *opts, size_t nopts,
+              const char **positional, int min_pos, int max_pos, int *npos);
+
+/* Prints "rnnck CMD: " + the library's last message to stderr. */
+void cli_report(const char *cmd);
+/* Prints a formatted one-line error. */
+void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Exit code for a library status (E_USAGE -> 2, E_WRITE -> 4, others -> 3). */
+int cli_exit_for(rnnck_status st);
+/* Reports the library error and returns its exit code. */
+int cli_fail(const char *cmd, rnnck_status st);
+
+/* Parses integers and floats strictly; false (after printing) if invalid. */
+bool cli_parse_i64(const char *cmd, const char *opt, const char *s, int64_t min, int64_t max, int64_t *out);
+bool cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
+bool cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);
+
+/* Opens a checkpoint of any format with the common options. */
+typedef struct cli_open_args {
+    const char *from;
+    const char *key;
+    cli_list sets;
+} cli_open_args;
+int cli_open_model(const char *cmd, const char *path, const cli_open_args *a, rnnck_model **out);
+
+/* JSON string output (escaped). */
+void json_string(FILE *f, const char *s);
+/* JSON number; NaN/Inf become null. */
+void json_number(FILE *f, double v);
+
+int cmd_inspect(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
+
+#endif

@@ -66,6 +66,22 @@ const char *rnnck_strerror(rnnck_status status) {
 const char *rnnck_version(void) { return RNNCK_VERSION_STRING; }
 int rnnck_version_number(void) { return RNNCK_VERSION_NUMBER; }
 
+rnnck_status rnnck_check_abi(int header_version, size_t sizeof_module_info, size_t sizeof_open_opts,
+                             size_t sizeof_forward_opts, size_t sizeof_limits) {
+    rnnck__err_clear();
+    if (header_version / 10000 != RNNCK_VERSION_NUMBER / 10000 || header_version > RNNCK_VERSION_NUMBER)
+        return rnnck__err(RNNCK_E_UNSUPPORTED, "program built against rnnck.h %d, library is %d", header_version,
+                          RNNCK_VERSION_NUMBER);
+    if (sizeof_module_info != sizeof(rnnck_module_info) || sizeof_open_opts != sizeof(rnnck_open_opts) ||
+        sizeof_forward_opts != sizeof(rnnck_forward_opts) || sizeof_limits != sizeof(rnnck_limits))
+        return rnnck__err(RNNCK_E_UNSUPPORTED,
+                          "struct sizes differ between the program's rnnck.h and the library "
+                          "(module_info %zu/%zu, open_opts %zu/%zu, forward_opts %zu/%zu, limits %zu/%zu)",
+                          sizeof_module_info, sizeof(rnnck_module_info), sizeof_open_opts, sizeof(rnnck_open_opts),
+                          sizeof_forward_opts, sizeof(rnnck_forward_opts), sizeof_limits, sizeof(rnnck_limits));
+    return RNNCK_OK;
+}
+
 char *rnnck__strdup(const char *s) {
     size_t n = strlen(s) + 1;
     char *p = malloc(n);

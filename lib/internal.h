@@ -96,6 +96,14 @@ rnnck_status rnnck__tensor_alloc_storage(rnnck_tensor *t);
 rnnck_tensor *rnnck__tensor_ref(rnnck_tensor *t);
 static inline bool rnnck__tensor_loaded(const rnnck_tensor *t) { return t->storage != NULL; }
 
+/* ---- linear algebra (lib/linalg.c) ---- */
+/* dst (rows x cols, row-major) = the (semi-)orthogonal factor torch.nn.init.
+ * orthogonal_ derives from src (rows x cols, row-major, e.g. standard normal):
+ * Householder QR of src (of src^T when rows < cols) in double, Q's columns
+ * times sign(diag(R)), transposed back. src and dst may not overlap.
+ * RNNCK_E_NOMEM if the workspace cannot be allocated. */
+rnnck_status rnnck__orthogonal_factor(const double *src, int64_t rows, int64_t cols, double *dst);
+
 /* ---- modules (lib/module.c) ---- */
 /* Output width of a direction: proj_size if > 0 else hidden_size. */
 int64_t rnnck__h_out(const rnnck_module_info *info);

@@ -483,6 +483,19 @@ RNNCK_API rnnck_status rnnck_forward(rnnck_model *m, size_t module, const rnnck_
                                      rnnck_tensor **output, rnnck_tensor **h_n,
                                      rnnck_tensor **c_n);
 
+/* ------------------------------------------------------- ABI handshake */
+/* In the spirit of zlib's deflateInit_: a program calls RNNCK_CHECK_ABI() once
+ * at start-up. It passes the version and the sizes of the public structs as
+ * the program was compiled, and the library answers RNNCK_OK if it can serve
+ * them (same major version, same struct sizes), RNNCK_E_UNSUPPORTED with a
+ * message naming the mismatch otherwise. */
+RNNCK_API rnnck_status rnnck_check_abi(int header_version, size_t sizeof_module_info,
+                                       size_t sizeof_open_opts, size_t sizeof_forward_opts,
+                                       size_t sizeof_limits);
+#define RNNCK_CHECK_ABI()                                                                      \
+    rnnck_check_abi(RNNCK_VERSION_NUMBER, sizeof(rnnck_module_info), sizeof(rnnck_open_opts), \
+                    sizeof(rnnck_forward_opts), sizeof(rnnck_limits))
+
 #ifdef __cplusplus
 }
 #endif

@@ -104,11 +104,15 @@ char *rnnck__asprintf(const char *fmt, ...) {
 }
 
 bool rnnck__shape_numel(int ndim, const int64_t *shape, int64_t *out) {
-    int64_t n = 1;
+    /* Every partial product must fit, whatever the order of the dimensions:
+     * {0, INT64_MAX, 2} is as impossible a shape as {INT64_MAX, 2, 0}. */
+    int64_t n = 1, nonzero = 1;
     for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0 || rnnck__mul_overflow_i64(n, shape[i], &n)) return false;
+        if (shape[i] < 0) return false;
+        if (shape[i] && rnnck__mul_overflow_i64(nonzero, shape[i], &nonzero)) return false;
+        n *= shape[i] ? 1 : 0;
     }
-    *out = n;
+    *out = n ? nonzero : 0;
     return true;
 }
 

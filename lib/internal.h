@@ -12,22 +12,6 @@
 #define RNNCK_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define RNNCK_PRINTF(a, b)
-/* ---- atomic outputs (lib/atomic.c) ---- */
-/* An output written to a unique temporary file beside `path`, renamed over
- * `path` only on commit: a failure never leaves a half-written output. */
-typedef struct rnnck__atomic {
-    char *final_path;
-    char *tmp_path;
-    FILE *fp; /* open for writing when begun with want_fp */
-} rnnck__atomic;
-/* Creates the temporary file. With want_fp false the file exists but is closed
- * (for libraries that open by name, like HDF5). RNNCK_E_WRITE on failure. */
-rnnck_status rnnck__atomic_begin(rnnck__atomic *a, const char *path, bool want_fp);
-/* Flushes, fsyncs, closes and renames into place. On failure, aborts. */
-rnnck_status rnnck__atomic_commit(rnnck__atomic *a);
-/* Closes and removes the temporary file. Safe after commit or on a zeroed a. */
-void rnnck__atomic_abort(rnnck__atomic *a);
-
 #endif
 
 /* ---- errors (lib/error.c) ---- */

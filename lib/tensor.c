@@ -17,9 +17,11 @@ static rnnck_status check_shape(rnnck_dtype dtype, int ndim, const int64_t *shap
     if (ndim < 0 || ndim > RNNCK_MAX_DIMS)
         return rnnck__err(RNNCK_E_USAGE, "rank %d outside [0, %d]", ndim, RNNCK_MAX_DIMS);
     if (ndim > 0 && !shape) return rnnck__err(RNNCK_E_USAGE, "shape is NULL");
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] < 0) return rnnck__err(RNNCK_E_USAGE, "dimension %d is negative (%lld)", i, (long long)shape[i]);
     int64_t numel;
     if (!rnnck__shape_numel(ndim, shape, &numel))
-        return rnnck__err(RNNCK_E_NOMEM, "shape has a negative or overflowing dimension");
+        return rnnck__err(RNNCK_E_NOMEM, "shape's element count overflows");
     size_t bytes;
     if ((uint64_t)numel > SIZE_MAX || rnnck__mul_overflow_size((size_t)numel, rnnck_dtype_size(dtype), &bytes))
         return rnnck__err(RNNCK_E_NOMEM, "tensor of %lld elements is too large", (long long)numel);

@@ -21,5 +21,7 @@ typedef struct rnnck__format {
 const rnnck__format *rnnck__format_find(const char *name);
 
 extern const rnnck__format rnnck__format_rnnck;
+extern const rnnck__format rnnck__format_pytorch;
+extern const rnnck__format rnnck__format_npz;
 
 #endif

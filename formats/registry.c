@@ -7,6 +7,8 @@
 /* Order matters for detection: the first format that claims a file wins. */
 static const rnnck__format *const formats[] = {
     &rnnck__format_rnnck,
+    &rnnck__format_pytorch,
+    &rnnck__format_npz,
 };
 #define NFORMATS (sizeof formats / sizeof formats[0])
 

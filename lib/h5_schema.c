@@ -1,5 +1,30 @@
-/* PLACEHOLDER — replaced by the HDF5 schema implementation. */
-#include "internal.h"
-void rnnck_limits_init(rnnck_limits *l) { l->max_tensors = 100000; l->max_tensor_bytes = (int64_t)16 << 30; l->max_dim = (int64_t)1 << 31; }
-rnnck_status rnnck_load(const char *path, const rnnck_limits *limits, rnnck_model **out) { (void)limits; (void)out; return rnnck__err(RNNCK_E_UNSUPPORTED, "%s: not implemented yet", path); }
-rnnck_status rnnck_save(rnnck_model *m, const char *path) { (void)m; return rnnck__err(RNNCK_E_UNSUPPORTED, "%s: not implemented yet", path); }
+/* rnnck_load and the default safety limits; the walk is in h5_scan.c. */
+#include "h5_internal.h"
+
+void rnnck_limits_init(rnnck_limits *limits) {
+    if (!limits) return;
+    limits->max_tensors = 100000;
+    limits->max_tensor_bytes = (int64_t)16 << 30;
+    limits->max_dim = (int64_t)1 << 31;
+}
+
+/* The metadata walk alone, for a child process to survive or die on. */
+static rnnck_status preflight(const char *path, const rnnck_limits *limits, unsigned flags, rnnck_report *report) {
+    (void)flags;
+    (void)report;
+    rnnck_model *m = NULL;
+    rnnck_status st = rnnck__h5_scan(path, limits, NULL, &m);
+    rnnck_model_free(m);
+    return st;
+}
+
+rnnck_status rnnck_load(const char *path, const rnnck_limits *limits, rnnck_model **out) {
+    rnnck__err_clear();
+    if (!path || !out) return rnnck__err(RNNCK_E_USAGE, "rnnck_load: NULL argument");
+    /* Walk once in a child: a file that crashes libhdf5 is refused there. A
+     * refusal comes back with its message; only a clean walk is repeated
+     * here to build the model. */
+    rnnck_status st = rnnck__h5_isolated(path, limits, 0, preflight, NULL);
+    if (st) return st;
+    return rnnck__h5_scan(path, limits, NULL, out);
+}

@@ -440,6 +440,18 @@ typedef struct rnnck_open_opts {
                                       NULL */
     const rnnck_limits *limits;    /* NULL = defaults */
 } rnnck_open_opts;
+/* Syntax of opts->sets (pytorch and npz readers), one override per string:
+ *   "[MODULE.]ATTR=VALUE"  MODULE is the dotted module name ("encoder.rnn");
+ *                          no MODULE means the root (bare) module.
+ *   ATTR nonlinearity      VALUE tanh | relu (RNN modules only; a state_dict
+ *                          cannot tell them apart, tanh is the default)
+ *   ATTR batch_first       VALUE true | false | 1 | 0 (a state_dict cannot
+ *                          tell; default false)
+ * Example: {"encoder.rnn.nonlinearity=relu", "batch_first=true", NULL}.
+ * An override naming no module or an unknown attribute is RNNCK_E_USAGE.
+ * opts->key ("model") picks the entry of a checkpoint dict; without it the
+ * one entry holding a state_dict or module is used ("model", "state_dict",
+ * "model_state_dict", "net", "module" are preferred when several do). */
 
 /* Name of the format of `path` judged by its content, or NULL with
  * RNNCK_E_FORMAT if none matches. Returns a static string. */
@@ -495,6 +507,179 @@ RNNCK_API rnnck_status rnnck_check_abi(int header_version, size_t sizeof_module_
 #define RNNCK_CHECK_ABI()                                                                      \
     rnnck_check_abi(RNNCK_VERSION_NUMBER, sizeof(rnnck_module_info), sizeof(rnnck_open_opts), \
                     sizeof(rnnck_forward_opts), sizeof(rnnck_limits))
+
+/* ------------------------------------------------------------ validation */
+/* rnnck_validate runs the recurrent modules of two checkpoints, each under
+ * its own semantics, on the same inputs, and reports per module pair, input
+ * case, output, layer and direction the largest absolute, relative and ULP
+ * errors and where they occur. On a mismatch it searches for the conversion
+ * mistake that explains it (gate order, transposition, directions, layer
+ * order, bias folding, GRU reset placement, gate activation). */
+
+typedef struct rnnck_validate_opts {
+    uint64_t seed;     /* inputs and initial states (default 0) */
+    int64_t seq_len;   /* T of the ordinary cases (default 16), >= 1 */
+    int64_t batch;     /* B (default 3), >= 1 */
+    int64_t long_len;  /* T of the long-sequence case (default 200); 0 = skip */
+    double atol, rtol; /* an element passes when |a-b| <= atol + rtol*|a|
+                          (defaults 1e-5, 1e-4); a NaN/Inf passes only
+                          against the identical value */
+    /* Not NULL: compare on this input only (no battery), given in A's
+     * layout: (T, B, I), (B, T, I) when A's module is batch_first, or
+     * unbatched (T, I). Borrowed for the duration of the call. */
+    const rnnck_tensor *input;
+    int diagnose;  /* non-zero (default): on a mismatch, look for the mistake */
+    int per_layer; /* non-zero (default): also compare the output sequence of
+                      every layer, by running copies truncated to k layers */
+    /* Called after each forward run (done <= total); may be NULL. */
+    void (*progress)(void *user, int64_t done, int64_t total);
+    void *progress_user;
+} rnnck_validate_opts;
+/* Fills *opts with the defaults above. */
+RNNCK_API void rnnck_validate_opts_init(rnnck_validate_opts *opts);
+
+typedef enum rnnck_output_kind {
+    RNNCK_OUT_OUTPUT = 0, /* the output sequence of a layer */
+    RNNCK_OUT_H_N = 1,
+    RNNCK_OUT_C_N = 2
+} rnnck_output_kind;
+/* "output", "h_n", "c_n". */
+RNNCK_API const char *rnnck_output_name(rnnck_output_kind kind);
+
+/* Error statistics over one compared slice (a is the reference side). */
+typedef struct rnnck_error_stats {
+    int64_t count;    /* elements compared */
+    int64_t failures; /* elements outside atol + rtol*|a| */
+    double max_abs;   /* max |a-b| (Inf if a NaN/Inf differs) */
+    double max_rel;   /* max |a-b|/|a| (Inf when a == 0 != b) */
+    double max_ulp;   /* max distance in units in the last place of the
+                         outputs' dtype (float32 or float64) */
+    /* Where max_abs occurs: time step (-1 for h_n/c_n), batch element, and
+     * unit within the direction. -1 when count is 0. */
+    int64_t where_t, where_b, where_unit;
+} rnnck_error_stats;
+
+/* One compared slice. Strings are borrowed from the validation. */
+typedef struct rnnck_validation_row {
+    size_t pair;            /* index of the module pair */
+    const char *input_case; /* "random", "initial-state", "long",
+                               "variable-lengths", "saturating", "user",
+                               "expected" */
+    rnnck_output_kind output;
+    int64_t layer;          /* layer whose output / final state this is */
+    int reverse;            /* 0 forward direction, 1 reverse */
+    rnnck_error_stats err;
+    int pass;
+} rnnck_validation_row;
+
+typedef enum rnnck_mistake {
+    RNNCK_MISTAKE_GATE_ORDER = 0,   /* gate blocks permuted */
+    RNNCK_MISTAKE_TRANSPOSED,       /* a matrix transposed / reshaped */
+    RNNCK_MISTAKE_DIRECTIONS,       /* forward and reverse swapped */
+    RNNCK_MISTAKE_LAYER_ORDER,      /* layers out of order */
+    RNNCK_MISTAKE_BIAS,             /* bias dropped or folded twice */
+    RNNCK_MISTAKE_GRU_RESET,        /* linear_before_reset flipped */
+    RNNCK_MISTAKE_ACTIVATION        /* gate activation (sigmoid / hard_sigmoid) */
+} rnnck_mistake;
+/* "gate-order", "transposed", "directions", "layer-order", "bias",
+ * "gru-reset", "activation". */
+RNNCK_API const char *rnnck_mistake_name(rnnck_mistake kind);
+
+/* A candidate mistake that explains a mismatch. */
+typedef struct rnnck_finding {
+    rnnck_mistake kind;
+    int64_t layer;        /* -1: every layer */
+    int reverse;          /* -1: every direction */
+    int exact;            /* 1: with the fix, B matches A within tolerance;
+                             0: the fix only shrinks the error (>= 10x) */
+    double max_abs_before, max_abs_after; /* on the diagnosis input */
+    const char *text;     /* "B matches A if its gate blocks are read as
+                             i,o,f,g (...)" */
+} rnnck_finding;
+
+typedef struct rnnck_validation_pair {
+    const char *module_a, *module_b; /* "" = bare module; NULL = none */
+    const char *pairing;  /* "name", "order and shape", "expected output" */
+    const char *problem;  /* NULL, or why the pair could not be compared */
+    int pass;
+    size_t nfindings;     /* findings, best first (only after a mismatch) */
+    const rnnck_finding *findings;
+} rnnck_validation_pair;
+
+/* Max |a-b| per time step (over batch and units) of one layer/direction
+ * output, for the long case (or the user's input): what --plot draws. */
+typedef struct rnnck_error_series {
+    size_t pair;
+    const char *input_case;
+    int64_t layer;
+    int reverse;
+    int64_t steps;
+    const double *max_abs; /* steps values */
+} rnnck_error_series;
+
+typedef struct rnnck_validation rnnck_validation;
+
+/* Validates every recurrent module of b against its counterpart in a:
+ * modules are paired by name, else by order and shape. Returns RNNCK_OK when
+ * the comparison could be made, whatever its verdict (see
+ * rnnck_validation_passed); errors: RNNCK_E_USAGE (bad options, inputs over
+ * 2^28 elements), RNNCK_E_SHAPE (opts->input of the wrong rank or width),
+ * RNNCK_E_NOTFOUND (a checkpoint holds no recurrent module), the statuses of
+ * rnnck_forward and lazy reads. opts may be NULL (defaults). Neither model is
+ * modified (parameters of lazily opened models get loaded). Caller frees
+ * *out with rnnck_validation_free. */
+RNNCK_API rnnck_status rnnck_validate(rnnck_model *a, rnnck_model *b, const rnnck_validate_opts *opts,
+                                      rnnck_validation **out);
+/* Runs module `module` of m on `input` (its own layout) and compares the
+ * output with `expected` (same layout as rnnck_forward's output), per
+ * direction. opts->input is ignored. RNNCK_E_SHAPE if expected's shape is not
+ * the output's. */
+RNNCK_API rnnck_status rnnck_validate_expected(rnnck_model *m, size_t module, const rnnck_tensor *input,
+                                               const rnnck_tensor *expected,
+                                               const rnnck_validate_opts *opts,
+                                               rnnck_validation **out);
+/* 1 when every pair was compared and every row is within tolerance. */
+RNNCK_API int rnnck_validation_passed(const rnnck_validation *v);
+RNNCK_API size_t rnnck_validation_pair_count(const rnnck_validation *v);
+/* Borrowed; NULL if i is out of range. */
+RNNCK_API const rnnck_validation_pair *rnnck_validation_pair_at(const rnnck_validation *v, size_t i);
+RNNCK_API size_t rnnck_validation_row_count(const rnnck_validation *v);
+RNNCK_API const rnnck_validation_row *rnnck_validation_row_at(const rnnck_validation *v, size_t i);
+RNNCK_API size_t rnnck_validation_series_count(const rnnck_validation *v);
+RNNCK_API const rnnck_error_series *rnnck_validation_series_at(const rnnck_validation *v, size_t i);
+/* Writes an SVG chart of the error series (log-scale error over time steps,
+ * one line per layer/direction, a legend), atomically. RNNCK_E_WRITE. */
+RNNCK_API rnnck_status rnnck_validation_plot_svg(const rnnck_validation *v, const char *path);
+RNNCK_API void rnnck_validation_free(rnnck_validation *v);
+
+/* ------------------------------------------------------------------- diff */
+
+/* One parameter (or other tensor) compared between two checkpoints after
+ * mapping both into the schema. Strings borrowed from the diff. */
+typedef struct rnnck_diff_row {
+    const char *name_a, *name_b; /* full names; NULL on the side that lacks it */
+    const char *problem;         /* NULL, or "only in A", "shape ... vs ..." */
+    double max_abs;              /* max |a-b| (Inf on a problem) */
+    int64_t layer;               /* -1 for a tensor outside any module */
+    int reverse;
+    int gates;                   /* gate blocks compared (0: none) */
+    char gate_letters[8];        /* the cell's gate order, e.g. "ifgo" */
+    double gate_max_abs[4];      /* per gate block of the parameter */
+    char b_blocks_hold[8];       /* when B's blocks equal A's blocks in
+                                    another order: the A gate each B block
+                                    holds ("iofg"); "" otherwise */
+} rnnck_diff_row;
+typedef struct rnnck_diff rnnck_diff;
+
+/* Compares every tensor of b with a: module parameters through the module
+ * pairing of rnnck_validate, other tensors by name. atol >= 0 decides which
+ * rows count as different. Caller frees with rnnck_diff_free. */
+RNNCK_API rnnck_status rnnck_diff_models(rnnck_model *a, rnnck_model *b, double atol, rnnck_diff **out);
+RNNCK_API size_t rnnck_diff_row_count(const rnnck_diff *d);
+RNNCK_API const rnnck_diff_row *rnnck_diff_row_at(const rnnck_diff *d, size_t i);
+/* Number of rows that differ by more than atol or have a problem. */
+RNNCK_API size_t rnnck_diff_differences(const rnnck_diff *d);
+RNNCK_API void rnnck_diff_free(rnnck_diff *d);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,8 @@ static const struct {
     {"init", cmd_init, "write a fresh checkpoint laid out exactly as torch.nn.LSTM/GRU/RNN"},
     {"convert", cmd_convert, "convert between formats, exactly or not at all"},
     {"forward", cmd_forward, "run the reference forward pass on a .npy input"},
+    {"validate", cmd_validate, "run A and B on the same inputs, compare, and name the mistake"},
+    {"diff", cmd_diff, "compare parameters tensor by tensor, per gate block and direction"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,10 @@
+/* The forward kernel in single precision. */
+/* Vectorise the element-wise gate loops even in -O2 builds (see activation.c). */
+#pragma GCC optimize("O3", "no-trapping-math", "no-math-errno")
+#define REAL float
+#define FWD(name) name##_f32
+#define GEMM cblas_sgemm
+#define GEMV cblas_sgemv
+#define ACT rnnck__act_f32
+#define RNNCK_DT RNNCK_F32
+#include "forward_kernel.h"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Cross-check tier: real PyTorch loads the .pt files rnnck writes.
+# Runs test_pytorch/test_npz so they dump what they wrote, then loads each file
+# with torch.load(weights_only=True) and load_state_dict(strict=True).
+# Usage: scripts/crosscheck.sh BUILD_DIR
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+xc=$(mktemp -d)
+trap 'rm -rf "$xc"' EXIT
+export RNNCK_CROSSCHECK_DIR="$xc" RNNCK_FIXTURES="$PWD/fixtures"
+"$build/test_pytorch" --jobs 2 >/dev/null
+"$build/test_npz" --jobs 2 >/dev/null
+/usr/bin/python3 tests/crosscheck/check_pt_roundtrip.py "$xc" fixtures/pytorch

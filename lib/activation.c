@@ -53,8 +53,10 @@ static inline float fast_tanhf(float x) {
     return copysignf(ax < 0.0625f ? small : large, x);
 }
 
+/* Static, so the clones' ifunc resolver is not exported from the shared
+ * library; rnnck__act_f32 below is a plain wrapper. */
 RNNCK_VECTOR_CLONES
-void rnnck__act_f32(rnnck_activation a, float *x, int64_t n) {
+static void act_f32(rnnck_activation a, float *x, int64_t n) {
     const float alpha = (float)a.alpha, beta = (float)a.beta;
     switch (a.kind) {
     case RNNCK_ACT_SIGMOID:
@@ -97,6 +99,8 @@ void rnnck__act_f32(rnnck_activation a, float *x, int64_t n) {
     default: break; /* validated by rnnck_module_info_validate */
     }
 }
+
+void rnnck__act_f32(rnnck_activation a, float *x, int64_t n) { act_f32(a, x, n); }
 
 void rnnck__act_f64(rnnck_activation a, double *x, int64_t n) {
     const double alpha = a.alpha, beta = a.beta;

@@ -70,7 +70,8 @@ static rnnck_status read_lengths(const rnnck_module_info *info, const rnnck_tens
         }
         if (v < 1 || v > T) {
             free(len);
-            return rnnck__err(RNNCK_E_SHAPE, "forward: module %s: lengths[%lld] = %lld, expected 1 <= length <= T = %lld",
+            return rnnck__err(RNNCK_E_SHAPE,
+                              "forward: module %s: lengths[%lld] = %lld, expected 1 <= length <= T = %lld",
                               module_label(info), (long long)b, (long long)v, (long long)T);
         }
         len[b] = v;
@@ -83,7 +84,8 @@ static rnnck_status read_lengths(const rnnck_module_info *info, const rnnck_tens
 static void swap01(const char *src, char *dst, int64_t n0, int64_t n1, int64_t w, size_t es) {
     size_t row = (size_t)w * es;
     for (int64_t i = 0; i < n0; i++)
-        for (int64_t j = 0; j < n1; j++) memcpy(dst + (size_t)(j * n0 + i) * row, src + (size_t)(i * n1 + j) * row, row);
+        for (int64_t j = 0; j < n1; j++)
+            memcpy(dst + (size_t)(j * n0 + i) * row, src + (size_t)(i * n1 + j) * row, row);
 }
 
 rnnck_status rnnck_forward(rnnck_model *m, size_t module, const rnnck_tensor *input, const rnnck_tensor *h0,
@@ -143,10 +145,15 @@ rnnck_status rnnck_forward(rnnck_model *m, size_t module, const rnnck_tensor *in
     void *xin = NULL;
     int64_t yshape[3] = {T, B, D * P};
     int64_t xshape[3] = {T, B, In};
-    if ((st = rnnck_tensor_new(cdt, 3, xshape, &x)) || (st = rnnck_tensor_new(cdt, 3, yshape, &y)) ||
+    /* A contiguous time-major input in the compute dtype is used in place. */
+    const bool input_as_is = (unbatched || !info->batch_first) && input->dtype == cdt &&
+                             rnnck_tensor_is_contiguous(input);
+    if ((!input_as_is && (st = rnnck_tensor_new(cdt, 3, xshape, &x))) || (st = rnnck_tensor_new(cdt, 3, yshape, &y)) ||
         (st = rnnck_tensor_new(cdt, hs.ndim, hs.d, &hn)) || (lstm && (st = rnnck_tensor_new(cdt, cs.ndim, cs.d, &cn))))
         goto fail;
-    if (info->batch_first && !unbatched) {
+    if (input_as_is) {
+        /* nothing to copy */
+    } else if (info->batch_first && !unbatched) {
         xin = malloc(rnnck_tensor_nbytes(x) ? rnnck_tensor_nbytes(x) : 1);
         if (!xin) {
             st = rnnck__oom();
@@ -161,7 +168,7 @@ rnnck_status rnnck_forward(rnnck_model *m, size_t module, const rnnck_tensor *in
     if (c0 && (st = rnnck_tensor_copy_out(c0, cdt, rnnck_tensor_data(cn), rnnck_tensor_nbytes(cn)))) goto fail;
 
     if (opts && opts->threads > 0) openblas_set_num_threads(opts->threads);
-    rnnck__fwd_run run = {m, module, info, T, B, len, rnnck_tensor_cdata(x), rnnck_tensor_data(y),
+    rnnck__fwd_run run = {m, module, info, T, B, len, rnnck_tensor_cdata(input_as_is ? input : x), rnnck_tensor_data(y),
                           rnnck_tensor_data(hn), cn ? rnnck_tensor_data(cn) : NULL};
     st = cdt == RNNCK_F32 ? rnnck__forward_f32(&run) : rnnck__forward_f64(&run);
     if (st) goto fail;

@@ -125,7 +125,7 @@ typedef struct rnnck__h5_walk {
     rnnck__h5_file *f;
     rnnck__h5_source *src;
     rnnck_model *m;
-    haddr_t *groups; /* addresses of visited groups: hard-link cycles */
+    haddr_t *groups; /* set of visited group addresses: hard-link cycles */
     size_t ngroups, groups_cap;
     int64_t objects, object_limit;
     bool stopped; /* check mode: a limit was hit, walk no further */
@@ -138,6 +138,8 @@ rnnck_status rnnck__h5_module_group(rnnck__h5_walk *w, hid_t g, const char *obje
 /* Lists g's links, in creation order when tracked, else by name. */
 rnnck_status rnnck__h5_list_links(rnnck__h5_walk *w, hid_t g, const char *object, rnnck__h5_links *l);
 void rnnck__h5_links_free(rnnck__h5_links *l);
+/* Adds a group's address to the visited set; *seen if it was there. */
+rnnck_status rnnck__h5_remember_group(rnnck__h5_walk *w, haddr_t addr, bool *seen);
 /* Counts one object against the limit; in check mode a hit stops the walk. */
 rnnck_status rnnck__h5_count_object(rnnck__h5_walk *w, const char *object);
 /* Refuses bad names and non-hard links without following them; else fills

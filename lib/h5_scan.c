@@ -64,13 +64,9 @@ rnnck_status rnnck__h5_scan(const char *path, const rnnck_limits *lim, rnnck_rep
     if (!st) st = check_version(f, root, &walk);
     if (!st && walk) {
         H5O_info_t oi;
-        if (H5Oget_info2(root, &oi, H5O_INFO_BASIC) >= 0) {
-            w.groups = malloc(sizeof *w.groups);
-            if (!w.groups)
-                st = rnnck__oom();
-            else
-                w.groups[w.ngroups++] = oi.addr, w.groups_cap = 1;
-        }
+        bool seen;
+        if (H5Oget_info2(root, &oi, H5O_INFO_BASIC) >= 0 && oi.addr != HADDR_UNDEF)
+            st = rnnck__h5_remember_group(&w, oi.addr, &seen);
         if (!st) st = rnnck__h5_walk_group(&w, root, "/", "", 0);
     }
     if (!st && (int64_t)rnnck_model_tensor_count(m) > f->lim.max_tensors)

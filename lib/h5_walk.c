@@ -150,6 +150,43 @@ rnnck_status rnnck__h5_add_tensor(rnnck__h5_walk *s, const char *tensor_name, co
     return RNNCK_OK;
 }
 
+/* Visited groups: an open-addressing set of object addresses (never
+ * HADDR_UNDEF), so that a file with many groups costs linear time. */
+static size_t addr_slot(haddr_t addr, size_t cap) {
+    uint64_t h = (uint64_t)addr * 0x9e3779b97f4a7c15ull;
+    return (size_t)(h >> 20) & (cap - 1);
+}
+
+rnnck_status rnnck__h5_remember_group(rnnck__h5_walk *s, haddr_t addr, bool *seen) {
+    *seen = false;
+    if ((s->ngroups + 1) * 2 > s->groups_cap) {
+        size_t cap = s->groups_cap ? s->groups_cap * 2 : 64;
+        haddr_t *t = malloc(cap * sizeof *t);
+        if (!t) return rnnck__oom();
+        for (size_t i = 0; i < cap; i++)
+            t[i] = HADDR_UNDEF;
+        for (size_t i = 0; i < s->groups_cap; i++) {
+            if (s->groups[i] == HADDR_UNDEF) continue;
+            size_t j = addr_slot(s->groups[i], cap);
+            while (t[j] != HADDR_UNDEF)
+                j = (j + 1) & (cap - 1);
+            t[j] = s->groups[i];
+        }
+        free(s->groups);
+        s->groups = t;
+        s->groups_cap = cap;
+    }
+    size_t j = addr_slot(addr, s->groups_cap);
+    for (; s->groups[j] != HADDR_UNDEF; j = (j + 1) & (s->groups_cap - 1))
+        if (s->groups[j] == addr) {
+            *seen = true;
+            return RNNCK_OK;
+        }
+    s->groups[j] = addr;
+    s->ngroups++;
+    return RNNCK_OK;
+}
+
 /* Opens and inspects dataset `name` of g. *ok is false when it was refused
  * (the problem has been reported). */
 rnnck_status rnnck__h5_inspect(rnnck__h5_walk *s, hid_t g, const char *name, const char *object, rnnck__h5_dsinfo *info,
@@ -179,21 +216,14 @@ rnnck_status rnnck__h5_visit(rnnck__h5_walk *s, hid_t g, const rnnck__h5_link *l
     if (oi.type != H5O_TYPE_GROUP)
         return rnnck__h5_problem(
             s->f, rnnck__h5_fail(s->f, RNNCK_E_FORMAT, object, "object is neither a group nor a dataset"));
-    for (size_t i = 0; i < s->ngroups; i++)
-        if (s->groups[i] == oi.addr)
-            return rnnck__h5_problem(s->f, rnnck__h5_fail(s->f, RNNCK_E_FORMAT, object,
-                                                          "group is linked more than once (hard-link cycle?)"));
+    bool seen = oi.addr == HADDR_UNDEF; /* no address: cannot prove it is not a cycle */
+    if (!seen && (st = rnnck__h5_remember_group(s, oi.addr, &seen))) return st;
+    if (seen)
+        return rnnck__h5_problem(
+            s->f, rnnck__h5_fail(s->f, RNNCK_E_FORMAT, object, "group is linked more than once (hard-link cycle?)"));
     if (depth + 1 > RNNCK__H5_MAX_DEPTH)
         return rnnck__h5_problem(
             s->f, rnnck__h5_fail(s->f, RNNCK_E_FORMAT, object, "groups nested deeper than %d", RNNCK__H5_MAX_DEPTH));
-    if (s->ngroups == s->groups_cap) {
-        size_t cap = s->groups_cap ? s->groups_cap * 2 : 16;
-        haddr_t *p = realloc(s->groups, cap * sizeof *p);
-        if (!p) return rnnck__oom();
-        s->groups = p;
-        s->groups_cap = cap;
-    }
-    s->groups[s->ngroups++] = oi.addr;
     hid_t child = H5Gopen2(g, link->name, H5P_DEFAULT);
     if (child < 0)
         return rnnck__h5_problem(s->f, rnnck__h5_fail(s->f, RNNCK_E_FORMAT, object, "group cannot be opened"));

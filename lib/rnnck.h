@@ -388,7 +388,13 @@ RNNCK_API void rnnck_limits_init(rnnck_limits *limits);
  * (rnnck_model_load_tensor / rnnck_model_read) or all at once with
  * rnnck_model_load_all. limits may be NULL for defaults. Errors:
  * RNNCK_E_IO (cannot open), RNNCK_E_FORMAT (not HDF5, not rnnck, malformed),
- * RNNCK_E_UNSUPPORTED (newer schema major, HDF5 features outside the schema). */
+ * RNNCK_E_UNSUPPORTED (newer schema major, HDF5 features outside the schema).
+ * Isolation: libhdf5 1.10.8 can crash on malformed files, so the metadata walk
+ * first runs in a short-lived forked child, and reads of chunked datasets run
+ * in a child too; a child that dies becomes RNNCK_E_FORMAT ("libhdf5 crashed
+ * while reading this file"). Do not set SIGCHLD to SIG_IGN (the message then
+ * loses its detail). This contains crashes, not silent memory corruption:
+ * still treat untrusted HDF5 as untrusted. */
 RNNCK_API rnnck_status rnnck_load(const char *path, const rnnck_limits *limits,
                                   rnnck_model **out);
 /* Writes the model as an rnnck HDF5 checkpoint (schema RNNCK_SCHEMA_STRING),
@@ -402,7 +408,8 @@ typedef struct rnnck_report rnnck_report;
 
 #define RNNCK_CHECK_ALLOW_NONFINITE 1u
 
-/* Checks `path` against the schema. Returns RNNCK_OK when the file could be
+/* Checks `path` against the schema (the whole check runs in a forked child,
+ * see rnnck_load). Returns RNNCK_OK when the file could be
  * examined (problems, if any, are in *out: one line each, naming the file and
  * the object); RNNCK_E_FORMAT / RNNCK_E_IO when it is not HDF5, not an rnnck
  * file, or unreadable (then *out is not written). */

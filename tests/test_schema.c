@@ -885,3 +885,41 @@ Test(schema, reads_the_documented_example_file) {
     rnnck_report_free(r);
     free(p);
 }
+
+Test(schema, chunked_data_that_crashes_libhdf5_is_refused_without_crashing) {
+    /* Valid metadata, but the chunk data of /head/big makes libhdf5 1.10.8
+     * segfault in H5VM_memcpyvv (h5dump too): chunked reads run in a child. */
+    char *p = fixture_path("schema/bad_chunk_crashes_libhdf5.h5");
+    rnnck_model *m;
+    cr_assert_eq(rnnck_load(p, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_tensor *t;
+    cr_assert_eq(rnnck_model_find(m, "head.big", &t), RNNCK_OK);
+    cr_assert_eq(rnnck_model_load_tensor(m, t), RNNCK_E_FORMAT);
+    cr_assert_not_null(strstr(rnnck_errmsg(), "/head/big"), "%s", rnnck_errmsg());
+    cr_assert_null(rnnck_tensor_data(t), "a failed read leaves the tensor unloaded");
+    /* The other tensors are unaffected. */
+    float w[16];
+    cr_assert_eq(rnnck_model_read(m, "head.weight", RNNCK_F32, w, sizeof w), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_model_free(m);
+    free(p);
+}
+
+Test(schema, refuses_groups_nested_too_deep, .init = setup, .fini = teardown) {
+    char *p = example("x.h5");
+    char path[256] = "";
+    for (int i = 0; i < 40; i++) strcat(path, "/g");
+    strcat(path, "/w");
+    hid_t f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hsize_t dims[1] = {1};
+    hid_t space = H5Screate_simple(1, dims, NULL);
+    hid_t ds = H5Dcreate2(f, path, H5T_IEEE_F32LE, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert_geq(ds, 0);
+    H5Dclose(ds);
+    H5Sclose(space);
+    H5Pclose(lcpl);
+    H5Fclose(f);
+    expect_refused(p, RNNCK_E_FORMAT, "groups nested deeper than 32", NULL);
+    free(p);
+}

@@ -1,0 +1,229 @@
+/* Scratch files and model invariants for the fuzz targets (fuzz_common.h). */
+#include "fuzz_common.h"
+
+#include "state_dict.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char scratch_dir[256];
+
+static void remove_scratch(void) {
+    fz_clean_scratch();
+    if (scratch_dir[0]) rmdir(scratch_dir);
+}
+
+const char *fz_path(const char *name) {
+    static char path[512];
+    if (!scratch_dir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(scratch_dir, sizeof scratch_dir, "%s/rnnck-fuzz-XXXXXX", base && *base ? base : "/tmp");
+        if (!mkdtemp(scratch_dir)) {
+            perror("fuzz: mkdtemp");
+            abort();
+        }
+        atexit(remove_scratch);
+    }
+    snprintf(path, sizeof path, "%s/%s", scratch_dir, name);
+    return path;
+}
+
+void fz_clean_scratch(void) {
+    if (!scratch_dir[0]) return;
+    DIR *d = opendir(scratch_dir);
+    if (!d) return;
+    struct dirent *e;
+    char path[800];
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') {
+            if (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])) continue;
+        }
+        snprintf(path, sizeof path, "%s/%s", scratch_dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
+void fz_write_file(const char *path, const uint8_t *data, size_t size) {
+    FILE *f = fopen(path, "wb");
+    if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f) != 0) {
+        perror(path);
+        abort();
+    }
+}
+
+void fz_fail(const char *file, int line, const char *cond, const char *fmt, ...) {
+    fprintf(stderr, "%s:%d: invariant broken: %s\n  ", file, line, cond);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n  last rnnck message: %s\n", rnnck_errmsg());
+    abort();
+}
+
+void fz_check_tensor(const rnnck_tensor *t) {
+    FZ_REQUIRE(t != NULL, "NULL tensor");
+    const char *name = rnnck_tensor_name(t);
+    size_t es = rnnck_dtype_size(t->dtype);
+    FZ_REQUIRE(es > 0, "%s: invalid dtype %d", name, (int)t->dtype);
+    FZ_REQUIRE(t->ndim >= 0 && t->ndim <= RNNCK_MAX_DIMS, "%s: ndim %d", name, t->ndim);
+    int64_t numel = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        FZ_REQUIRE(t->shape[d] >= 0, "%s: dim %d is %lld", name, d, (long long)t->shape[d]);
+        FZ_REQUIRE(!__builtin_mul_overflow(numel, t->shape[d], &numel), "%s: numel overflows", name);
+    }
+    FZ_REQUIRE(rnnck_tensor_numel(t) == numel, "%s: numel %lld, dims give %lld", name,
+               (long long)rnnck_tensor_numel(t), (long long)numel);
+    size_t nbytes;
+    FZ_REQUIRE(!__builtin_mul_overflow((size_t)numel, es, &nbytes), "%s: nbytes overflows", name);
+    FZ_REQUIRE(rnnck_tensor_nbytes(t) == nbytes, "%s: nbytes %zu, numel*dtype size is %zu", name,
+               rnnck_tensor_nbytes(t), nbytes);
+    if (!rnnck__tensor_loaded(t) || numel == 0) return;
+    /* The farthest element the strides reach must lie inside the storage. */
+    int64_t last = 0;
+    for (int d = 0; d < t->ndim; d++) {
+        FZ_REQUIRE(t->stride[d] >= 0, "%s: negative stride %lld", name, (long long)t->stride[d]);
+        int64_t span;
+        FZ_REQUIRE(!__builtin_mul_overflow(t->shape[d] - 1, t->stride[d], &span) &&
+                       !__builtin_add_overflow(last, span, &last),
+                   "%s: extent overflows", name);
+    }
+    size_t end;
+    FZ_REQUIRE(!__builtin_mul_overflow((size_t)last + 1, es, &end) &&
+                   !__builtin_add_overflow(end, t->offset, &end) && end <= t->storage->nbytes,
+               "%s: view reaches byte %zu of a %zu-byte storage", name, end, t->storage->nbytes);
+    FZ_REQUIRE(t->storage->data != NULL, "%s: loaded tensor without data", name);
+}
+
+static void check_module_params(rnnck_model *m, size_t mi) {
+    const rnnck_module_info *info = rnnck_model_module(m, mi);
+    FZ_REQUIRE(info && info->name, "module %zu has no description", mi);
+    FZ_REQUIRE(rnnck_module_info_validate(info) == RNNCK_OK, "module '%s' does not validate: %s", info->name,
+               rnnck_errmsg());
+    size_t found;
+    FZ_REQUIRE(rnnck_model_find_module(m, info->name, &found) == RNNCK_OK && found == mi,
+               "module '%s' is not found by its name", info->name);
+    for (int64_t layer = 0; layer < info->num_layers; layer++)
+        for (int rev = 0; rev <= (info->bidirectional ? 1 : 0); rev++)
+            for (int kind = 0; kind < RNNCK_PARAM_COUNT_; kind++) {
+                int64_t shape[2];
+                int nd = rnnck_param_shape(info, (rnnck_param)kind, layer, shape);
+                if (nd == 0) continue;
+                rnnck_tensor *p = NULL;
+                FZ_REQUIRE(rnnck_model_param(m, mi, (rnnck_param)kind, layer, rev, &p) == RNNCK_OK && p,
+                           "module '%s': parameter kind %d layer %lld%s missing: %s", info->name, kind,
+                           (long long)layer, rev ? " reverse" : "", rnnck_errmsg());
+                FZ_REQUIRE(p->ndim == nd, "%s: ndim %d, module implies %d", rnnck_tensor_name(p), p->ndim, nd);
+                for (int d = 0; d < nd; d++)
+                    FZ_REQUIRE(p->shape[d] == shape[d], "%s: dim %d is %lld, module implies %lld",
+                               rnnck_tensor_name(p), d, (long long)p->shape[d], (long long)shape[d]);
+            }
+}
+
+void fz_check_model(rnnck_model *m) {
+    FZ_REQUIRE(m != NULL, "success without a model");
+    rnnck_status st = rnnck_model_load_all(m);
+    /* A lazily read tensor may still turn out unreadable (bad chunk data);
+     * that must be an ordinary error with a message, and then nothing more
+     * is checked about the data. */
+    if (st) {
+        FZ_REQUIRE(st < 0 && rnnck_errmsg()[0], "load_all failed (%d) without a message", (int)st);
+        return;
+    }
+    size_t n = rnnck_model_tensor_count(m);
+    for (size_t i = 0; i < n; i++) {
+        rnnck_tensor *t = rnnck_model_tensor(m, i);
+        fz_check_tensor(t);
+        const char *name = rnnck_tensor_name(t);
+        FZ_REQUIRE(name && name[0], "tensor %zu has no name", i);
+        rnnck_tensor *again = NULL;
+        FZ_REQUIRE(rnnck_model_find(m, name, &again) == RNNCK_OK && again == t,
+                   "tensor '%s' is not found by its own name", name);
+    }
+    for (size_t mi = 0; mi < rnnck_model_module_count(m); mi++) check_module_params(m, mi);
+}
+
+void fz_require_same_tensor(const rnnck_tensor *a, const rnnck_tensor *b, const char *what) {
+    FZ_REQUIRE(a->dtype == b->dtype, "%s: dtype %s became %s", what, rnnck_dtype_name(a->dtype),
+               rnnck_dtype_name(b->dtype));
+    FZ_REQUIRE(a->ndim == b->ndim, "%s: ndim %d became %d", what, a->ndim, b->ndim);
+    for (int d = 0; d < a->ndim; d++)
+        FZ_REQUIRE(a->shape[d] == b->shape[d], "%s: dim %d %lld became %lld", what, d, (long long)a->shape[d],
+                   (long long)b->shape[d]);
+    size_t nb = rnnck_tensor_nbytes(a);
+    if (nb == 0) return;
+    void *x = malloc(nb), *y = malloc(nb);
+    FZ_REQUIRE(x && y, "%s: out of memory for %zu bytes", what, nb);
+    rnnck__strided_copy(a, x);
+    rnnck__strided_copy(b, y);
+    FZ_REQUIRE(memcmp(x, y, nb) == 0, "%s: data differs after the round trip", what);
+    free(x);
+    free(y);
+}
+
+/* Equal, or both NaN (a description read from a file may hold NaN). */
+static bool same_double(double x, double y) { return x == y || (x != x && y != y); }
+
+static void require_same_module(const rnnck_module_info *a, const rnnck_module_info *b, bool exact) {
+    const char *nm = a->name;
+    FZ_REQUIRE(rnnck_cell_gates(a->cell) == rnnck_cell_gates(b->cell), "module '%s': cell %s became %s", nm,
+               rnnck_cell_name(a->cell), rnnck_cell_name(b->cell));
+    FZ_REQUIRE(a->input_size == b->input_size && a->hidden_size == b->hidden_size &&
+                   a->num_layers == b->num_layers && a->proj_size == b->proj_size && a->bias == b->bias &&
+                   a->bidirectional == b->bidirectional && a->dtype == b->dtype,
+               "module '%s': sizes/flags changed in the round trip", nm);
+    if (!exact) return;
+    FZ_REQUIRE(a->cell == b->cell && a->batch_first == b->batch_first &&
+                   a->linear_before_reset == b->linear_before_reset && a->peepholes == b->peepholes &&
+                   a->input_forget == b->input_forget && same_double(a->forget_bias, b->forget_bias) && same_double(a->clip, b->clip),
+               "module '%s': semantics changed in the round trip", nm);
+    /* Field by field: the struct has padding after `kind`. */
+    for (int dir = 0; dir < 2; dir++)
+        for (int slot = 0; slot < RNNCK_ACT_SLOTS; slot++) {
+            const rnnck_activation *x = &a->act[dir][slot], *y = &b->act[dir][slot];
+            FZ_REQUIRE(x->kind == y->kind && same_double(x->alpha, y->alpha) && same_double(x->beta, y->beta),
+                       "module '%s': activation [%d][%d] %s(%g,%g) became %s(%g,%g)", nm, dir, slot,
+                       rnnck_act_name(x->kind), x->alpha, x->beta, rnnck_act_name(y->kind), y->alpha, y->beta);
+        }
+}
+
+void fz_check_roundtrip(rnnck_model *m, const char *format, const char *file_name, fz_reopen_fn reopen) {
+    const char *p = fz_path(file_name);
+    char path[512];
+    snprintf(path, sizeof path, "%s", p);
+    rnnck_status st = rnnck_write(m, path, format);
+    if (st == RNNCK_E_INEXACT || st == RNNCK_E_UNSUPPORTED) return;
+    FZ_REQUIRE(st == RNNCK_OK, "writing a model the %s reader accepted failed (%d): %s", format, (int)st,
+               rnnck_errmsg());
+    rnnck_model *back = NULL;
+    st = reopen(path, &back);
+    FZ_REQUIRE(st == RNNCK_OK, "reading back our own %s output failed (%d): %s", format, (int)st, rnnck_errmsg());
+    FZ_REQUIRE(rnnck_model_load_all(back) == RNNCK_OK, "loading our own %s output failed: %s", format,
+               rnnck_errmsg());
+    FZ_REQUIRE(rnnck_model_tensor_count(back) == rnnck_model_tensor_count(m), "%zu tensors became %zu",
+               rnnck_model_tensor_count(m), rnnck_model_tensor_count(back));
+    for (size_t i = 0; i < rnnck_model_tensor_count(m); i++) {
+        const rnnck_tensor *a = rnnck_model_tensor(m, i);
+        rnnck_tensor *b = NULL;
+        FZ_REQUIRE(rnnck_model_find(back, rnnck_tensor_name(a), &b) == RNNCK_OK, "tensor '%s' lost in the %s round trip",
+                   rnnck_tensor_name(a), format);
+        fz_require_same_tensor(a, b, rnnck_tensor_name(a));
+    }
+    FZ_REQUIRE(rnnck_model_module_count(back) == rnnck_model_module_count(m), "%zu modules became %zu",
+               rnnck_model_module_count(m), rnnck_model_module_count(back));
+    bool exact = strcmp(format, "rnnck") == 0;
+    for (size_t i = 0; i < rnnck_model_module_count(m); i++) {
+        const rnnck_module_info *a = rnnck_model_module(m, i);
+        size_t j;
+        FZ_REQUIRE(rnnck_model_find_module(back, a->name, &j) == RNNCK_OK, "module '%s' lost in the round trip",
+                   a->name);
+        require_same_module(a, rnnck_model_module(back, j), exact);
+    }
+    rnnck_model_free(back);
+    unlink(path);
+}

@@ -1,0 +1,49 @@
+/* Shared by the fuzz targets: a private scratch directory, and the invariants
+ * every successfully read model must satisfy. A broken invariant prints what
+ * broke and abort()s, which libFuzzer and the replay driver report as a
+ * crash. (This is harness code: aborting is its job.) */
+#ifndef RNNCK_FUZZ_COMMON_H
+#define RNNCK_FUZZ_COMMON_H
+
+#include "internal.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* "<scratch dir>/<name>": the directory is made once per process and removed
+ * at exit. The returned string is static storage, overwritten by each call. */
+const char *fz_path(const char *name);
+/* Writes data to path (replacing it); aborts if the OS refuses. */
+void fz_write_file(const char *path, const uint8_t *data, size_t size);
+/* Removes what the harness and rnnck's atomic writer may have left in the
+ * scratch directory, so no input sees a file of the previous one. */
+void fz_clean_scratch(void);
+
+/* Aborts with a message when cond is false. */
+#define FZ_REQUIRE(cond, ...)                                                                                \
+    do {                                                                                                     \
+        if (!(cond)) fz_fail(__FILE__, __LINE__, #cond, __VA_ARGS__);                                        \
+    } while (0)
+_Noreturn void fz_fail(const char *file, int line, const char *cond, const char *fmt, ...) RNNCK_PRINTF(4, 5);
+
+/* Tensor invariants: dtype valid, 0 <= ndim <= RNNCK_MAX_DIMS, dims >= 0,
+ * numel = product of dims, nbytes = numel * dtype size, and when loaded,
+ * every element the strides can reach lies inside the storage. */
+void fz_check_tensor(const rnnck_tensor *t);
+/* Model invariants: every tensor passes fz_check_tensor and is found by its
+ * own name; every module description validates and each parameter it implies
+ * exists with exactly the shape rnnck_param_shape gives. Loads lazy tensors. */
+void fz_check_model(rnnck_model *m);
+/* Writes m in `format` to the scratch directory and reads it back with
+ * `reopen`: the same module descriptions and the same tensors, bit for bit,
+ * must come back. A refusal to write (RNNCK_E_INEXACT / UNSUPPORTED) is
+ * accepted; any other write failure, or a failure to read our own output,
+ * is a bug. */
+typedef rnnck_status (*fz_reopen_fn)(const char *path, rnnck_model **out);
+void fz_check_roundtrip(rnnck_model *m, const char *format, const char *file_name, fz_reopen_fn reopen);
+/* Two tensors hold the same dtype, shape and bytes. */
+void fz_require_same_tensor(const rnnck_tensor *a, const rnnck_tensor *b, const char *what);
+
+#endif

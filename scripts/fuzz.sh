@@ -1,0 +1,51 @@
+#!/bin/sh
+# Coverage-guided fuzzing of rnnck's readers with libFuzzer (docs/FUZZING.md).
+#   scripts/fuzz.sh SECONDS [TARGET...]      default targets: all five
+# Builds the libFuzzer binaries with clang (ASan + UBSan, the library itself
+# instrumented for coverage) in build-fuzz-clang/, then runs each target for
+# SECONDS on $FUZZ_JOBS cores (default: all). Seeds come from
+# fuzz/corpus/<target>; the growing corpus lives in build-fuzz-clang/corpus/,
+# crashes, leaks and timeouts in build-fuzz-clang/artifacts/<target>/.
+# Exit status 1 if any target found something.
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SECONDS_EACH=${1:?usage: scripts/fuzz.sh SECONDS [TARGET...]}
+shift
+TARGETS=${*:-npy pickle pytorch npz rnnck_h5}
+BUILD=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz-clang}
+JOBS=${FUZZ_JOBS:-$(nproc)}
+
+# clang warns about GCC-only pragmas (lib/activation.c's optimize pragma) and
+# the build uses -Werror; the flag must come after -Wall, hence a wrapper.
+mkdir -p "$BUILD"
+printf '#!/bin/sh\nexec clang "$@" -Wno-unknown-pragmas\n' >"$BUILD/clang-wrapper"
+chmod +x "$BUILD/clang-wrapper"
+# fuzzer-no-link instruments the library objects for coverage; the fuzz
+# targets alone link libFuzzer (fuzz/CMakeLists.txt adds -fsanitize=fuzzer).
+CC="$BUILD/clang-wrapper" cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRNNCK_SANITIZE=ON -DRNNCK_FUZZ=ON \
+    -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link" >/dev/null
+for t in $TARGETS; do
+    cmake --build "$BUILD" -j"$JOBS" --target "fuzz_$t" >/dev/null
+done
+
+# The HDF5 readers fork a child per file; the child's own leak check is noise.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+found=0
+for t in $TARGETS; do
+    corpus="$BUILD/corpus/$t"
+    artifacts="$BUILD/artifacts/$t"
+    mkdir -p "$corpus" "$artifacts"
+    echo "== fuzz_$t: $SECONDS_EACH s on $JOBS job(s)"
+    # -fork runs the workers as separate processes; -ignore_crashes=1 keeps
+    # going after a crash so one bug does not hide the next.
+    if ! "$BUILD/fuzz/fuzz_$t" -fork="$JOBS" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
+        -max_total_time="$SECONDS_EACH" -timeout=20 -rss_limit_mb=2048 -malloc_limit_mb=2048 -max_len=65536 \
+        -artifact_prefix="$artifacts/" "$corpus" "$ROOT/fuzz/corpus/$t" >"$BUILD/fuzz_$t.log" 2>&1; then
+        found=1
+    fi
+    n=$(find "$artifacts" -type f | wc -l)
+    echo "   $(grep -c '' "$BUILD/fuzz_$t.log") log lines, $n artifact(s) in $artifacts"
+    [ "$n" -eq 0 ] || found=1
+done
+exit $found

@@ -3,6 +3,7 @@
  * Usage: bench_forward CELL T B I H L BIDIR THREADS
  * (CELL: lstm, gru, rnn_tanh, rnn_relu; BIDIR: 0/1). bench/run_forward.sh
  * runs every row of the table and PyTorch beside it. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

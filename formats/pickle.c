@@ -65,7 +65,7 @@ static rnnck_status new_value(pk_machine *pm, pk_kind kind, pk_value **out) {
 }
 
 rnnck_status rnnck__pk_new_ext(pk_machine *pm, int tag, void *payload, void (*ext_free)(void *), pk_value **out) {
-    pk_value *v;
+    pk_value *v = 0;
     rnnck_status st = new_value(pm, PK_EXT, &v);
     if (st) {
         if (ext_free) ext_free(payload);
@@ -269,7 +269,7 @@ static rnnck_status new_int(pk_machine *pm, int64_t i, pk_value **out) {
 static rnnck_status read_blob(pk_machine *pm, uint64_t n, pk_kind kind) {
     if (n > pm->len - pm->pos)
         return fail(pm, RNNCK_E_FORMAT, "string of %llu bytes runs past the end", (unsigned long long)n);
-    pk_value *v;
+    pk_value *v = 0;
     rnnck_status st = new_value(pm, kind, &v);
     if (st) return st;
     v->s = malloc((size_t)n + 1);
@@ -288,7 +288,7 @@ static rnnck_status memo_put(pk_machine *pm, uint64_t idx) {
      * can never exceed the stream length; larger ones are hostile. */
     if (idx > pm->len)
         return fail(pm, RNNCK_E_FORMAT, "memo index %llu is larger than the pickle", (unsigned long long)idx);
-    pk_value *v;
+    pk_value *v = 0;
     rnnck_status st = top(pm, &v);
     if (st) return st;
     if (idx >= pm->nmemo) {
@@ -544,7 +544,7 @@ static rnnck_status op_reduce(pk_machine *pm) {
 }
 
 static rnnck_status op_newobj(pk_machine *pm, bool ex) {
-    pk_value *kwargs = NULL, *args, *cls, *res;
+    pk_value *kwargs = NULL, *args = NULL, *cls = NULL, *res = NULL;
     rnnck_status st = ex ? pop(pm, &kwargs) : RNNCK_OK;
     if (!st) st = pop(pm, &args);
     if (!st) st = pop(pm, &cls);
@@ -572,7 +572,7 @@ static rnnck_status op_newobj(pk_machine *pm, bool ex) {
 }
 
 static rnnck_status op_build(pk_machine *pm) {
-    pk_value *state, *target;
+    pk_value *state = 0, *target = 0;
     rnnck_status st = pop(pm, &state);
     if (!st) st = top(pm, &target);
     if (st) return st;
@@ -644,7 +644,7 @@ static rnnck_status add_items(pk_machine *pm, bool multi, pk_kind want, const ch
 
 static rnnck_status step(pk_machine *pm, bool *done) {
     rnnck_status st;
-    pk_value *v;
+    pk_value *v = 0;
     pm->op_at = pm->pos;
     if ((st = need(pm, 1))) return st;
     unsigned char op = pm->buf[pm->pos++];
@@ -785,7 +785,7 @@ static rnnck_status step(pk_machine *pm, bool *done) {
     case 0x94: return memo_put(pm, pm->memo_count);
     case 'c': return op_global(pm);
     case 0x93: { /* STACK_GLOBAL */
-        pk_value *name, *module;
+        pk_value *name = 0, *module = 0;
         if ((st = pop(pm, &name)) || (st = pop(pm, &module))) return st;
         if (name->kind != PK_STR || module->kind != PK_STR || strlen(name->s) != name->len ||
             strlen(module->s) != module->len)
@@ -797,7 +797,7 @@ static rnnck_status step(pk_machine *pm, bool *done) {
     case 0x92: return op_newobj(pm, true);
     case 'b': return op_build(pm);
     case 'Q': {
-        pk_value *pid, *res;
+        pk_value *pid = 0, *res;
         if ((st = pop(pm, &pid))) return st;
         if (!pm->hooks || !pm->hooks->persistent_load)
             return fail(pm, RNNCK_E_UNSUPPORTED, "persistent reference outside a torch archive");

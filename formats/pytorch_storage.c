@@ -214,9 +214,9 @@ bool rnnck__pt_module_class_pid(const pk_value *pid, pk_value **out) {
 
 rnnck_status rnnck__pt_persistent_load(void *ctx, pk_machine *pm, pk_value *pid, pk_value **out) {
     if (rnnck__pt_module_class_pid(pid, out)) return RNNCK_OK;
-    const char *key;
-    rnnck_dtype dtype;
-    int64_t numel;
+    const char *key = 0;
+    rnnck_dtype dtype = 0;
+    int64_t numel = 0;
     pt_storage *e;
     rnnck_status st = rnnck__pt_parse_pid(pm, pid, &key, &dtype, &numel);
     if (!st) st = load_storage(ctx, pm, key, dtype, numel, &e);

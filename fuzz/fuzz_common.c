@@ -2,6 +2,7 @@
 #include "fuzz_common.h"
 
 #include "state_dict.h"
+#include "zipfile.h"
 
 #include <dirent.h>
 #include <stdarg.h>
@@ -226,4 +227,32 @@ void fz_check_roundtrip(rnnck_model *m, const char *format, const char *file_nam
     }
     rnnck_model_free(back);
     unlink(path);
+}
+
+static uint32_t rd16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+static uint32_t rd32(const uint8_t *p) { return rd16(p) | rd16(p + 2) << 16; }
+static void wr32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+void fz_fix_zip_crcs(uint8_t *data, size_t size) {
+    if (size < 22) return;
+    /* The end-of-central-directory record, searched backwards. */
+    size_t eocd = size - 22;
+    while (eocd > 0 && rd32(data + eocd) != 0x06054b50u) eocd--;
+    if (rd32(data + eocd) != 0x06054b50u) return;
+    size_t entries = rd16(data + eocd + 10), pos = rd32(data + eocd + 16);
+    for (size_t e = 0; e < entries; e++) {
+        if (pos > size || size - pos < 46 || rd32(data + pos) != 0x02014b50u) return;
+        uint8_t *central = data + pos;
+        uint32_t method = rd16(central + 10), comp = rd32(central + 20);
+        size_t local = rd32(central + 42);
+        pos += 46 + (size_t)rd16(central + 28) + rd16(central + 30) + rd16(central + 32);
+        if (method != 0 || local > size || size - local < 30 || rd32(data + local) != 0x04034b50u) continue;
+        size_t start = local + 30 + (size_t)rd16(data + local + 26) + rd16(data + local + 28);
+        if (start > size || size - start < comp) continue;
+        uint32_t crc = rnnck__crc32(0, data + start, comp);
+        wr32(data + local + 14, crc);
+        wr32(central + 16, crc);
+    }
 }

@@ -46,4 +46,9 @@ void fz_check_roundtrip(rnnck_model *m, const char *format, const char *file_nam
 /* Two tensors hold the same dtype, shape and bytes. */
 void fz_require_same_tensor(const rnnck_tensor *a, const rnnck_tensor *b, const char *what);
 
+/* Zip-based targets: recomputes the CRC-32 of every stored member in place
+ * (local header and central directory alike), so mutations of member data
+ * reach the parsers behind the zip layer instead of dying at the CRC check.
+ * Bytes that do not parse as a zip archive are left alone. */
+void fz_fix_zip_crcs(uint8_t *data, size_t size);
 #endif

@@ -186,6 +186,8 @@ static const REAL *FWD(lstm_step)(FWD(ctx) *c, int d, bool all_active) {
                 zi[k * B + b] += pp[k] * cs[k * B + b];
                 zf[k * B + b] += pp[H + k] * cs[k * B + b];
             }
+    /* TF1's forget_bias is part of the f pre-activation, so an ONNX clip
+     * would bound it too (no framework has both). */
     if (c->fb != 0)
         for (int64_t i = 0; i < HB; i++) zf[i] += c->fb;
     FWD(clip)(zi, 3 * HB, c->clip);

@@ -83,7 +83,7 @@ static bool printable_ascii(const char *s) {
 
 rnnck_status rnnck__h5_attr_string(const rnnck__h5_file *f, hid_t obj, const char *object, const char *name, char *buf,
                                    size_t bufsize, bool *present) {
-    attr a;
+    attr a = {0};
     rnnck_status st = attr_open(f, obj, object, name, &a, present);
     if (st || !*present) return st;
     if (a.cls != H5T_STRING) return wrong_class(f, &a, object, name, "string");
@@ -132,7 +132,7 @@ rnnck_status rnnck__h5_attr_string(const rnnck__h5_file *f, hid_t obj, const cha
 
 rnnck_status rnnck__h5_attr_int(const rnnck__h5_file *f, hid_t obj, const char *object, const char *name,
                                 int64_t *value, bool *present) {
-    attr a;
+    attr a = {0};
     rnnck_status st = attr_open(f, obj, object, name, &a, present);
     if (st || !*present) return st;
     if ((st = need_scalar(f, &a, object, name))) return st;
@@ -200,7 +200,7 @@ static bool numeric_for_double(attr *a) {
 
 rnnck_status rnnck__h5_attr_double(const rnnck__h5_file *f, hid_t obj, const char *object, const char *name,
                                    double *value, bool *present) {
-    attr a;
+    attr a = {0};
     rnnck_status st = attr_open(f, obj, object, name, &a, present);
     if (st || !*present) return st;
     if (!numeric_for_double(&a)) return wrong_class(f, &a, object, name, "float64");
@@ -213,7 +213,7 @@ rnnck_status rnnck__h5_attr_double(const rnnck__h5_file *f, hid_t obj, const cha
 
 rnnck_status rnnck__h5_attr_doubles(const rnnck__h5_file *f, hid_t obj, const char *object, const char *name,
                                     double *values, size_t max, size_t *count, bool *present) {
-    attr a;
+    attr a = {0};
     rnnck_status st = attr_open(f, obj, object, name, &a, present);
     if (st || !*present) return st;
     if (!numeric_for_double(&a)) return wrong_class(f, &a, object, name, "float64 array");

@@ -126,7 +126,7 @@ static rnnck_status reshape_t_where(rnnck_model *m, int64_t l, int d, const void
     rnnck_tensor *p;
     if (rnnck_model_param(m, 0, *(const rnnck_param *)arg, l, d, &p)) return RNNCK_OK;
     int64_t R = rnnck_tensor_dim(p, 0), C = rnnck_tensor_dim(p, 1);
-    double *v, *w;
+    double *v = NULL, *w = NULL;
     rnnck_status st = param_doubles(p, &v);
     if (st) return st;
     w = malloc((size_t)(R * C > 0 ? R * C : 1) * sizeof *w);
@@ -152,7 +152,7 @@ static rnnck_status block_t_where(rnnck_model *m, int64_t l, int d, const void *
     int g = rnnck_cell_gates(rnnck_model_module(m, 0)->cell);
     int64_t H = rnnck_tensor_dim(p, 0) / g, C = rnnck_tensor_dim(p, 1);
     if (H != C) return RNNCK_OK; /* only square blocks can be transposed in place */
-    double *v;
+    double *v = NULL;
     rnnck_status st = param_doubles(p, &v);
     if (st) return st;
     for (int k = 0; k < g; k++) {

@@ -487,7 +487,11 @@ typedef struct rnnck_forward_opts {
  *  c0      (L*D, B, H) LSTM only; NULL = zeros
  *  lengths (B,) int64/int32, 1 <= len <= T, NULL = all T: the meaning of
  *          pack_padded_sequence(enforce_sorted=False): outputs past a
- *          sequence's end are zero, h_n/c_n come from its last valid step
+ *          sequence's end are zero, h_n/c_n come from its last valid step;
+ *          output keeps all T steps, as pad_packed_sequence(...,
+ *          total_length=T) gives (torch's default trims to max(lengths))
+ * Outputs are in the compute dtype; opts->threads calls OpenBLAS's
+ * process-wide openblas_set_num_threads.
  * Outputs (caller owns; c_n may be NULL for non-LSTM):
  *  output  (T, B, D*H_out) / (B, T, D*H_out) / (T, D*H_out)
  *  h_n     (L*D, B, H_out) / (L*D, H_out);  c_n (L*D, B, H) / (L*D, H)

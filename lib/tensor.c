@@ -131,6 +131,7 @@ size_t rnnck_tensor_nbytes(const rnnck_tensor *t) {
 }
 int rnnck_tensor_is_contiguous(const rnnck_tensor *t) {
     if (!t) return 0;
+    if (rnnck_tensor_numel(t) == 0) return 1; /* nothing to lay out */
     int64_t s = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
         if (t->shape[i] != 1 && t->stride[i] != s) return 0;

@@ -402,7 +402,7 @@ rnnck_status rnnck_validate(rnnck_model *a, rnnck_model *b, const rnnck_validate
     size_t np;
     st = rnnck__pair_modules(a, b, &pp, &np);
     if (st) return st;
-    rnnck_validation *v;
+    rnnck_validation *v = NULL;
     st = new_validation(np, &v);
     if (!st) v->atol = o.atol;
     progress pr = {&o, 0, 0};

@@ -215,34 +215,48 @@ static rnnck_tensor *lengths_of(rnnck_dtype dt, int n, const int64_t *v) {
     return t;
 }
 
-Test(forward_usage, lengths_out_of_range_are_shape_errors) {
+/* Runs the small LSTM (T = 5, B = 2) with lengths v and expects a shape
+ * error naming the value, in both int64 and int32 lengths. */
+static void expect_bad_lengths(int64_t v0, int64_t v1, const char *msg) {
     fixture_small f = small_lstm(RNNCK_CELL_LSTM);
-    struct { int64_t v[2]; const char *msg; } bad[] = {
-        {{0, 3}, "lengths[0] = 0"}, {{3, 6}, "lengths[1] = 6"}, {{-1, 2}, "lengths[0] = -1"},
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        rnnck_tensor *l = lengths_of(RNNCK_I64, 2, bad[i].v);
-        expect_refusal(&f, f.x, NULL, NULL, l, RNNCK_E_SHAPE, bad[i].msg, "T = 5");
-        rnnck_tensor_free(l);
-        rnnck_tensor *l32 = lengths_of(RNNCK_I32, 2, bad[i].v);
-        expect_refusal(&f, f.x, NULL, NULL, l32, RNNCK_E_SHAPE, bad[i].msg, "T = 5");
-        rnnck_tensor_free(l32);
-    }
+    int64_t v[2] = {v0, v1};
+    rnnck_tensor *l = lengths_of(RNNCK_I64, 2, v);
+    expect_refusal(&f, f.x, NULL, NULL, l, RNNCK_E_SHAPE, msg, "T = 5");
+    rnnck_tensor *l32 = lengths_of(RNNCK_I32, 2, v);
+    expect_refusal(&f, f.x, NULL, NULL, l32, RNNCK_E_SHAPE, msg, "T = 5");
+    rnnck_tensor_free(l);
+    rnnck_tensor_free(l32);
     free_small(&f);
 }
 
-Test(forward_usage, lengths_of_wrong_count_or_dtype_are_shape_errors) {
+Test(forward_usage, zero_length_is_a_shape_error) { expect_bad_lengths(0, 3, "lengths[0] = 0"); }
+Test(forward_usage, length_above_t_is_a_shape_error) { expect_bad_lengths(3, 6, "lengths[1] = 6"); }
+Test(forward_usage, negative_length_is_a_shape_error) { expect_bad_lengths(-1, 2, "lengths[0] = -1"); }
+
+Test(forward_usage, lengths_of_wrong_count_are_a_shape_error) {
     fixture_small f = small_lstm(RNNCK_CELL_LSTM);
     int64_t v[3] = {1, 2, 3};
     rnnck_tensor *l3 = lengths_of(RNNCK_I64, 3, v);
     expect_refusal(&f, f.x, NULL, NULL, l3, RNNCK_E_SHAPE, "(3,)", "(2,)");
+    rnnck_tensor_free(l3);
+    free_small(&f);
+}
+
+Test(forward_usage, float_lengths_are_a_shape_error) {
+    fixture_small f = small_lstm(RNNCK_CELL_LSTM);
+    int64_t v[2] = {1, 2};
     rnnck_tensor *lf = lengths_of(RNNCK_F32, 2, v);
     expect_refusal(&f, f.x, NULL, NULL, lf, RNNCK_E_SHAPE, "float32", "int64");
+    rnnck_tensor_free(lf);
+    free_small(&f);
+}
+
+Test(forward_usage, lengths_with_unbatched_input_are_a_shape_error) {
+    fixture_small f = small_lstm(RNNCK_CELL_LSTM);
+    int64_t v[1] = {5};
     rnnck_tensor *xu = tensor(RNNCK_F32, 2, 5, 3, 0);
     rnnck_tensor *l1 = lengths_of(RNNCK_I64, 1, v);
     expect_refusal(&f, xu, NULL, NULL, l1, RNNCK_E_SHAPE, "unbatched", "(5, 3)");
-    rnnck_tensor_free(l3);
-    rnnck_tensor_free(lf);
     rnnck_tensor_free(xu);
     rnnck_tensor_free(l1);
     free_small(&f);
@@ -299,3 +313,51 @@ Test(forward_usage, nan_in_the_input_propagates_to_later_steps) {
     rnnck_tensor_free(cn);
     free_small(&f);
 }
+
+/* Half-precision parameters are widened exactly to the compute dtype: a model
+ * holding float16 (or bfloat16) parameters gives bit for bit the output of a
+ * float32 model holding the same values. */
+static void half_params_match_widened(rnnck_dtype half) {
+    rnnck_module_info info;
+    rnnck_module_info_init(&info, RNNCK_CELL_LSTM);
+    info.input_size = 5;
+    info.hidden_size = 4;
+    info.num_layers = 2;
+    info.bidirectional = 1;
+    info.proj_size = 3;
+    rnnck_model *src, *h, *w;
+    cr_assert_eq(rnnck_model_new(&src), RNNCK_OK);
+    cr_assert_eq(rnnck_model_add_module(src, &info), RNNCK_OK);
+    cr_assert_eq(rnnck_model_init_module(src, 0, RNNCK_INIT_DEFAULT, 11, 0, 0), RNNCK_OK);
+    info.dtype = half;
+    cr_assert_eq(rnnck_model_new(&h), RNNCK_OK);
+    cr_assert_eq(rnnck_model_add_module(h, &info), RNNCK_OK);
+    info.dtype = RNNCK_F32;
+    cr_assert_eq(rnnck_model_new(&w), RNNCK_OK);
+    cr_assert_eq(rnnck_model_add_module(w, &info), RNNCK_OK);
+    for (size_t i = 0; i < rnnck_model_tensor_count(src); i++) {
+        cr_assert_eq(rnnck_tensor_assign(rnnck_model_tensor(h, i), rnnck_model_tensor(src, i)), RNNCK_OK);
+        cr_assert_eq(rnnck_tensor_assign(rnnck_model_tensor(w, i), rnnck_model_tensor(h, i)), RNNCK_OK);
+    }
+    rnnck_tensor *x = tensor(RNNCK_F32, 3, 6, 2, 5);
+    float *xd = rnnck_tensor_data(x);
+    for (int64_t i = 0; i < rnnck_tensor_numel(x); i++) xd[i] = (float)((i * 37 % 23) - 11) / 7.0f;
+    rnnck_tensor *yh, *hh, *ch, *yw, *hw, *cw;
+    cr_assert_eq(rnnck_forward(h, 0, x, NULL, NULL, NULL, NULL, &yh, &hh, &ch), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_forward(w, 0, x, NULL, NULL, NULL, NULL, &yw, &hw, &cw), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_tensor_dtype(yh), RNNCK_F32);
+    cr_expect_eq(memcmp(rnnck_tensor_cdata(yh), rnnck_tensor_cdata(yw), rnnck_tensor_nbytes(yw)), 0);
+    cr_expect_eq(memcmp(rnnck_tensor_cdata(ch), rnnck_tensor_cdata(cw), rnnck_tensor_nbytes(cw)), 0);
+    /* and the rounding really happened: the half model differs from the source */
+    rnnck_tensor *ys, *hs, *cs;
+    cr_assert_eq(rnnck_forward(src, 0, x, NULL, NULL, NULL, NULL, &ys, &hs, &cs), RNNCK_OK);
+    cr_expect_neq(memcmp(rnnck_tensor_cdata(ys), rnnck_tensor_cdata(yw), rnnck_tensor_nbytes(yw)), 0);
+    rnnck_tensor *all[] = {x, yh, hh, ch, yw, hw, cw, ys, hs, cs};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) rnnck_tensor_free(all[i]);
+    rnnck_model_free(src);
+    rnnck_model_free(h);
+    rnnck_model_free(w);
+}
+
+Test(forward_usage, float16_parameters_compute_as_their_exact_float32_values) { half_params_match_widened(RNNCK_F16); }
+Test(forward_usage, bfloat16_parameters_compute_as_their_exact_float32_values) { half_params_match_widened(RNNCK_BF16); }

@@ -384,3 +384,18 @@ Test(tensor, stats_of_a_view_cover_only_its_block) {
     rnnck_tensor_free(v);
     rnnck_tensor_free(t);
 }
+
+/* Regression (found by fuzzing .npy): an empty tensor has nothing to lay out,
+ * so it is contiguous whatever its strides; before the fix (3, 0) and (2, 0, 4)
+ * were reported non-contiguous and took the slow element-wise path. */
+Test(tensor, empty_tensors_are_contiguous_whatever_their_shape) {
+    const int64_t shapes[][3] = {{3, 0, 1}, {2, 0, 4}, {0, 5, 1}};
+    const int ndims[] = {2, 3, 2};
+    for (int k = 0; k < 3; k++) {
+        rnnck_tensor *t;
+        cr_assert_eq(rnnck_tensor_new(RNNCK_F32, ndims[k], shapes[k], &t), RNNCK_OK);
+        cr_expect(rnnck_tensor_is_contiguous(t), "shape %d is not contiguous", k);
+        cr_expect_eq(rnnck_tensor_copy_out(t, RNNCK_F32, NULL, 0), RNNCK_OK);
+        rnnck_tensor_free(t);
+    }
+}

@@ -92,6 +92,24 @@ int cli_parse(const char *cmd, int argc, char **argv, int first, const cli_opt *
     return 0;
 }
 
+bool cli_start(const char *cmd, int argc, char **argv, const cli_opt *opts, size_t nopts, const char *help,
+               const char **positional, int min_pos, int max_pos, const char *missing, int *npos, int *rc) {
+    for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(help, stdout);
+            *rc = EXIT_OK;
+            return true;
+        }
+    *rc = cli_parse(cmd, argc, argv, 2, opts, nopts, positional, 0, max_pos, npos);
+    if (*rc) return true;
+    if (*npos < min_pos) {
+        cli_error(cmd, "%s (see rnnck %s --help)", missing, cmd);
+        *rc = EXIT_USAGE;
+        return true;
+    }
+    return false;
+}
+
 bool cli_parse_i64(const char *cmd, const char *opt, const char *s, int64_t min, int64_t max, int64_t *out) {
     char *end;
     errno = 0;

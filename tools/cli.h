@@ -36,6 +36,13 @@ typedef struct cli_list {
 int cli_parse(const char *cmd, int argc, char **argv, int first, const cli_opt *opts, size_t nopts,
               const char **positional, int min_pos, int max_pos, int *npos);
 
+/* The common start of every command: prints `help` and stops on --help;
+ * parses options and between min_pos and max_pos positionals, else prints
+ * "rnnck CMD: <missing> (see rnnck CMD --help)". Returns true when the
+ * command must stop now, with *rc its exit code. */
+bool cli_start(const char *cmd, int argc, char **argv, const cli_opt *opts, size_t nopts, const char *help,
+               const char **positional, int min_pos, int max_pos, const char *missing, int *npos, int *rc);
+
 /* Prints "rnnck CMD: " + the library's last message to stderr. */
 void cli_report(const char *cmd);
 /* Prints a formatted one-line error. */

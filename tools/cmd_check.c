@@ -52,25 +52,18 @@ static int check_other(const char *cmd, const char *path, cli_open_args *oa, boo
 
 int cmd_check(int argc, char **argv) {
     const char *cmd = "check";
-    bool help_flag = false, allow_nonfinite = false;
+    bool allow_nonfinite = false;
     cli_open_args oa = {0};
     const cli_opt opts[] = {
-        {"--help", OPT_FLAG, &help_flag}, {"--allow-nonfinite", OPT_FLAG, &allow_nonfinite},
+        {"--allow-nonfinite", OPT_FLAG, &allow_nonfinite},
         {"--from", OPT_STRING, &oa.from}, {"--key", OPT_STRING, &oa.key},
         {"--set", OPT_LIST, &oa.sets},
     };
     const char *pos[1];
     int npos;
-    int rc = cli_parse(cmd, argc, argv, 2, opts, sizeof opts / sizeof *opts, pos, 0, 1, &npos);
-    if (rc) return rc;
-    if (help_flag) {
-        fputs(help, stdout);
-        return EXIT_OK;
-    }
-    if (npos != 1) {
-        cli_error(cmd, "missing FILE (see rnnck check --help)");
-        return EXIT_USAGE;
-    }
+    int rc;
+    if (cli_start(cmd, argc, argv, opts, sizeof opts / sizeof *opts, help, pos, 1, 1, "missing FILE", &npos, &rc))
+        return rc;
     const char *format = oa.from;
     if (!format) {
         rnnck_status st = rnnck_detect_format(pos[0], &format);

@@ -12,25 +12,17 @@ static const char *const help =
 
 int cmd_convert(int argc, char **argv) {
     const char *cmd = "convert";
-    bool help_flag = false;
     const char *to = NULL;
     cli_open_args oa = {0};
     const cli_opt opts[] = {
-        {"--help", OPT_FLAG, &help_flag}, {"--from", OPT_STRING, &oa.from}, {"--to", OPT_STRING, &to},
+        {"--from", OPT_STRING, &oa.from}, {"--to", OPT_STRING, &to},
         {"--key", OPT_STRING, &oa.key},   {"--set", OPT_LIST, &oa.sets},
     };
     const char *pos[2];
     int npos;
-    int rc = cli_parse(cmd, argc, argv, 2, opts, sizeof opts / sizeof *opts, pos, 0, 2, &npos);
-    if (rc) return rc;
-    if (help_flag) {
-        fputs(help, stdout);
-        return EXIT_OK;
-    }
-    if (npos != 2) {
-        cli_error(cmd, "need IN and OUT (see rnnck convert --help)");
-        return EXIT_USAGE;
-    }
+    int rc;
+    if (cli_start(cmd, argc, argv, opts, sizeof opts / sizeof *opts, help, pos, 2, 2, "need IN and OUT", &npos, &rc))
+        return rc;
     rnnck_model *m;
     rc = cli_open_model(cmd, pos[0], &oa, &m);
     if (rc) return rc;

@@ -64,26 +64,19 @@ static void print_json(FILE *f, const rnnck_diff *d, double atol) {
 
 int cmd_diff(int argc, char **argv) {
     const char *cmd = "diff";
-    bool help_flag = false, json = false, all = false;
+    bool json = false, all = false;
     const char *atol_s = NULL;
     cli_open_args oa = {0};
     const cli_opt opts[] = {
-        {"--help", OPT_FLAG, &help_flag}, {"--json", OPT_FLAG, &json},     {"--all", OPT_FLAG, &all},
+        {"--json", OPT_FLAG, &json},     {"--all", OPT_FLAG, &all},
         {"--atol", OPT_STRING, &atol_s},  {"--from", OPT_STRING, &oa.from}, {"--key", OPT_STRING, &oa.key},
         {"--set", OPT_LIST, &oa.sets},
     };
     const char *pos[2];
     int npos;
-    int rc = cli_parse(cmd, argc, argv, 2, opts, sizeof opts / sizeof *opts, pos, 0, 2, &npos);
-    if (rc) return rc;
-    if (help_flag) {
-        fputs(help, stdout);
-        return EXIT_OK;
-    }
-    if (npos != 2) {
-        cli_error(cmd, "need two checkpoints A and B (see rnnck diff --help)");
-        return EXIT_USAGE;
-    }
+    int rc;
+    if (cli_start(cmd, argc, argv, opts, sizeof opts / sizeof *opts, help, pos, 2, 2, "need two checkpoints A and B", &npos, &rc))
+        return rc;
     double atol = 0;
     if (atol_s && (!cli_parse_double(cmd, "--atol", atol_s, &atol) || atol < 0)) {
         if (atol < 0) cli_error(cmd, "--atol must be >= 0");

@@ -47,12 +47,11 @@ static int pick_module(const char *cmd, const rnnck_model *m, const char *name, 
 
 int cmd_forward(int argc, char **argv) {
     const char *cmd = "forward";
-    bool help_flag = false;
     const char *in_p = NULL, *out_p = NULL, *mod = NULL, *h0_p = NULL, *c0_p = NULL, *hn_p = NULL, *cn_p = NULL,
                *len_p = NULL, *threads_s = NULL, *dtype_s = NULL;
     cli_open_args oa = {0};
     const cli_opt opts[] = {
-        {"--help", OPT_FLAG, &help_flag},   {"--input", OPT_STRING, &in_p},      {"--output", OPT_STRING, &out_p},
+        {"--input", OPT_STRING, &in_p},      {"--output", OPT_STRING, &out_p},
         {"--module", OPT_STRING, &mod},     {"--h0", OPT_STRING, &h0_p},         {"--c0", OPT_STRING, &c0_p},
         {"--hn", OPT_STRING, &hn_p},        {"--cn", OPT_STRING, &cn_p},         {"--lengths", OPT_STRING, &len_p},
         {"--threads", OPT_STRING, &threads_s}, {"--dtype", OPT_STRING, &dtype_s}, {"--from", OPT_STRING, &oa.from},
@@ -60,12 +59,9 @@ int cmd_forward(int argc, char **argv) {
     };
     const char *pos[1];
     int npos;
-    int rc = cli_parse(cmd, argc, argv, 2, opts, sizeof opts / sizeof *opts, pos, 0, 1, &npos);
-    if (rc) return rc;
-    if (help_flag) {
-        fputs(help, stdout);
-        return EXIT_OK;
-    }
+    int rc;
+    if (cli_start(cmd, argc, argv, opts, sizeof opts / sizeof *opts, help, pos, 1, 1, "missing CKPT", &npos, &rc))
+        return rc;
     if (npos != 1 || !in_p || !out_p) {
         cli_error(cmd, "need CKPT, --input and --output (see rnnck forward --help)");
         return EXIT_USAGE;

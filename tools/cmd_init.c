@@ -39,11 +39,11 @@ static uint64_t fresh_seed(void) {
 
 int cmd_init(int argc, char **argv) {
     const char *cmd = "init";
-    bool help_flag = false, bidir = false, no_bias = false, batch_first = false;
+    bool bidir = false, no_bias = false, batch_first = false;
     const char *cell_s = NULL, *in_s = NULL, *hid_s = NULL, *layers_s = NULL, *proj_s = NULL, *init_s = NULL,
                *fb_s = NULL, *seed_s = NULL, *dtype_s = NULL, *name_s = NULL, *to_s = NULL;
     const cli_opt opts[] = {
-        {"--help", OPT_FLAG, &help_flag},          {"--cell", OPT_STRING, &cell_s},
+        {"--cell", OPT_STRING, &cell_s},
         {"--input-size", OPT_STRING, &in_s},       {"--hidden-size", OPT_STRING, &hid_s},
         {"--num-layers", OPT_STRING, &layers_s},   {"--bidirectional", OPT_FLAG, &bidir},
         {"--proj-size", OPT_STRING, &proj_s},      {"--no-bias", OPT_FLAG, &no_bias},
@@ -54,16 +54,9 @@ int cmd_init(int argc, char **argv) {
     };
     const char *pos[1];
     int npos;
-    int rc = cli_parse(cmd, argc, argv, 2, opts, sizeof opts / sizeof *opts, pos, 0, 1, &npos);
-    if (rc) return rc;
-    if (help_flag) {
-        fputs(help, stdout);
-        return EXIT_OK;
-    }
-    if (npos != 1) {
-        cli_error(cmd, "missing OUT (see rnnck init --help)");
-        return EXIT_USAGE;
-    }
+    int rc;
+    if (cli_start(cmd, argc, argv, opts, sizeof opts / sizeof *opts, help, pos, 1, 1, "missing OUT", &npos, &rc))
+        return rc;
     if (!cell_s || !in_s || !hid_s) {
         cli_error(cmd, "--cell, --input-size and --hidden-size are required (see rnnck init --help)");
         return EXIT_USAGE;

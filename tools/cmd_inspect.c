@@ -40,24 +40,17 @@ static void print_shape(FILE *f, const rnnck_tensor *t, int json) {
 
 int cmd_inspect(int argc, char **argv) {
     const char *cmd = "inspect";
-    bool help_flag = false, json = false;
+    bool json = false;
     cli_open_args oa = {0};
     const cli_opt opts[] = {
-        {"--help", OPT_FLAG, &help_flag}, {"--json", OPT_FLAG, &json},     {"--from", OPT_STRING, &oa.from},
+        {"--json", OPT_FLAG, &json},     {"--from", OPT_STRING, &oa.from},
         {"--key", OPT_STRING, &oa.key},   {"--set", OPT_LIST, &oa.sets},
     };
     const char *pos[1];
     int npos;
-    int rc = cli_parse(cmd, argc, argv, 2, opts, sizeof opts / sizeof *opts, pos, 0, 1, &npos);
-    if (rc) return rc;
-    if (help_flag) {
-        fputs(help, stdout);
-        return EXIT_OK;
-    }
-    if (npos != 1) {
-        cli_error(cmd, "missing FILE (see rnnck inspect --help)");
-        return EXIT_USAGE;
-    }
+    int rc;
+    if (cli_start(cmd, argc, argv, opts, sizeof opts / sizeof *opts, help, pos, 1, 1, "missing FILE", &npos, &rc))
+        return rc;
     const char *format = oa.from;
     if (!format) {
         rnnck_status st = rnnck_detect_format(pos[0], &format);

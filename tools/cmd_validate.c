@@ -25,7 +25,7 @@ static const char *const help =
 
 typedef struct vargs {
     const char *seq_len, *batch, *seed, *long_len, *atol, *rtol, *input, *expect, *plot, *module;
-    bool json, no_diag, no_layer, help;
+    bool json, no_diag, no_layer;
     cli_open_args oa;
 } vargs;
 
@@ -185,7 +185,7 @@ int cmd_validate(int argc, char **argv) {
     vargs a;
     memset(&a, 0, sizeof a);
     const cli_opt opts[] = {
-        {"--help", OPT_FLAG, &a.help},         {"--seq-len", OPT_STRING, &a.seq_len},
+        {"--seq-len", OPT_STRING, &a.seq_len},
         {"--batch", OPT_STRING, &a.batch},     {"--seed", OPT_STRING, &a.seed},
         {"--long-len", OPT_STRING, &a.long_len}, {"--atol", OPT_STRING, &a.atol},
         {"--rtol", OPT_STRING, &a.rtol},       {"--input", OPT_STRING, &a.input},
@@ -197,12 +197,9 @@ int cmd_validate(int argc, char **argv) {
     };
     const char *pos[2];
     int npos;
-    int rc = cli_parse(cmd, argc, argv, 2, opts, sizeof opts / sizeof *opts, pos, 0, 2, &npos);
-    if (rc) return rc;
-    if (a.help) {
-        fputs(help, stdout);
-        return EXIT_OK;
-    }
+    int rc;
+    if (cli_start(cmd, argc, argv, opts, sizeof opts / sizeof *opts, help, pos, 1, 2, "need two checkpoints A and B, or CKPT --input X.npy --expect Y.npy", &npos, &rc))
+        return rc;
     bool expect_mode = a.expect != NULL;
     if (expect_mode ? (npos != 1 || !a.input) : npos != 2) {
         cli_error(cmd, expect_mode ? "--expect needs one checkpoint and --input (see rnnck validate --help)"

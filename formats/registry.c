@@ -2,6 +2,7 @@
 #include "formats.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 /* Order matters for detection: the first format that claims a file wins. */
@@ -18,10 +19,11 @@ const rnnck__format *rnnck__format_find(const char *name) {
     return NULL;
 }
 
-static const char *list_formats(int writable) {
-    static char read_list[256], write_list[256];
-    char *buf = writable ? write_list : read_list;
-    if (buf[0]) return buf;
+/* Built once (pthread_once): callers on several threads may ask at once. */
+static char read_list[256], write_list[256];
+static pthread_once_t lists_once = PTHREAD_ONCE_INIT;
+
+static void fill_list(char *buf, int writable) {
     size_t used = 0;
     for (size_t i = 0; i < NFORMATS; i++) {
         if (writable ? !formats[i]->write : !formats[i]->read) continue;
@@ -31,7 +33,16 @@ static const char *list_formats(int writable) {
         memcpy(buf + used, formats[i]->name, n + 1);
         used += n;
     }
-    return buf;
+}
+
+static void fill_lists(void) {
+    fill_list(read_list, 0);
+    fill_list(write_list, 1);
+}
+
+static const char *list_formats(int writable) {
+    pthread_once(&lists_once, fill_lists);
+    return writable ? write_list : read_list;
 }
 const char *rnnck_formats_readable(void) { return list_formats(0); }
 const char *rnnck_formats_writable(void) { return list_formats(1); }
@@ -55,6 +66,21 @@ rnnck_status rnnck_detect_format(const char *path, const char **format) {
                       rnnck_formats_readable());
 }
 
+/* Readers quote names taken from the file (tensor keys, pickle globals, zip
+ * members) in their messages; a control character there must not break the
+ * one-line message contract. */
+static void keep_message_one_line(rnnck_status st) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", rnnck_errmsg());
+    bool changed = false;
+    for (char *c = msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+            *c = '?';
+            changed = true;
+        }
+    if (changed) rnnck__err(st, "%s", msg);
+}
+
 rnnck_status rnnck_open(const char *path, const rnnck_open_opts *opts, rnnck_model **out) {
     rnnck__err_clear();
     if (!path || !out) return rnnck__err(RNNCK_E_USAGE, "rnnck_open: NULL argument");
@@ -67,7 +93,9 @@ rnnck_status rnnck_open(const char *path, const rnnck_open_opts *opts, rnnck_mod
     if (!fmt || !fmt->read)
         return rnnck__err(RNNCK_E_USAGE, "unknown or unreadable format '%s' (readable: %s)", name,
                           rnnck_formats_readable());
-    return fmt->read(path, opts, out);
+    rnnck_status st = fmt->read(path, opts, out);
+    if (st) keep_message_one_line(st);
+    return st;
 }
 
 static const rnnck__format *format_for_extension(const char *path) {

@@ -67,6 +67,18 @@ void fz_fail(const char *file, int line, const char *cond, const char *fmt, ...)
     abort();
 }
 
+void fz_check_failure(rnnck_status st, const void *out) {
+    const char *msg = rnnck_errmsg();
+    static int verbose = -1;
+    if (verbose < 0) verbose = getenv("FUZZ_VERBOSE") != NULL;
+    if (verbose) fprintf(stderr, "  refused (%d): %s\n", (int)st, msg);
+    FZ_REQUIRE(st < 0, "unknown status %d", (int)st);
+    FZ_REQUIRE(out == NULL, "failure %d but an output object was written", (int)st);
+    FZ_REQUIRE(msg[0] != '\0', "failure %d without a message", (int)st);
+    for (const char *p = msg; *p; p++)
+        FZ_REQUIRE(*p != '\n' && *p != '\r', "failure message is not one line: [%s]", msg);
+}
+
 void fz_check_tensor(const rnnck_tensor *t) {
     FZ_REQUIRE(t != NULL, "NULL tensor");
     const char *name = rnnck_tensor_name(t);
@@ -133,7 +145,7 @@ void fz_check_model(rnnck_model *m) {
      * that must be an ordinary error with a message, and then nothing more
      * is checked about the data. */
     if (st) {
-        FZ_REQUIRE(st < 0 && rnnck_errmsg()[0], "load_all failed (%d) without a message", (int)st);
+        fz_check_failure(st, NULL);
         return;
     }
     size_t n = rnnck_model_tensor_count(m);
@@ -193,11 +205,87 @@ static void require_same_module(const rnnck_module_info *a, const rnnck_module_i
         }
 }
 
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Whether some tensor is named "X" while another is named "X.something":
+ * HDF5 cannot make X both a dataset and a group. */
+static bool has_prefix_collision(const rnnck_model *m) {
+    size_t n = rnnck_model_tensor_count(m);
+    if (n < 2) return false;
+    const char **names = malloc(n * sizeof *names);
+    FZ_REQUIRE(names != NULL, "out of memory");
+    for (size_t i = 0; i < n; i++) names[i] = rnnck_tensor_name(rnnck_model_tensor(m, i));
+    qsort(names, n, sizeof *names, cmp_str);
+    bool found = false;
+    for (size_t i = 0; i < n && !found; i++) {
+        size_t len = strlen(names[i]);
+        /* The first name >= "X." is the only candidate to start with it. */
+        size_t lo = i + 1, hi = n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            int c = strncmp(names[mid], names[i], len);
+            if (c < 0 || (c == 0 && names[mid][len] < '.'))
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        found = lo < n && strncmp(names[lo], names[i], len) == 0 && names[lo][len] == '.';
+    }
+    free(names);
+    return found;
+}
+
+/* Whether `local` ("weight_hh_l1_reverse") is a parameter the module has. */
+static bool is_module_param(const rnnck_module_info *info, const char *local) {
+    static const char *const prefixes[RNNCK_PARAM_COUNT_] = {"weight_ih_l", "weight_hh_l", "bias_ih_l",
+                                                             "bias_hh_l",   "weight_hr_l", "peephole_l"};
+    for (int k = 0; k < RNNCK_PARAM_COUNT_; k++) {
+        size_t pl = strlen(prefixes[k]);
+        if (strncmp(local, prefixes[k], pl) != 0) continue;
+        char *end;
+        long long layer = strtoll(local + pl, &end, 10);
+        if (end == local + pl || layer < 0 || layer >= info->num_layers) return false;
+        int reverse = strcmp(end, "_reverse") == 0;
+        if (!reverse && *end) return false;
+        if (reverse && !info->bidirectional) return false;
+        int64_t shape[2];
+        char name[64];
+        return rnnck_param_shape(info, (rnnck_param)k, layer, shape) != 0 &&
+               rnnck_param_name((rnnck_param)k, layer, reverse, name, sizeof name) == RNNCK_OK &&
+               strcmp(name, local) == 0;
+    }
+    return false;
+}
+
+/* Whether the rnnck schema can hold m at all: no dataset/group name clash,
+ * and a module's group holds its parameters and nothing else (the bare
+ * module's group is the root, so then every tensor must be its parameter). */
+static bool schema_can_hold(const rnnck_model *m) {
+    if (has_prefix_collision(m)) return false;
+    for (size_t mi = 0; mi < rnnck_model_module_count(m); mi++) {
+        const rnnck_module_info *info = rnnck_model_module(m, mi);
+        size_t plen = strlen(info->name);
+        for (size_t i = 0; i < rnnck_model_tensor_count(m); i++) {
+            const char *name = rnnck_tensor_name(rnnck_model_tensor(m, i));
+            if (plen && (strncmp(name, info->name, plen) != 0 || name[plen] != '.')) continue;
+            if (!is_module_param(info, name + (plen ? plen + 1 : 0))) return false;
+        }
+    }
+    return true;
+}
+
 void fz_check_roundtrip(rnnck_model *m, const char *format, const char *file_name, fz_reopen_fn reopen) {
     const char *p = fz_path(file_name);
     char path[512];
     snprintf(path, sizeof path, "%s", p);
     rnnck_status st = rnnck_write(m, path, format);
+    if (strcmp(format, "rnnck") == 0 && !schema_can_hold(m)) {
+        /* rnnck_save documents these refusals as RNNCK_E_USAGE (a stranger
+         * in a module's group) and RNNCK_E_WRITE (a dataset/group clash). */
+        FZ_REQUIRE(st != RNNCK_OK, "the rnnck writer accepted a model its schema cannot hold");
+        fz_check_failure(st, NULL);
+        return;
+    }
     if (st == RNNCK_E_INEXACT || st == RNNCK_E_UNSUPPORTED) return;
     FZ_REQUIRE(st == RNNCK_OK, "writing a model the %s reader accepted failed (%d): %s", format, (int)st,
                rnnck_errmsg());
@@ -252,7 +340,15 @@ void fz_fix_zip_crcs(uint8_t *data, size_t size) {
         size_t start = local + 30 + (size_t)rd16(data + local + 26) + rd16(data + local + 28);
         if (start > size || size - start < comp) continue;
         uint32_t crc = rnnck__crc32(0, data + start, comp);
-        wr32(data + local + 14, crc);
         wr32(central + 16, crc);
+        if (!(rd16(data + local + 6) & 8)) {
+            wr32(data + local + 14, crc);
+            continue;
+        }
+        /* Flag bit 3: the local header holds zeros and the CRC sits in the
+         * data descriptor after the data (optionally behind a signature). */
+        size_t desc = start + comp;
+        if (size - desc >= 8 && rd32(data + desc) == 0x08074b50u) desc += 4;
+        if (size - desc >= 4) wr32(data + desc, crc);
     }
 }

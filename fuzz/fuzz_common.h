@@ -28,6 +28,11 @@ void fz_clean_scratch(void);
     } while (0)
 _Noreturn void fz_fail(const char *file, int line, const char *cond, const char *fmt, ...) RNNCK_PRINTF(4, 5);
 
+/* A failed call: negative status, no output object, and a message that is
+ * one non-empty line (the API's contract; file-provided names must not
+ * smuggle newlines into it). */
+void fz_check_failure(rnnck_status st, const void *out);
+
 /* Tensor invariants: dtype valid, 0 <= ndim <= RNNCK_MAX_DIMS, dims >= 0,
  * numel = product of dims, nbytes = numel * dtype size, and when loaded,
  * every element the strides can reach lies inside the storage. */

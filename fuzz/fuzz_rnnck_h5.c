@@ -1,8 +1,11 @@
 /* Fuzz target: an rnnck HDF5 checkpoint. rnnck_load (its metadata walk runs
  * first in a child process), then rnnck_model_load_all, the model
  * invariants and an rnnck_save + rnnck_load round trip; rnnck_check_file runs
- * on the same bytes whatever rnnck_load said. */
+ * on the same bytes whatever rnnck_load said; each report line must be
+ * one non-empty line. */
 #include "fuzz_common.h"
+
+#include <string.h>
 
 static rnnck_status reopen_h5(const char *path, rnnck_model **out) { return rnnck_load(path, NULL, out); }
 
@@ -15,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rnnck_model *m = NULL;
     rnnck_status st = reopen_h5(path, &m);
     if (st) {
-        FZ_REQUIRE(st < 0 && m == NULL && rnnck_errmsg()[0], "load failure %d without a message", (int)st);
+        fz_check_failure(st, m);
     } else {
         fz_check_model(m);
         fz_check_roundtrip(m, "rnnck", "roundtrip.h5", reopen_h5);
@@ -24,12 +27,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rnnck_report *report = NULL;
     st = rnnck_check_file(path, 0, &report);
     if (st) {
-        FZ_REQUIRE(st < 0 && report == NULL && rnnck_errmsg()[0], "check failure %d without a message", (int)st);
+        fz_check_failure(st, report);
         return 0;
     }
     for (size_t i = 0; i < rnnck_report_count(report); i++) {
         const char *line = rnnck_report_item(report, i);
         FZ_REQUIRE(line && line[0], "report line %zu is empty", i);
+        FZ_REQUIRE(!strchr(line, '\n') && !strchr(line, '\r'), "report line %zu is not one line: [%s]", i, line);
     }
     FZ_REQUIRE(rnnck_report_item(report, rnnck_report_count(report)) == NULL, "report item past the end");
     rnnck_report_free(report);

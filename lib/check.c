@@ -84,7 +84,9 @@ rnnck_status rnnck_check_file(const char *path, unsigned flags, rnnck_report **o
     rnnck_report *r = calloc(1, sizeof *r);
     if (!r) return rnnck__oom();
     /* Data is read too (NaN/Inf), so the whole check runs isolated. */
+    rnnck__h5_lock();
     rnnck_status st = rnnck__h5_isolated(path, NULL, flags, check_here, r);
+    rnnck__h5_unlock();
     if (st) {
         rnnck_report_free(r);
         return st;

@@ -13,11 +13,20 @@ const char *rnnck_errmsg(void) { return errbuf; }
 
 void rnnck__err_clear(void) { errbuf[0] = '\0'; }
 
+/* Messages quote names and values taken from files; a file must not be able
+ * to break the one-line promise (or inject terminal control sequences), so
+ * every control character becomes '?'. Done here, once, for every message. */
+static void one_line(char *s) {
+    for (unsigned char *p = (unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) *p = '?';
+}
+
 rnnck_status rnnck__err(rnnck_status status, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(errbuf, sizeof errbuf, fmt, ap);
     va_end(ap);
+    one_line(errbuf);
     return status;
 }
 
@@ -39,6 +48,7 @@ void rnnck__err_prefix(const char *fmt, ...) {
     size_t olen = strnlen(old, rest);
     memcpy(errbuf + n + 2, old, olen);
     errbuf[n + 2 + olen] = '\0';
+    one_line(errbuf);
 }
 
 rnnck_status rnnck__oom(void) {

@@ -34,6 +34,13 @@ typedef struct rnnck__h5_file {
 
 /* Turns off libhdf5's printing of its error stack (we translate failures). */
 void rnnck__h5_silence(void);
+/* The process-wide lock held by every entry point that touches libhdf5
+ * (h5_lock.c): rnnck_load, rnnck_save, rnnck_check_file, lazy reads and the
+ * closing of an HDF5 source. Recursive. */
+void rnnck__h5_lock(void);
+void rnnck__h5_unlock(void);
+/* Called first thing in a forked child: the inherited lock is reset. */
+void rnnck__h5_lock_reset_in_child(void);
 
 /* Sets the thread's message to "<file>: <object>: <text>" and returns st. */
 rnnck_status rnnck__h5_fail(const rnnck__h5_file *f, rnnck_status st, const char *object, const char *fmt, ...)

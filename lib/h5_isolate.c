@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* pipe2 */
 /* Runs the walk of an untrusted HDF5 file in a forked child process first.
  *
  * Why: libhdf5 1.10.8 (Debian 12) still crashes, or tries to allocate absurd
@@ -9,6 +10,8 @@
  * with _exit, so it never runs the parent's atexit handlers (libhdf5's would
  * flush files the parent has open). */
 #include "h5_internal.h"
+
+#include <fcntl.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -106,7 +109,7 @@ static bool replay(const char *buf, size_t len, rnnck_report *report, rnnck_stat
 rnnck_status rnnck__h5_isolated(const char *path, const rnnck_limits *lim, unsigned flags, rnnck__h5_job job,
                                 rnnck_report *report) {
     int fds[2];
-    if (pipe(fds) != 0) return job(path, lim, flags, report); /* no isolation possible: run here */
+    if (pipe2(fds, O_CLOEXEC) != 0) return job(path, lim, flags, report); /* no isolation possible: run here */
     pid_t pid = fork();
     if (pid < 0) {
         close(fds[0]);
@@ -114,6 +117,7 @@ rnnck_status rnnck__h5_isolated(const char *path, const rnnck_limits *lim, unsig
         return job(path, lim, flags, report);
     }
     if (pid == 0) {
+        rnnck__h5_lock_reset_in_child();
         close(fds[0]);
         run_child(fds[1], path, lim, flags, job, report != NULL);
     }
@@ -165,7 +169,7 @@ static void read_child(int fd, rnnck__h5_reader read_fn, void *ctx, size_t nbyte
 rnnck_status rnnck__h5_isolated_read(const char *path, const char *object, rnnck__h5_reader read_fn, void *ctx,
                                      void *dst, size_t nbytes) {
     int fds[2];
-    if (pipe(fds) != 0) return read_fn(ctx, dst, nbytes);
+    if (pipe2(fds, O_CLOEXEC) != 0) return read_fn(ctx, dst, nbytes);
     pid_t pid = fork();
     if (pid < 0) {
         close(fds[0]);
@@ -173,6 +177,7 @@ rnnck_status rnnck__h5_isolated_read(const char *path, const char *object, rnnck
         return read_fn(ctx, dst, nbytes);
     }
     if (pid == 0) {
+        rnnck__h5_lock_reset_in_child();
         close(fds[0]);
         read_child(fds[1], read_fn, ctx, nbytes);
     }

@@ -24,7 +24,9 @@ rnnck_status rnnck_load(const char *path, const rnnck_limits *limits, rnnck_mode
     /* Walk once in a child: a file that crashes libhdf5 is refused there. A
      * refusal comes back with its message; only a clean walk is repeated
      * here to build the model. */
+    rnnck__h5_lock();
     rnnck_status st = rnnck__h5_isolated(path, limits, 0, preflight, NULL);
-    if (st) return st;
-    return rnnck__h5_scan(path, limits, NULL, out);
+    if (!st) st = rnnck__h5_scan(path, limits, NULL, out);
+    rnnck__h5_unlock();
+    return st;
 }

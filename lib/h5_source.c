@@ -16,8 +16,10 @@ struct rnnck__h5_source {
 void rnnck__h5_source_close(void *ctx) {
     rnnck__h5_source *s = ctx;
     if (!s) return;
+    rnnck__h5_lock();
     rnnck__h5_silence();
     rnnck__h5_close(&s->file);
+    rnnck__h5_unlock();
     for (size_t i = 0; i < s->count; i++)
         free(s->datasets[i]);
     free(s->datasets);
@@ -54,7 +56,16 @@ static rnnck_status read_dataset(void *ctx, void *dst, size_t nbytes) {
     return st;
 }
 
+static rnnck_status source_read_locked(void *ctx, const rnnck_tensor *t, void *dst, size_t nbytes);
+
 static rnnck_status source_read(void *ctx, const rnnck_tensor *t, void *dst, size_t nbytes) {
+    rnnck__h5_lock();
+    rnnck_status st = source_read_locked(ctx, t, dst, nbytes);
+    rnnck__h5_unlock();
+    return st;
+}
+
+static rnnck_status source_read_locked(void *ctx, const rnnck_tensor *t, void *dst, size_t nbytes) {
     rnnck__h5_source *s = ctx;
     if (t->source_key < 0 || (uint64_t)t->source_key >= s->count)
         return rnnck__err(RNNCK_E_USAGE, "%s: tensor %s has no dataset", s->file.path, rnnck_tensor_name(t));

@@ -187,9 +187,18 @@ static rnnck_status make_plists(writer *w, hid_t *fcpl, hid_t *fapl) {
     return RNNCK_OK;
 }
 
+static rnnck_status save_locked(rnnck_model *m, const char *path);
+
 rnnck_status rnnck_save(rnnck_model *m, const char *path) {
     rnnck__err_clear();
     if (!m || !path) return rnnck__err(RNNCK_E_USAGE, "rnnck_save: NULL argument");
+    rnnck__h5_lock();
+    rnnck_status st = save_locked(m, path);
+    rnnck__h5_unlock();
+    return st;
+}
+
+static rnnck_status save_locked(rnnck_model *m, const char *path) {
     for (size_t i = 0; i < rnnck_model_module_count(m); i++) {
         rnnck_status st = check_module(m, rnnck_model_module(m, i), path);
         if (st) return st;

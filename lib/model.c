@@ -258,6 +258,9 @@ rnnck_status rnnck_model_load_tensor(rnnck_model *m, rnnck_tensor *t) {
     rnnck__err_clear();
     if (!m || !t) return rnnck__err(RNNCK_E_USAGE, "rnnck_model_load_tensor: NULL argument");
     if (rnnck__tensor_loaded(t)) return RNNCK_OK;
+    long i = t->name ? find_index(m, t->name) : -1;
+    if (i < 0 || m->tensors[i] != t)
+        return rnnck__err(RNNCK_E_USAGE, "tensor %s does not belong to this model", rnnck_tensor_name(t));
     if (!m->src_ops || t->source_key < 0)
         return rnnck__err(RNNCK_E_USAGE, "tensor %s has no data and no source", rnnck_tensor_name(t));
     rnnck_status st = rnnck__tensor_alloc_storage(t);

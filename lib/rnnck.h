@@ -7,21 +7,52 @@
  * Conventions (apply to every function below unless its comment says otherwise)
  *  - Every name is prefixed rnnck_ / RNNCK_. Handles are opaque.
  *  - Fallible functions return rnnck_status; RNNCK_OK (0) is success and every
- *    error is negative. On failure a one-line message naming the file and the
- *    field is left in a per-thread buffer, read with rnnck_errmsg(). A public
- *    call that succeeds clears it.
+ *    error is negative. They clear the per-thread message at entry and, on
+ *    failure, leave a one-line message naming the file and the field, read
+ *    with rnnck_errmsg(). "Returns:" lists every status a function can give.
+ *    Functions returning a value directly never fail, leave the message alone,
+ *    and say what they return for NULL / out-of-range arguments.
+ *  - "Lazy-read statuses" are those of rnnck_model_load_tensor: a model opened
+ *    from an HDF5 file (rnnck_load, or rnnck_open of an rnnck file) reads
+ *    tensor bytes on demand, inside any call that needs them.
  *  - Out-parameters come last and are written only on success.
  *  - Ownership: an object returned through `T **out` belongs to the caller and
- *    is released with the matching *_free function (all are NULL-safe). A
- *    pointer returned as a function value is borrowed: it lives as long as the
- *    object it came from.
+ *    is released with the matching *_free function (all are NULL-safe) unless
+ *    its comment says "borrowed". A pointer returned as a function value is
+ *    borrowed: it lives as long as the object it came from (or less, where
+ *    said). Pointer arguments are borrowed for the call only; what the library
+ *    keeps it copies.
  *  - Nothing here prints, calls exit() or abort(), or asserts on file contents.
- *  - Thread safety: distinct handles may be used from distinct threads, except
- *    that every call touching HDF5 (rnnck_load, rnnck_save, rnnck_check_file,
- *    lazy tensor reads of an HDF5-backed model) is serialised by libhdf5's own
- *    global lock when libhdf5 is built thread-safe, and is NOT safe to call
- *    concurrently with a non-thread-safe libhdf5 (Debian's serial build).
- *    One handle must not be used by two threads at once.
+ *
+ * Threads and processes
+ *  - Distinct handles may be used from distinct threads; one handle must not
+ *    be used by two threads at once. A model and every tensor borrowed from it
+ *    count as one handle, and so do tensors sharing storage (views): their
+ *    reference counts are not atomic. Calls that only read a lazily opened
+ *    model still change it (they load tensors into it).
+ *  - HDF5: rnnck holds one process-wide recursive lock across everything it
+ *    does with libhdf5 (rnnck_load, rnnck_save, rnnck_check_file, the lazy
+ *    reads of an HDF5-backed model and the closing of its file), so rnnck's
+ *    own HDF5 calls never overlap, whatever the libhdf5 build, and no rnnck
+ *    thread is inside libhdf5 when rnnck_load, rnnck_check_file or a lazy read
+ *    of a chunked dataset fork()s its isolated child. What the caller must
+ *    still do: not call libhdf5 directly (or through another library) from
+ *    other threads while rnnck works with HDF5. Debian 12's libhdf5 1.10.8 is
+ *    built thread-safe, but a fork() while another thread holds libhdf5's
+ *    global lock would leave the child waiting for that lock forever.
+ *  - fork(): in the child only the calling thread exists; it calls libhdf5
+ *    and malloc (glibc resets malloc's locks at fork) and leaves with _exit.
+ *    The pipe to the child is close-on-exec. Do not set SIGCHLD to SIG_IGN
+ *    nor reap children you did not start (waitpid(-1, ...)): the library
+ *    waits for its own child, and a crash report then loses its signal
+ *    number (still RNNCK_E_FORMAT).
+ *  - OpenBLAS: rnnck_forward with opts->threads > 0 changes OpenBLAS's
+ *    process-wide thread count (openblas_set_num_threads), which must not
+ *    race with BLAS work in other threads.
+ *  - Outputs are created with O_EXCL at mode 0666 (the kernel applies the
+ *    umask); the process umask is never changed.
+ *  - rnnck_formats_readable/_writable build their strings once
+ *    (pthread_once): safe from any thread.
  */
 #ifndef RNNCK_H
 #define RNNCK_H
@@ -54,7 +85,8 @@ extern "C" {
 #define RNNCK_SCHEMA_MINOR 0
 #define RNNCK_SCHEMA_STRING "1.0"
 
-/* Run-time version of the library actually linked. */
+/* Run-time version of the library actually linked: its RNNCK_VERSION_STRING
+ * (static) and RNNCK_VERSION_NUMBER. Never fail. */
 RNNCK_API const char *rnnck_version(void);
 RNNCK_API int rnnck_version_number(void);
 
@@ -73,11 +105,13 @@ typedef enum rnnck_status {
     RNNCK_E_SHAPE = -9        /* an array passed in has the wrong shape/dtype */
 } rnnck_status;
 
-/* Message of the last failed call on this thread ("" if the last call
- * succeeded). Owned by the library; valid until the next rnnck call on this
- * thread. Never NULL. */
+/* Message of the last failed call on this thread; "" once a later fallible
+ * call has succeeded (functions returning values leave it alone). A
+ * per-thread buffer owned by the library: the text lasts until the next rnnck
+ * call on this thread; copy it to keep it. Never NULL, never fails. */
 RNNCK_API const char *rnnck_errmsg(void);
-/* Static description of a status code. Never NULL. */
+/* Static description of a status code ("unknown status" for any other
+ * value). Never NULL, never fails. */
 RNNCK_API const char *rnnck_strerror(rnnck_status status);
 
 /* ------------------------------------------------------------------- dtypes */
@@ -96,12 +130,16 @@ typedef enum rnnck_dtype {
     RNNCK_BOOL = 10
 } rnnck_dtype;
 
-/* Bytes per element (0 for RNNCK_DTYPE_INVALID). */
+/* The dtype functions never fail. */
+/* Bytes per element (0 for RNNCK_DTYPE_INVALID or any unknown value). */
 RNNCK_API size_t rnnck_dtype_size(rnnck_dtype dtype);
-/* "float32", "float64", "float16", "bfloat16", "int64", ... ; "invalid". */
+/* "float32", "float64", "float16", "bfloat16", "int64", ... (static);
+ * "invalid" for an unknown value. */
 RNNCK_API const char *rnnck_dtype_name(rnnck_dtype dtype);
+/* 1 for F32, F64, F16, BF16; 0 otherwise. */
 RNNCK_API int rnnck_dtype_is_float(rnnck_dtype dtype);
-/* Parses a name produced by rnnck_dtype_name; RNNCK_DTYPE_INVALID if unknown. */
+/* Parses a name produced by rnnck_dtype_name; RNNCK_DTYPE_INVALID if unknown
+ * or NULL. */
 RNNCK_API rnnck_dtype rnnck_dtype_from_name(const char *name);
 
 /* ------------------------------------------------------------------ tensors */
@@ -114,54 +152,75 @@ RNNCK_API rnnck_dtype rnnck_dtype_from_name(const char *name);
  * not atomic: tensors sharing storage belong to one thread at a time. */
 typedef struct rnnck_tensor rnnck_tensor;
 
-/* New zero-filled, C-contiguous tensor. ndim in [0, RNNCK_MAX_DIMS]; every
- * dimension >= 0; total bytes must fit in size_t (RNNCK_E_NOMEM otherwise). */
+/* New zero-filled, C-contiguous tensor; caller owns *out (rnnck_tensor_free).
+ * Returns: RNNCK_OK; RNNCK_E_USAGE if out is NULL, dtype is invalid, ndim is
+ * outside [0, RNNCK_MAX_DIMS], shape is NULL with ndim > 0 or a dimension is
+ * negative; RNNCK_E_NOMEM if the byte count overflows or allocation fails. */
 RNNCK_API rnnck_status rnnck_tensor_new(rnnck_dtype dtype, int ndim, const int64_t *shape,
                                         rnnck_tensor **out);
-/* New tensor holding a copy of `src_bytes` bytes of C-contiguous data;
- * src_bytes must equal numel * dtype size (RNNCK_E_SHAPE otherwise). */
+/* New tensor holding a copy of `src_bytes` bytes of C-contiguous data at src
+ * (must be readable when src_bytes > 0); caller owns *out. Returns: those of
+ * rnnck_tensor_new; RNNCK_E_SHAPE if src_bytes != numel * dtype size. */
 RNNCK_API rnnck_status rnnck_tensor_from_data(rnnck_dtype dtype, int ndim, const int64_t *shape,
                                               const void *src, size_t src_bytes,
                                               rnnck_tensor **out);
-/* Releases the caller's reference. NULL-safe. */
+/* Releases the caller's reference; the storage goes with the last tensor
+ * (view, model entry) using it. NULL-safe. Never pass a borrowed tensor
+ * (rnnck_model_tensor, rnnck_model_find, rnnck_model_param). */
 RNNCK_API void rnnck_tensor_free(rnnck_tensor *t);
 
+/* Accessors: never fail. For a NULL t: RNNCK_DTYPE_INVALID, ndim 0, dim -1,
+ * stride 0, numel 0, nbytes 0, is_contiguous 0, data NULL, name "". */
 RNNCK_API rnnck_dtype rnnck_tensor_dtype(const rnnck_tensor *t);
 RNNCK_API int rnnck_tensor_ndim(const rnnck_tensor *t);
 /* Size of dimension i (0 <= i < ndim), or -1 when i is out of range. */
 RNNCK_API int64_t rnnck_tensor_dim(const rnnck_tensor *t, int i);
 /* Stride of dimension i in elements, or 0 when i is out of range. */
 RNNCK_API int64_t rnnck_tensor_stride(const rnnck_tensor *t, int i);
+/* Product of the dimensions (1 for a 0-d tensor). */
 RNNCK_API int64_t rnnck_tensor_numel(const rnnck_tensor *t);
 /* numel * dtype size. */
 RNNCK_API size_t rnnck_tensor_nbytes(const rnnck_tensor *t);
+/* 1 if the elements lie in C order with no gaps (always 1 when empty). */
 RNNCK_API int rnnck_tensor_is_contiguous(const rnnck_tensor *t);
 /* Pointer to element [0,...,0], or NULL while the data of a lazily opened
- * model has not been loaded (see rnnck_model_load_tensor). Borrowed. */
+ * model has not been loaded (see rnnck_model_load_tensor). Borrowed: valid
+ * while any tensor sharing t's storage lives. */
 RNNCK_API void *rnnck_tensor_data(rnnck_tensor *t);
 RNNCK_API const void *rnnck_tensor_cdata(const rnnck_tensor *t);
-/* Name given by the model that holds the tensor ("" for a free tensor). */
+/* Name given by the model that holds the tensor ("" for a free tensor or a
+ * view). Borrowed: lives as long as t. */
 RNNCK_API const char *rnnck_tensor_name(const rnnck_tensor *t);
 
 /* View of block `index` of `count` equal blocks along dimension 0: the gate
- * block of a weight (G*H, in) or bias (G*H). Shares memory with `t`.
- * RNNCK_E_USAGE if dim 0 is not divisible by count or index is out of range. */
+ * block of a weight (G*H, in) or bias (G*H). Shares memory with `t`; caller
+ * owns *out (rnnck_tensor_free), which keeps the storage alive even after t
+ * or its model is freed. Returns: RNNCK_OK; RNNCK_E_USAGE if t or out is
+ * NULL, t is 0-d or not loaded, count < 1, index is outside [0, count) or
+ * dim 0 is not divisible by count; RNNCK_E_NOMEM. */
 RNNCK_API rnnck_status rnnck_tensor_block(rnnck_tensor *t, int count, int index,
                                           rnnck_tensor **out);
 /* Copies all elements, converting to `dtype` (float<->float, int->float,
- * float->int by truncation is refused with RNNCK_E_USAGE), into dst in
- * C order. dst_bytes must equal numel * rnnck_dtype_size(dtype). */
+ * int->int; float->int by truncation is refused), into dst in C order.
+ * Returns: RNNCK_OK; RNNCK_E_USAGE if t is NULL, dst is NULL with
+ * dst_bytes > 0, t is not loaded, dtype is invalid, or t is float and dtype
+ * is not; RNNCK_E_SHAPE if dst_bytes != numel * rnnck_dtype_size(dtype). */
 RNNCK_API rnnck_status rnnck_tensor_copy_out(const rnnck_tensor *t, rnnck_dtype dtype, void *dst,
                                              size_t dst_bytes);
 /* Copies src's elements into t (same shape; dtype converted; strides honoured
- * on both sides, so it writes through views). */
+ * on both sides, so it writes through views; t and src may overlap).
+ * Returns: RNNCK_OK; RNNCK_E_USAGE if t or src is NULL or not loaded, or src
+ * is float and t is not; RNNCK_E_SHAPE if the shapes differ; RNNCK_E_NOMEM. */
 RNNCK_API rnnck_status rnnck_tensor_assign(rnnck_tensor *t, const rnnck_tensor *src);
-/* New C-contiguous copy of t in `dtype`. */
+/* New C-contiguous copy of t in `dtype`; caller owns *out. Returns: RNNCK_OK;
+ * RNNCK_E_USAGE if t or out is NULL, dtype is invalid, t is not loaded, or t
+ * is float and dtype is not; RNNCK_E_NOMEM. */
 RNNCK_API rnnck_status rnnck_tensor_clone(const rnnck_tensor *t, rnnck_dtype dtype,
                                           rnnck_tensor **out);
 /* Min, max, mean, population std over all elements, computed in double.
  * nonfinite_count receives the number of NaN/Inf elements (excluded from the
- * statistics). Any out-pointer may be NULL. */
+ * statistics; all four are NaN when no element is finite). Any out-pointer
+ * may be NULL. Returns: RNNCK_OK; RNNCK_E_USAGE if t is NULL or not loaded. */
 RNNCK_API rnnck_status rnnck_tensor_stats(const rnnck_tensor *t, double *min, double *max,
                                           double *mean, double *std, int64_t *nonfinite_count);
 
@@ -170,8 +229,12 @@ RNNCK_API rnnck_status rnnck_tensor_stats(const rnnck_tensor *t, double *min, do
 /* Deterministic generator (xoshiro256**, seeded by splitmix64): the same seed
  * gives the same stream on every platform. */
 typedef struct rnnck_rng rnnck_rng;
+/* Caller owns *out (rnnck_rng_free). Returns: RNNCK_OK; RNNCK_E_USAGE if out
+ * is NULL; RNNCK_E_NOMEM. */
 RNNCK_API rnnck_status rnnck_rng_new(uint64_t seed, rnnck_rng **out);
 RNNCK_API void rnnck_rng_free(rnnck_rng *rng);
+/* The draws never fail; they advance the generator's state and return 0 for
+ * a NULL rng. */
 RNNCK_API uint64_t rnnck_rng_u64(rnnck_rng *rng);
 /* Uniform in [0, 1) with 53 random bits. */
 RNNCK_API double rnnck_rng_uniform(rnnck_rng *rng);
@@ -181,16 +244,20 @@ RNNCK_API double rnnck_rng_normal(rnnck_rng *rng);
 /* ------------------------------------------------------------- initialisers */
 /* Initialisers act on any float tensor, including gate views: they write
  * through strides, so initialising a view initialises that block of its
- * parameter. */
+ * parameter. Each returns RNNCK_OK, or RNNCK_E_USAGE if t is NULL, not loaded
+ * (load it first) or not a float tensor, plus what its comment adds. */
 
-/* Every element U(lo, hi). */
+/* Every element U(lo, hi). Also RNNCK_E_USAGE if rng is NULL, lo or hi is not
+ * finite, or lo > hi. */
 RNNCK_API rnnck_status rnnck_init_uniform(rnnck_tensor *t, double lo, double hi, rnnck_rng *rng);
 /* Every element set to value. */
 RNNCK_API rnnck_status rnnck_init_constant(rnnck_tensor *t, double value);
 /* A 1-d or 2-d tensor (1-d is treated as one row) made (semi-)orthogonal as by
  * torch.nn.init.orthogonal_(t, gain): orthonormal rows when rows <= cols,
  * orthonormal columns otherwise, times gain; QR of a normal matrix with the
- * signs of R's diagonal folded in, so the result is Haar-distributed. */
+ * signs of R's diagonal folded in, so the result is Haar-distributed. An empty
+ * t is left as is. Also RNNCK_E_USAGE if rng is NULL, t is not 1-d or 2-d, or
+ * gain is not finite; RNNCK_E_NOMEM. */
 RNNCK_API rnnck_status rnnck_init_orthogonal(rnnck_tensor *t, double gain, rnnck_rng *rng);
 
 /* -------------------------------------------------------- recurrent modules */
@@ -203,14 +270,16 @@ typedef enum rnnck_cell {
     RNNCK_CELL_RNN_RELU = 4
 } rnnck_cell;
 
-/* "LSTM", "GRU", "RNN_TANH", "RNN_RELU" (schema spelling). */
+/* The cell and activation functions never fail; strings are static. */
+/* "LSTM", "GRU", "RNN_TANH", "RNN_RELU" (schema spelling); "invalid". */
 RNNCK_API const char *rnnck_cell_name(rnnck_cell cell);
+/* RNNCK_CELL_INVALID if name is unknown or NULL. */
 RNNCK_API rnnck_cell rnnck_cell_from_name(const char *name);
 /* Gate blocks per parameter: 4, 3, 1, 1 (0 for invalid). */
 RNNCK_API int rnnck_cell_gates(rnnck_cell cell);
-/* Gate letters in storage order: "ifgo", "rzn", "h", "h". */
+/* Gate letters in storage order: "ifgo", "rzn", "h", "h" ("" for invalid). */
 RNNCK_API const char *rnnck_cell_gate_order(rnnck_cell cell);
-/* Index of gate letter g in the storage order, or -1. */
+/* Index of gate letter g in the storage order, or -1 (also for '\0'). */
 RNNCK_API int rnnck_cell_gate_index(rnnck_cell cell, char g);
 
 /* Activation functions, as ONNX names them. out = f(x):
@@ -241,9 +310,10 @@ typedef struct rnnck_activation {
     double beta;
 } rnnck_activation;
 
-/* ONNX spelling ("Sigmoid", "Tanh", "HardSigmoid", ...). */
+/* ONNX spelling ("Sigmoid", "Tanh", "HardSigmoid", ...); "invalid". */
 RNNCK_API const char *rnnck_act_name(rnnck_act_kind kind);
-RNNCK_API rnnck_act_kind rnnck_act_from_name(const char *name); /* RNNCK_ACT_COUNT_ if unknown */
+/* Parses an ONNX spelling; RNNCK_ACT_COUNT_ if unknown or NULL. */
+RNNCK_API rnnck_act_kind rnnck_act_from_name(const char *name);
 
 /* Activation slots per direction: [0] gate activation f (sigmoid in PyTorch),
  * [1] candidate/cell activation g (tanh), [2] output activation h (tanh,
@@ -282,13 +352,17 @@ typedef struct rnnck_module_info {
                                 (ONNX input_forget=1) */
 } rnnck_module_info;
 
-/* Fills *info with PyTorch defaults for `cell`: bias=1, num_layers=1,
- * dtype float32, PyTorch activations, linear_before_reset=1, no extras. */
+/* Fills *info (not NULL) with PyTorch defaults for `cell`: name "" (static),
+ * bias=1, num_layers=1, dtype float32, PyTorch activations,
+ * linear_before_reset=1, no extras; sizes 0 (to be set). Never fails. */
 RNNCK_API void rnnck_module_info_init(rnnck_module_info *info, rnnck_cell cell);
 /* Checks a description: sizes > 0 and bounded, proj_size < hidden_size and
- * LSTM-only, activations valid, extras only on cells that have them. */
+ * LSTM-only, float dtype, activations valid and matching an RNN cell, extras
+ * only on cells that have them. Returns: RNNCK_OK; RNNCK_E_USAGE (info NULL,
+ * or the first problem, named in the message). */
 RNNCK_API rnnck_status rnnck_module_info_validate(const rnnck_module_info *info);
-/* 1 when the description is expressible as a plain torch.nn module. */
+/* 1 when the description is expressible as a plain torch.nn module (0 for
+ * NULL). Never fails. */
 RNNCK_API int rnnck_module_info_is_pytorch(const rnnck_module_info *info);
 
 /* Parameter kinds of one layer/direction. */
@@ -302,12 +376,16 @@ typedef enum rnnck_param {
     RNNCK_PARAM_COUNT_
 } rnnck_param;
 
-/* Local parameter name, "weight_ih_l1_reverse" etc., written into buf
- * (RNNCK_E_USAGE if it does not fit). */
+/* Local parameter name, "weight_ih_l1_reverse" etc., written into buf.
+ * Returns: RNNCK_OK; RNNCK_E_USAGE if kind is invalid, layer < 0, buf is NULL
+ * or the name does not fit bufsize. Unlike other calls it does not clear
+ * rnnck_errmsg() on success. */
 RNNCK_API rnnck_status rnnck_param_name(rnnck_param kind, int64_t layer, int reverse, char *buf,
                                         size_t bufsize);
 /* Whether `kind` exists for this module, and its expected shape. Returns 0 if
- * the module has no such parameter, else its ndim (shape written to shape[]). */
+ * the module has no such parameter (also for NULL info, an invalid kind, or
+ * layer outside [0, num_layers)), else its ndim (shape written to shape[]).
+ * Does not validate info. Never fails. */
 RNNCK_API int rnnck_param_shape(const rnnck_module_info *info, rnnck_param kind, int64_t layer,
                                 int64_t shape[2]);
 
@@ -317,58 +395,104 @@ RNNCK_API int rnnck_param_shape(const rnnck_module_info *info, rnnck_param kind,
  * descriptions. Tensor names are full dotted PyTorch names. */
 typedef struct rnnck_model rnnck_model;
 
+/* New empty model; caller owns *out (rnnck_model_free). Returns: RNNCK_OK;
+ * RNNCK_E_USAGE if out is NULL; RNNCK_E_NOMEM. */
 RNNCK_API rnnck_status rnnck_model_new(rnnck_model **out);
+/* Frees m and its references to its tensors: everything borrowed from m dies,
+ * while tensors the caller also holds (views, tensors it added) live on.
+ * NULL-safe. For an HDF5-backed model it closes the file: an HDF5 call. */
 RNNCK_API void rnnck_model_free(rnnck_model *m);
 
 /* Adds a recurrent module and creates its parameters, zero-filled, with
- * exactly the names, shapes and order PyTorch gives them. Fails with
- * RNNCK_E_USAGE if a name is taken or the description is invalid. */
+ * exactly the names, shapes and order PyTorch gives them; *info is copied.
+ * Returns: RNNCK_OK; RNNCK_E_USAGE if m or info is NULL, the description is
+ * invalid (rnnck_module_info_validate), its name is not a valid dotted name
+ * or is another module's, or a parameter name is already a tensor of m;
+ * RNNCK_E_NOMEM. On failure m is left as it was. */
 RNNCK_API rnnck_status rnnck_model_add_module(rnnck_model *m, const rnnck_module_info *info);
 /* Adds a tensor that belongs to no recurrent module (embedding, linear...).
- * The model takes a new reference; the caller keeps its own. */
+ * The model takes a new reference; the caller keeps its own (and must not use
+ * t from another thread while m is in use). name is copied and becomes t's.
+ * Returns: RNNCK_OK; RNNCK_E_USAGE if an argument is NULL, name is not a
+ * valid dotted name (1..1024 bytes, no '/', control characters, leading,
+ * trailing or doubled dots), t already belongs to a model, or name is taken;
+ * RNNCK_E_NOMEM. */
 RNNCK_API rnnck_status rnnck_model_add_tensor(rnnck_model *m, const char *name, rnnck_tensor *t);
 
+/* Number of modules (0 for NULL). Never fails. */
 RNNCK_API size_t rnnck_model_module_count(const rnnck_model *m);
-/* Borrowed; NULL if i is out of range. */
+/* Borrowed, valid until m is freed or another module is added to it (its
+ * name string lives until m is freed); NULL if m is NULL or i is out of
+ * range. Never fails. */
 RNNCK_API const rnnck_module_info *rnnck_model_module(const rnnck_model *m, size_t i);
-/* Index of the module whose name is `name`; RNNCK_E_NOTFOUND otherwise. */
+/* Index of the module whose name is `name`. Returns: RNNCK_OK; RNNCK_E_USAGE
+ * if an argument is NULL; RNNCK_E_NOTFOUND. */
 RNNCK_API rnnck_status rnnck_model_find_module(const rnnck_model *m, const char *name,
                                                size_t *index);
 
+/* Number of tensors (0 for NULL). Never fails. */
 RNNCK_API size_t rnnck_model_tensor_count(const rnnck_model *m);
-/* Borrowed; NULL if i is out of range. */
+/* Borrowed, valid until m is freed; NULL if m is NULL or i is out of range.
+ * Never fails. */
 RNNCK_API rnnck_tensor *rnnck_model_tensor(const rnnck_model *m, size_t i);
-/* Borrowed tensor named `name` (full dotted name); RNNCK_E_NOTFOUND. */
+/* Borrowed tensor named `name` (full dotted name), valid until m is freed.
+ * Returns: RNNCK_OK; RNNCK_E_USAGE if an argument is NULL; RNNCK_E_NOTFOUND. */
 RNNCK_API rnnck_status rnnck_model_find(const rnnck_model *m, const char *name,
                                         rnnck_tensor **out);
-/* Borrowed parameter of a module; RNNCK_E_NOTFOUND if it has none such. */
+/* Borrowed parameter of a module, valid until m is freed. Returns: RNNCK_OK;
+ * RNNCK_E_USAGE if m or out is NULL or module is out of range;
+ * RNNCK_E_NOTFOUND if the module has no such parameter (kind, layer, reverse
+ * of a unidirectional module) or m lacks the tensor. */
 RNNCK_API rnnck_status rnnck_model_param(const rnnck_model *m, size_t module, rnnck_param kind,
                                          int64_t layer, int reverse, rnnck_tensor **out);
 /* Gate block view of a module parameter: gate is a letter of the cell's gate
  * order ('i','f','g','o' / 'r','z','n' / 'h'). Peepholes use 'i','f','o'.
- * Caller owns the view (rnnck_tensor_free). */
+ * Caller owns the view (rnnck_tensor_free). An unloaded parameter is loaded
+ * into m first (m changes despite the const; an HDF5 call if HDF5-backed).
+ * Returns: those of rnnck_model_param; RNNCK_E_USAGE if kind is
+ * RNNCK_PARAM_WEIGHT_HR or gate is not one of its letters; lazy-read
+ * statuses; RNNCK_E_NOMEM. */
 RNNCK_API rnnck_status rnnck_model_gate(const rnnck_model *m, size_t module, rnnck_param kind,
                                         int64_t layer, int reverse, char gate,
                                         rnnck_tensor **out);
 
-/* Loads the data of one tensor of a lazily opened model (no-op when loaded). */
+/* Loads the data of tensor t of the lazily opened model m into t, where it
+ * stays (no-op when loaded). t must be a tensor of m. Chunked datasets are
+ * read in a forked child (see rnnck_load). On failure t stays unloaded.
+ * Returns (the "lazy-read statuses"): RNNCK_OK; RNNCK_E_USAGE if m or t is
+ * NULL or m has no data source for t; RNNCK_E_FORMAT if the dataset cannot
+ * be read (file changed since opening, corrupt data, libhdf5 crashed in the
+ * child); RNNCK_E_NOMEM. */
 RNNCK_API rnnck_status rnnck_model_load_tensor(rnnck_model *m, rnnck_tensor *t);
-/* Loads every tensor. */
+/* Loads every tensor, in order. Returns: RNNCK_E_USAGE if m is NULL, else as
+ * rnnck_model_load_tensor for the first tensor that fails (the ones before it
+ * stay loaded). */
 RNNCK_API rnnck_status rnnck_model_load_all(rnnck_model *m);
 /* Reads tensor `name` converted to `dtype` into dst (C order) without keeping
- * it in memory; dst_bytes must equal numel * dtype size. */
+ * it in memory (an unloaded tensor read in another dtype is loaded, converted
+ * and dropped). Returns: RNNCK_OK; RNNCK_E_USAGE if m or name is NULL, dtype
+ * is invalid, or a float tensor is asked for in a non-float dtype;
+ * RNNCK_E_NOTFOUND; RNNCK_E_SHAPE if dst_bytes != numel * dtype size or dst
+ * is NULL; lazy-read statuses. */
 RNNCK_API rnnck_status rnnck_model_read(rnnck_model *m, const char *name, rnnck_dtype dtype,
                                         void *dst, size_t dst_bytes);
 
 typedef enum rnnck_init_method {
     RNNCK_INIT_DEFAULT = 0,   /* U(-1/sqrt(H), 1/sqrt(H)) on every parameter */
     RNNCK_INIT_ORTHOGONAL = 1 /* each gate block of each weight orthogonal,
-                                 biases zero */
+                                 weight_hr orthogonal, biases and peepholes
+                                 zero */
 } rnnck_init_method;
 
 /* Initialises every parameter of module `module` from a generator seeded with
- * `seed`. If set_forget_bias is non-zero (LSTM only; RNNCK_E_USAGE otherwise)
- * the forget block of bias_ih and bias_hh is then set to forget_bias. */
+ * `seed`. If set_forget_bias is non-zero the forget block of bias_ih and
+ * bias_hh is then set to forget_bias. Unloaded parameters of a lazily opened
+ * model get fresh storage (nothing is read from the file). Returns: RNNCK_OK;
+ * RNNCK_E_USAGE if m is NULL, module is out of range, method is unknown, or
+ * set_forget_bias is given for a non-LSTM, a module without bias or a
+ * non-finite forget_bias (all checked before anything is written);
+ * RNNCK_E_NOTFOUND if m lacks one of the module's parameters; RNNCK_E_NOMEM
+ * (then parameters may be partly initialised). */
 RNNCK_API rnnck_status rnnck_model_init_module(rnnck_model *m, size_t module,
                                                rnnck_init_method method, uint64_t seed,
                                                int set_forget_bias, double forget_bias);
@@ -381,25 +505,37 @@ typedef struct rnnck_limits {
     int64_t max_tensor_bytes; /* default 16 GiB */
     int64_t max_dim;          /* default 2^31 */
 } rnnck_limits;
+/* Fills *limits with the defaults. NULL-safe, never fails. */
 RNNCK_API void rnnck_limits_init(rnnck_limits *limits);
 
 /* Opens an rnnck HDF5 checkpoint. Reads and validates metadata only (modules,
  * names, dtypes, shapes, storage layout); tensor bytes are read on demand
  * (rnnck_model_load_tensor / rnnck_model_read) or all at once with
- * rnnck_model_load_all. limits may be NULL for defaults. Errors:
- * RNNCK_E_IO (cannot open), RNNCK_E_FORMAT (not HDF5, not rnnck, malformed),
- * RNNCK_E_UNSUPPORTED (newer schema major, HDF5 features outside the schema).
+ * rnnck_model_load_all, from the file, which stays open until
+ * rnnck_model_free. limits may be NULL for defaults. Caller owns *out.
+ * Returns: RNNCK_OK; RNNCK_E_USAGE (path or out NULL, a limit < 1 or
+ * max_tensor_bytes < 0); RNNCK_E_IO (cannot open or stat, not a regular
+ * file); RNNCK_E_FORMAT (empty, not HDF5, not rnnck, malformed, over a limit,
+ * libhdf5 crashed); RNNCK_E_UNSUPPORTED (newer schema major, HDF5 features
+ * outside the schema); RNNCK_E_NOMEM.
  * Isolation: libhdf5 1.10.8 can crash on malformed files, so the metadata walk
- * first runs in a short-lived forked child, and reads of chunked datasets run
- * in a child too; a child that dies becomes RNNCK_E_FORMAT ("libhdf5 crashed
- * while reading this file"). Do not set SIGCHLD to SIG_IGN (the message then
- * loses its detail). This contains crashes, not silent memory corruption:
- * still treat untrusted HDF5 as untrusted. */
+ * first runs in a short-lived fork()ed child (and, if it passes, again in
+ * this process), and reads of chunked datasets run in a child too; a child
+ * that dies becomes RNNCK_E_FORMAT ("libhdf5 crashed while reading this
+ * file"). If pipe() or fork() fails the work runs here, unisolated. Threads:
+ * see "Threads and processes" above (rnnck's HDF5 lock; SIGCHLD). This
+ * contains crashes, not silent memory corruption: still treat untrusted HDF5
+ * as untrusted. */
 RNNCK_API rnnck_status rnnck_load(const char *path, const rnnck_limits *limits,
                                   rnnck_model **out);
 /* Writes the model as an rnnck HDF5 checkpoint (schema RNNCK_SCHEMA_STRING),
- * through a temporary file renamed over `path` on success: on failure `path`
- * is untouched. Loads lazily opened tensors as needed. RNNCK_E_WRITE. */
+ * through a temporary file beside `path` renamed over it on success: on
+ * failure `path` is untouched. Unloaded tensors of a lazily opened model are
+ * read one at a time and not kept. Returns: RNNCK_OK; RNNCK_E_USAGE (m or
+ * path NULL or empty; a module parameter missing or of the wrong shape or
+ * dtype; a tensor inside a module's group that is not its parameter);
+ * RNNCK_E_WRITE (temporary file, libhdf5 or rename failure, a tensor name
+ * that is also a group: "a" and "a.b"); RNNCK_E_NOMEM; lazy-read statuses. */
 RNNCK_API rnnck_status rnnck_save(rnnck_model *m, const char *path);
 
 /* ------------------------------------------------------------------- check */
@@ -408,14 +544,20 @@ typedef struct rnnck_report rnnck_report;
 
 #define RNNCK_CHECK_ALLOW_NONFINITE 1u
 
-/* Checks `path` against the schema (the whole check runs in a forked child,
- * see rnnck_load). Returns RNNCK_OK when the file could be
- * examined (problems, if any, are in *out: one line each, naming the file and
- * the object); RNNCK_E_FORMAT / RNNCK_E_IO when it is not HDF5, not an rnnck
- * file, or unreadable (then *out is not written). */
+/* Checks `path` against the schema, and float data for NaN/Inf unless flags
+ * has RNNCK_CHECK_ALLOW_NONFINITE (the whole check runs in a forked child,
+ * see rnnck_load). Returns RNNCK_OK when the file could be examined: problems,
+ * if any, are in *out (caller owns it, rnnck_report_free), one line each
+ * naming the file and the object (a newer schema major and unreadable data
+ * are such problems). Errors, with *out not written: RNNCK_E_USAGE (path or
+ * out NULL); RNNCK_E_IO (cannot open or stat, not a regular file);
+ * RNNCK_E_FORMAT (empty, not HDF5, no or malformed rnnck_schema attribute,
+ * root group unreadable, libhdf5 crashed); RNNCK_E_NOMEM. */
 RNNCK_API rnnck_status rnnck_check_file(const char *path, unsigned flags, rnnck_report **out);
+/* Number of problems (0 for NULL). Never fails. */
 RNNCK_API size_t rnnck_report_count(const rnnck_report *r);
-/* Borrowed; NULL if i out of range. */
+/* Borrowed, valid until rnnck_report_free; NULL if r is NULL or i is out of
+ * range. Never fails. */
 RNNCK_API const char *rnnck_report_item(const rnnck_report *r, size_t i);
 RNNCK_API void rnnck_report_free(rnnck_report *r);
 
@@ -423,12 +565,22 @@ RNNCK_API void rnnck_report_free(rnnck_report *r);
 
 /* Reads a .npy file (format 1.0-3.0, either byte order, C or Fortran order,
  * float16/32/64, int8-64, uint8, bool) into a new C-contiguous tensor in
- * native byte order. Object arrays (pickles) are refused. */
+ * native byte order; caller owns *out. Object arrays (pickles) are refused.
+ * Returns: RNNCK_OK; RNNCK_E_USAGE (NULL argument); RNNCK_E_IO (cannot open,
+ * not a regular file, read error); RNNCK_E_FORMAT (malformed header, data
+ * size not what the header implies, a bool not 0/1); RNNCK_E_UNSUPPORTED
+ * (format version, structured/object/other dtypes, more than RNNCK_MAX_DIMS
+ * dimensions); RNNCK_E_NOMEM. */
 RNNCK_API rnnck_status rnnck_npy_load(const char *path, rnnck_tensor **out);
-/* Same from a memory buffer; `what` names it in messages. */
+/* Same from a memory buffer (copied); `what` names it in messages (NULL:
+ * "(buffer)"). Same statuses without RNNCK_E_IO; RNNCK_E_USAGE if buf is
+ * NULL with len > 0 or out is NULL. */
 RNNCK_API rnnck_status rnnck_npy_parse(const void *buf, size_t len, const char *what,
                                        rnnck_tensor **out);
-/* Writes t as .npy format 1.0 (little-endian, C order), atomically. */
+/* Writes t as .npy format 1.0 (little-endian, C order), atomically. Returns:
+ * RNNCK_OK; RNNCK_E_USAGE (t or path NULL or empty, t not loaded);
+ * RNNCK_E_UNSUPPORTED (bfloat16: NumPy has none); RNNCK_E_WRITE;
+ * RNNCK_E_NOMEM. */
 RNNCK_API rnnck_status rnnck_npy_save(const rnnck_tensor *t, const char *path);
 
 /* ------------------------------------------------------- foreign formats */
@@ -460,22 +612,40 @@ typedef struct rnnck_open_opts {
  * one entry holding a state_dict or module is used ("model", "state_dict",
  * "model_state_dict", "net", "module" are preferred when several do). */
 
-/* Name of the format of `path` judged by its content, or NULL with
- * RNNCK_E_FORMAT if none matches. Returns a static string. */
+/* Sets *format to the name of the format of `path` judged by its first 512
+ * bytes (a static string: "rnnck", "pytorch", "npz"). Returns: RNNCK_OK;
+ * RNNCK_E_USAGE (NULL argument); RNNCK_E_IO (cannot open or read);
+ * RNNCK_E_FORMAT if no format claims it (*format is then not written). */
 RNNCK_API rnnck_status rnnck_detect_format(const char *path, const char **format);
-/* Opens any supported checkpoint. opts may be NULL. */
+/* Opens any supported checkpoint. opts may be NULL (detect the format, no
+ * key, no overrides, default limits). Caller owns *out. An rnnck file is
+ * opened by rnnck_load (lazy, HDF5: see there; key and sets are ignored).
+ * Returns: RNNCK_OK;
+ * RNNCK_E_USAGE (path or out NULL, unknown format name, a bad opts->sets
+ * override, opts->key on a file that is not a dict, several entries holding
+ * weights and no key); RNNCK_E_NOTFOUND (opts->key names no entry);
+ * RNNCK_E_IO; RNNCK_E_FORMAT (no format claims the file, or it is
+ * malformed); RNNCK_E_UNSUPPORTED (a feature of the file the reader
+ * refuses); RNNCK_E_NOMEM (also some counts or sizes over opts->limits). */
 RNNCK_API rnnck_status rnnck_open(const char *path, const rnnck_open_opts *opts, rnnck_model **out);
-/* Writes m in `format` (NULL = from the file extension: .h5/.hdf5 -> rnnck,
- * .pt/.pth -> pytorch, .npz -> npz), atomically. */
+/* Writes m in `format` (NULL = from the file extension: .h5/.hdf5/.rnnck ->
+ * rnnck, .pt/.pth -> pytorch, .npz -> npz), atomically; "rnnck" is
+ * rnnck_save. Unloaded tensors are read one at a time and not kept.
+ * Returns: RNNCK_OK; RNNCK_E_USAGE (m or path NULL or empty, unknown format,
+ * extension not recognised; rnnck: see rnnck_save); RNNCK_E_INEXACT (pytorch,
+ * npz: a module with semantics torch.nn lacks, or for npz a bfloat16
+ * tensor); RNNCK_E_WRITE; RNNCK_E_NOMEM; lazy-read statuses. */
 RNNCK_API rnnck_status rnnck_write(rnnck_model *m, const char *path, const char *format);
-/* Comma-separated names of the formats this build reads / writes. Static. */
+/* Comma-separated names of the formats this build reads / writes. Static;
+ * filled on first call (see "Threads and processes"). Never fail. */
 RNNCK_API const char *rnnck_formats_readable(void);
 RNNCK_API const char *rnnck_formats_writable(void);
 
 /* ---------------------------------------------------------- forward pass */
 
 typedef struct rnnck_forward_opts {
-    int threads; /* 0 = leave OpenBLAS's setting alone */
+    int threads; /* <= 0: leave OpenBLAS's setting alone; > 0: set it, for the
+                    whole process and beyond this call */
     rnnck_dtype compute; /* RNNCK_F32 or RNNCK_F64; INVALID = input's dtype */
 } rnnck_forward_opts;
 
@@ -490,16 +660,25 @@ typedef struct rnnck_forward_opts {
  *          sequence's end are zero, h_n/c_n come from its last valid step;
  *          output keeps all T steps, as pad_packed_sequence(...,
  *          total_length=T) gives (torch's default trims to max(lengths))
- * Outputs are in the compute dtype; opts->threads calls OpenBLAS's
- * process-wide openblas_set_num_threads.
- * Outputs (caller owns; c_n may be NULL for non-LSTM):
+ * opts may be NULL (input's dtype; OpenBLAS untouched). Outputs are in the
+ * compute dtype; opts->threads calls OpenBLAS's process-wide
+ * openblas_set_num_threads. Parameters of a lazily opened model are loaded
+ * into m and stay (an HDF5 call if HDF5-backed).
+ * Outputs (caller owns them, rnnck_tensor_free; c_n may be NULL, and *c_n is
+ * set to NULL for non-LSTM):
  *  output  (T, B, D*H_out) / (B, T, D*H_out) / (T, D*H_out)
  *  h_n     (L*D, B, H_out) / (L*D, H_out);  c_n (L*D, B, H) / (L*D, H)
  * H_out = proj_size if > 0 else hidden_size. Streaming: feeding h_n/c_n of one
  * call as h0/c0 of the next gives the same result as one call on the joined
  * sequence (unidirectional modules; a reverse direction sees the whole
- * sequence by definition). Shape errors are RNNCK_E_SHAPE with expected and
- * actual shapes in the message. */
+ * sequence by definition). Returns: RNNCK_OK; RNNCK_E_USAGE (m, input,
+ * output or h_n NULL; module out of range or its description invalid; c0 for
+ * a non-LSTM; compute dtype not F32/F64; an input, state or lengths tensor
+ * not loaded); RNNCK_E_SHAPE (a shape or dtype mismatch, with expected and
+ * actual in the message; a length outside [1, T]; lengths with unbatched
+ * input); RNNCK_E_NOTFOUND (m lacks a parameter of the module);
+ * RNNCK_E_NOMEM (also sizes too large for BLAS's int dimensions); lazy-read
+ * statuses. */
 RNNCK_API rnnck_status rnnck_forward(rnnck_model *m, size_t module, const rnnck_tensor *input,
                                      const rnnck_tensor *h0, const rnnck_tensor *c0,
                                      const rnnck_tensor *lengths, const rnnck_forward_opts *opts,
@@ -510,8 +689,8 @@ RNNCK_API rnnck_status rnnck_forward(rnnck_model *m, size_t module, const rnnck_
 /* In the spirit of zlib's deflateInit_: a program calls RNNCK_CHECK_ABI() once
  * at start-up. It passes the version and the sizes of the public structs as
  * the program was compiled, and the library answers RNNCK_OK if it can serve
- * them (same major version, same struct sizes), RNNCK_E_UNSUPPORTED with a
- * message naming the mismatch otherwise. */
+ * them (same major version, header not newer than the library, same struct
+ * sizes), RNNCK_E_UNSUPPORTED with a message naming the mismatch otherwise. */
 RNNCK_API rnnck_status rnnck_check_abi(int header_version, size_t sizeof_module_info,
                                        size_t sizeof_open_opts, size_t sizeof_forward_opts,
                                        size_t sizeof_limits);
@@ -542,11 +721,12 @@ typedef struct rnnck_validate_opts {
     int diagnose;  /* non-zero (default): on a mismatch, look for the mistake */
     int per_layer; /* non-zero (default): also compare the output sequence of
                       every layer, by running copies truncated to k layers */
-    /* Called after each forward run (done <= total); may be NULL. */
+    /* Called on the calling thread after each forward run (done <= total);
+     * may be NULL. It must not use the models being validated. */
     void (*progress)(void *user, int64_t done, int64_t total);
     void *progress_user;
 } rnnck_validate_opts;
-/* Fills *opts with the defaults above. */
+/* Fills *opts with the defaults above. NULL-safe, never fails. */
 RNNCK_API void rnnck_validate_opts_init(rnnck_validate_opts *opts);
 
 typedef enum rnnck_output_kind {
@@ -554,7 +734,7 @@ typedef enum rnnck_output_kind {
     RNNCK_OUT_H_N = 1,
     RNNCK_OUT_C_N = 2
 } rnnck_output_kind;
-/* "output", "h_n", "c_n". */
+/* "output", "h_n", "c_n" (static; "invalid" otherwise). Never fails. */
 RNNCK_API const char *rnnck_output_name(rnnck_output_kind kind);
 
 /* Error statistics over one compared slice (a is the reference side). */
@@ -593,7 +773,7 @@ typedef enum rnnck_mistake {
     RNNCK_MISTAKE_ACTIVATION        /* gate activation (sigmoid / hard_sigmoid) */
 } rnnck_mistake;
 /* "gate-order", "transposed", "directions", "layer-order", "bias",
- * "gru-reset", "activation". */
+ * "gru-reset", "activation" (static). Never fails. */
 RNNCK_API const char *rnnck_mistake_name(rnnck_mistake kind);
 
 /* A candidate mistake that explains a mismatch. */
@@ -633,34 +813,43 @@ typedef struct rnnck_validation rnnck_validation;
 /* Validates every recurrent module of b against its counterpart in a:
  * modules are paired by name, else by order and shape. Returns RNNCK_OK when
  * the comparison could be made, whatever its verdict (see
- * rnnck_validation_passed); errors: RNNCK_E_USAGE (bad options, inputs over
- * 2^28 elements), RNNCK_E_SHAPE (opts->input of the wrong rank or width),
- * RNNCK_E_NOTFOUND (a checkpoint holds no recurrent module), the statuses of
- * rnnck_forward and lazy reads. opts may be NULL (defaults). Neither model is
- * modified (parameters of lazily opened models get loaded). Caller frees
- * *out with rnnck_validation_free. */
+ * rnnck_validation_passed); errors: RNNCK_E_USAGE (an argument NULL, bad
+ * options, inputs over 2^28 elements), RNNCK_E_SHAPE (opts->input of the
+ * wrong rank or width), RNNCK_E_NOTFOUND (a checkpoint holds no recurrent
+ * module), RNNCK_E_NOMEM, and the statuses of rnnck_forward (lazy reads
+ * included). opts may be NULL (defaults). Neither model's values are
+ * modified, but parameters of lazily opened models get loaded into them (an
+ * HDF5 call if HDF5-backed). Caller frees *out with rnnck_validation_free. */
 RNNCK_API rnnck_status rnnck_validate(rnnck_model *a, rnnck_model *b, const rnnck_validate_opts *opts,
                                       rnnck_validation **out);
 /* Runs module `module` of m on `input` (its own layout) and compares the
  * output with `expected` (same layout as rnnck_forward's output), per
- * direction. opts->input is ignored. RNNCK_E_SHAPE if expected's shape is not
- * the output's. */
+ * direction. opts->input is ignored; opts may be NULL. Caller frees *out with
+ * rnnck_validation_free. Returns: RNNCK_OK (whatever the verdict);
+ * RNNCK_E_USAGE (an argument NULL, bad options); RNNCK_E_NOTFOUND (module out
+ * of range); RNNCK_E_SHAPE (expected not float, or its shape not the
+ * output's); RNNCK_E_NOMEM; the statuses of rnnck_forward (lazy reads
+ * included). */
 RNNCK_API rnnck_status rnnck_validate_expected(rnnck_model *m, size_t module, const rnnck_tensor *input,
                                                const rnnck_tensor *expected,
                                                const rnnck_validate_opts *opts,
                                                rnnck_validation **out);
+/* Accessors: never fail; 0 / NULL for a NULL v or i out of range. Pointers
+ * (and the strings in the structs) are borrowed: valid until
+ * rnnck_validation_free. */
 /* 1 when every pair was compared and every row is within tolerance. */
 RNNCK_API int rnnck_validation_passed(const rnnck_validation *v);
 RNNCK_API size_t rnnck_validation_pair_count(const rnnck_validation *v);
-/* Borrowed; NULL if i is out of range. */
 RNNCK_API const rnnck_validation_pair *rnnck_validation_pair_at(const rnnck_validation *v, size_t i);
 RNNCK_API size_t rnnck_validation_row_count(const rnnck_validation *v);
 RNNCK_API const rnnck_validation_row *rnnck_validation_row_at(const rnnck_validation *v, size_t i);
 RNNCK_API size_t rnnck_validation_series_count(const rnnck_validation *v);
 RNNCK_API const rnnck_error_series *rnnck_validation_series_at(const rnnck_validation *v, size_t i);
 /* Writes an SVG chart of the error series (log-scale error over time steps,
- * one line per layer/direction, a legend), atomically. RNNCK_E_WRITE. */
+ * one line per layer/direction, a legend), atomically. Returns: RNNCK_OK;
+ * RNNCK_E_USAGE (v or path NULL or empty); RNNCK_E_WRITE; RNNCK_E_NOMEM. */
 RNNCK_API rnnck_status rnnck_validation_plot_svg(const rnnck_validation *v, const char *path);
+/* NULL-safe. */
 RNNCK_API void rnnck_validation_free(rnnck_validation *v);
 
 /* ------------------------------------------------------------------- diff */
@@ -684,12 +873,19 @@ typedef struct rnnck_diff rnnck_diff;
 
 /* Compares every tensor of b with a: module parameters through the module
  * pairing of rnnck_validate, other tensors by name. atol >= 0 decides which
- * rows count as different. Caller frees with rnnck_diff_free. */
+ * rows count as different. Tensors of lazily opened models are loaded into
+ * them and stay (an HDF5 call if HDF5-backed). Caller frees *out with
+ * rnnck_diff_free. Returns: RNNCK_OK (whatever the differences);
+ * RNNCK_E_USAGE (an argument NULL, atol negative or not finite);
+ * RNNCK_E_NOMEM; lazy-read statuses. */
 RNNCK_API rnnck_status rnnck_diff_models(rnnck_model *a, rnnck_model *b, double atol, rnnck_diff **out);
+/* Accessors: never fail; 0 / NULL for a NULL d or i out of range. Rows are
+ * borrowed: valid until rnnck_diff_free. */
 RNNCK_API size_t rnnck_diff_row_count(const rnnck_diff *d);
 RNNCK_API const rnnck_diff_row *rnnck_diff_row_at(const rnnck_diff *d, size_t i);
 /* Number of rows that differ by more than atol or have a problem. */
 RNNCK_API size_t rnnck_diff_differences(const rnnck_diff *d);
+/* NULL-safe. */
 RNNCK_API void rnnck_diff_free(rnnck_diff *d);
 
 #ifdef __cplusplus

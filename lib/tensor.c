@@ -88,6 +88,7 @@ rnnck_status rnnck_tensor_new(rnnck_dtype dtype, int ndim, const int64_t *shape,
 
 rnnck_status rnnck_tensor_from_data(rnnck_dtype dtype, int ndim, const int64_t *shape, const void *src,
                                     size_t src_bytes, rnnck_tensor **out) {
+    if (!src && src_bytes) return rnnck__err(RNNCK_E_USAGE, "rnnck_tensor_from_data: src is NULL");
     rnnck_tensor *t;
     rnnck_status st = rnnck_tensor_new(dtype, ndim, shape, &t);
     if (st) return st;

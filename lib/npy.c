@@ -136,17 +136,21 @@ static rnnck_status parse_descr(cursor *c, npy_header *h) {
     if (c->p < c->end && *c->p == '[')
         return rnnck__err(RNNCK_E_UNSUPPORTED, "%s: .npy header field descr: structured dtypes are not supported",
                           c->what);
-    char d[32];
+    char d[32] = {0};
     rnnck_status st = parse_string(c, "descr", d, sizeof d);
     if (st) return st;
     char order = d[0];
     if (!order || !strchr("<>|=", order))
         return rnnck__err(RNNCK_E_FORMAT, "%s: .npy header field descr: '%s' has no byte order character", c->what,
                           d);
+    /* byte order, kind, then size digits (object arrays, "|O", have none):
+     * "|" or "<f" alone must not send the size parse past the string's end. */
     char kind = d[1];
     if (kind == 'O')
         return rnnck__err(RNNCK_E_UNSUPPORTED, "%s: .npy header field descr: object arrays (pickles) are refused",
                           c->what);
+    if (strlen(d) < 3)
+        return rnnck__err(RNNCK_E_FORMAT, "%s: .npy header field descr: malformed dtype '%s'", c->what, d);
     char *endp;
     errno = 0;
     long size = d[2] >= '0' && d[2] <= '9' ? strtol(d + 2, &endp, 10) : -1;

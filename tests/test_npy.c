@@ -382,3 +382,12 @@ Test(npy, save_failure_leaves_no_file_and_refuses_bfloat16) {
     rnnck_tensor_free(b);
     cr_expect_eq(rmdir(tmpdir), 0, "temporary files left behind");
 }
+
+/* Regression (found by fuzzing): a descr of one or two characters made the
+ * size parse read past the end of the string. */
+Test(npy, refuses_descr_without_kind_or_size) {
+    expect_refused("{'descr': '|', 'fortran_order': False, 'shape': (4,), }", four, sizeof four, RNNCK_E_FORMAT,
+                   "malformed dtype '|'");
+    expect_refused("{'descr': '<f', 'fortran_order': False, 'shape': (4,), }", four, sizeof four, RNNCK_E_FORMAT,
+                   "malformed dtype '<f'");
+}

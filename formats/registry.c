@@ -66,21 +66,6 @@ rnnck_status rnnck_detect_format(const char *path, const char **format) {
                       rnnck_formats_readable());
 }
 
-/* Readers quote names taken from the file (tensor keys, pickle globals, zip
- * members) in their messages; a control character there must not break the
- * one-line message contract. */
-static void keep_message_one_line(rnnck_status st) {
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", rnnck_errmsg());
-    bool changed = false;
-    for (char *c = msg; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f) {
-            *c = '?';
-            changed = true;
-        }
-    if (changed) rnnck__err(st, "%s", msg);
-}
-
 rnnck_status rnnck_open(const char *path, const rnnck_open_opts *opts, rnnck_model **out) {
     rnnck__err_clear();
     if (!path || !out) return rnnck__err(RNNCK_E_USAGE, "rnnck_open: NULL argument");
@@ -93,9 +78,7 @@ rnnck_status rnnck_open(const char *path, const rnnck_open_opts *opts, rnnck_mod
     if (!fmt || !fmt->read)
         return rnnck__err(RNNCK_E_USAGE, "unknown or unreadable format '%s' (readable: %s)", name,
                           rnnck_formats_readable());
-    rnnck_status st = fmt->read(path, opts, out);
-    if (st) keep_message_one_line(st);
-    return st;
+    return fmt->read(path, opts, out);
 }
 
 static const rnnck__format *format_for_extension(const char *path) {

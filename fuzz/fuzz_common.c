@@ -278,8 +278,11 @@ void fz_check_roundtrip(rnnck_model *m, const char *format, const char *file_nam
     const char *p = fz_path(file_name);
     char path[512];
     snprintf(path, sizeof path, "%s", p);
+    /* Decided before writing: the predicate calls public functions, which
+     * clear the message the write may leave. */
+    bool holdable = strcmp(format, "rnnck") != 0 || schema_can_hold(m);
     rnnck_status st = rnnck_write(m, path, format);
-    if (strcmp(format, "rnnck") == 0 && !schema_can_hold(m)) {
+    if (!holdable) {
         /* rnnck_save documents these refusals as RNNCK_E_USAGE (a stranger
          * in a module's group) and RNNCK_E_WRITE (a dataset/group clash). */
         FZ_REQUIRE(st != RNNCK_OK, "the rnnck writer accepted a model its schema cannot hold");
@@ -350,5 +353,67 @@ void fz_fix_zip_crcs(uint8_t *data, size_t size) {
         size_t desc = start + comp;
         if (size - desc >= 8 && rd32(data + desc) == 0x08074b50u) desc += 4;
         if (size - desc >= 4) wr32(data + desc, crc);
+    }
+}
+
+static void require_shape(const rnnck_tensor *t, const char *what, int ndim, int64_t d0, int64_t d1, int64_t d2) {
+    const int64_t want[3] = {d0, d1, d2};
+    FZ_REQUIRE(t != NULL, "forward returned no %s", what);
+    FZ_REQUIRE(rnnck_tensor_ndim(t) == ndim, "%s has %d dims, want %d", what, rnnck_tensor_ndim(t), ndim);
+    for (int d = 0; d < ndim; d++)
+        FZ_REQUIRE(rnnck_tensor_dim(t, d) == want[d], "%s dim %d is %lld, want %lld", what, d,
+                   (long long)rnnck_tensor_dim(t, d), (long long)want[d]);
+}
+
+static bool all_finite(const rnnck_tensor *t) {
+    int64_t bad = 0;
+    return rnnck_tensor_stats(t, NULL, NULL, NULL, NULL, &bad) == RNNCK_OK && bad == 0;
+}
+
+/* Every parameter finite and within +-1000: then two steps of a PyTorch
+ * cell (sigmoid/tanh saturate, relu grows at most ~1e10 here) cannot
+ * overflow float32, so a non-finite result would be the forward pass's. */
+static bool params_moderate(const rnnck_model *m, size_t mi, const rnnck_module_info *info) {
+    for (int64_t layer = 0; layer < info->num_layers; layer++)
+        for (int rev = 0; rev <= (info->bidirectional ? 1 : 0); rev++)
+            for (int kind = 0; kind < RNNCK_PARAM_COUNT_; kind++) {
+                rnnck_tensor *p = NULL;
+                double lo = 0, hi = 0;
+                int64_t bad = 0;
+                if (rnnck_model_param(m, mi, (rnnck_param)kind, layer, rev, &p) != RNNCK_OK) continue;
+                if (rnnck_tensor_stats(p, &lo, &hi, NULL, NULL, &bad) != RNNCK_OK || bad || lo < -1e3 || hi > 1e3)
+                    return false;
+            }
+    return true;
+}
+
+void fz_check_forward(rnnck_model *m) {
+    const int64_t T = 2, B = 1;
+    for (size_t mi = 0; mi < rnnck_model_module_count(m) && mi < 3; mi++) {
+        const rnnck_module_info *info = rnnck_model_module(m, mi);
+        /* Bounded work: fuzzed files can describe big modules cheaply. */
+        if (info->input_size > 4096 || info->hidden_size > 4096 || info->num_layers > 16) continue;
+        int64_t shape[3] = {info->batch_first ? B : T, info->batch_first ? T : B, info->input_size};
+        rnnck_tensor *x = NULL;
+        FZ_REQUIRE(rnnck_tensor_new(RNNCK_F32, 3, shape, &x) == RNNCK_OK, "input: %s", rnnck_errmsg());
+        rnnck_tensor *out = NULL, *hn = NULL, *cn = NULL;
+        rnnck_status st = rnnck_forward(m, mi, x, NULL, NULL, NULL, NULL, &out, &hn, &cn);
+        if (st) {
+            fz_check_failure(st, out);
+        } else {
+            int64_t dirs = info->bidirectional ? 2 : 1;
+            int64_t h_out = info->proj_size > 0 ? info->proj_size : info->hidden_size;
+            require_shape(out, "output", 3, shape[0], shape[1], dirs * h_out);
+            require_shape(hn, "h_n", 3, info->num_layers * dirs, B, h_out);
+            if (info->cell == RNNCK_CELL_LSTM)
+                require_shape(cn, "c_n", 3, info->num_layers * dirs, B, info->hidden_size);
+            if (rnnck_module_info_is_pytorch(info) && params_moderate(m, mi, info))
+                FZ_REQUIRE(all_finite(out) && all_finite(hn), "module '%s': non-finite output from finite weights",
+                           info->name);
+        }
+        rnnck_tensor_free(out);
+        rnnck_tensor_free(hn);
+        rnnck_tensor_free(cn);
+        rnnck_tensor_free(x);
     }
 }

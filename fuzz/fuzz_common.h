@@ -51,6 +51,12 @@ void fz_check_roundtrip(rnnck_model *m, const char *format, const char *file_nam
 /* Two tensors hold the same dtype, shape and bytes. */
 void fz_require_same_tensor(const rnnck_tensor *a, const rnnck_tensor *b, const char *what);
 
+/* Runs every recurrent module (at most a few) forward on a small zero input
+ * (T=2, B=1, its batch_first layout): the call either fails with a proper
+ * message or returns output, h_n (and c_n for LSTM) of exactly the shapes
+ * torch.nn documents, with finite values (zero input, finite weights). */
+void fz_check_forward(rnnck_model *m);
+
 /* Zip-based targets: recomputes the CRC-32 of every stored member in place
  * (local header and central directory alike), so mutations of member data
  * reach the parsers behind the zip layer instead of dying at the CRC check.

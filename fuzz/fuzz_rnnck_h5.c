@@ -21,6 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fz_check_failure(st, m);
     } else {
         fz_check_model(m);
+        fz_check_forward(m);
         fz_check_roundtrip(m, "rnnck", "roundtrip.h5", reopen_h5);
         rnnck_model_free(m);
     }

@@ -7,7 +7,9 @@
  * fully on, and without trapping-math GCC may if-convert the selects below
  * (clamps, tanh's small/large branches). Nothing here reads FP exception
  * flags or errno. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3", "no-trapping-math", "no-math-errno")
+#endif
 
 #include <math.h>
 #include <string.h>

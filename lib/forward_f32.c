@@ -1,6 +1,8 @@
 /* The forward kernel in single precision. */
 /* Vectorise the element-wise gate loops even in -O2 builds (see activation.c). */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3", "no-trapping-math", "no-math-errno")
+#endif
 #define REAL float
 #define FWD(name) name##_f32
 #define GEMM cblas_sgemm

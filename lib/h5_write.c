@@ -56,7 +56,7 @@ static rnnck_status check_module(const rnnck_model *m, const rnnck_module_info *
     for (size_t i = 0; i < rnnck_model_tensor_count(m); i++) {
         const char *name = rnnck_tensor_name(rnnck_model_tensor(m, i));
         if (in_module(name, info->name) && !is_param(info, name + skip))
-            return rnnck__err(RNNCK_E_USAGE,
+            return rnnck__err(RNNCK_E_UNSUPPORTED,
                               "%s: tensor %s lies inside module %s's group but is not one of its parameters", path,
                               name, label);
     }
@@ -187,6 +187,38 @@ static rnnck_status make_plists(writer *w, hid_t *fcpl, hid_t *fapl) {
     return RNNCK_OK;
 }
 
+static int cmp_names(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* In HDF5 a name is a dataset or a group, not both: tensors "a" and "a.b"
+ * cannot share a file. Refused before anything is created, as a model the
+ * schema cannot hold (exit 3 on the command line), naming both tensors. */
+static rnnck_status check_names(const rnnck_model *m, const char *path) {
+    size_t n = rnnck_model_tensor_count(m);
+    if (n < 2) return RNNCK_OK;
+    const char **names = malloc(n * sizeof *names);
+    if (!names) return rnnck__oom();
+    for (size_t i = 0; i < n; i++) names[i] = rnnck_tensor_name(rnnck_model_tensor(m, i));
+    qsort(names, n, sizeof *names, cmp_names);
+    rnnck_status st = RNNCK_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        size_t len = strlen(names[i]);
+        /* the first name >= "X." is the only candidate that starts with "X." */
+        size_t lo = i + 1, hi = n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            int c = strncmp(names[mid], names[i], len);
+            if (c < 0 || (c == 0 && (unsigned char)names[mid][len] < '.')) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo < n && strncmp(names[lo], names[i], len) == 0 && names[lo][len] == '.')
+            st = rnnck__err(RNNCK_E_UNSUPPORTED,
+                            "%s: tensor %s is also the prefix of tensor %s: an HDF5 name is a dataset or a group, "
+                            "not both", path, names[i], names[lo]);
+    }
+    free(names);
+    return st;
+}
+
 static rnnck_status save_locked(rnnck_model *m, const char *path);
 
 rnnck_status rnnck_save(rnnck_model *m, const char *path) {
@@ -199,6 +231,8 @@ rnnck_status rnnck_save(rnnck_model *m, const char *path) {
 }
 
 static rnnck_status save_locked(rnnck_model *m, const char *path) {
+    rnnck_status names_st = check_names(m, path);
+    if (names_st) return names_st;
     for (size_t i = 0; i < rnnck_model_module_count(m); i++) {
         rnnck_status st = check_module(m, rnnck_model_module(m, i), path);
         if (st) return st;

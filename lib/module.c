@@ -188,6 +188,7 @@ static const char *const param_stems[RNNCK_PARAM_COUNT_] = {
 };
 
 rnnck_status rnnck_param_name(rnnck_param kind, int64_t layer, int reverse, char *buf, size_t bufsize) {
+    rnnck__err_clear();
     if ((unsigned)kind >= RNNCK_PARAM_COUNT_ || layer < 0 || !buf)
         return rnnck__err(RNNCK_E_USAGE, "rnnck_param_name: invalid argument");
     int n = snprintf(buf, bufsize, "%s_l%lld%s", param_stems[kind], (long long)layer, reverse ? "_reverse" : "");

@@ -61,7 +61,7 @@ static rnnck_status parse_string(cursor *c, const char *field, char *buf, size_t
     char q = *c->p++;
     size_t n = 0;
     while (c->p < c->end && *c->p != q) {
-        if (*c->p == '\\' || n + 1 >= bufsize)
+        if (*c->p == '\\' || *c->p == '\0' || n + 1 >= bufsize)
             return rnnck__err(RNNCK_E_FORMAT, "%s: .npy header field %s: string literal is malformed or too long",
                               c->what, field);
         buf[n++] = *c->p++;

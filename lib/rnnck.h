@@ -378,8 +378,7 @@ typedef enum rnnck_param {
 
 /* Local parameter name, "weight_ih_l1_reverse" etc., written into buf.
  * Returns: RNNCK_OK; RNNCK_E_USAGE if kind is invalid, layer < 0, buf is NULL
- * or the name does not fit bufsize. Unlike other calls it does not clear
- * rnnck_errmsg() on success. */
+ * or the name does not fit bufsize. */
 RNNCK_API rnnck_status rnnck_param_name(rnnck_param kind, int64_t layer, int reverse, char *buf,
                                         size_t bufsize);
 /* Whether `kind` exists for this module, and its expected shape. Returns 0 if
@@ -533,9 +532,11 @@ RNNCK_API rnnck_status rnnck_load(const char *path, const rnnck_limits *limits,
  * failure `path` is untouched. Unloaded tensors of a lazily opened model are
  * read one at a time and not kept. Returns: RNNCK_OK; RNNCK_E_USAGE (m or
  * path NULL or empty; a module parameter missing or of the wrong shape or
- * dtype; a tensor inside a module's group that is not its parameter);
- * RNNCK_E_WRITE (temporary file, libhdf5 or rename failure, a tensor name
- * that is also a group: "a" and "a.b"); RNNCK_E_NOMEM; lazy-read statuses. */
+ * dtype); RNNCK_E_UNSUPPORTED (names the schema cannot hold, refused before
+ * any file is created: a tensor inside a module's group that is not its
+ * parameter, or a tensor name that is also the prefix of another, "a" and
+ * "a.b"); RNNCK_E_WRITE (temporary file, libhdf5 or rename failure);
+ * RNNCK_E_NOMEM; lazy-read statuses. */
 RNNCK_API rnnck_status rnnck_save(rnnck_model *m, const char *path);
 
 /* ------------------------------------------------------------------- check */
@@ -632,7 +633,8 @@ RNNCK_API rnnck_status rnnck_open(const char *path, const rnnck_open_opts *opts,
  * rnnck, .pt/.pth -> pytorch, .npz -> npz), atomically; "rnnck" is
  * rnnck_save. Unloaded tensors are read one at a time and not kept.
  * Returns: RNNCK_OK; RNNCK_E_USAGE (m or path NULL or empty, unknown format,
- * extension not recognised; rnnck: see rnnck_save); RNNCK_E_INEXACT (pytorch,
+ * extension not recognised; rnnck: see rnnck_save); RNNCK_E_UNSUPPORTED
+ * (rnnck: see rnnck_save); RNNCK_E_INEXACT (pytorch,
  * npz: a module with semantics torch.nn lacks, or for npz a bfloat16
  * tensor); RNNCK_E_WRITE; RNNCK_E_NOMEM; lazy-read statuses. */
 RNNCK_API rnnck_status rnnck_write(rnnck_model *m, const char *path, const char *format);

@@ -391,3 +391,18 @@ Test(npy, refuses_descr_without_kind_or_size) {
     expect_refused("{'descr': '<f', 'fortran_order': False, 'shape': (4,), }", four, sizeof four, RNNCK_E_FORMAT,
                    "malformed dtype '<f'");
 }
+
+/* Regression (found by fuzzing): a NUL byte inside a quoted header string was
+ * copied, so '<f4\0junk' read as float32 and the rest was ignored. */
+Test(npy, refuses_nul_byte_inside_a_header_string) {
+    static unsigned char buf[4096];
+    size_t n = craft(buf, 1, 0, "{'descr': '<f4#junk', 'fortran_order': False, 'shape': (4,), }", four, sizeof four);
+    unsigned char *hash = memchr(buf, '#', n);
+    cr_assert_not_null(hash);
+    *hash = '\0';
+    rnnck_tensor *t = NULL;
+    cr_expect_eq(rnnck_npy_parse(buf, n, "crafted.npy", &t), RNNCK_E_FORMAT, "%s", rnnck_errmsg());
+    cr_expect_null(t);
+    cr_expect(strstr(rnnck_errmsg(), "descr"), "%s", rnnck_errmsg());
+    rnnck_tensor_free(t);
+}

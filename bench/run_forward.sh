@@ -22,7 +22,9 @@ while read -r label cell T B I H L bidir; do
     [ -z "$label" ] && continue
     for threads in 1 2; do
         r=$("$bench" "$cell" "$T" "$B" "$I" "$H" "$L" "$bidir" "$threads")
-        t=$(/usr/bin/python3 "$here/forward_torch.py" "$cell" "$T" "$B" "$I" "$H" "$L" "$bidir" "$threads")
+        # torch.set_num_threads(1) alone still lets torch's OpenMP pool use every
+        # core (measured: CPU time twice the wall time); OMP_NUM_THREADS pins it.
+        t=$(OMP_NUM_THREADS=$threads /usr/bin/python3 "$here/forward_torch.py" "$cell" "$T" "$B" "$I" "$H" "$L" "$bidir" "$threads")
         echo "$r $t" | awk -v label="$label" -v th="$threads" '{
             printf "| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f | %.1f | %.0f | %.0f | %.1f | %.1f |\n",
                 label, th, $2, $8, $8 / $2, $3, $9, $9 / $3, $4, $10, $5, $11, $6, $12 }'

@@ -417,3 +417,14 @@ void fz_check_forward(rnnck_model *m) {
         rnnck_tensor_free(x);
     }
 }
+
+const char *fz_write_zip_input(const char *name, const uint8_t *data, size_t size) {
+    const char *path = fz_path(name);
+    uint8_t *fixed = malloc(size ? size : 1);
+    FZ_REQUIRE(fixed != NULL, "out of memory");
+    memcpy(fixed, data, size);
+    fz_fix_zip_crcs(fixed, size);
+    fz_write_file(path, fixed, size);
+    free(fixed);
+    return path;
+}

@@ -62,4 +62,7 @@ void fz_check_forward(rnnck_model *m);
  * reach the parsers behind the zip layer instead of dying at the CRC check.
  * Bytes that do not parse as a zip archive are left alone. */
 void fz_fix_zip_crcs(uint8_t *data, size_t size);
+/* Writes a copy of a zip input, its stored members' CRCs made right, to the
+ * scratch file `name`; returns the path (valid until the next fz_path). */
+const char *fz_write_zip_input(const char *name, const uint8_t *data, size_t size);
 #endif

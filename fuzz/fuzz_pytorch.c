@@ -18,16 +18,8 @@ static rnnck_status reopen_h5(const char *path, rnnck_model **out) { return rnnc
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fz_clean_scratch();
-    const char *p = fz_path("input.pt");
     char path[512];
-    snprintf(path, sizeof path, "%s", p);
-    /* A copy with the stored members' CRCs made right (fz_fix_zip_crcs). */
-    uint8_t *fixed = malloc(size ? size : 1);
-    FZ_REQUIRE(fixed != NULL, "out of memory");
-    memcpy(fixed, data, size);
-    fz_fix_zip_crcs(fixed, size);
-    fz_write_file(path, fixed, size);
-    free(fixed);
+    snprintf(path, sizeof path, "%s", fz_write_zip_input("input.pt", data, size));
     const char *detected = NULL;
     if (rnnck_detect_format(path, &detected) == RNNCK_OK)
         FZ_REQUIRE(detected && (!strcmp(detected, "rnnck") || !strcmp(detected, "pytorch") ||

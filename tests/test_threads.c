@@ -15,6 +15,19 @@
 #include "helpers/testutil.h"
 #include "rnnck.h"
 
+/* Not built under AddressSanitizer: GCC 12's ASan allocator takes no locks
+ * around fork(), so a child forked while the saver thread is inside malloc
+ * blocks on ASan's allocator lock forever (seen in CI's sanitizer run, gdb:
+ * __sanitizer::SizeClassAllocator64::GetFromAllocator). glibc's malloc, which
+ * rnnck runs on outside the sanitizer build, is fork-safe, and this test runs
+ * in the normal build on every CI run. */
+#if defined(__SANITIZE_ADDRESS__)
+#define FORKS_SAFELY_WITH_THREADS 0
+#else
+#define FORKS_SAFELY_WITH_THREADS 1
+#endif
+
+#if FORKS_SAFELY_WITH_THREADS
 #define ROUNDS 150
 
 typedef struct job {
@@ -90,6 +103,7 @@ Test(threads, loading_while_another_thread_saves_neither_hangs_nor_fails) {
     free(b);
     tmpdir_remove(dir);
 }
+#endif
 
 static void *ask_lists(void *arg) {
     const char **out = arg;

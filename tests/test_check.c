@@ -8,22 +8,6 @@
 #include "helpers/h5craft.h"
 #include "helpers/testutil.h"
 
-static char *dir;
-static void setup(void) {
-    dir = tmpdir_new();
-    cr_assert_not_null(dir);
-}
-static void teardown(void) {
-    tmpdir_remove(dir);
-    dir = NULL;
-}
-
-static char *example(const char *name) {
-    char *p = path_join(dir, name);
-    cr_assert_eq(craft_save_example(p), 0, "saving the example: %s", rnnck_errmsg());
-    return p;
-}
-
 static rnnck_report *check_ok(const char *path, unsigned flags) {
     rnnck_report *r = NULL;
     rnnck_status st = rnnck_check_file(path, flags, &r);
@@ -50,8 +34,8 @@ static void dump(const rnnck_report *r) {
         cr_log_info("%s", rnnck_report_item(r, i));
 }
 
-Test(check, a_file_rnnck_wrote_has_no_problems, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(check, a_file_rnnck_wrote_has_no_problems, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     rnnck_report *r = check_ok(p, 0);
     dump(r);
     cr_assert_eq(rnnck_report_count(r), 0);
@@ -68,16 +52,16 @@ Test(check, an_h5py_written_file_has_no_problems) {
     free(p);
 }
 
-Test(check, refuses_files_that_are_not_rnnck_hdf5, .init = setup, .fini = teardown) {
-    rnnck_report *sentinel = (rnnck_report *)&dir, *r = sentinel;
-    char *text = path_join(dir, "t.h5"), *empty = path_join(dir, "e.h5"), *none = path_join(dir, "none.h5");
+Test(check, refuses_files_that_are_not_rnnck_hdf5, .init = test_dir_setup, .fini = test_dir_teardown) {
+    rnnck_report *sentinel = (rnnck_report *)&test_dir, *r = sentinel;
+    char *text = path_join(test_dir, "t.h5"), *empty = path_join(test_dir, "e.h5"), *none = path_join(test_dir, "none.h5");
     cr_assert_eq(write_file(text, "not hdf5", 8), 0);
     cr_assert_eq(write_file(empty, "", 0), 0);
     cr_assert_eq(rnnck_check_file(text, 0, &r), RNNCK_E_FORMAT);
     cr_assert_not_null(strstr(rnnck_errmsg(), text));
     cr_assert_eq(rnnck_check_file(empty, 0, &r), RNNCK_E_FORMAT);
     cr_assert_eq(rnnck_check_file(none, 0, &r), RNNCK_E_IO);
-    char *plain = example("plain.h5");
+    char *plain = craft_example_copy(test_dir, "plain.h5");
     cr_assert_eq(h5c_delete_attr(plain, "/", "rnnck_schema"), 0);
     cr_assert_eq(rnnck_check_file(plain, 0, &r), RNNCK_E_FORMAT);
     cr_assert_not_null(strstr(rnnck_errmsg(), "no rnnck_schema"), "%s", rnnck_errmsg());
@@ -88,8 +72,8 @@ Test(check, refuses_files_that_are_not_rnnck_hdf5, .init = setup, .fini = teardo
     free(plain);
 }
 
-Test(check, refuses_a_truncated_file, .init = setup, .fini = teardown) {
-    char *p = example("x.h5"), *cut = path_join(dir, "cut.h5");
+Test(check, refuses_a_truncated_file, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5"), *cut = path_join(test_dir, "cut.h5");
     size_t len;
     unsigned char *bytes = read_file(p, &len);
     free(bytes);
@@ -101,8 +85,8 @@ Test(check, refuses_a_truncated_file, .init = setup, .fini = teardown) {
     free(cut);
 }
 
-Test(check, reports_a_newer_schema_major_and_stops, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(check, reports_a_newer_schema_major_and_stops, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_set_attr_string(p, "/", "rnnck_schema", "2.0"), 0);
     rnnck_report *r = check_ok(p, 0);
     cr_assert_eq(rnnck_report_count(r), 1);
@@ -111,8 +95,8 @@ Test(check, reports_a_newer_schema_major_and_stops, .init = setup, .fini = teard
     free(p);
 }
 
-Test(check, reports_every_problem_not_just_the_first, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(check, reports_every_problem_not_just_the_first, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     /* Seven independent problems in seven objects. */
     hsize_t d2[2] = {2, 8}, d3[3] = {16, 4, 1}, d1[1] = {3};
     float nan_data[16] = {0}, zeros[64] = {0};
@@ -141,8 +125,8 @@ Test(check, reports_every_problem_not_just_the_first, .init = setup, .fini = tea
     free(p);
 }
 
-Test(check, reports_every_bad_module_attribute, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(check, reports_every_bad_module_attribute, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_set_attr_string(p, "/enc/rnn", "hidden_size", "4"), 0);
     cr_assert_eq(h5c_set_attr_i64(p, "/enc/rnn", "bidirectional", 2), 0);
     cr_assert_eq(h5c_set_attr_string(p, "/enc/rnn", "gate_order", "iofc"), 0);
@@ -158,8 +142,8 @@ Test(check, reports_every_bad_module_attribute, .init = setup, .fini = teardown)
     free(p);
 }
 
-Test(check, reports_out_of_range_attributes, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(check, reports_out_of_range_attributes, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_set_attr_i64(p, "/enc/rnn", "proj_size", 9), 0);
     rnnck_report *r = check_ok(p, 0);
     dump(r);
@@ -169,8 +153,8 @@ Test(check, reports_out_of_range_attributes, .init = setup, .fini = teardown) {
     free(p);
 }
 
-Test(check, reports_nan_and_inf_unless_allowed, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(check, reports_nan_and_inf_unless_allowed, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     hsize_t dims[2] = {16, 3};
     float w[48];
     for (int i = 0; i < 48; i++)
@@ -189,8 +173,8 @@ Test(check, reports_nan_and_inf_unless_allowed, .init = setup, .fini = teardown)
     free(p);
 }
 
-Test(check, never_reads_the_data_of_a_dataset_with_bad_metadata, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(check, never_reads_the_data_of_a_dataset_with_bad_metadata, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     /* NaN data behind a refused filter and behind a wrong stored size: only
      * the metadata problem may be reported, since reading is what is unsafe. */
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
@@ -245,7 +229,7 @@ static int m_module_int(const char *p) { return h5c_set_attr_i64(p, "/enc/rnn", 
 static int m_layers_zero(const char *p) { return h5c_set_attr_i64(p, "/enc/rnn", "num_layers", 0); }
 static int m_cycle(const char *p) { return h5c_hard_link(p, "/enc", "/enc/rnn_again"); }
 
-Test(check, every_hostile_case_is_reported_with_its_object, .init = setup, .fini = teardown) {
+Test(check, every_hostile_case_is_reported_with_its_object, .init = test_dir_setup, .fini = test_dir_teardown) {
     const struct {
         mutation fn;
         const char *needle;
@@ -261,7 +245,7 @@ Test(check, every_hostile_case_is_reported_with_its_object, .init = setup, .fini
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char name[32];
         snprintf(name, sizeof name, "case%zu.h5", i);
-        char *p = example(name);
+        char *p = craft_example_copy(test_dir, name);
         cr_assert_eq(cases[i].fn(p), 0, "mutation %zu", i);
         rnnck_report *r = check_ok(p, 0);
         dump(r);

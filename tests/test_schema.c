@@ -12,23 +12,6 @@
 #include "helpers/h5craft.h"
 #include "helpers/testutil.h"
 
-static char *dir;
-static void setup(void) {
-    dir = tmpdir_new();
-    cr_assert_not_null(dir);
-}
-static void teardown(void) {
-    tmpdir_remove(dir);
-    dir = NULL;
-}
-
-/* Path of a fresh copy of the example file, for a hostile mutation. */
-static char *example(const char *name) {
-    char *p = path_join(dir, name);
-    cr_assert_eq(craft_save_example(p), 0, "saving the example: %s", rnnck_errmsg());
-    return p;
-}
-
 /* Loads path, expecting `want` and a one-line message holding each needle. */
 static void expect_refused(const char *path, rnnck_status want, const char *needle1, const char *needle2) {
     rnnck_model *m = NULL;
@@ -56,7 +39,7 @@ static size_t count_entries(const char *d) {
 static void round_trip(rnnck_dtype dtype) {
     rnnck_model *m = craft_example(dtype);
     cr_assert_not_null(m);
-    char *p = path_join(dir, "rt.h5");
+    char *p = path_join(test_dir, "rt.h5");
     cr_assert_eq(rnnck_save(m, p), RNNCK_OK, "%s", rnnck_errmsg());
     rnnck_model *l = NULL;
     cr_assert_eq(rnnck_load(p, NULL, &l), RNNCK_OK, "%s", rnnck_errmsg());
@@ -85,12 +68,12 @@ static void round_trip(rnnck_dtype dtype) {
     free(p);
 }
 
-Test(schema, round_trip_float32_bytes_identical, .init = setup, .fini = teardown) { round_trip(RNNCK_F32); }
-Test(schema, round_trip_float64_bytes_identical, .init = setup, .fini = teardown) { round_trip(RNNCK_F64); }
-Test(schema, round_trip_float16_bytes_identical, .init = setup, .fini = teardown) { round_trip(RNNCK_F16); }
-Test(schema, round_trip_bfloat16_bytes_identical, .init = setup, .fini = teardown) { round_trip(RNNCK_BF16); }
+Test(schema, round_trip_float32_bytes_identical, .init = test_dir_setup, .fini = test_dir_teardown) { round_trip(RNNCK_F32); }
+Test(schema, round_trip_float64_bytes_identical, .init = test_dir_setup, .fini = test_dir_teardown) { round_trip(RNNCK_F64); }
+Test(schema, round_trip_float16_bytes_identical, .init = test_dir_setup, .fini = test_dir_teardown) { round_trip(RNNCK_F16); }
+Test(schema, round_trip_bfloat16_bytes_identical, .init = test_dir_setup, .fini = test_dir_teardown) { round_trip(RNNCK_BF16); }
 
-Test(schema, integer_and_bool_tensors_round_trip_outside_modules, .init = setup, .fini = teardown) {
+Test(schema, integer_and_bool_tensors_round_trip_outside_modules, .init = test_dir_setup, .fini = test_dir_teardown) {
     rnnck_model *m;
     cr_assert_eq(rnnck_model_new(&m), RNNCK_OK);
     const rnnck_dtype dts[] = {RNNCK_I64, RNNCK_I32, RNNCK_I16, RNNCK_I8, RNNCK_U8, RNNCK_BOOL, RNNCK_F64};
@@ -103,7 +86,7 @@ Test(schema, integer_and_bool_tensors_round_trip_outside_modules, .init = setup,
         rnnck_tensor_free(t);
     }
     cr_assert_eq(craft_fill(m), 0);
-    char *p = path_join(dir, "ints.h5");
+    char *p = path_join(test_dir, "ints.h5");
     cr_assert_eq(rnnck_save(m, p), RNNCK_OK, "%s", rnnck_errmsg());
     rnnck_model *l;
     cr_assert_eq(rnnck_load(p, NULL, &l), RNNCK_OK, "%s", rnnck_errmsg());
@@ -119,7 +102,7 @@ Test(schema, integer_and_bool_tensors_round_trip_outside_modules, .init = setup,
     free(p);
 }
 
-Test(schema, keeps_tensor_order_not_name_order, .init = setup, .fini = teardown) {
+Test(schema, keeps_tensor_order_not_name_order, .init = test_dir_setup, .fini = test_dir_teardown) {
     rnnck_model *m;
     cr_assert_eq(rnnck_model_new(&m), RNNCK_OK);
     const char *names[] = {"zeta.w", "alpha.w", "mid", "zeta.a", "alpha.b.c"};
@@ -130,7 +113,7 @@ Test(schema, keeps_tensor_order_not_name_order, .init = setup, .fini = teardown)
         cr_assert_eq(rnnck_model_add_tensor(m, names[k], t), RNNCK_OK);
         rnnck_tensor_free(t);
     }
-    char *p = path_join(dir, "order.h5");
+    char *p = path_join(test_dir, "order.h5");
     cr_assert_eq(rnnck_save(m, p), RNNCK_OK, "%s", rnnck_errmsg());
     rnnck_model *l;
     cr_assert_eq(rnnck_load(p, NULL, &l), RNNCK_OK, "%s", rnnck_errmsg());
@@ -144,9 +127,9 @@ Test(schema, keeps_tensor_order_not_name_order, .init = setup, .fini = teardown)
     free(p);
 }
 
-Test(schema, module_parameters_keep_pytorch_order, .init = setup, .fini = teardown) {
+Test(schema, module_parameters_keep_pytorch_order, .init = test_dir_setup, .fini = test_dir_teardown) {
     rnnck_model *m = craft_example(RNNCK_F32);
-    char *p = path_join(dir, "ex.h5");
+    char *p = path_join(test_dir, "ex.h5");
     cr_assert_eq(rnnck_save(m, p), RNNCK_OK, "%s", rnnck_errmsg());
     rnnck_model *l;
     cr_assert_eq(rnnck_load(p, NULL, &l), RNNCK_OK, "%s", rnnck_errmsg());
@@ -185,7 +168,7 @@ static void assert_same_info(const rnnck_module_info *a, const rnnck_module_info
     cr_assert_eq(b->input_forget, a->input_forget);
 }
 
-Test(schema, nested_modules_and_all_semantics_round_trip, .init = setup, .fini = teardown) {
+Test(schema, nested_modules_and_all_semantics_round_trip, .init = test_dir_setup, .fini = test_dir_teardown) {
     rnnck_model *m;
     cr_assert_eq(rnnck_model_new(&m), RNNCK_OK);
     rnnck_module_info lstm, gru, rnn;
@@ -219,7 +202,7 @@ Test(schema, nested_modules_and_all_semantics_round_trip, .init = setup, .fini =
     cr_assert_eq(rnnck_model_add_module(m, &gru), RNNCK_OK, "%s", rnnck_errmsg());
     cr_assert_eq(rnnck_model_add_module(m, &rnn), RNNCK_OK, "%s", rnnck_errmsg());
     cr_assert_eq(craft_fill(m), 0);
-    char *p = path_join(dir, "nested.h5");
+    char *p = path_join(test_dir, "nested.h5");
     cr_assert_eq(rnnck_save(m, p), RNNCK_OK, "%s", rnnck_errmsg());
     rnnck_model *l;
     cr_assert_eq(rnnck_load(p, NULL, &l), RNNCK_OK, "%s", rnnck_errmsg());
@@ -235,7 +218,7 @@ Test(schema, nested_modules_and_all_semantics_round_trip, .init = setup, .fini =
     free(p);
 }
 
-Test(schema, bare_module_sits_at_the_root, .init = setup, .fini = teardown) {
+Test(schema, bare_module_sits_at_the_root, .init = test_dir_setup, .fini = test_dir_teardown) {
     rnnck_model *m;
     cr_assert_eq(rnnck_model_new(&m), RNNCK_OK);
     rnnck_module_info info;
@@ -243,7 +226,7 @@ Test(schema, bare_module_sits_at_the_root, .init = setup, .fini = teardown) {
     info.input_size = 2;
     info.hidden_size = 3;
     cr_assert_eq(rnnck_model_add_module(m, &info), RNNCK_OK);
-    char *p = path_join(dir, "bare.h5");
+    char *p = path_join(test_dir, "bare.h5");
     cr_assert_eq(rnnck_save(m, p), RNNCK_OK, "%s", rnnck_errmsg());
     hid_t f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
     cr_assert_geq(f, 0);
@@ -259,10 +242,10 @@ Test(schema, bare_module_sits_at_the_root, .init = setup, .fini = teardown) {
     free(p);
 }
 
-Test(schema, two_saves_of_one_model_are_byte_identical, .init = setup, .fini = teardown) {
-    char *a = example("a.h5");
+Test(schema, two_saves_of_one_model_are_byte_identical, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *a = craft_example_copy(test_dir, "a.h5");
     sleep(1); /* a timestamp anywhere in the file would now differ */
-    char *b = example("b.h5");
+    char *b = craft_example_copy(test_dir, "b.h5");
     size_t la, lb;
     unsigned char *ba = read_file(a, &la), *bb = read_file(b, &lb);
     cr_assert(ba && bb);
@@ -271,7 +254,7 @@ Test(schema, two_saves_of_one_model_are_byte_identical, .init = setup, .fini = t
     /* A lazily loaded model saves to the same bytes too. */
     rnnck_model *l;
     cr_assert_eq(rnnck_load(a, NULL, &l), RNNCK_OK, "%s", rnnck_errmsg());
-    char *c = path_join(dir, "c.h5");
+    char *c = path_join(test_dir, "c.h5");
     cr_assert_eq(rnnck_save(l, c), RNNCK_OK, "%s", rnnck_errmsg());
     size_t lc;
     unsigned char *bc = read_file(c, &lc);
@@ -286,8 +269,8 @@ Test(schema, two_saves_of_one_model_are_byte_identical, .init = setup, .fini = t
     free(c);
 }
 
-Test(schema, save_over_its_own_source_file_works, .init = setup, .fini = teardown) {
-    char *a = example("a.h5");
+Test(schema, save_over_its_own_source_file_works, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *a = craft_example_copy(test_dir, "a.h5");
     size_t la;
     unsigned char *before = read_file(a, &la);
     rnnck_model *l;
@@ -303,8 +286,8 @@ Test(schema, save_over_its_own_source_file_works, .init = setup, .fini = teardow
     free(a);
 }
 
-Test(schema, file_is_readable_with_hdf5_1_8_format_and_no_timestamps, .init = setup, .fini = teardown) {
-    char *p = example("ex.h5");
+Test(schema, file_is_readable_with_hdf5_1_8_format_and_no_timestamps, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "ex.h5");
     hid_t f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
     cr_assert_geq(f, 0);
     hid_t fcpl = H5Fget_create_plist(f);
@@ -329,18 +312,18 @@ Test(schema, file_is_readable_with_hdf5_1_8_format_and_no_timestamps, .init = se
 
 /* ------------------------------------------------------ failed saves */
 
-Test(schema, failed_save_into_missing_directory_leaves_nothing, .init = setup, .fini = teardown) {
+Test(schema, failed_save_into_missing_directory_leaves_nothing, .init = test_dir_setup, .fini = test_dir_teardown) {
     rnnck_model *m = craft_example(RNNCK_F32);
-    char *p = path_join(dir, "no/such/dir/x.h5");
+    char *p = path_join(test_dir, "no/such/dir/x.h5");
     cr_assert_eq(rnnck_save(m, p), RNNCK_E_WRITE);
     cr_assert_not_null(strstr(rnnck_errmsg(), p));
-    cr_assert_eq(count_entries(dir), 0);
+    cr_assert_eq(count_entries(test_dir), 0);
     rnnck_model_free(m);
     free(p);
 }
 
-Test(schema, failed_save_keeps_existing_output_and_leaves_no_temp, .init = setup, .fini = teardown) {
-    char *p = path_join(dir, "out.h5");
+Test(schema, failed_save_keeps_existing_output_and_leaves_no_temp, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = path_join(test_dir, "out.h5");
     cr_assert_eq(write_file(p, "precious", 8), 0);
     /* "a" and "a.b" cannot both exist in HDF5 (a is a dataset and a group):
      * refused as a model the schema cannot hold, naming both tensors. */
@@ -361,65 +344,65 @@ Test(schema, failed_save_keeps_existing_output_and_leaves_no_temp, .init = setup
     unsigned char *bytes = read_file(p, &len);
     cr_assert_eq(len, 8);
     cr_assert_eq(memcmp(bytes, "precious", 8), 0);
-    cr_assert_eq(count_entries(dir), 1, "a temporary file was left behind");
+    cr_assert_eq(count_entries(test_dir), 1, "a temporary file was left behind");
     free(bytes);
     rnnck_model_free(m);
     free(p);
 }
 
-Test(schema, failed_rename_onto_a_directory_leaves_no_temp, .init = setup, .fini = teardown) {
-    char *p = path_join(dir, "taken");
+Test(schema, failed_rename_onto_a_directory_leaves_no_temp, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = path_join(test_dir, "taken");
     cr_assert_eq(mkdir(p, 0755), 0);
     char *inner = path_join(p, "keep");
     cr_assert_eq(write_file(inner, "x", 1), 0);
     rnnck_model *m = craft_example(RNNCK_F32);
     cr_assert_eq(rnnck_save(m, p), RNNCK_E_WRITE);
-    cr_assert_eq(count_entries(dir), 1);
+    cr_assert_eq(count_entries(test_dir), 1);
     cr_assert_eq(count_entries(p), 1);
     rnnck_model_free(m);
     free(inner);
     free(p);
 }
 
-Test(schema, save_refuses_a_stranger_inside_a_module_group, .init = setup, .fini = teardown) {
+Test(schema, save_refuses_a_stranger_inside_a_module_group, .init = test_dir_setup, .fini = test_dir_teardown) {
     rnnck_model *m = craft_example(RNNCK_F32);
     int64_t shape[1] = {2};
     rnnck_tensor *t;
     cr_assert_eq(rnnck_tensor_new(RNNCK_F32, 1, shape, &t), RNNCK_OK);
     cr_assert_eq(rnnck_model_add_tensor(m, "enc.rnn.extra", t), RNNCK_OK);
     rnnck_tensor_free(t);
-    char *p = path_join(dir, "bad.h5");
+    char *p = path_join(test_dir, "bad.h5");
     cr_assert_eq(rnnck_save(m, p), RNNCK_E_UNSUPPORTED);
     cr_assert_not_null(strstr(rnnck_errmsg(), "enc.rnn.extra"), "%s", rnnck_errmsg());
-    cr_assert_eq(count_entries(dir), 0);
+    cr_assert_eq(count_entries(test_dir), 0);
     rnnck_model_free(m);
     free(p);
 }
 
 /* ------------------------------------------------------ hostile files */
 
-Test(schema, refuses_a_file_that_is_not_hdf5, .init = setup, .fini = teardown) {
-    char *p = path_join(dir, "text.h5");
+Test(schema, refuses_a_file_that_is_not_hdf5, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = path_join(test_dir, "text.h5");
     cr_assert_eq(write_file(p, "hello, this is not HDF5 at all\n", 31), 0);
     expect_refused(p, RNNCK_E_FORMAT, "not an HDF5 file", NULL);
     free(p);
 }
 
-Test(schema, refuses_an_empty_file, .init = setup, .fini = teardown) {
-    char *p = path_join(dir, "empty.h5");
+Test(schema, refuses_an_empty_file, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = path_join(test_dir, "empty.h5");
     cr_assert_eq(write_file(p, "", 0), 0);
     expect_refused(p, RNNCK_E_FORMAT, "empty", NULL);
     free(p);
 }
 
-Test(schema, missing_file_is_an_io_error, .init = setup, .fini = teardown) {
-    char *p = path_join(dir, "nothere.h5");
+Test(schema, missing_file_is_an_io_error, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = path_join(test_dir, "nothere.h5");
     expect_refused(p, RNNCK_E_IO, "cannot open", NULL);
     free(p);
 }
 
-Test(schema, refuses_every_truncation_of_a_valid_file, .init = setup, .fini = teardown) {
-    char *good = example("good.h5"), *cut = path_join(dir, "cut.h5");
+Test(schema, refuses_every_truncation_of_a_valid_file, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *good = craft_example_copy(test_dir, "good.h5"), *cut = path_join(test_dir, "cut.h5");
     size_t len;
     unsigned char *bytes = read_file(good, &len);
     cr_assert_not_null(bytes);
@@ -438,22 +421,22 @@ Test(schema, refuses_every_truncation_of_a_valid_file, .init = setup, .fini = te
     free(cut);
 }
 
-Test(schema, refuses_hdf5_without_rnnck_schema, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_hdf5_without_rnnck_schema, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_delete_attr(p, "/", "rnnck_schema"), 0);
     expect_refused(p, RNNCK_E_FORMAT, "no rnnck_schema", NULL);
     free(p);
 }
 
-Test(schema, refuses_a_newer_schema_major_as_unsupported, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_a_newer_schema_major_as_unsupported, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_set_attr_string(p, "/", "rnnck_schema", "2.0"), 0);
     expect_refused(p, RNNCK_E_UNSUPPORTED, "schema 2.0 is newer", NULL);
     free(p);
 }
 
-Test(schema, accepts_a_newer_minor_version, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, accepts_a_newer_minor_version, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_set_attr_string(p, "/", "rnnck_schema", "1.7"), 0);
     cr_assert_eq(h5c_set_attr_string(p, "/enc/rnn", "future_attribute", "ignored"), 0);
     rnnck_model *m;
@@ -462,8 +445,8 @@ Test(schema, accepts_a_newer_minor_version, .init = setup, .fini = teardown) {
     free(p);
 }
 
-Test(schema, refuses_a_malformed_schema_version, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_a_malformed_schema_version, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_set_attr_string(p, "/", "rnnck_schema", "one"), 0);
     expect_refused(p, RNNCK_E_FORMAT, "rnnck_schema 'one'", NULL);
     cr_assert_eq(h5c_set_attr_i64(p, "/", "rnnck_schema", 1), 0);
@@ -471,57 +454,57 @@ Test(schema, refuses_a_malformed_schema_version, .init = setup, .fini = teardown
     free(p);
 }
 
-Test(schema, refuses_hidden_size_stored_as_string, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_hidden_size_stored_as_string, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_set_attr_string(p, "/enc/rnn", "hidden_size", "4"), 0);
     expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn: attribute hidden_size is of type string", NULL);
     free(p);
 }
 
-Test(schema, refuses_hidden_size_stored_as_float, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_hidden_size_stored_as_float, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_set_attr_f64(p, "/enc/rnn", "hidden_size", 4.0), 0);
     expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn: attribute hidden_size is of type float", NULL);
     free(p);
 }
 
-Test(schema, refuses_module_stored_as_integer, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_module_stored_as_integer, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_set_attr_i64(p, "/enc/rnn", "module", 1), 0);
     expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn: attribute module is of type integer", NULL);
     free(p);
 }
 
-Test(schema, refuses_an_unknown_cell_name, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_an_unknown_cell_name, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_set_attr_string(p, "/enc/rnn", "module", "LSTMX"), 0);
     expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn", "'LSTMX'");
     free(p);
 }
 
-Test(schema, refuses_a_missing_module_attribute, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_a_missing_module_attribute, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_delete_attr(p, "/enc/rnn", "num_layers"), 0);
     expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn: missing attribute num_layers", NULL);
     free(p);
 }
 
-Test(schema, refuses_proj_size_not_below_hidden_size, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_proj_size_not_below_hidden_size, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_set_attr_i64(p, "/enc/rnn", "proj_size", 4), 0);
     expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn: attributes out of range", "proj_size");
     free(p);
 }
 
-Test(schema, refuses_zero_layers, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_zero_layers, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_set_attr_i64(p, "/enc/rnn", "num_layers", 0), 0);
     expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn: attributes out of range", NULL);
     free(p);
 }
 
-Test(schema, refuses_negative_and_huge_sizes, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_negative_and_huge_sizes, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_set_attr_i64(p, "/enc/rnn", "input_size", -3), 0);
     expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn: attributes out of range", NULL);
     cr_assert_eq(h5c_set_attr_i64(p, "/enc/rnn", "input_size", 3), 0);
@@ -530,29 +513,29 @@ Test(schema, refuses_negative_and_huge_sizes, .init = setup, .fini = teardown) {
     free(p);
 }
 
-Test(schema, refuses_a_flag_that_is_not_zero_or_one, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_a_flag_that_is_not_zero_or_one, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_set_attr_i64(p, "/enc/rnn", "bidirectional", 2), 0);
     expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn: attribute bidirectional is 2", NULL);
     free(p);
 }
 
-Test(schema, refuses_a_gate_order_other_than_pytorch, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_a_gate_order_other_than_pytorch, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_set_attr_string(p, "/enc/rnn", "gate_order", "ifco"), 0);
     expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn: gate_order is 'ifco'", "'ifgo'");
     free(p);
 }
 
-Test(schema, refuses_attributes_of_another_cell, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_attributes_of_another_cell, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_set_attr_i64(p, "/enc/rnn", "linear_before_reset", 0), 0);
     expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn: attribute linear_before_reset does not apply to LSTM", NULL);
     free(p);
 }
 
-Test(schema, refuses_a_wrong_number_of_activations, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_a_wrong_number_of_activations, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_set_attr_string(p, "/enc/rnn", "activations", "Sigmoid,Tanh,Tanh"), 0);
     expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn: activations lists 3 names, expected 6", NULL);
     cr_assert_eq(h5c_set_attr_string(p, "/enc/rnn", "activations", "Sigmoid,Tanh,Tanh,Sigmoid,Tanh,Tanh,Tanh"), 0);
@@ -562,8 +545,8 @@ Test(schema, refuses_a_wrong_number_of_activations, .init = setup, .fini = teard
     free(p);
 }
 
-Test(schema, refuses_weight_of_the_wrong_shape, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_weight_of_the_wrong_shape, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     hsize_t dims[2] = {16, 2};
     float zeros[32] = {0};
     cr_assert_eq(h5c_put_dataset(p, "/enc/rnn/weight_ih_l0", H5T_NATIVE_FLOAT, 2, dims, H5P_DEFAULT, zeros), 0);
@@ -571,8 +554,8 @@ Test(schema, refuses_weight_of_the_wrong_shape, .init = setup, .fini = teardown)
     free(p);
 }
 
-Test(schema, refuses_a_three_dimensional_weight, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_a_three_dimensional_weight, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     hsize_t dims[3] = {16, 3, 1};
     float zeros[48] = {0};
     cr_assert_eq(h5c_put_dataset(p, "/enc/rnn/weight_hh_l1", H5T_NATIVE_FLOAT, 3, dims, H5P_DEFAULT, zeros), 0);
@@ -580,16 +563,16 @@ Test(schema, refuses_a_three_dimensional_weight, .init = setup, .fini = teardown
     free(p);
 }
 
-Test(schema, refuses_a_zero_size_weight, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_a_zero_size_weight, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     hsize_t dims[2] = {0, 3};
     cr_assert_eq(h5c_put_dataset(p, "/enc/rnn/weight_ih_l0", H5T_IEEE_F32LE, 2, dims, H5P_DEFAULT, NULL), 0);
     expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn/weight_ih_l0: shape (0, 3)", NULL);
     free(p);
 }
 
-Test(schema, refuses_an_integer_weight, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_an_integer_weight, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     hsize_t dims[2] = {16, 3};
     int32_t data[48] = {0};
     cr_assert_eq(h5c_put_dataset(p, "/enc/rnn/weight_ih_l0", H5T_NATIVE_INT32, 2, dims, H5P_DEFAULT, data), 0);
@@ -597,8 +580,8 @@ Test(schema, refuses_an_integer_weight, .init = setup, .fini = teardown) {
     free(p);
 }
 
-Test(schema, refuses_a_compound_dataset, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_a_compound_dataset, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     hid_t t = H5Tcreate(H5T_COMPOUND, 8);
     H5Tinsert(t, "a", 0, H5T_NATIVE_INT32);
     H5Tinsert(t, "b", 4, H5T_NATIVE_FLOAT);
@@ -609,8 +592,8 @@ Test(schema, refuses_a_compound_dataset, .init = setup, .fini = teardown) {
     free(p);
 }
 
-Test(schema, refuses_a_variable_length_string_dataset, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_a_variable_length_string_dataset, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, H5T_VARIABLE);
     const char *text[2] = {"abc", "de"};
@@ -621,15 +604,15 @@ Test(schema, refuses_a_variable_length_string_dataset, .init = setup, .fini = te
     free(p);
 }
 
-Test(schema, refuses_a_missing_parameter, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_a_missing_parameter, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_delete_link(p, "/enc/rnn/bias_hh_l1_reverse"), 0);
     expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn/bias_hh_l1_reverse: missing parameter", NULL);
     free(p);
 }
 
-Test(schema, refuses_an_unknown_dataset_inside_a_module_group, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_an_unknown_dataset_inside_a_module_group, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     hsize_t dims[1] = {3};
     float v[3] = {1, 2, 3};
     cr_assert_eq(h5c_put_dataset(p, "/enc/rnn/extra", H5T_NATIVE_FLOAT, 1, dims, H5P_DEFAULT, v), 0);
@@ -637,16 +620,16 @@ Test(schema, refuses_an_unknown_dataset_inside_a_module_group, .init = setup, .f
     free(p);
 }
 
-Test(schema, refuses_a_parameter_of_a_layer_that_does_not_exist, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_a_parameter_of_a_layer_that_does_not_exist, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     hsize_t dims[2] = {16, 8};
     cr_assert_eq(h5c_put_dataset(p, "/enc/rnn/weight_ih_l2", H5T_IEEE_F32LE, 2, dims, H5P_DEFAULT, NULL), 0);
     expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn/weight_ih_l2: unknown object", NULL);
     free(p);
 }
 
-Test(schema, refuses_a_huge_dimension_from_metadata_alone, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_a_huge_dimension_from_metadata_alone, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     /* 2^40 x 100 float32 declared, nothing stored (chunked, allocated late):
      * reading it would need 400 TiB. */
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
@@ -665,8 +648,8 @@ Test(schema, refuses_a_huge_dimension_from_metadata_alone, .init = setup, .fini 
     free(p);
 }
 
-Test(schema, limits_bound_the_number_of_tensors, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, limits_bound_the_number_of_tensors, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     rnnck_limits lim;
     rnnck_limits_init(&lim);
     lim.max_tensors = 3;
@@ -677,30 +660,30 @@ Test(schema, limits_bound_the_number_of_tensors, .init = setup, .fini = teardown
     free(p);
 }
 
-Test(schema, refuses_soft_links_without_following_them, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_soft_links_without_following_them, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_soft_link(p, "/enc/rnn/weight_ih_l0", "/head/weight"), 0);
     expect_refused(p, RNNCK_E_UNSUPPORTED, "/head/weight: soft link refused", NULL);
     free(p);
 }
 
-Test(schema, refuses_external_links_without_following_them, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_external_links_without_following_them, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     /* The target file does not even exist: following would fail differently. */
     cr_assert_eq(h5c_external_link(p, "/nonexistent/other.h5", "/w", "/enc/rnn/weight_hh_l0"), 0);
     expect_refused(p, RNNCK_E_UNSUPPORTED, "/enc/rnn/weight_hh_l0: external link refused", NULL);
     free(p);
 }
 
-Test(schema, refuses_a_hard_link_cycle, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_a_hard_link_cycle, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_hard_link(p, "/", "/head/loop"), 0);
     expect_refused(p, RNNCK_E_FORMAT, "/head/loop: group is linked more than once", NULL);
     free(p);
 }
 
-Test(schema, refuses_external_storage, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_external_storage, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_external(dcpl, "elsewhere.bin", 0, 40 * 4);
     hsize_t dims[2] = {5, 8};
@@ -710,8 +693,8 @@ Test(schema, refuses_external_storage, .init = setup, .fini = teardown) {
     free(p);
 }
 
-Test(schema, refuses_filters_other_than_deflate_and_shuffle, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_filters_other_than_deflate_and_shuffle, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     hsize_t chunk[2] = {2, 8}, dims[2] = {2, 8};
     H5Pset_chunk(dcpl, 2, chunk);
@@ -724,8 +707,8 @@ Test(schema, refuses_filters_other_than_deflate_and_shuffle, .init = setup, .fin
     free(p);
 }
 
-Test(schema, reads_chunked_deflate_shuffle_and_compact_datasets, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, reads_chunked_deflate_shuffle_and_compact_datasets, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     float v[16];
     for (int i = 0; i < 16; i++)
         v[i] = (float)craft_value(7, i);
@@ -753,22 +736,22 @@ Test(schema, reads_chunked_deflate_shuffle_and_compact_datasets, .init = setup, 
     free(p);
 }
 
-Test(schema, refuses_contiguous_storage_of_the_wrong_size, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_contiguous_storage_of_the_wrong_size, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_patch_contiguous_size(p, "/head/weight", 60), 0);
     expect_refused(p, RNNCK_E_FORMAT, "/head/weight: stores 60 bytes but shape (2, 8) of float32 needs 64", NULL);
     free(p);
 }
 
-Test(schema, refuses_a_dtype_tag_that_contradicts_the_data, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_a_dtype_tag_that_contradicts_the_data, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     cr_assert_eq(h5c_set_attr_string(p, "/head/weight", "dtype", "bfloat16"), 0);
     expect_refused(p, RNNCK_E_FORMAT, "/head/weight: dtype attribute 'bfloat16' contradicts stored float32", NULL);
     free(p);
 }
 
-Test(schema, refuses_link_names_with_dots, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_link_names_with_dots, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     hsize_t dims[1] = {1};
     float v = 1;
     cr_assert_eq(h5c_put_dataset(p, "/head/a.b", H5T_NATIVE_FLOAT, 1, dims, H5P_DEFAULT, &v), 0);
@@ -776,8 +759,8 @@ Test(schema, refuses_link_names_with_dots, .init = setup, .fini = teardown) {
     free(p);
 }
 
-Test(schema, loads_data_with_nan_and_leaves_judgement_to_check, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, loads_data_with_nan_and_leaves_judgement_to_check, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     hsize_t dims[2] = {2, 8};
     float v[16] = {0};
     v[3] = NAN;
@@ -789,7 +772,7 @@ Test(schema, loads_data_with_nan_and_leaves_judgement_to_check, .init = setup, .
     free(p);
 }
 
-Test(schema, reads_an_h5py_written_file, .init = setup, .fini = teardown) {
+Test(schema, reads_an_h5py_written_file, .init = test_dir_setup, .fini = test_dir_teardown) {
     /* Written by fixtures/schema/make_schema_fixtures.py with h5py: variable-
      * length string attributes, numpy bool flags, big-endian data. */
     char *p = fixture_path("schema/h5py_gru.h5");
@@ -817,7 +800,7 @@ Test(schema, reads_an_h5py_written_file, .init = setup, .fini = teardown) {
     free(p);
 }
 
-Test(schema, refuses_a_file_that_crashes_libhdf5_without_crashing, .init = setup, .fini = teardown) {
+Test(schema, refuses_a_file_that_crashes_libhdf5_without_crashing, .init = test_dir_setup, .fini = test_dir_teardown) {
     /* A corrupted rnnck file on which libhdf5 1.10.8 itself segfaults (so does
      * h5dump): the walk runs in a child process, which takes the fault. */
     char *p = fixture_path("schema/bad_crashes_libhdf5.h5");
@@ -828,8 +811,8 @@ Test(schema, refuses_a_file_that_crashes_libhdf5_without_crashing, .init = setup
     free(p);
 }
 
-Test(schema, survives_random_corruption_of_metadata, .init = setup, .fini = teardown) {
-    char *good = example("good.h5"), *bad = path_join(dir, "bad.h5");
+Test(schema, survives_random_corruption_of_metadata, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *good = craft_example_copy(test_dir, "good.h5"), *bad = path_join(test_dir, "bad.h5");
     size_t len;
     unsigned char *orig = read_file(good, &len);
     cr_assert_not_null(orig);
@@ -904,8 +887,8 @@ Test(schema, chunked_data_that_crashes_libhdf5_is_refused_without_crashing) {
     free(p);
 }
 
-Test(schema, refuses_groups_nested_too_deep, .init = setup, .fini = teardown) {
-    char *p = example("x.h5");
+Test(schema, refuses_groups_nested_too_deep, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
     char path[256] = "";
     for (int i = 0; i < 40; i++) strcat(path, "/g");
     strcat(path, "/w");

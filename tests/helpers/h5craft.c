@@ -1,6 +1,8 @@
 /* See h5craft.h. */
 #include "h5craft.h"
 
+#include <criterion/criterion.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,4 +224,10 @@ int h5c_truncate_copy(const char *src, const char *dst, size_t n) {
     int rc = n <= len ? write_file(dst, bytes, n) : -1;
     free(bytes);
     return rc;
+}
+
+char *craft_example_copy(const char *dir, const char *name) {
+    char *p = path_join(dir, name);
+    cr_assert_eq(craft_save_example(p), 0, "saving the example: %s", rnnck_errmsg());
+    return p;
 }

@@ -21,6 +21,8 @@ int craft_fill(rnnck_model *m);
 rnnck_model *craft_example(rnnck_dtype dtype);
 /* Saves craft_example(RNNCK_F32) to path. */
 int craft_save_example(const char *path);
+/* Path (malloc'd) of a fresh copy of the example file dir/name; asserts. */
+char *craft_example_copy(const char *dir, const char *name);
 
 /* Mutations of an existing file (opened read-write, closed again). Objects
  * are absolute HDF5 paths. */

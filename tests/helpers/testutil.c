@@ -1,5 +1,7 @@
 #include "testutil.h"
 
+#include <criterion/criterion.h>
+
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -148,4 +150,16 @@ size_t count_lines(const char *s) {
         if (*p == '\n') n++;
     if (*s && s[strlen(s) - 1] != '\n') n++;
     return n;
+}
+
+char *test_dir;
+
+void test_dir_setup(void) {
+    test_dir = tmpdir_new();
+    cr_assert_not_null(test_dir);
+}
+
+void test_dir_teardown(void) {
+    tmpdir_remove(test_dir);
+    test_dir = NULL;
 }

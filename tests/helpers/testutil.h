@@ -17,6 +17,12 @@ tool_result run_tool(const char *arg0, ...);
 tool_result run_tool_argv(const char *const *args);
 void tool_result_free(tool_result *r);
 
+/* A per-test temporary directory: Criterion fixtures for
+ * TestSuite/Test(.init = test_dir_setup, .fini = test_dir_teardown). */
+extern char *test_dir;
+void test_dir_setup(void);
+void test_dir_teardown(void);
+
 /* A fresh temporary directory (removed by tmpdir_remove). */
 char *tmpdir_new(void);
 void tmpdir_remove(char *dir);

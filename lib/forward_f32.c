@@ -9,4 +9,5 @@
 #define GEMV cblas_sgemv
 #define ACT rnnck__act_f32
 #define RNNCK_DT RNNCK_F32
+#define FWD_PACKED 1 /* recurrent products by rec_gemm.c */
 #include "forward_kernel.h"

@@ -24,6 +24,7 @@
  * keep the last valid step and their outputs stay zero. */
 #include "forward_internal.h"
 #include "rec_gemm.h"
+#include "rec_team.h"
 
 #include <cblas.h>
 #include <stdlib.h>
@@ -82,8 +83,10 @@ typedef struct FWD(ctx) {
      * first (all of them, or r,z of a GRU with the reset before the
      * product), that GRU's n rows (applied to r*h), and the projection. */
     FWD(wmat) w_rec[2], w_rec_n[2], w_proj[2];
-    bool may_pack;  /* float32, one thread: rec_gemm kernels allowed */
-    float *packed;  /* packing space for every wmat above */
+    bool may_pack;       /* float32: rec_gemm kernels allowed */
+    float *packed;       /* packing space for every wmat above */
+    int threads;         /* OpenBLAS's thread count, which rnnck uses too */
+    rnnck__team *team;   /* while a layer runs with threads > 1 and packed products */
 } FWD(ctx);
 
 /* Copies one parameter into dst in the compute dtype (loading lazily). */
@@ -114,6 +117,22 @@ static const rnnck__rec_kernel *FWD(kernel_for)(const FWD(ctx) *c, int64_t m, in
     (void)c, (void)m, (void)k;
     return NULL;
 }
+
+#ifdef FWD_PACKED
+/* One part of a packed product split across the team by row panels. */
+typedef struct FWD(mul_job) {
+    const FWD(wmat) *W;
+    const REAL *h;
+    REAL *z;
+    int64_t n, panels;
+} FWD(mul_job);
+
+static void FWD(mul_part)(void *arg, int part, int nparts) {
+    const FWD(mul_job) *j = arg;
+    int64_t p0 = j->panels * part / nparts, p1 = j->panels * (part + 1) / nparts;
+    rnnck__rec_apply(j->W->kern, j->W->packed, j->W->m, j->W->k, j->h, j->n, j->z, p0, p1);
+}
+#endif
 
 /* Floats of packing space for one layer's recurrent products (0 when no
  * product uses a packed kernel); *ok = false on overflow. */
@@ -212,7 +231,13 @@ static void FWD(mul)(const FWD(ctx) *c, const FWD(wmat) *W, const REAL *h, REAL 
 #ifdef FWD_PACKED
     if (W->packed) {
         if (!accumulate) memset(z, 0, sizeof(REAL) * (size_t)(W->m * B));
-        rnnck__rec_apply(W->kern, W->packed, W->m, W->k, h, B, z, 0, rnnck__rec_panels(W->kern, W->m));
+        FWD(mul_job) job = {W, h, z, B, rnnck__rec_panels(W->kern, W->m)};
+        /* Splitting pays once a product is worth more than a thread hand-off
+         * (about a microsecond): from 2^18 multiply-adds, ~5 us on one core. */
+        if (c->team && W->m * W->k * B >= (1 << 18) && job.panels >= 2)
+            rnnck__team_run(c->team, FWD(mul_part), &job);
+        else
+            FWD(mul_part)(&job, 0, 1);
         return;
     }
 #endif
@@ -434,9 +459,10 @@ rnnck_status FWD(rnnck__forward)(const rnnck__fwd_run *run) {
     c.fb = (REAL)info->forget_bias;
     c.clip = (REAL)info->clip;
 #ifdef FWD_PACKED
-    /* The packed kernels are single-threaded; with more BLAS threads
-     * OpenBLAS's own threaded GEMM is used for the recurrent product. */
-    c.may_pack = openblas_get_num_threads() == 1;
+    /* The packed products split across `threads` workers (rec_team.h), the
+     * thread count OpenBLAS uses for the input projections. */
+    c.may_pack = true;
+    c.threads = openblas_get_num_threads();
 #endif
 
     /* Workspace sizes, overflow-checked; BLAS takes int dimensions. */
@@ -480,6 +506,7 @@ rnnck_status FWD(rnnck__forward)(const rnnck__fwd_run *run) {
     const REAL *in = run->x;
     for (int64_t l = 0; l < c.L; l++) {
         if ((st = FWD(load_layer)(&c, l))) goto done;
+        if (c.threads > 1 && c.packed && (st = rnnck__team_start(c.threads, &c.team))) goto done;
         int64_t in_w = rnnck__layer_input(info, l);
         REAL *out = l == c.L - 1 ? (REAL *)run->y : c.ybuf[l & 1];
         /* Positions past a sequence's end stay zero (run->y arrives zeroed). */
@@ -491,9 +518,12 @@ rnnck_status FWD(rnnck__forward)(const rnnck__fwd_run *run) {
         else
             FWD(gemm_nt)(c.TB, c.D * c.GH, in_w, in, in_w, c.lp.w_ih, in_w, c.gx, c.D * c.GH);
         for (int d = 0; d < c.D; d++) FWD(run_direction)(&c, l, d, out);
+        rnnck__team_stop(c.team);
+        c.team = NULL;
         in = out;
     }
 done:
+    rnnck__team_stop(c.team);
     free(c.gx);
     free(c.z);
     free(c.hT);

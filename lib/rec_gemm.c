@@ -12,6 +12,7 @@
  * a shape wastes on n against those efficiencies. */
 #include "rec_gemm.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -70,6 +71,9 @@ int rnnck__rec_cpu_isa(void) { return RNNCK__ISA_NONE; }
 #endif
 
 static int forced_isa = -1;
+static _Atomic unsigned long calls[3];
+
+unsigned long rnnck__rec_calls(int isa) { return isa >= 0 && isa < 3 ? calls[isa] : 0; }
 
 void rnnck__rec_force_isa(int isa) { forced_isa = isa; }
 
@@ -125,6 +129,7 @@ void rnnck__rec_pack(const rnnck__rec_kernel *kern, const float *w, int64_t ldw,
 void rnnck__rec_apply(const rnnck__rec_kernel *kern, const float *packed, int64_t m, int64_t k, const float *h,
                       int64_t n, float *z, int64_t p0, int64_t p1) {
     const int mr = kern->mr, nr = kern->nr;
+    atomic_fetch_add_explicit(&calls[kern->isa], 1, memory_order_relaxed);
     for (int64_t p = p0; p < p1; p++) {
         const float *a = packed + p * mr * k;
         int64_t r0 = p * mr;

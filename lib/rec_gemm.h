@@ -36,6 +36,10 @@ void rnnck__rec_force_isa(int isa);
 /* The CPU's best supported instruction set (ignores rnnck__rec_force_isa). */
 int rnnck__rec_cpu_isa(void);
 
+/* How many rnnck__rec_apply calls ran with instruction set `isa` in this
+ * process: lets tests prove a packed path really ran. */
+unsigned long rnnck__rec_calls(int isa);
+
 /* Name of a kernel, e.g. "avx512 12x32", for tests and diagnostics. */
 const char *rnnck__rec_name(const rnnck__rec_kernel *k);
 

@@ -5,6 +5,7 @@
  * implementation of their documented equations. Goldens are float64; each
  * case is run in float64 (tight) and float32 (PyTorch float32 tolerance). */
 #include "forward_case.h"
+#include "rec_gemm.h"
 
 #include <float.h>
 
@@ -48,6 +49,22 @@ Test(forward_semantics, keras_tf1_equations_float32) {
     ferr e = {0, 0, 0};
     int n = run_group("keras", RNNCK_F32, 2e-5, 2e-4, &e);
     cr_log_info("keras/tf1 float32: %d cases, max abs err %.3g", n, e.max_abs);
+}
+
+/* float32 again with every recurrent-product path this CPU has (OpenBLAS,
+ * AVX2, AVX-512 packed kernels): the wide-batch cases select the packed ones. */
+Test(forward_semantics, float32_with_every_recurrent_kernel) {
+    for (int isa = RNNCK__ISA_NONE; isa <= rnnck__rec_cpu_isa(); isa++) {
+        rnnck__rec_force_isa(isa);
+        unsigned long before = rnnck__rec_calls(isa);
+        ferr e = {0, 0, 0};
+        run_group("onnx", RNNCK_F32, 2e-5, 2e-4, &e);
+        run_group("keras", RNNCK_F32, 2e-5, 2e-4, &e);
+        if (isa != RNNCK__ISA_NONE)
+            cr_expect_gt(rnnck__rec_calls(isa), before, "isa %d: no packed product ran", isa);
+        cr_log_info("onnx+keras float32, isa %d: max abs err %.3g", isa, e.max_abs);
+    }
+    rnnck__rec_force_isa(-1);
 }
 
 /* Keras 2 and Keras 3 hard_sigmoid are different functions: running a Keras 2

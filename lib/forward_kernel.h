@@ -125,12 +125,13 @@ typedef struct FWD(mul_job) {
     const REAL *h;
     REAL *z;
     int64_t n, panels;
+    bool accumulate;
 } FWD(mul_job);
 
 static void FWD(mul_part)(void *arg, int part, int nparts) {
     const FWD(mul_job) *j = arg;
     int64_t p0 = j->panels * part / nparts, p1 = j->panels * (part + 1) / nparts;
-    rnnck__rec_apply(j->W->kern, j->W->packed, j->W->m, j->W->k, j->h, j->n, j->z, p0, p1);
+    rnnck__rec_apply(j->W->kern, j->W->packed, j->W->m, j->W->k, j->h, j->n, j->z, p0, p1, j->accumulate);
 }
 #endif
 
@@ -230,8 +231,7 @@ static void FWD(mul)(const FWD(ctx) *c, const FWD(wmat) *W, const REAL *h, REAL 
     const int64_t B = c->B;
 #ifdef FWD_PACKED
     if (W->packed) {
-        if (!accumulate) memset(z, 0, sizeof(REAL) * (size_t)(W->m * B));
-        FWD(mul_job) job = {W, h, z, B, rnnck__rec_panels(W->kern, W->m)};
+        FWD(mul_job) job = {W, h, z, B, rnnck__rec_panels(W->kern, W->m), accumulate};
         /* Splitting pays once a product is worth more than a thread hand-off
          * (about a microsecond): from 2^18 multiply-adds, ~5 us on one core. */
         if (c->team && W->m * W->k * B >= (1 << 18) && job.panels >= 2)
@@ -383,9 +383,15 @@ static const REAL *FWD(gru_step)(FWD(ctx) *c, int d) {
     return c->hnew;
 }
 
+/* dst (cols, rows) = src (rows, cols)^T, in 32x32 blocks so both sides
+ * touch few cache lines at a time. */
 static void FWD(transpose)(const REAL *src, REAL *dst, int64_t rows, int64_t cols) {
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t k = 0; k < cols; k++) dst[k * rows + r] = src[r * cols + k];
+    for (int64_t r0 = 0; r0 < rows; r0 += 32)
+        for (int64_t k0 = 0; k0 < cols; k0 += 32) {
+            int64_t r1 = r0 + 32 < rows ? r0 + 32 : rows, k1 = k0 + 32 < cols ? k0 + 32 : cols;
+            for (int64_t r = r0; r < r1; r++)
+                for (int64_t k = k0; k < k1; k++) dst[k * rows + r] = src[r * cols + k];
+        }
 }
 
 static void FWD(run_direction)(FWD(ctx) *c, int64_t l, int d, REAL *out) {

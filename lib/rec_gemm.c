@@ -23,7 +23,7 @@
 #endif
 
 typedef void (*rec_tile_fn)(const float *a, const float *h, int64_t ldh, int64_t K, float *z, int64_t ldz, int rows,
-                            int width);
+                            int width, int accumulate);
 
 struct rnnck__rec_kernel {
     const char *name;
@@ -127,16 +127,18 @@ void rnnck__rec_pack(const rnnck__rec_kernel *kern, const float *w, int64_t ldw,
 }
 
 void rnnck__rec_apply(const rnnck__rec_kernel *kern, const float *packed, int64_t m, int64_t k, const float *h,
-                      int64_t n, float *z, int64_t p0, int64_t p1) {
+                      int64_t n, float *z, int64_t p0, int64_t p1, bool accumulate) {
     const int mr = kern->mr, nr = kern->nr;
     atomic_fetch_add_explicit(&calls[kern->isa], 1, memory_order_relaxed);
+    /* h (k, n) is read whole by every panel; for a recurrent step (n = batch,
+     * at most a few hundred KiB) it stays in L2. */
     for (int64_t p = p0; p < p1; p++) {
         const float *a = packed + p * mr * k;
         int64_t r0 = p * mr;
         int rows = (int)(m - r0 < mr ? m - r0 : mr);
         for (int64_t c0 = 0; c0 < n; c0 += nr) {
             int width = (int)(n - c0 < nr ? n - c0 : nr);
-            kern->tile(a, h + c0, n, k, z + r0 * n + c0, n, rows, width);
+            kern->tile(a, h + c0, n, k, z + r0 * n + c0, n, rows, width, accumulate);
         }
     }
 }

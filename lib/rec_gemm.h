@@ -16,6 +16,7 @@
 #ifndef RNNCK_REC_GEMM_H
 #define RNNCK_REC_GEMM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,9 +55,9 @@ int64_t rnnck__rec_panels(const rnnck__rec_kernel *kern, int64_t m);
  * 64-byte aligned); rows past m are zero. */
 void rnnck__rec_pack(const rnnck__rec_kernel *kern, const float *w, int64_t ldw, int64_t m, int64_t k, float *dst);
 
-/* z (m, n) += W (m, k) . h (k, n), rows of panels [p0, p1) only; h and z are
- * row-major with row strides n. */
+/* z (m, n) += W (m, k) . h (k, n), or z = W . h when !accumulate, for the
+ * rows of panels [p0, p1) only; h and z are row-major with row stride n. */
 void rnnck__rec_apply(const rnnck__rec_kernel *kern, const float *packed, int64_t m, int64_t k, const float *h,
-                      int64_t n, float *z, int64_t p0, int64_t p1);
+                      int64_t n, float *z, int64_t p0, int64_t p1, bool accumulate);
 
 #endif

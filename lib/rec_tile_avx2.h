@@ -2,7 +2,7 @@
  * rec_tile_avx512.h with 8-float vectors; included with TILE_MR, TILE_NV and
  * TILE_NAME defined. Partial widths use vmaskmov loads and stores. */
 REC_AVX2 static void TILE_NAME(const float *a, const float *h, int64_t ldh, int64_t K, float *z, int64_t ldz,
-                               int rows, int width) {
+                               int rows, int width, int accumulate) {
     __m256i mk[TILE_NV];
     _Pragma("GCC unroll 4") for (int v = 0; v < TILE_NV; v++) {
         int left = width - 8 * v;
@@ -31,7 +31,9 @@ REC_AVX2 static void TILE_NAME(const float *a, const float *h, int64_t ldh, int6
     for (int i = 0; i < rows; i++)
         for (int v = 0; v < TILE_NV; v++) {
             float *zp = z + i * ldz + 8 * v;
-            _mm256_maskstore_ps(zp, mk[v], _mm256_add_ps(_mm256_loadu_ps(&tile[i][8 * v]), _mm256_maskload_ps(zp, mk[v])));
+            __m256 r = _mm256_loadu_ps(&tile[i][8 * v]);
+            if (accumulate) r = _mm256_add_ps(r, _mm256_maskload_ps(zp, mk[v]));
+            _mm256_maskstore_ps(zp, mk[v], r);
         }
 }
 #undef TILE_MR

@@ -1,11 +1,12 @@
 /* One AVX-512 micro-kernel of rec_gemm.c, instantiated per tile shape:
  * included with TILE_MR (rows), TILE_NV (16-float vectors across the batch)
- * and TILE_NAME defined. z[0:rows, 0:width] += A . h[0:K, 0:width], where A is
+ * and TILE_NAME defined. z[0:rows, 0:width] += A . h[0:K, 0:width] (= when
+ * !accumulate), where A is
  * one packed panel (K, TILE_MR). Masked loads and stores handle width < 16 *
  * TILE_NV; all TILE_MR x TILE_NV accumulators stay in zmm registers (the
  * pragmas make GCC unroll fully; without them it spilled them every step). */
 REC_AVX512 static void TILE_NAME(const float *a, const float *h, int64_t ldh, int64_t K, float *z, int64_t ldz,
-                                 int rows, int width) {
+                                 int rows, int width, int accumulate) {
     __mmask16 mk[TILE_NV];
     _Pragma("GCC unroll 4") for (int v = 0; v < TILE_NV; v++) {
         int left = width - 16 * v;
@@ -30,7 +31,8 @@ REC_AVX512 static void TILE_NAME(const float *a, const float *h, int64_t ldh, in
         _Pragma("GCC unroll 16") for (int i = 0; i < TILE_MR; i++)
             _Pragma("GCC unroll 4") for (int v = 0; v < TILE_NV; v++) {
                 float *zp = z + i * ldz + 16 * v;
-                _mm512_mask_storeu_ps(zp, mk[v], _mm512_add_ps(acc[i][v], _mm512_maskz_loadu_ps(mk[v], zp)));
+                __m512 r = accumulate ? _mm512_add_ps(acc[i][v], _mm512_maskz_loadu_ps(mk[v], zp)) : acc[i][v];
+                _mm512_mask_storeu_ps(zp, mk[v], r);
             }
         return;
     }
@@ -42,8 +44,9 @@ REC_AVX512 static void TILE_NAME(const float *a, const float *h, int64_t ldh, in
     for (int i = 0; i < rows; i++)
         for (int v = 0; v < TILE_NV; v++) {
             float *zp = z + i * ldz + 16 * v;
-            _mm512_mask_storeu_ps(zp, mk[v],
-                                  _mm512_add_ps(_mm512_loadu_ps(&tile[i][16 * v]), _mm512_maskz_loadu_ps(mk[v], zp)));
+            __m512 r = _mm512_loadu_ps(&tile[i][16 * v]);
+            if (accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(mk[v], zp));
+            _mm512_mask_storeu_ps(zp, mk[v], r);
         }
 }
 #undef TILE_MR

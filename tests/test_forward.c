@@ -85,3 +85,85 @@ Test(forward, float32_compute_of_float64_parameters_matches_pytorch) {
     cr_expect_geq(ran, 20);
     cr_log_info("float32 compute vs torch float64: %d cases, max abs err %.3g", ran, e.max_abs);
 }
+
+/* ---- the thread count: the packed products split across a worker team ---- */
+
+typedef struct run_out {
+    rnnck_tensor *y, *hn, *cn;
+} run_out;
+
+static run_out run_with(rnnck_model *m, const rnnck_tensor *x, const rnnck_tensor *len, int threads,
+                        rnnck_dtype compute) {
+    rnnck_forward_opts opts = {threads, compute};
+    run_out r = {0};
+    cr_assert_eq(rnnck_forward(m, 0, x, NULL, NULL, len, &opts, &r.y, &r.hn, &r.cn), RNNCK_OK, "%s", rnnck_errmsg());
+    return r;
+}
+
+static void free_run(run_out *r) {
+    rnnck_tensor_free(r->y);
+    rnnck_tensor_free(r->hn);
+    rnnck_tensor_free(r->cn);
+}
+
+static bool same_bytes(const rnnck_tensor *a, const rnnck_tensor *b) {
+    if (!a || !b) return a == b;
+    return rnnck_tensor_numel(a) == rnnck_tensor_numel(b) &&
+           memcmp(rnnck_tensor_cdata(a), rnnck_tensor_cdata(b), (size_t)rnnck_tensor_numel(a) * 4) == 0;
+}
+
+/* Modules big enough for the team (each product over 2^18 multiply-adds):
+ * a bidirectional 2-layer LSTM with projection over unequal lengths, and a
+ * GRU with the reset before the product. Two threads give bit-identical
+ * float32 results to one (every output element is summed in the same order
+ * however the row panels are split), and float32 agrees with float64. */
+static void check_threads_agree(rnnck_cell cell, int lbr, int64_t proj) {
+    rnnck_module_info info;
+    rnnck_module_info_init(&info, cell);
+    info.input_size = 40;
+    info.hidden_size = 128;
+    info.num_layers = 2;
+    info.bidirectional = 1;
+    info.proj_size = proj;
+    info.linear_before_reset = lbr;
+    rnnck_model *m;
+    cr_assert_eq(rnnck_model_new(&m), RNNCK_OK);
+    cr_assert_eq(rnnck_model_add_module(m, &info), RNNCK_OK);
+    cr_assert_eq(rnnck_model_init_module(m, 0, RNNCK_INIT_DEFAULT, 7, 0, 0), RNNCK_OK);
+    const int64_t T = 6, B = 37, xs[3] = {T, B, 40}, ls[1] = {B};
+    rnnck_tensor *x, *len;
+    cr_assert_eq(rnnck_tensor_new(RNNCK_F32, 3, xs, &x), RNNCK_OK);
+    cr_assert_eq(rnnck_tensor_new(RNNCK_I64, 1, ls, &len), RNNCK_OK);
+    float *xd = rnnck_tensor_data(x);
+    for (int64_t i = 0; i < T * B * 40; i++) xd[i] = (float)sin(0.37 * (double)i);
+    int64_t *ld = rnnck_tensor_data(len);
+    for (int64_t b = 0; b < B; b++) ld[b] = 1 + (b * 5) % T;
+
+    unsigned long c0 = rnnck__rec_calls(rnnck__rec_cpu_isa());
+    run_out one = run_with(m, x, len, 1, RNNCK_F32);
+    unsigned long c1 = rnnck__rec_calls(rnnck__rec_cpu_isa());
+    run_out two = run_with(m, x, len, 2, RNNCK_F32);
+    unsigned long c2 = rnnck__rec_calls(rnnck__rec_cpu_isa());
+    run_out ref = run_with(m, x, len, 1, RNNCK_F64);
+    if (rnnck__rec_cpu_isa() != RNNCK__ISA_NONE)
+        cr_expect_gt(c2 - c1, c1 - c0, "two threads did not split the packed products (%lu vs %lu calls)", c2 - c1,
+                     c1 - c0);
+    cr_expect(same_bytes(one.y, two.y), "output differs between 1 and 2 threads");
+    cr_expect(same_bytes(one.hn, two.hn), "h_n differs between 1 and 2 threads");
+    cr_expect(same_bytes(one.cn, two.cn), "c_n differs between 1 and 2 threads");
+    ferr e = {0, 0, 0};
+    fc_compare("output", "threads", two.y, ref.y, F32_ATOL, F32_RTOL, &e);
+    fc_compare("h_n", "threads", two.hn, ref.hn, F32_ATOL, F32_RTOL, &e);
+    cr_log_info("%s: float32 with 2 threads vs float64: max abs err %.3g", rnnck_cell_name(cell), e.max_abs);
+    free_run(&one);
+    free_run(&two);
+    free_run(&ref);
+    rnnck_tensor_free(x);
+    rnnck_tensor_free(len);
+    rnnck_model_free(m);
+}
+
+Test(forward, two_threads_give_the_same_float32_bits_as_one_lstm_proj) { check_threads_agree(RNNCK_CELL_LSTM, 1, 96); }
+Test(forward, two_threads_give_the_same_float32_bits_as_one_gru_reset_first) {
+    check_threads_agree(RNNCK_CELL_GRU, 0, 0);
+}

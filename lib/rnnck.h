@@ -49,6 +49,10 @@
  *  - OpenBLAS: rnnck_forward with opts->threads > 0 changes OpenBLAS's
  *    process-wide thread count (openblas_set_num_threads), which must not
  *    race with BLAS work in other threads.
+ *  - rnnck_forward in float32 with OpenBLAS's thread count N > 1 starts N-1
+ *    worker threads of its own for each layer (they split the recurrent
+ *    products) and joins them before the layer's end; no rnnck thread
+ *    outlives the call. Results are bit-identical for every N.
  *  - Outputs are created with O_EXCL at mode 0666 (the kernel applies the
  *    umask); the process umask is never changed.
  *  - rnnck_formats_readable/_writable build their strings once
@@ -647,7 +651,8 @@ RNNCK_API const char *rnnck_formats_writable(void);
 
 typedef struct rnnck_forward_opts {
     int threads; /* <= 0: leave OpenBLAS's setting alone; > 0: set it, for the
-                    whole process and beyond this call */
+                    whole process and beyond this call. rnnck's own float32
+                    workers follow OpenBLAS's count. */
     rnnck_dtype compute; /* RNNCK_F32 or RNNCK_F64; INVALID = input's dtype */
 } rnnck_forward_opts;
 

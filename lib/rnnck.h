@@ -52,7 +52,8 @@
  *  - rnnck_forward in float32 with OpenBLAS's thread count N > 1 starts N-1
  *    worker threads of its own for each layer (they split the recurrent
  *    products) and joins them before the layer's end; no rnnck thread
- *    outlives the call. Results are bit-identical for every N.
+ *    outlives the call. The split does not change any result bit (each
+ *    element is summed in the same order); a test compares 1 and 2 threads.
  *  - Outputs are created with O_EXCL at mode 0666 (the kernel applies the
  *    umask); the process umask is never changed.
  *  - rnnck_formats_readable/_writable build their strings once

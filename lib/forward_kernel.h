@@ -512,7 +512,9 @@ rnnck_status FWD(rnnck__forward)(const rnnck__fwd_run *run) {
     const REAL *in = run->x;
     for (int64_t l = 0; l < c.L; l++) {
         if ((st = FWD(load_layer)(&c, l))) goto done;
-        if (c.threads > 1 && c.packed && (st = rnnck__team_start(c.threads, &c.team))) goto done;
+        /* Without workers (thread limits reached) the products run on this
+         * thread: same results, only slower, so that is not an error. */
+        if (c.threads > 1 && c.packed && rnnck__team_start(c.threads, &c.team)) rnnck__err_clear();
         int64_t in_w = rnnck__layer_input(info, l);
         REAL *out = l == c.L - 1 ? (REAL *)run->y : c.ybuf[l & 1];
         /* Positions past a sequence's end stay zero (run->y arrives zeroed). */

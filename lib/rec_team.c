@@ -91,9 +91,14 @@ void rnnck__team_stop(rnnck__team *t) {
     free(t);
 }
 
+static int fail_for_tests;
+
+void rnnck__team_fail_for_tests(int fail) { fail_for_tests = fail; }
+
 rnnck_status rnnck__team_start(int nparts, rnnck__team **out) {
     *out = NULL;
     if (nparts < 2) return rnnck__err(RNNCK_E_USAGE, "internal: a team needs at least 2 parts, got %d", nparts);
+    if (fail_for_tests) return rnnck__err(RNNCK_E_NOMEM, "forward: could not start %d worker threads", nparts - 1);
     rnnck__team *t = calloc(1, sizeof *t);
     if (!t) return rnnck__oom();
     t->threads = calloc((size_t)(nparts - 1), sizeof *t->threads);

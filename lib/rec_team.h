@@ -23,6 +23,10 @@ rnnck_status rnnck__team_start(int nparts, rnnck__team **out);
 /* Runs fn on every part and returns when all parts are done. */
 void rnnck__team_run(rnnck__team *t, rnnck__team_fn fn, void *arg);
 
+/* Tests only: make rnnck__team_start fail (non-zero) as if no thread could
+ * be created, or work again (0). Not thread-safe. */
+void rnnck__team_fail_for_tests(int fail);
+
 /* Stops and joins the workers and frees the team; NULL is a no-op. */
 void rnnck__team_stop(rnnck__team *t);
 

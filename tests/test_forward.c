@@ -2,6 +2,7 @@
  * fixtures/forward/make_forward_goldens.py), streaming, and compute dtypes. */
 #include "forward_case.h"
 #include "rec_gemm.h"
+#include "rec_team.h"
 
 #define MAX_CASES 256
 #define F32_ATOL 2e-5
@@ -117,7 +118,7 @@ static bool same_bytes(const rnnck_tensor *a, const rnnck_tensor *b) {
  * GRU with the reset before the product. Two threads give bit-identical
  * float32 results to one (every output element is summed in the same order
  * however the row panels are split), and float32 agrees with float64. */
-static void check_threads_agree(rnnck_cell cell, int lbr, int64_t proj) {
+static void check_threads_agree(rnnck_cell cell, int lbr, int64_t proj, bool no_workers) {
     rnnck_module_info info;
     rnnck_module_info_init(&info, cell);
     info.input_size = 40;
@@ -142,12 +143,16 @@ static void check_threads_agree(rnnck_cell cell, int lbr, int64_t proj) {
     unsigned long c0 = rnnck__rec_calls(rnnck__rec_cpu_isa());
     run_out one = run_with(m, x, len, 1, RNNCK_F32);
     unsigned long c1 = rnnck__rec_calls(rnnck__rec_cpu_isa());
+    rnnck__team_fail_for_tests(no_workers);
     run_out two = run_with(m, x, len, 2, RNNCK_F32);
+    rnnck__team_fail_for_tests(0);
+    cr_expect_str_eq(rnnck_errmsg(), "", "a successful forward leaves no message");
     unsigned long c2 = rnnck__rec_calls(rnnck__rec_cpu_isa());
     run_out ref = run_with(m, x, len, 1, RNNCK_F64);
-    if (rnnck__rec_cpu_isa() != RNNCK__ISA_NONE)
+    if (rnnck__rec_cpu_isa() != RNNCK__ISA_NONE && !no_workers)
         cr_expect_gt(c2 - c1, c1 - c0, "two threads did not split the packed products (%lu vs %lu calls)", c2 - c1,
                      c1 - c0);
+    if (no_workers) cr_expect_eq(c2 - c1, c1 - c0, "no workers, yet the products were split");
     cr_expect(same_bytes(one.y, two.y), "output differs between 1 and 2 threads");
     cr_expect(same_bytes(one.hn, two.hn), "h_n differs between 1 and 2 threads");
     cr_expect(same_bytes(one.cn, two.cn), "c_n differs between 1 and 2 threads");
@@ -163,7 +168,11 @@ static void check_threads_agree(rnnck_cell cell, int lbr, int64_t proj) {
     rnnck_model_free(m);
 }
 
-Test(forward, two_threads_give_the_same_float32_bits_as_one_lstm_proj) { check_threads_agree(RNNCK_CELL_LSTM, 1, 96); }
-Test(forward, two_threads_give_the_same_float32_bits_as_one_gru_reset_first) {
-    check_threads_agree(RNNCK_CELL_GRU, 0, 0);
+Test(forward, two_threads_give_the_same_float32_bits_as_one_lstm_proj) {
+    check_threads_agree(RNNCK_CELL_LSTM, 1, 96, false);
 }
+Test(forward, two_threads_give_the_same_float32_bits_as_one_gru_reset_first) {
+    check_threads_agree(RNNCK_CELL_GRU, 0, 0, false);
+}
+/* When no worker thread can be started the call still succeeds, on one thread. */
+Test(forward, failing_to_start_workers_falls_back_to_one_thread) { check_threads_agree(RNNCK_CELL_LSTM, 1, 96, true); }

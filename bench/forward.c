@@ -1,7 +1,7 @@
 /* Times rnnck_forward on one configuration and prints one line:
  *   rnnck <median ms> <best ms> <GFLOP/s at median> <peak RSS MiB> <CPU ms per call>
  * Usage: bench_forward CELL T B I H L BIDIR THREADS
- * (CELL: lstm, gru, rnn_tanh, rnn_relu; BIDIR: 0/1). bench/run_forward.sh
+ * (CELL: lstm, gru, rnn_tanh, rnn_relu; BIDIR: 0/1). bench/forward
  * runs every row of the table and PyTorch beside it. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <math.h>

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch side of bench/run_forward.sh: times torch.nn.LSTM/GRU/RNN forward
+"""PyTorch side of bench/forward: times torch.nn.LSTM/GRU/RNN forward
 (inference, no_grad) on the same configuration and prints
   torch <median ms> <best ms> <GFLOP/s at median> <peak RSS MiB> <CPU ms per call>
 Usage: forward_torch.py CELL T B I H L BIDIR THREADS"""

@@ -83,7 +83,6 @@ typedef struct FWD(ctx) {
      * first (all of them, or r,z of a GRU with the reset before the
      * product), that GRU's n rows (applied to r*h), and the projection. */
     FWD(wmat) w_rec[2], w_rec_n[2], w_proj[2];
-    bool may_pack;       /* float32: rec_gemm kernels allowed */
     float *packed;       /* packing space for every wmat above */
     int threads;         /* OpenBLAS's thread count, which rnnck uses too */
     rnnck__team *team;   /* while a layer runs with threads > 1 and packed products */
@@ -112,7 +111,7 @@ static void FWD(product_shapes)(const FWD(ctx) *c, int64_t m[3], int64_t k[3]) {
 
 static const rnnck__rec_kernel *FWD(kernel_for)(const FWD(ctx) *c, int64_t m, int64_t k) {
 #ifdef FWD_PACKED
-    if (c->may_pack && m > 0) return rnnck__rec_pick(c->B, m, k);
+    if (m > 0) return rnnck__rec_pick(c->B, m, k);
 #endif
     (void)c, (void)m, (void)k;
     return NULL;
@@ -383,15 +382,9 @@ static const REAL *FWD(gru_step)(FWD(ctx) *c, int d) {
     return c->hnew;
 }
 
-/* dst (cols, rows) = src (rows, cols)^T, in 32x32 blocks so both sides
- * touch few cache lines at a time. */
 static void FWD(transpose)(const REAL *src, REAL *dst, int64_t rows, int64_t cols) {
-    for (int64_t r0 = 0; r0 < rows; r0 += 32)
-        for (int64_t k0 = 0; k0 < cols; k0 += 32) {
-            int64_t r1 = r0 + 32 < rows ? r0 + 32 : rows, k1 = k0 + 32 < cols ? k0 + 32 : cols;
-            for (int64_t r = r0; r < r1; r++)
-                for (int64_t k = k0; k < k1; k++) dst[k * rows + r] = src[r * cols + k];
-        }
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t k = 0; k < cols; k++) dst[k * rows + r] = src[r * cols + k];
 }
 
 static void FWD(run_direction)(FWD(ctx) *c, int64_t l, int d, REAL *out) {
@@ -420,9 +413,9 @@ static void FWD(run_direction)(FWD(ctx) *c, int64_t l, int d, REAL *out) {
         /* Pre-activations: input projection + bias, then += W_hh . h. A GRU
          * with lbr=1 keeps W_hn h apart (its n rows start at zero); one with
          * the reset before the product multiplies only W_h{r,z} here. */
-        const int64_t in_rows = c->gru ? 2 * H : GH;
+        const int64_t in_rows = c->gru ? 2 * H : GH, zero_rows = c->w_rec[d].m - in_rows;
         FWD(input_gates)(c, d, 0, in_rows, false);
-        if (in_rows < c->w_rec[d].m) memset(c->z + in_rows * B, 0, sizeof(REAL) * (size_t)((c->w_rec[d].m - in_rows) * B));
+        if (zero_rows > 0) memset(c->z + in_rows * B, 0, sizeof(REAL) * (size_t)(zero_rows * B));
         FWD(mul)(c, &c->w_rec[d], c->hT, c->z, true);
         const REAL *hn;
         if (c->lstm) {
@@ -467,7 +460,6 @@ rnnck_status FWD(rnnck__forward)(const rnnck__fwd_run *run) {
 #ifdef FWD_PACKED
     /* The packed products split across `threads` workers (rec_team.h), the
      * thread count OpenBLAS uses for the input projections. */
-    c.may_pack = true;
     c.threads = openblas_get_num_threads();
 #endif
 
@@ -504,8 +496,8 @@ rnnck_status FWD(rnnck__forward)(const rnnck__fwd_run *run) {
     int nbuf = c.L > 1 ? (c.L > 2 ? 2 : 1) : 0;
     for (int i = 0; i < nbuf; i++) c.ybuf[i] = malloc(sizeof(REAL) * (size_t)y_n);
     rnnck_status st = RNNCK_OK;
-    if (!c.gx || !c.z || !c.hT || !c.cT || !c.hnew || !c.m || !c.tmp || !c.col || !c.active || !c.params || (pack_n && !c.packed) ||
-        (nbuf > 0 && !c.ybuf[0]) || (nbuf > 1 && !c.ybuf[1])) {
+    if (!c.gx || !c.z || !c.hT || !c.cT || !c.hnew || !c.m || !c.tmp || !c.col || !c.active || !c.params ||
+        (pack_n && !c.packed) || (nbuf > 0 && !c.ybuf[0]) || (nbuf > 1 && !c.ybuf[1])) {
         st = rnnck__oom();
         goto done;
     }

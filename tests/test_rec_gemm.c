@@ -94,7 +94,8 @@ Test(rec_gemm, panel_ranges_compose_to_the_whole_product_bit_for_bit) {
     fill(h, k * n, 6);
     rnnck__rec_pack(kern, w, k, m, k, packed);
     rnnck__rec_apply(kern, packed, m, k, h, n, whole, 0, panels, false);
-    for (int64_t p = panels; p > 0; p -= 2) rnnck__rec_apply(kern, packed, m, k, h, n, parts, p > 1 ? p - 2 : 0, p, false);
+    for (int64_t p = panels; p > 0; p -= 2)
+        rnnck__rec_apply(kern, packed, m, k, h, n, parts, p > 1 ? p - 2 : 0, p, false);
     cr_expect_eq(memcmp(whole, parts, sizeof(float) * m * n), 0, "split product differs from the whole");
     free(w);
     free(h);
@@ -127,5 +128,6 @@ Test(rec_gemm, packed_length_refuses_overflow) {
     cr_expect_eq(rnnck__rec_packed_len(kern, INT64_MAX / 2, 4), 0);
     cr_expect_eq(rnnck__rec_packed_len(kern, 12, 12), 144);
     const size_t mr = rnnck__rec_packed_len(kern, 12, 1) / (size_t)rnnck__rec_panels(kern, 12);
-    cr_expect_eq(rnnck__rec_packed_len(kern, 13, 2), (size_t)rnnck__rec_panels(kern, 13) * mr * 2, "rows padded to panels");
+    cr_expect_eq(rnnck__rec_packed_len(kern, 13, 2), (size_t)rnnck__rec_panels(kern, 13) * mr * 2,
+                 "rows padded to whole panels");
 }

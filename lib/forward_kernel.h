@@ -233,7 +233,7 @@ static void FWD(mul)(const FWD(ctx) *c, const FWD(wmat) *W, const REAL *h, REAL 
         FWD(mul_job) job = {W, h, z, B, rnnck__rec_panels(W->kern, W->m), accumulate};
         /* Splitting pays once a product is worth more than a thread hand-off
          * (about a microsecond): from 2^18 multiply-adds, ~5 us on one core. */
-        if (c->team && W->m * W->k * B >= (1 << 18) && job.panels >= 2)
+        if (c->team && (double)W->m * (double)W->k * (double)B >= 262144.0 && job.panels >= 2)
             rnnck__team_run(c->team, FWD(mul_part), &job);
         else
             FWD(mul_part)(&job, 0, 1);

@@ -70,7 +70,7 @@ int rnnck__rec_cpu_isa(void) {
 int rnnck__rec_cpu_isa(void) { return RNNCK__ISA_NONE; }
 #endif
 
-static int forced_isa = -1;
+static _Atomic int forced_isa = -1;
 static _Atomic unsigned long calls[3];
 
 unsigned long rnnck__rec_calls(int isa) { return isa >= 0 && isa < 3 ? calls[isa] : 0; }
@@ -93,12 +93,12 @@ const rnnck__rec_kernel *rnnck__rec_pick(int64_t n, int64_t m, int64_t k) {
     const rnnck__rec_kernel *best = NULL;
     double best_cost = 0;
     for (size_t i = 0; i < N_KERNELS; i++) {
-        const rnnck__rec_kernel *k = &kernels[i];
-        if (k->isa != isa) continue;
-        double padded = (double)((n + k->nr - 1) / k->nr * k->nr);
-        double cost = padded / k->efficiency;
+        const rnnck__rec_kernel *cand = &kernels[i];
+        if (cand->isa != isa) continue;
+        double padded = (double)((n + cand->nr - 1) / cand->nr * cand->nr);
+        double cost = padded / cand->efficiency;
         if (!best || cost < best_cost) {
-            best = k;
+            best = cand;
             best_cost = cost;
         }
     }
@@ -113,9 +113,9 @@ const char *rnnck__rec_name(const rnnck__rec_kernel *k) { return k ? k->name : "
 int64_t rnnck__rec_panels(const rnnck__rec_kernel *kern, int64_t m) { return (m + kern->mr - 1) / kern->mr; }
 
 size_t rnnck__rec_packed_len(const rnnck__rec_kernel *kern, int64_t m, int64_t k) {
+    if (m < 0 || k < 0 || m > INT64_MAX - kern->mr) return 0;
     int64_t rows = rnnck__rec_panels(kern, m) * kern->mr, len;
-    if (m < 0 || k < 0 || __builtin_mul_overflow(rows, k, &len) || (uint64_t)len > SIZE_MAX / sizeof(float))
-        return 0;
+    if (__builtin_mul_overflow(rows, k, &len) || (uint64_t)len > SIZE_MAX / sizeof(float)) return 0;
     return (size_t)len;
 }
 

@@ -126,6 +126,7 @@ Test(rec_gemm, packed_length_refuses_overflow) {
     const rnnck__rec_kernel *kern = rnnck__rec_pick(64, 1 << 20, 1);
     if (!kern) return;
     cr_expect_eq(rnnck__rec_packed_len(kern, INT64_MAX / 2, 4), 0);
+    cr_expect_eq(rnnck__rec_packed_len(kern, INT64_MAX, 1), 0, "rounding m up to whole panels must not overflow");
     cr_expect_eq(rnnck__rec_packed_len(kern, 12, 12), 144);
     const size_t mr = rnnck__rec_packed_len(kern, 12, 1) / (size_t)rnnck__rec_panels(kern, 12);
     cr_expect_eq(rnnck__rec_packed_len(kern, 13, 2), (size_t)rnnck__rec_panels(kern, 13) * mr * 2,

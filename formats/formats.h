@@ -3,7 +3,7 @@
 #ifndef RNNCK_FORMATS_H
 #define RNNCK_FORMATS_H
 
-#include "internal.h"
+#include "core/internal.h"
 
 typedef struct rnnck__format {
     const char *name;       /* "rnnck", "pytorch", "npz", ... */

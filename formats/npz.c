@@ -3,8 +3,8 @@
  * (stored or deflated members); written with stored members. Recurrent
  * modules are inferred from names and shapes as for a bare state_dict. */
 #include "formats.h"
-#include "state_dict.h"
-#include "zipfile.h"
+#include "common/state_dict.h"
+#include "common/zipfile.h"
 
 #include <stdlib.h>
 #include <string.h>

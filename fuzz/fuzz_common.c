@@ -1,8 +1,8 @@
 /* Scratch files and model invariants for the fuzz targets (fuzz_common.h). */
 #include "fuzz_common.h"
 
-#include "state_dict.h"
-#include "zipfile.h"
+#include "common/state_dict.h"
+#include "common/zipfile.h"
 
 #include <dirent.h>
 #include <stdarg.h>

@@ -5,7 +5,7 @@
 #ifndef RNNCK_FUZZ_COMMON_H
 #define RNNCK_FUZZ_COMMON_H
 
-#include "internal.h"
+#include "core/internal.h"
 
 #include <stddef.h>
 #include <stdint.h>

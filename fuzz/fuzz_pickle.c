@@ -1,4 +1,4 @@
-/* Fuzz target: the restricted unpickler (formats/pickle.h) on arbitrary
+/* Fuzz target: the restricted unpickler (formats/common/pickle.h) on arbitrary
  * bytes, three ways: with no hooks, with the torch classifier only, and with
  * the full torch hooks followed by the state_dict walk and model build (as
  * the legacy reader runs them, with no archive behind the storages). A
@@ -6,7 +6,7 @@
  * consistent counts, and no path deeper than PK_MAX_DEPTH. */
 #include "fuzz_common.h"
 
-#include "pytorch_internal.h"
+#include "pytorch/pytorch_internal.h"
 
 #include <string.h>
 

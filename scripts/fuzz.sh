@@ -15,7 +15,7 @@ TARGETS=${*:-npy pickle pytorch npz rnnck_h5}
 BUILD=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz-clang}
 JOBS=${FUZZ_JOBS:-$(nproc)}
 
-# clang warns about GCC-only pragmas (lib/activation.c's optimize pragma) and
+# clang warns about GCC-only pragmas (lib/forward/activation.c's optimize pragma) and
 # the build uses -Werror; the flag must come after -Wall, hence a wrapper.
 mkdir -p "$BUILD"
 printf '#!/bin/sh\nexec clang "$@" -Wno-unknown-pragmas\n' >"$BUILD/clang-wrapper"

@@ -1,8 +1,8 @@
 /* rnnck_forward against real PyTorch 1.13 (fixtures/forward/torch, made by
  * fixtures/forward/make_forward_goldens.py), streaming, and compute dtypes. */
 #include "forward_case.h"
-#include "rec_gemm.h"
-#include "rec_team.h"
+#include "forward/rec_gemm.h"
+#include "forward/rec_team.h"
 
 #define MAX_CASES 256
 #define F32_ATOL 2e-5
@@ -44,7 +44,7 @@ Test(forward, matches_pytorch_float64_goldens_to_1e12_relative) {
 }
 
 /* Batches of 13 to 64 (fixtures/forward/torch_wide): the float32 cases
- * select the packed recurrent kernels (lib/rec_gemm.c) and the float64 ones
+ * select the packed recurrent kernels (lib/forward/rec_gemm.c) and the float64 ones
  * the feature-major input projections. Run with every recurrent-product path
  * this CPU has: OpenBLAS only, then the AVX2 and AVX-512 kernels. */
 Test(forward, wide_batches_match_pytorch_with_every_recurrent_kernel) {

@@ -5,7 +5,7 @@
  * implementation of their documented equations. Goldens are float64; each
  * case is run in float64 (tight) and float32 (PyTorch float32 tolerance). */
 #include "forward_case.h"
-#include "rec_gemm.h"
+#include "forward/rec_gemm.h"
 
 #include <float.h>
 
@@ -100,7 +100,7 @@ Test(forward_semantics, hard_sigmoid_definitions_are_not_interchangeable) {
 }
 
 /* ------------------------------------------------ activation functions */
-#include "forward_internal.h"
+#include "forward/forward_internal.h"
 
 /* The float32 sigmoid and tanh use a polynomial exp (activation.c); over
  * [-30, 30] in steps of 1e-3 and at tiny arguments they must stay within a

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h" /* rnnck__orthogonal_factor, rnnck__tensor_new_unloaded */
+#include "core/internal.h" /* rnnck__orthogonal_factor, rnnck__tensor_new_unloaded */
 
 /* ---------------------------------------------------------------- helpers */
 

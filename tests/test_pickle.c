@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../formats/pickle.h"
+#include "common/pickle.h"
 #include "helpers/testutil.h"
 
 static rnnck_status load(const void *bytes, size_t len, pk_machine **pm, pk_value **root) {

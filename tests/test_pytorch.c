@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../formats/zipfile.h" /* to rebuild archives around corrupted pickles */
+#include "common/zipfile.h" /* to rebuild archives around corrupted pickles */
 #include "helpers/testutil.h"
 #include "rnnck.h"
 

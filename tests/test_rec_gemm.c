@@ -1,4 +1,4 @@
-/* The packed recurrent product (lib/rec_gemm.c), checked against a float64
+/* The packed recurrent product (lib/forward/rec_gemm.c), checked against a float64
  * reference sum on shapes that fill and part-fill every tile shape, for every
  * instruction set this CPU has. */
 #include <criterion/criterion.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rec_gemm.h"
+#include "forward/rec_gemm.h"
 
 /* Deterministic values in [-1, 1). */
 static void fill(float *x, int64_t n, uint32_t seed) {

@@ -1,9 +1,9 @@
-/* The worker team of the packed recurrent products (lib/rec_team.c). */
+/* The worker team of the packed recurrent products (lib/forward/rec_team.c). */
 #define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <criterion/criterion.h>
 #include <time.h>
 
-#include "rec_team.h"
+#include "forward/rec_team.h"
 
 /* Every part of every job runs exactly once, and run() returns only after
  * all of them: the counts are read right after the last job. Three parts on

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 
 #include "helpers/testutil.h"
-#include "validate_internal.h"
+#include "validate/validate_internal.h"
 
 static char *dir;
 static void setup(void) { dir = tmpdir_new(); }

@@ -1,0 +1,48 @@
+/* From a flat list of named tensors (a PyTorch state_dict, an npz archive) to
+ * a model: recurrent modules found from parameter names and shapes, or taken
+ * from descriptions a reader found (whole-module pickles); user overrides
+ * (opts->sets) applied; and the reverse for writers. Not installed. */
+#ifndef RNNCK_STATE_DICT_H
+#define RNNCK_STATE_DICT_H
+
+#include "core/internal.h"
+
+typedef struct rnnck__sd_entry {
+    char *name;
+    rnnck_tensor *t; /* loaded; owned reference */
+} rnnck__sd_entry;
+
+typedef struct rnnck__sd {
+    rnnck__sd_entry *items;
+    size_t n, cap;
+    rnnck_module_info *mods; /* descriptions known from the file (name owned) */
+    size_t nmods, modcap;
+} rnnck__sd;
+
+void rnnck__sd_init(rnnck__sd *sd);
+void rnnck__sd_free(rnnck__sd *sd);
+/* Adds `t` under `name`: the list keeps its own view of t's data, so one
+ * tensor may be listed under several names (tied weights). */
+rnnck_status rnnck__sd_add_tensor(rnnck__sd *sd, const char *name, rnnck_tensor *t);
+/* Records a recurrent module described by the file itself (copied). */
+rnnck_status rnnck__sd_add_module(rnnck__sd *sd, const rnnck_module_info *info);
+/* Builds the model. `label` (the file) prefixes messages. Every tensor whose
+ * name looks like a recurrent parameter must belong to a consistent module;
+ * RNNCK_E_FORMAT names the first inconsistency. opts->sets is applied;
+ * RNNCK_E_USAGE for an override that names no module or attribute. */
+rnnck_status rnnck__sd_build(rnnck__sd *sd, const char *label, const rnnck_open_opts *opts, rnnck_model **out);
+
+/* ---- export (writers keyed by PyTorch names) ---- */
+/* RNNCK_OK if every module of m means exactly torch.nn semantics, or differs
+ * only by an LSTM run-time forget_bias (which export folds into bias_ih);
+ * else RNNCK_E_INEXACT naming the module and the feature. */
+rnnck_status rnnck__export_check(const rnnck_model *m, const char *label);
+/* Tensor i of m as a new C-contiguous buffer in its own dtype (caller frees),
+ * loading it from the model's source if needed, with a forget_bias folded
+ * into the f block when tensor i is such a module's bias_ih. */
+rnnck_status rnnck__export_tensor(rnnck_model *m, size_t i, void **data, size_t *nbytes);
+/* Copies the elements of a loaded, possibly strided tensor into dst in C
+ * order, byte for byte (bit-exact for every dtype). */
+void rnnck__strided_copy(const rnnck_tensor *t, void *dst);
+
+#endif

@@ -1,0 +1,346 @@
+/* Zip archives: a checked reader over libzip and a writer of stored members
+ * aligned the way torch.save aligns them. */
+#include "common/zipfile.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zip.h>
+
+/* Deflate cannot expand data by more than about 1032:1 (258-byte matches coded
+ * in 2 bits); a member declaring more than this is lying about its size. */
+#define DEFLATE_MAX_RATIO 1040u
+
+struct rnnck__zip {
+    zip_t *za;
+    char *path;
+    uint64_t file_size;
+};
+
+static rnnck_status open_error(const char *path, int code) {
+    zip_error_t ze;
+    zip_error_init_with_code(&ze, code);
+    const char *why = zip_error_strerror(&ze);
+    rnnck_status st = (code == ZIP_ER_OPEN || code == ZIP_ER_NOENT || code == ZIP_ER_READ || code == ZIP_ER_SEEK ||
+                       code == ZIP_ER_MEMORY)
+                          ? RNNCK_E_IO
+                          : RNNCK_E_FORMAT;
+    st = rnnck__err(st, "%s: not a readable zip archive: %s", path, why);
+    zip_error_fini(&ze);
+    return st;
+}
+
+rnnck_status rnnck__zip_open(const char *path, rnnck__zip **out) {
+    struct stat sb;
+    if (stat(path, &sb) != 0) return rnnck__err(RNNCK_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    int code = 0;
+    zip_t *za = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &code);
+    if (!za) return open_error(path, code);
+    rnnck__zip *z = calloc(1, sizeof *z);
+    char *p = rnnck__strdup(path);
+    if (!z || !p) {
+        free(z);
+        free(p);
+        zip_discard(za);
+        return rnnck__oom();
+    }
+    z->za = za;
+    z->path = p;
+    z->file_size = (uint64_t)sb.st_size;
+    *out = z;
+    return RNNCK_OK;
+}
+
+void rnnck__zip_close(rnnck__zip *z) {
+    if (!z) return;
+    zip_discard(z->za); /* read-only: never writes anything back */
+    free(z->path);
+    free(z);
+}
+
+int64_t rnnck__zip_count(const rnnck__zip *z) { return (int64_t)zip_get_num_entries(z->za, 0); }
+uint64_t rnnck__zip_file_size(const rnnck__zip *z) { return z->file_size; }
+
+const char *rnnck__zip_name(rnnck__zip *z, int64_t i) {
+    if (i < 0 || i >= rnnck__zip_count(z)) return NULL;
+    return zip_get_name(z->za, (zip_uint64_t)i, ZIP_FL_ENC_RAW);
+}
+
+rnnck_status rnnck__zip_find(rnnck__zip *z, const char *name, int64_t *index) {
+    zip_int64_t i = zip_name_locate(z->za, name, ZIP_FL_ENC_RAW);
+    if (i < 0) return rnnck__err(RNNCK_E_NOTFOUND, "%s: archive has no member %.300s", z->path, name);
+    *index = i;
+    return RNNCK_OK;
+}
+
+rnnck_status rnnck__zip_member_size(rnnck__zip *z, int64_t i, uint64_t *size) {
+    const char *name = rnnck__zip_name(z, i);
+    zip_stat_t zs;
+    if (!name || zip_stat_index(z->za, (zip_uint64_t)i, 0, &zs) != 0)
+        return rnnck__err(RNNCK_E_FORMAT, "%s: cannot read the directory entry of member %lld", z->path, (long long)i);
+    const zip_uint64_t need = ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD;
+    if ((zs.valid & need) != need)
+        return rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s: directory entry lacks sizes", z->path, name);
+    if ((zs.valid & ZIP_STAT_ENCRYPTION_METHOD) && zs.encryption_method != ZIP_EM_NONE)
+        return rnnck__err(RNNCK_E_UNSUPPORTED, "%s: member %.200s is encrypted", z->path, name);
+    if (zs.comp_size > z->file_size)
+        return rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s declares %llu compressed bytes but the file has %llu",
+                          z->path, name, (unsigned long long)zs.comp_size, (unsigned long long)z->file_size);
+    if (zs.comp_method == ZIP_CM_STORE) {
+        if (zs.size != zs.comp_size)
+            return rnnck__err(RNNCK_E_FORMAT, "%s: stored member %.200s declares size %llu but %llu stored bytes",
+                              z->path, name, (unsigned long long)zs.size, (unsigned long long)zs.comp_size);
+    } else if (zs.comp_method == ZIP_CM_DEFLATE) {
+        if (zs.size / DEFLATE_MAX_RATIO > zs.comp_size + 1)
+            return rnnck__err(RNNCK_E_FORMAT,
+                              "%s: member %.200s declares %llu bytes from %llu compressed (beyond deflate's ratio)",
+                              z->path, name, (unsigned long long)zs.size, (unsigned long long)zs.comp_size);
+    } else {
+        return rnnck__err(RNNCK_E_UNSUPPORTED, "%s: member %.200s uses compression method %u (only stored/deflate)",
+                          z->path, name, (unsigned)zs.comp_method);
+    }
+    *size = zs.size;
+    return RNNCK_OK;
+}
+
+rnnck_status rnnck__zip_read(rnnck__zip *z, int64_t i, uint64_t max_bytes, unsigned char **data, size_t *len) {
+    uint64_t size;
+    rnnck_status st = rnnck__zip_member_size(z, i, &size);
+    if (st) return st;
+    const char *name = rnnck__zip_name(z, i);
+    if (size > max_bytes || size >= SIZE_MAX)
+        return rnnck__err(RNNCK_E_NOMEM, "%s: member %.200s of %llu bytes is over the limit of %llu", z->path, name,
+                          (unsigned long long)size, (unsigned long long)max_bytes);
+    unsigned char *buf = malloc((size_t)size + 1);
+    if (!buf)
+        return rnnck__err(RNNCK_E_NOMEM, "%s: cannot allocate %llu bytes for member %.200s", z->path,
+                          (unsigned long long)size, name);
+    zip_file_t *f = zip_fopen_index(z->za, (zip_uint64_t)i, 0);
+    if (!f) {
+        free(buf);
+        return rnnck__err(RNNCK_E_FORMAT, "%s: cannot open member %.200s: %s", z->path, name, zip_strerror(z->za));
+    }
+    uint64_t got = 0;
+    while (got < size) {
+        zip_int64_t n = zip_fread(f, buf + got, size - got);
+        if (n <= 0) break;
+        got += (uint64_t)n;
+    }
+    /* One more read must report end of data: libzip checks the CRC-32 only
+     * when the member has been read to its end. */
+    unsigned char extra;
+    zip_int64_t tail = got == size ? zip_fread(f, &extra, 1) : 0;
+    if (got != size || tail != 0) {
+        int code = zip_error_code_zip(zip_file_get_error(f));
+        if (code == ZIP_ER_CRC)
+            st = rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s fails its CRC-32 check", z->path, name);
+        else if (tail > 0)
+            st = rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s holds more data than its declared %llu bytes", z->path,
+                            name, (unsigned long long)size);
+        else if (code != ZIP_ER_OK)
+            st = rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s: %s", z->path, name,
+                            zip_error_strerror(zip_file_get_error(f)));
+        else
+            st = rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s is truncated (%llu of %llu bytes)", z->path, name,
+                            (unsigned long long)got, (unsigned long long)size);
+        zip_fclose(f);
+        free(buf);
+        return st;
+    }
+    if (zip_fclose(f) != 0) {
+        free(buf);
+        return rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s fails its CRC-32 check", z->path, name);
+    }
+    buf[size] = 0;
+    *data = buf;
+    *len = (size_t)size;
+    return RNNCK_OK;
+}
+
+/* ------------------------------------------------------------------ CRC-32 */
+
+uint32_t rnnck__crc32(uint32_t crc, const void *data, size_t len) {
+    /* Four bits at a time from a constant table: no lazily built state, so
+     * it is safe from any thread. */
+    static const uint32_t nibble[16] = {0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
+                                        0x4DB26158, 0x5005713C, 0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C,
+                                        0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C};
+    const unsigned char *p = data;
+    crc = ~crc;
+    for (size_t i = 0; i < len; i++) {
+        crc = (crc >> 4) ^ nibble[(crc ^ p[i]) & 15];
+        crc = (crc >> 4) ^ nibble[(crc ^ (p[i] >> 4)) & 15];
+    }
+    return ~crc;
+}
+
+/* ------------------------------------------------------------------ writer */
+
+typedef struct zipw_entry {
+    char *name;
+    uint32_t crc;
+    uint64_t size, offset;
+} zipw_entry;
+
+struct rnnck__zipw {
+    FILE *fp;
+    char *label;
+    uint64_t pos;
+    zipw_entry *entries;
+    size_t n, cap;
+};
+
+static void put16(unsigned char *p, unsigned v) {
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+static void put32(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static void put64(unsigned char *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static rnnck_status zw_write(rnnck__zipw *w, const void *data, size_t len) {
+    if (len && fwrite(data, 1, len, w->fp) != len)
+        return rnnck__err(RNNCK_E_WRITE, "%s: write failed: %s", w->label, strerror(errno));
+    w->pos += len;
+    return RNNCK_OK;
+}
+
+rnnck_status rnnck__zipw_begin(FILE *fp, const char *label, rnnck__zipw **out) {
+    rnnck__zipw *w = calloc(1, sizeof *w);
+    if (!w || !(w->label = rnnck__strdup(label))) {
+        free(w);
+        return rnnck__oom();
+    }
+    w->fp = fp;
+    *out = w;
+    return RNNCK_OK;
+}
+
+void rnnck__zipw_free(rnnck__zipw *w) {
+    if (!w) return;
+    for (size_t i = 0; i < w->n; i++) free(w->entries[i].name);
+    free(w->entries);
+    free(w->label);
+    free(w);
+}
+
+/* Like torch.save, every record is written in ZIP64 form (sizes and offsets
+ * in zip64 extra fields), so there is no 4 GiB limit and one code path. */
+#define ZIP64_VERSION 45
+#define ZIP64_MARK32 0xFFFFFFFFu
+
+rnnck_status rnnck__zipw_add(rnnck__zipw *w, const char *name, const void *data, size_t len) {
+    size_t name_len = strlen(name);
+    if (name_len > 0xFFFF) return rnnck__err(RNNCK_E_USAGE, "%s: member name too long", w->label);
+    /* local header (30) + name + zip64 extra (20) + "FB" extra (4 + pad):
+     * the data starts on a 64-byte boundary */
+    uint64_t data_at = w->pos + 30 + name_len + 20 + 4;
+    size_t pad = (size_t)((64 - data_at % 64) % 64);
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 16;
+        zipw_entry *p = realloc(w->entries, cap * sizeof *p);
+        if (!p) return rnnck__oom();
+        w->entries = p;
+        w->cap = cap;
+    }
+    zipw_entry *e = &w->entries[w->n];
+    e->name = rnnck__strdup(name);
+    if (!e->name) return rnnck__oom();
+    e->crc = rnnck__crc32(0, data, len);
+    e->size = len;
+    e->offset = w->pos;
+    w->n++;
+    unsigned char h[30];
+    put32(h, 0x04034b50);
+    put16(h + 4, ZIP64_VERSION);
+    put16(h + 6, 0);     /* flags */
+    put16(h + 8, 0);     /* stored */
+    put16(h + 10, 0);    /* time */
+    put16(h + 12, 0x21); /* date 1980-01-01 */
+    put32(h + 14, e->crc);
+    put32(h + 18, ZIP64_MARK32);
+    put32(h + 22, ZIP64_MARK32);
+    put16(h + 26, (unsigned)name_len);
+    put16(h + 28, (unsigned)(20 + 4 + pad));
+    unsigned char extra[20 + 4 + 64];
+    put16(extra, 0x0001); /* zip64: uncompressed, compressed size */
+    put16(extra + 2, 16);
+    put64(extra + 4, e->size);
+    put64(extra + 12, e->size);
+    put16(extra + 20, 0x4246); /* "FB": torch's padding field */
+    put16(extra + 22, (unsigned)pad);
+    memset(extra + 24, 'Z', pad);
+    rnnck_status st = zw_write(w, h, sizeof h);
+    if (!st) st = zw_write(w, name, name_len);
+    if (!st) st = zw_write(w, extra, 24 + pad);
+    if (!st) st = zw_write(w, data, len);
+    return st;
+}
+
+rnnck_status rnnck__zipw_finish(rnnck__zipw *w) {
+    uint64_t cd_start = w->pos;
+    for (size_t i = 0; i < w->n; i++) {
+        const zipw_entry *e = &w->entries[i];
+        size_t name_len = strlen(e->name);
+        unsigned char h[46 + 28];
+        put32(h, 0x02014b50);
+        put16(h + 4, 0x0300 | ZIP64_VERSION); /* made by: unix */
+        put16(h + 6, ZIP64_VERSION);
+        put16(h + 8, 0);
+        put16(h + 10, 0);
+        put16(h + 12, 0);
+        put16(h + 14, 0x21);
+        put32(h + 16, e->crc);
+        put32(h + 20, ZIP64_MARK32);
+        put32(h + 24, ZIP64_MARK32);
+        put16(h + 28, (unsigned)name_len);
+        put16(h + 30, 28); /* extra length */
+        put16(h + 32, 0);
+        put16(h + 34, 0);
+        put16(h + 36, 0);
+        put32(h + 38, 0644u << 16); /* external attributes: a regular file */
+        put32(h + 42, ZIP64_MARK32);
+        unsigned char *x = h + 46; /* zip64 extra: size, compressed size, offset */
+        put16(x, 0x0001);
+        put16(x + 2, 24);
+        put64(x + 4, e->size);
+        put64(x + 12, e->size);
+        put64(x + 20, e->offset);
+        rnnck_status st = zw_write(w, h, 46);
+        if (!st) st = zw_write(w, e->name, name_len);
+        if (!st) st = zw_write(w, x, 28);
+        if (st) return st;
+    }
+    uint64_t cd_size = w->pos - cd_start, z64_at = w->pos;
+    unsigned char end[56 + 20 + 22];
+    unsigned char *z = end; /* zip64 end of central directory record */
+    put32(z, 0x06064b50);
+    put64(z + 4, 44);
+    put16(z + 12, 0x0300 | ZIP64_VERSION);
+    put16(z + 14, ZIP64_VERSION);
+    put32(z + 16, 0);
+    put32(z + 20, 0);
+    put64(z + 24, w->n);
+    put64(z + 32, w->n);
+    put64(z + 40, cd_size);
+    put64(z + 48, cd_start);
+    unsigned char *l = end + 56; /* its locator */
+    put32(l, 0x07064b50);
+    put32(l + 4, 0);
+    put64(l + 8, z64_at);
+    put32(l + 16, 1);
+    unsigned char *e = end + 76; /* classic end record pointing at zip64 */
+    put32(e, 0x06054b50);
+    put16(e + 4, 0);
+    put16(e + 6, 0);
+    put16(e + 8, 0xFFFF);
+    put16(e + 10, 0xFFFF);
+    put32(e + 12, ZIP64_MARK32);
+    put32(e + 16, ZIP64_MARK32);
+    put16(e + 20, 0);
+    return zw_write(w, end, sizeof end);
+}

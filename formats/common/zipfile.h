@@ -1,0 +1,49 @@
+/* Zip archives for the pytorch and npz formats: a checked reader (libzip) and
+ * a small writer of stored, 64-byte-aligned members. Not installed. */
+#ifndef RNNCK_ZIPFILE_H
+#define RNNCK_ZIPFILE_H
+
+#include "core/internal.h"
+
+/* ---- reading ---- */
+typedef struct rnnck__zip rnnck__zip;
+
+/* Opens `path` read-only with libzip's consistency checks (central directory
+ * against local headers). RNNCK_E_IO if it cannot be opened, RNNCK_E_FORMAT if
+ * it is not a well-formed zip archive. */
+rnnck_status rnnck__zip_open(const char *path, rnnck__zip **out);
+void rnnck__zip_close(rnnck__zip *z);
+int64_t rnnck__zip_count(const rnnck__zip *z);
+/* Name of member i (borrowed), NULL if out of range or unnamed. */
+const char *rnnck__zip_name(rnnck__zip *z, int64_t i);
+/* Index of the member called `name`; RNNCK_E_NOTFOUND if absent. */
+rnnck_status rnnck__zip_find(rnnck__zip *z, const char *name, int64_t *index);
+/* Real size of the archive file in bytes. */
+uint64_t rnnck__zip_file_size(const rnnck__zip *z);
+/* Declared uncompressed size of member i (after the same sanity checks as
+ * rnnck__zip_read, so it can be trusted for sizing). */
+rnnck_status rnnck__zip_member_size(rnnck__zip *z, int64_t i, uint64_t *size);
+/* Reads member i whole into a new buffer (caller frees; one extra NUL byte is
+ * appended, not counted in *len). Refuses members over max_bytes, declared
+ * sizes the archive cannot hold (stored data larger than the file, deflate
+ * beyond its maximum ratio), data longer or shorter than declared, and CRC-32
+ * mismatches. Only stored and deflated members are accepted. */
+rnnck_status rnnck__zip_read(rnnck__zip *z, int64_t i, uint64_t max_bytes, unsigned char **data, size_t *len);
+
+/* ---- writing ---- */
+typedef struct rnnck__zipw rnnck__zipw;
+
+/* Starts an archive on fp (positioned at 0). `label` names the output in
+ * messages. */
+rnnck_status rnnck__zipw_begin(FILE *fp, const char *label, rnnck__zipw **out);
+/* Appends one stored member whose data starts on a 64-byte boundary in the
+ * file (the padding sits in a local-header extra field, as torch.save does). */
+rnnck_status rnnck__zipw_add(rnnck__zipw *w, const char *name, const void *data, size_t len);
+/* Writes the central directory and end record. The writer stays to be freed. */
+rnnck_status rnnck__zipw_finish(rnnck__zipw *w);
+void rnnck__zipw_free(rnnck__zipw *w);
+
+/* CRC-32 (the zip/zlib polynomial). */
+uint32_t rnnck__crc32(uint32_t crc, const void *data, size_t len);
+
+#endif

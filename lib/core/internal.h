@@ -1,0 +1,136 @@
+/* Internal declarations shared by lib/ and formats/. Not installed. */
+#ifndef RNNCK_INTERNAL_H
+#define RNNCK_INTERNAL_H
+
+#include "rnnck.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#if defined(__GNUC__)
+#define RNNCK_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define RNNCK_PRINTF(a, b)
+#endif
+
+/* ---- errors (lib/core/error.c) ---- */
+/* Records a message for the current thread and returns `status`. */
+rnnck_status rnnck__err(rnnck_status status, const char *fmt, ...) RNNCK_PRINTF(2, 3);
+/* Prefixes the current message with "prefix: " (used to add a file name). */
+void rnnck__err_prefix(const char *fmt, ...) RNNCK_PRINTF(1, 2);
+void rnnck__err_clear(void);
+/* Out-of-memory: uses no allocation. */
+rnnck_status rnnck__oom(void);
+
+/* ---- checked arithmetic ---- */
+static inline bool rnnck__mul_overflow_i64(int64_t a, int64_t b, int64_t *out) {
+    return __builtin_mul_overflow(a, b, out);
+}
+static inline bool rnnck__mul_overflow_size(size_t a, size_t b, size_t *out) {
+    return __builtin_mul_overflow(a, b, out);
+}
+static inline bool rnnck__add_overflow_size(size_t a, size_t b, size_t *out) {
+    return __builtin_add_overflow(a, b, out);
+}
+/* numel of shape (dims >= 0) into *out; false on overflow or negative dim. */
+bool rnnck__shape_numel(int ndim, const int64_t *shape, int64_t *out);
+/* Formats "(a, b, c)" into buf. */
+const char *rnnck__shape_str(int ndim, const int64_t *shape, char *buf, size_t bufsize);
+
+char *rnnck__strdup(const char *s);
+/* printf into a new malloc'd string (NULL on OOM). */
+char *rnnck__asprintf(const char *fmt, ...) RNNCK_PRINTF(1, 2);
+
+/* ---- half precision (lib/core/dtype.c) ---- */
+float rnnck__f16_to_f32(uint16_t h);
+uint16_t rnnck__f32_to_f16(float f); /* round to nearest even */
+float rnnck__bf16_to_f32(uint16_t h);
+uint16_t rnnck__f32_to_bf16(float f); /* round to nearest even */
+/* Element i of a buffer of `dtype` as double. */
+double rnnck__load_as_double(rnnck_dtype dtype, const void *base, int64_t i);
+void rnnck__store_double(rnnck_dtype dtype, void *base, int64_t i, double v);
+
+/* ---- tensors (lib/core/tensor.c) ---- */
+typedef struct rnnck_storage {
+    size_t refcount;
+    void *data;
+    size_t nbytes;
+} rnnck_storage;
+
+struct rnnck_tensor {
+    size_t refcount;
+    rnnck_storage *storage; /* NULL while a lazily opened tensor is unloaded */
+    size_t offset;          /* bytes from storage->data to element [0..0] */
+    rnnck_dtype dtype;
+    int ndim;
+    int64_t shape[RNNCK_MAX_DIMS];
+    int64_t stride[RNNCK_MAX_DIMS]; /* elements */
+    char *name;                     /* full dotted name, NULL for free tensors */
+    /* lazy loading: index of the tensor in its model's source, -1 if none */
+    int64_t source_key;
+};
+
+/* Tensor with metadata only (no storage): used by lazy readers. */
+rnnck_status rnnck__tensor_new_unloaded(rnnck_dtype dtype, int ndim, const int64_t *shape,
+                                        rnnck_tensor **out);
+/* Attaches freshly allocated zeroed storage to an unloaded tensor. */
+rnnck_status rnnck__tensor_alloc_storage(rnnck_tensor *t);
+/* New reference to t. */
+rnnck_tensor *rnnck__tensor_ref(rnnck_tensor *t);
+static inline bool rnnck__tensor_loaded(const rnnck_tensor *t) { return t->storage != NULL; }
+
+/* ---- linear algebra (lib/core/linalg.c) ---- */
+/* dst (rows x cols, row-major) = the (semi-)orthogonal factor torch.nn.init.
+ * orthogonal_ derives from src (rows x cols, row-major, e.g. standard normal):
+ * Householder QR of src (of src^T when rows < cols) in double, Q's columns
+ * times sign(diag(R)), transposed back. src and dst may not overlap.
+ * RNNCK_E_NOMEM if the workspace cannot be allocated. */
+rnnck_status rnnck__orthogonal_factor(const double *src, int64_t rows, int64_t cols, double *dst);
+
+/* ---- modules (lib/core/module.c) ---- */
+/* Output width of a direction: proj_size if > 0 else hidden_size. */
+int64_t rnnck__h_out(const rnnck_module_info *info);
+/* Input width of layer k. */
+int64_t rnnck__layer_input(const rnnck_module_info *info, int64_t layer);
+/* Upper bound on sizes accepted in module descriptions. */
+#define RNNCK__MAX_SIZE ((int64_t)1 << 31)
+#define RNNCK__MAX_LAYERS 1024
+
+/* ---- model (lib/core/model.c) ---- */
+/* A lazy data source behind a model (HDF5 file, zip archive...). */
+typedef struct rnnck_source_ops {
+    /* Reads tensor t (t->source_key identifies it) into dst: exactly
+     * rnnck_tensor_nbytes(t) bytes, C order, t->dtype, native byte order. */
+    rnnck_status (*read)(void *ctx, const rnnck_tensor *t, void *dst, size_t nbytes);
+    void (*close)(void *ctx);
+} rnnck_source_ops;
+
+/* Gives the model a source; the model closes it when freed. */
+void rnnck__model_set_source(rnnck_model *m, const rnnck_source_ops *ops, void *ctx);
+/* Adds an unloaded tensor (metadata only) under `name`; takes a reference. */
+rnnck_status rnnck__model_add_tensor_ref(rnnck_model *m, const char *name, rnnck_tensor *t);
+/* Adds a module description without creating its parameters (readers that
+ * supply the parameters themselves). */
+rnnck_status rnnck__model_add_module_desc(rnnck_model *m, const rnnck_module_info *info);
+/* Full dotted name of a module parameter ("enc.rnn.weight_ih_l0"). */
+rnnck_status rnnck__param_full_name(const rnnck_module_info *info, rnnck_param kind,
+                                    int64_t layer, int reverse, char *buf, size_t bufsize);
+
+/* ---- atomic outputs (lib/core/atomic.c) ---- */
+/* An output written to a unique temporary file beside `path`, renamed over
+ * `path` only on commit: a failure never leaves a half-written output. */
+typedef struct rnnck__atomic {
+    char *final_path;
+    char *tmp_path;
+    FILE *fp; /* open for writing when begun with want_fp */
+} rnnck__atomic;
+/* Creates the temporary file. With want_fp false the file exists but is closed
+ * (for libraries that open by name, like HDF5). RNNCK_E_WRITE on failure. */
+rnnck_status rnnck__atomic_begin(rnnck__atomic *a, const char *path, bool want_fp);
+/* Flushes, fsyncs, closes and renames into place. On failure, aborts. */
+rnnck_status rnnck__atomic_commit(rnnck__atomic *a);
+/* Closes and removes the temporary file. Safe after commit or on a zeroed a. */
+void rnnck__atomic_abort(rnnck__atomic *a);
+
+#endif

@@ -1,0 +1,541 @@
+/* The recurrent kernel, written once for float and double. Included by
+ * forward_f32.c / forward_f64.c after defining:
+ *   REAL        float or double
+ *   FWD(name)   name with the precision suffix
+ *   GEMM, GEMV  cblas_sgemm/cblas_dgemm, cblas_sgemv/cblas_dgemv
+ *   ACT         rnnck__act_f32 / rnnck__act_f64
+ *   RNNCK_DT    RNNCK_F32 / RNNCK_F64
+ *
+ * Per layer: one GEMM projects the input of ALL time steps for BOTH
+ * directions (weights stacked); then per step the gate pre-activations start
+ * as that projection plus the folded biases, one recurrent product adds
+ * W_hh . h (two for a GRU with the reset before the product), and the gate
+ * maths runs as a few long vectorised loops over the whole (gates, batch)
+ * block. In float32 the recurrent products use W packed once per layer
+ * (rec_gemm.h) instead of OpenBLAS, which re-packs W at every step. All
+ * buffers are allocated once per call; nothing is allocated inside the time
+ * loop. (Projecting the input in cache-sized chunks of steps instead was
+ * measured slower: OpenBLAS repacks W_ih for every chunk.)
+ *
+ * Variable lengths: at step s a batch row is active while s < its length;
+ * the forward direction reads time s, the reverse direction time len-1-s, so
+ * each sequence's reverse pass starts at its own last step. Finished rows go
+ * through the same arithmetic but their state is never committed, so h_n/c_n
+ * keep the last valid step and their outputs stay zero. */
+#include "forward/forward_internal.h"
+#include "forward/rec_gemm.h"
+#include "forward/rec_team.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Parameters of one layer, converted to the compute dtype. */
+typedef struct FWD(layer) {
+    REAL *w_ih;     /* (D*GH, I_l): both directions stacked */
+    REAL *w_hh[2];  /* (GH, H_out) */
+    REAL *b_x[2];   /* (GH): b_ih + b_hh, except GRU lbr=1 where the n block is b_in only */
+    REAL *b_hn[2];  /* (H): GRU lbr=1 recurrent n bias, applied inside r*(...) */
+    REAL *w_hr[2];  /* (P, H) projection */
+    REAL *peep[2];  /* (3H): i, f, o */
+} FWD(layer);
+
+/* A weight matrix the time loop multiplies by the state at every step:
+ * row-major (m, k), and in float32 also packed for rec_gemm. */
+typedef struct FWD(wmat) {
+    const REAL *w;
+    int64_t m, k;
+    const rnnck__rec_kernel *kern; /* float32 packed kernel, or NULL: OpenBLAS */
+    float *packed;
+} FWD(wmat);
+
+/* Sizes of the run and its workspace. Inside a direction the state and the
+ * gates are kept TRANSPOSED, feature-major: hT (H_out, B), cT (H, B), gates
+ * (GH, B). The per-step product is then W_hh . hT, with the batch as the
+ * contiguous (vector) dimension, and every gate loop runs over H*B
+ * contiguous values. */
+typedef struct FWD(ctx) {
+    const rnnck__fwd_run *run;
+    const rnnck_module_info *info;
+    int64_t T, B, TB, H, P, G, GH, D, L;
+    int lstm, gru, lbr;
+    REAL fb, clip;
+    /* workspace */
+    /* Input projections of every step: element (gate row r = d*GH + k,
+     * column j = t*B + b) at gx[r*gx_rs + j*gx_cs]. Feature-major (D*GH, T*B)
+     * when the batch is wide enough for a step's columns to fill vectors,
+     * batch-major (T*B, D*GH) otherwise (for B = 1 feature-major reads one
+     * float per cache line: measured 10% slower on T=200 B=1 H=256). */
+    REAL *gx;
+    int64_t gx_rs, gx_cs;
+    REAL *z;       /* (GH, B) gates of one step */
+    REAL *hT;      /* (P, B) */
+    REAL *cT;      /* (H, B) */
+    REAL *hnew;    /* (max(P, H), B) candidate new h (projected, or GRU r*h) */
+    REAL *m;       /* (H, B) LSTM o*act(c) */
+    REAL *tmp;     /* (H, B) */
+    int64_t *col;  /* (B) row of gx (= t*B + b) each batch row reads at this step */
+    unsigned char *active; /* (B) 1 while the row's sequence runs */
+    REAL *ybuf[2]; /* (T*B, D*P) intermediate layer outputs */
+    REAL *params;  /* one block holding a layer's parameters */
+    FWD(layer) lp;
+    /* Recurrent products per direction: W_hh rows the step multiplies by h
+     * first (all of them, or r,z of a GRU with the reset before the
+     * product), that GRU's n rows (applied to r*h), and the projection. */
+    FWD(wmat) w_rec[2], w_rec_n[2], w_proj[2];
+    float *packed;       /* packing space for every wmat above */
+    int threads;         /* OpenBLAS's thread count, which rnnck uses too */
+    rnnck__team *team;   /* while a layer runs with threads > 1 and packed products */
+} FWD(ctx);
+
+/* Copies one parameter into dst in the compute dtype (loading lazily). */
+static rnnck_status FWD(fetch)(FWD(ctx) *c, rnnck_param kind, int64_t layer, int rev, REAL *dst, size_t n) {
+    rnnck_tensor *t;
+    rnnck_status st = rnnck_model_param(c->run->m, c->run->module, kind, layer, rev, &t);
+    if (!st && !rnnck__tensor_loaded(t)) st = rnnck_model_load_tensor(c->run->m, t);
+    if (!st) st = rnnck_tensor_copy_out(t, RNNCK_DT, dst, n * sizeof(REAL));
+    return st;
+}
+
+/* Shapes (m, k) of the three per-step products of a direction: W_hh rows
+ * multiplied by h first, a GRU-with-reset-first's n rows, the projection;
+ * m = 0 when absent. */
+static void FWD(product_shapes)(const FWD(ctx) *c, int64_t m[3], int64_t k[3]) {
+    const bool reset_first = c->gru && !c->lbr;
+    m[0] = reset_first ? 2 * c->H : c->GH;
+    m[1] = reset_first ? c->H : 0;
+    m[2] = c->P != c->H ? c->P : 0;
+    k[0] = k[1] = c->P;
+    k[2] = c->H;
+}
+
+static const rnnck__rec_kernel *FWD(kernel_for)(const FWD(ctx) *c, int64_t m, int64_t k) {
+#ifdef FWD_PACKED
+    if (m > 0) return rnnck__rec_pick(c->B, m, k);
+#endif
+    (void)c, (void)m, (void)k;
+    return NULL;
+}
+
+#ifdef FWD_PACKED
+/* One part of a packed product split across the team by row panels. */
+typedef struct FWD(mul_job) {
+    const FWD(wmat) *W;
+    const REAL *h;
+    REAL *z;
+    int64_t n, panels;
+    bool accumulate;
+} FWD(mul_job);
+
+static void FWD(mul_part)(void *arg, int part, int nparts) {
+    const FWD(mul_job) *j = arg;
+    int64_t p0 = j->panels * part / nparts, p1 = j->panels * (part + 1) / nparts;
+    rnnck__rec_apply(j->W->kern, j->W->packed, j->W->m, j->W->k, j->h, j->n, j->z, p0, p1, j->accumulate);
+}
+#endif
+
+/* Floats of packing space for one layer's recurrent products (0 when no
+ * product uses a packed kernel); *ok = false on overflow. */
+static size_t FWD(packed_len)(const FWD(ctx) *c, bool *ok) {
+    int64_t m[3], k[3];
+    FWD(product_shapes)(c, m, k);
+    size_t total = 0;
+    for (int i = 0; i < 3; i++) {
+        const rnnck__rec_kernel *kern = FWD(kernel_for)(c, m[i], k[i]);
+        if (!kern) continue;
+        size_t n = rnnck__rec_packed_len(kern, m[i], k[i]);
+        if (!n || __builtin_add_overflow(total, n, &total)) *ok = false;
+    }
+    if (__builtin_mul_overflow(total, (size_t)c->D, &total)) *ok = false;
+    return total;
+}
+
+/* Points the per-step products at this layer's weights and packs them. */
+static void FWD(prepare_products)(FWD(ctx) *c) {
+    int64_t m[3], k[3];
+    FWD(product_shapes)(c, m, k);
+    float *pk = c->packed;
+    for (int d = 0; d < c->D; d++) {
+        const REAL *w[3] = {c->lp.w_hh[d], c->lp.w_hh[d] + m[0] * c->P, c->lp.w_hr[d]};
+        FWD(wmat) *mats[3] = {&c->w_rec[d], &c->w_rec_n[d], &c->w_proj[d]};
+        for (int i = 0; i < 3; i++) {
+            *mats[i] = (FWD(wmat)){m[i] ? w[i] : NULL, m[i], k[i], FWD(kernel_for)(c, m[i], k[i]), NULL};
+#ifdef FWD_PACKED
+            if (!mats[i]->kern) continue;
+            mats[i]->packed = pk;
+            rnnck__rec_pack(mats[i]->kern, w[i], k[i], m[i], k[i], pk);
+            pk += rnnck__rec_packed_len(mats[i]->kern, m[i], k[i]);
+#endif
+        }
+    }
+    (void)pk;
+}
+
+static rnnck_status FWD(load_layer)(FWD(ctx) *c, int64_t l) {
+    const rnnck_module_info *info = c->info;
+    int64_t in = rnnck__layer_input(info, l), GH = c->GH, H = c->H, P = c->P;
+    REAL *p = c->params;
+    FWD(layer) *lp = &c->lp;
+    memset(lp, 0, sizeof *lp);
+    lp->w_ih = p;
+    p += c->D * GH * in;
+    for (int d = 0; d < c->D; d++) {
+        rnnck_status st = FWD(fetch)(c, RNNCK_PARAM_WEIGHT_IH, l, d, lp->w_ih + d * GH * in, (size_t)(GH * in));
+        if (st) return st;
+        lp->w_hh[d] = p;
+        p += GH * P;
+        if ((st = FWD(fetch)(c, RNNCK_PARAM_WEIGHT_HH, l, d, lp->w_hh[d], (size_t)(GH * P)))) return st;
+        lp->b_x[d] = p;
+        p += GH;
+        lp->b_hn[d] = p;
+        p += H;
+        memset(lp->b_x[d], 0, sizeof(REAL) * (size_t)(GH + H));
+        if (info->bias) {
+            REAL *bhh = p; /* scratch for b_hh, overwritten below by later params */
+            if ((st = FWD(fetch)(c, RNNCK_PARAM_BIAS_IH, l, d, lp->b_x[d], (size_t)GH))) return st;
+            if ((st = FWD(fetch)(c, RNNCK_PARAM_BIAS_HH, l, d, bhh, (size_t)GH))) return st;
+            /* Folding b_hh into the input bias is exact maths; GRU lbr=1 keeps
+             * b_hn apart because the reset gate multiplies it. */
+            int64_t fold = (c->gru && c->lbr) ? 2 * H : GH;
+            for (int64_t k = 0; k < fold; k++) lp->b_x[d][k] += bhh[k];
+            if (fold < GH) memcpy(lp->b_hn[d], bhh + fold, sizeof(REAL) * (size_t)H);
+        }
+        if (P != H) {
+            lp->w_hr[d] = p;
+            p += P * H;
+            if ((st = FWD(fetch)(c, RNNCK_PARAM_WEIGHT_HR, l, d, lp->w_hr[d], (size_t)(P * H)))) return st;
+        }
+        if (info->peepholes) {
+            lp->peep[d] = p;
+            p += 3 * H;
+            if ((st = FWD(fetch)(c, RNNCK_PARAM_PEEPHOLE, l, d, lp->peep[d], (size_t)(3 * H)))) return st;
+        }
+    }
+    FWD(prepare_products)(c);
+    return RNNCK_OK;
+}
+
+/* C(M, N) = A(M, K) . B(N, K)^T; GEMV when N == 1. */
+static void FWD(gemm_nt)(int64_t M, int64_t N, int64_t K, const REAL *a, int64_t lda, const REAL *b, int64_t ldb,
+                         REAL *c, int64_t ldc) {
+    if (N == 1)
+        GEMV(CblasRowMajor, CblasNoTrans, (int)M, (int)K, 1, a, (int)lda, b, 1, 0, c, (int)ldc);
+    else
+        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1, a, (int)lda, b, (int)ldb, 0, c,
+             (int)ldc);
+}
+
+/* z (m, B) = W . h, or z += W . h when `accumulate`; h is (k, B). */
+static void FWD(mul)(const FWD(ctx) *c, const FWD(wmat) *W, const REAL *h, REAL *z, bool accumulate) {
+    const int64_t B = c->B;
+#ifdef FWD_PACKED
+    if (W->packed) {
+        FWD(mul_job) job = {W, h, z, B, rnnck__rec_panels(W->kern, W->m), accumulate};
+        /* Splitting pays once a product is worth more than a thread hand-off
+         * (about a microsecond): from 2^18 multiply-adds, ~5 us on one core. */
+        if (c->team && (double)W->m * (double)W->k * (double)B >= 262144.0 && job.panels >= 2)
+            rnnck__team_run(c->team, FWD(mul_part), &job);
+        else
+            FWD(mul_part)(&job, 0, 1);
+        return;
+    }
+#endif
+    const REAL beta = accumulate ? 1 : 0;
+    if (B == 1)
+        GEMV(CblasRowMajor, CblasNoTrans, (int)W->m, (int)W->k, 1, W->w, (int)W->k, h, 1, beta, z, 1);
+    else
+        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)W->m, (int)B, (int)W->k, 1, W->w, (int)W->k, h, (int)B,
+             beta, z, (int)B);
+}
+
+static void FWD(clip)(REAL *x, int64_t n, REAL lim) {
+    if (lim <= 0) return;
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] < -lim ? -lim : (x[i] > lim ? lim : x[i]);
+}
+
+/* z[k, b] = gx[d*GH + k, col[b]] + bias[k] for gate rows [k0, k1), or += when
+ * `accumulate`. With the feature-major gx, when every batch row reads the same
+ * time step (always, except a reverse direction over unequal lengths) a row's
+ * columns are contiguous. */
+RNNCK_VECTOR_CLONES
+static void FWD(input_gates)(FWD(ctx) *c, int d, int64_t k0, int64_t k1, bool accumulate) {
+    const int64_t B = c->B;
+    const REAL *bx = c->lp.b_x[d];
+    const int64_t rs = c->gx_rs, cs = c->gx_cs;
+    const REAL *g = c->gx + d * c->GH * rs;
+    bool contiguous = cs == 1;
+    for (int64_t b = 1; b < B && contiguous; b++) contiguous &= c->col[b] == c->col[0] + b;
+    if (contiguous) {
+        for (int64_t k = k0; k < k1; k++) {
+            const REAL *gk = g + k * rs + c->col[0];
+            REAL *zk = c->z + k * B;
+            if (accumulate)
+                for (int64_t b = 0; b < B; b++) zk[b] += gk[b] + bx[k];
+            else
+                for (int64_t b = 0; b < B; b++) zk[b] = gk[b] + bx[k];
+        }
+        return;
+    }
+    if (rs == 1 && B == 1) { /* a vector loop; the strided one below is not */
+        const REAL *gb = g + c->col[0] * cs;
+        if (accumulate)
+            for (int64_t k = k0; k < k1; k++) c->z[k] += gb[k] + bx[k];
+        else
+            for (int64_t k = k0; k < k1; k++) c->z[k] = gb[k] + bx[k];
+        return;
+    }
+    if (rs == 1) { /* batch-major: each batch row's projections are contiguous */
+        /* Blocks of 16 gate rows keep the strided writes to z within a few
+         * cache lines while each gx row is streamed. */
+        for (int64_t kb = k0; kb < k1; kb += 16) {
+            int64_t ke = kb + 16 < k1 ? kb + 16 : k1;
+            for (int64_t b = 0; b < B; b++) {
+                const REAL *gb = g + c->col[b] * cs;
+                if (accumulate)
+                    for (int64_t k = kb; k < ke; k++) c->z[k * B + b] += gb[k] + bx[k];
+                else
+                    for (int64_t k = kb; k < ke; k++) c->z[k * B + b] = gb[k] + bx[k];
+            }
+        }
+        return;
+    }
+    for (int64_t k = k0; k < k1; k++)
+        for (int64_t b = 0; b < B; b++) {
+            REAL v = g[k * rs + c->col[b]] + bx[k];
+            c->z[k * B + b] = accumulate ? c->z[k * B + b] + v : v;
+        }
+}
+
+/* dst[k, b] = src[k, b] for rows [0, rows) and every active column b. */
+RNNCK_VECTOR_CLONES
+static void FWD(commit)(FWD(ctx) *c, REAL *dst, const REAL *src, int64_t rows, bool all_active) {
+    const int64_t B = c->B;
+    if (all_active) {
+        memcpy(dst, src, sizeof(REAL) * (size_t)(rows * B));
+        return;
+    }
+    for (int64_t k = 0; k < rows; k++)
+        for (int64_t b = 0; b < B; b++)
+            if (c->active[b]) dst[k * B + b] = src[k * B + b];
+}
+
+/* LSTM step on the transposed gates; leaves the new h in c->hnew / c->m. */
+RNNCK_VECTOR_CLONES
+static const REAL *FWD(lstm_step)(FWD(ctx) *c, int d, bool all_active) {
+    const int64_t H = c->H, B = c->B, HB = H * B;
+    const REAL *pp = c->lp.peep[d];
+    const rnnck_activation *act = c->info->act[d];
+    REAL *zi = c->z, *zf = zi + HB, *zg = zf + HB, *zo = zg + HB, *cs = c->cT;
+    if (pp)
+        for (int64_t k = 0; k < H; k++)
+            for (int64_t b = 0; b < B; b++) {
+                zi[k * B + b] += pp[k] * cs[k * B + b];
+                zf[k * B + b] += pp[H + k] * cs[k * B + b];
+            }
+    /* TF1's forget_bias is part of the f pre-activation, so an ONNX clip
+     * would bound it too (no framework has both). */
+    if (c->fb != 0)
+        for (int64_t i = 0; i < HB; i++) zf[i] += c->fb;
+    FWD(clip)(zi, 3 * HB, c->clip);
+    ACT(act[0], zi, 2 * HB); /* i and f: adjacent blocks, one activation */
+    if (c->info->input_forget)
+        for (int64_t i = 0; i < HB; i++) zi[i] = 1 - zf[i];
+    ACT(act[1], zg, HB);
+    REAL *cn = c->tmp;
+    for (int64_t i = 0; i < HB; i++) cn[i] = zf[i] * cs[i] + zi[i] * zg[i];
+    FWD(commit)(c, cs, cn, H, all_active);
+    if (pp)
+        for (int64_t k = 0; k < H; k++)
+            for (int64_t b = 0; b < B; b++) zo[k * B + b] += pp[2 * H + k] * cs[k * B + b];
+    FWD(clip)(zo, HB, c->clip);
+    ACT(act[0], zo, HB);
+    memcpy(cn, cs, sizeof(REAL) * (size_t)HB);
+    ACT(act[2], cn, HB);
+    for (int64_t i = 0; i < HB; i++) c->m[i] = zo[i] * cn[i];
+    if (c->P == H) return c->m;
+    FWD(mul)(c, &c->w_proj[d], c->m, c->hnew, false);
+    return c->hnew;
+}
+
+/* GRU step. On entry the r and z rows hold input + bias + W_h{r,z} h, and
+ * when lbr=1 the n rows hold W_hn h alone. */
+RNNCK_VECTOR_CLONES
+static const REAL *FWD(gru_step)(FWD(ctx) *c, int d) {
+    const int64_t H = c->H, B = c->B, HB = H * B;
+    const rnnck_activation *act = c->info->act[d];
+    REAL *zr = c->z, *zu = zr + HB, *zn = zu + HB, *h = c->hT;
+    FWD(clip)(zr, 2 * HB, c->clip);
+    ACT(act[0], zr, 2 * HB);
+    if (c->lbr) {
+        const REAL *bhn = c->lp.b_hn[d];
+        for (int64_t k = 0; k < H; k++)
+            for (int64_t b = 0; b < B; b++) zn[k * B + b] = zr[k * B + b] * (zn[k * B + b] + bhn[k]);
+        FWD(input_gates)(c, d, 2 * H, 3 * H, true);
+    } else { /* reset before the product: W_hn (r*h) */
+        for (int64_t i = 0; i < HB; i++) c->hnew[i] = zr[i] * h[i];
+        FWD(input_gates)(c, d, 2 * H, 3 * H, false);
+        FWD(mul)(c, &c->w_rec_n[d], c->hnew, zn, true);
+    }
+    FWD(clip)(zn, HB, c->clip);
+    ACT(act[1], zn, HB);
+    for (int64_t i = 0; i < HB; i++) c->hnew[i] = (1 - zu[i]) * zn[i] + zu[i] * h[i];
+    return c->hnew;
+}
+
+static void FWD(transpose)(const REAL *src, REAL *dst, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t k = 0; k < cols; k++) dst[k * rows + r] = src[r * cols + k];
+}
+
+static void FWD(run_direction)(FWD(ctx) *c, int64_t l, int d, REAL *out) {
+    const int64_t B = c->B, H = c->H, P = c->P, GH = c->GH, D = c->D;
+    const int64_t *len = c->run->lengths;
+    REAL *h_state = (REAL *)c->run->h + (l * D + d) * B * P;
+    REAL *c_state = c->lstm ? (REAL *)c->run->c + (l * D + d) * B * H : NULL;
+    FWD(transpose)(h_state, c->hT, B, P);
+    if (c_state) FWD(transpose)(c_state, c->cT, B, H);
+    int64_t steps = c->T;
+    if (len) {
+        steps = 0;
+        for (int64_t b = 0; b < B; b++) steps = len[b] > steps ? len[b] : steps;
+    }
+    for (int64_t s = 0; s < steps; s++) {
+        bool all_active = true;
+        for (int64_t b = 0; b < B; b++) {
+            int64_t L = len ? len[b] : c->T;
+            c->active[b] = s < L;
+            all_active &= s < L;
+            /* Time step read; a finished row reads a harmless valid one, the
+             * forward direction's s so the columns stay contiguous. */
+            int64_t t = s < L ? (d == 0 ? s : L - 1 - s) : (d == 0 ? s : 0);
+            c->col[b] = t * B + b;
+        }
+        /* Pre-activations: input projection + bias, then += W_hh . h. A GRU
+         * with lbr=1 keeps W_hn h apart (its n rows start at zero); one with
+         * the reset before the product multiplies only W_h{r,z} here. */
+        const int64_t in_rows = c->gru ? 2 * H : GH, zero_rows = c->w_rec[d].m - in_rows;
+        FWD(input_gates)(c, d, 0, in_rows, false);
+        if (zero_rows > 0) memset(c->z + in_rows * B, 0, sizeof(REAL) * (size_t)(zero_rows * B));
+        FWD(mul)(c, &c->w_rec[d], c->hT, c->z, true);
+        const REAL *hn;
+        if (c->lstm) {
+            hn = FWD(lstm_step)(c, d, all_active);
+        } else if (c->gru) {
+            hn = FWD(gru_step)(c, d);
+        } else {
+            FWD(clip)(c->z, H * B, c->clip);
+            ACT(c->info->act[d][0], c->z, H * B);
+            hn = c->z;
+        }
+        FWD(commit)(c, c->hT, hn, P, all_active);
+        for (int64_t b = 0; b < B; b++) {
+            if (!c->active[b]) continue;
+            REAL *o = out + c->col[b] * D * P + d * P;
+            for (int64_t k = 0; k < P; k++) o[k] = c->hT[k * B + b];
+        }
+    }
+    FWD(transpose)(c->hT, h_state, P, B);
+    if (c_state) FWD(transpose)(c->cT, c_state, H, B);
+}
+
+rnnck_status FWD(rnnck__forward)(const rnnck__fwd_run *run) {
+    const rnnck_module_info *info = run->info;
+    FWD(ctx) c;
+    memset(&c, 0, sizeof c);
+    c.run = run;
+    c.info = info;
+    c.T = run->T;
+    c.B = run->B;
+    c.H = info->hidden_size;
+    c.P = rnnck__h_out(info);
+    c.G = rnnck_cell_gates(info->cell);
+    c.GH = c.G * c.H;
+    c.D = info->bidirectional ? 2 : 1;
+    c.L = info->num_layers;
+    c.lstm = info->cell == RNNCK_CELL_LSTM;
+    c.gru = info->cell == RNNCK_CELL_GRU;
+    c.lbr = info->linear_before_reset;
+    c.fb = (REAL)info->forget_bias;
+    c.clip = (REAL)info->clip;
+#ifdef FWD_PACKED
+    /* The packed products split across `threads` workers (rec_team.h), the
+     * thread count OpenBLAS uses for the input projections. */
+    c.threads = openblas_get_num_threads();
+#endif
+
+    /* Workspace sizes, overflow-checked; BLAS takes int dimensions. */
+    int64_t gx_n = 0, y_n = 0, gb_n = 0, max_in = info->input_size, par_n = 0;
+    if (rnnck__layer_input(info, 1) > max_in) max_in = rnnck__layer_input(info, 1);
+    bool bad = rnnck__mul_overflow_i64(c.T, c.B, &c.TB) || rnnck__mul_overflow_i64(c.TB, c.D * c.GH, &gx_n) ||
+               rnnck__mul_overflow_i64(c.TB, c.D * c.P, &y_n) || rnnck__mul_overflow_i64(c.D * c.GH, max_in, &par_n) ||
+               rnnck__mul_overflow_i64(c.GH, c.B, &gb_n) || c.TB > INT32_MAX || c.D * c.GH > INT32_MAX ||
+               max_in > INT32_MAX;
+    int64_t per_dir = c.GH * c.P + c.GH + c.H + c.P * c.H + 3 * c.H + c.GH; /* + b_hh scratch */
+    bool pack_ok = true;
+    size_t pack_n = FWD(packed_len)(&c, &pack_ok);
+    if (bad || !pack_ok || pack_n > SIZE_MAX / sizeof(float) || __builtin_add_overflow(par_n, c.D * per_dir, &par_n) ||
+        (uint64_t)gx_n > SIZE_MAX / sizeof(REAL) ||
+        (uint64_t)par_n > SIZE_MAX / sizeof(REAL))
+        return rnnck__err(RNNCK_E_NOMEM, "forward: module '%s' with T=%lld, B=%lld is too large for this build",
+                          info->name, (long long)c.T, (long long)c.B);
+    const size_t B = (size_t)c.B, H = (size_t)c.H, P = (size_t)c.P;
+    bool feature_major = c.B >= 8;
+    c.gx_rs = feature_major ? c.TB : 1;
+    c.gx_cs = feature_major ? 1 : c.D * c.GH;
+    c.gx = malloc(sizeof(REAL) * (size_t)(gx_n ? gx_n : 1));
+    c.z = calloc((size_t)gb_n, sizeof(REAL));
+    c.hT = calloc(P * B, sizeof(REAL));
+    c.cT = calloc(H * B, sizeof(REAL));
+    c.hnew = calloc((H > P ? H : P) * B, sizeof(REAL));
+    c.m = calloc(H * B, sizeof(REAL));
+    c.tmp = calloc(H * B, sizeof(REAL));
+    c.col = calloc(B, sizeof(int64_t));
+    c.active = calloc(B, 1);
+    c.params = malloc(sizeof(REAL) * (size_t)par_n);
+    if (pack_n) c.packed = malloc(sizeof(float) * pack_n);
+    int nbuf = c.L > 1 ? (c.L > 2 ? 2 : 1) : 0;
+    for (int i = 0; i < nbuf; i++) c.ybuf[i] = malloc(sizeof(REAL) * (size_t)y_n);
+    rnnck_status st = RNNCK_OK;
+    if (!c.gx || !c.z || !c.hT || !c.cT || !c.hnew || !c.m || !c.tmp || !c.col || !c.active || !c.params ||
+        (pack_n && !c.packed) || (nbuf > 0 && !c.ybuf[0]) || (nbuf > 1 && !c.ybuf[1])) {
+        st = rnnck__oom();
+        goto done;
+    }
+    const REAL *in = run->x;
+    for (int64_t l = 0; l < c.L; l++) {
+        if ((st = FWD(load_layer)(&c, l))) goto done;
+        /* Without workers (thread limits reached) the products run on this
+         * thread: same results, only slower, so that is not an error. */
+        if (c.threads > 1 && c.packed && rnnck__team_start(c.threads, &c.team)) rnnck__err_clear();
+        int64_t in_w = rnnck__layer_input(info, l);
+        REAL *out = l == c.L - 1 ? (REAL *)run->y : c.ybuf[l & 1];
+        /* Positions past a sequence's end stay zero (run->y arrives zeroed). */
+        if (out != run->y && run->lengths) memset(out, 0, sizeof(REAL) * (size_t)y_n);
+        /* Both directions' input projections of all steps in one GEMM:
+         * gx = W_ih (D*GH, I) . x (T*B, I)^T in the layout chosen above. */
+        if (c.gx_cs == 1)
+            FWD(gemm_nt)(c.D * c.GH, c.TB, in_w, c.lp.w_ih, in_w, in, in_w, c.gx, c.TB);
+        else
+            FWD(gemm_nt)(c.TB, c.D * c.GH, in_w, in, in_w, c.lp.w_ih, in_w, c.gx, c.D * c.GH);
+        for (int d = 0; d < c.D; d++) FWD(run_direction)(&c, l, d, out);
+        rnnck__team_stop(c.team);
+        c.team = NULL;
+        in = out;
+    }
+done:
+    rnnck__team_stop(c.team);
+    free(c.gx);
+    free(c.z);
+    free(c.hT);
+    free(c.cT);
+    free(c.hnew);
+    free(c.m);
+    free(c.tmp);
+    free(c.col);
+    free(c.active);
+    free(c.params);
+    free(c.packed);
+    free(c.ybuf[0]);
+    free(c.ybuf[1]);
+    return st;
+}

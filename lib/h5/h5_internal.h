@@ -1,0 +1,191 @@
+/* Private to the HDF5 schema code (lib/h5/): the only header
+ * that includes hdf5.h. Not installed, not used by formats/ or tools/. */
+#ifndef RNNCK_H5_INTERNAL_H
+#define RNNCK_H5_INTERNAL_H
+
+#include "core/internal.h"
+
+#include <hdf5.h>
+
+/* Bounds on the walk of an untrusted file (beyond rnnck_limits). */
+#define RNNCK__H5_MAX_DEPTH 32    /* group nesting */
+#define RNNCK__H5_MAX_NAME 256    /* bytes in one link name */
+#define RNNCK__H5_MAX_STRING 4096 /* bytes in a string attribute */
+#define RNNCK__H5_MAX_ACT (2 * RNNCK_ACT_SLOTS)
+
+/* The report of rnnck_check_file: one malloc'd line per problem. */
+struct rnnck_report {
+    char **items;
+    size_t count, cap;
+};
+/* Appends a copy of line. RNNCK_E_NOMEM on allocation failure. */
+rnnck_status rnnck__report_add(rnnck_report *r, const char *line);
+
+/* An open file being read, and how problems are handled: with report == NULL
+ * the first problem stops the walk (rnnck_load); otherwise every problem is
+ * appended to report and the walk goes on (rnnck_check_file). */
+typedef struct rnnck__h5_file {
+    const char *path; /* as given by the caller: names the file in messages */
+    hid_t fid;
+    int64_t file_size;
+    rnnck_limits lim;
+    rnnck_report *report;
+} rnnck__h5_file;
+
+/* Turns off libhdf5's printing of its error stack (we translate failures). */
+void rnnck__h5_silence(void);
+/* The process-wide lock held by every entry point that touches libhdf5
+ * (h5_lock.c): rnnck_load, rnnck_save, rnnck_check_file, lazy reads and the
+ * closing of an HDF5 source. Recursive. */
+void rnnck__h5_lock(void);
+void rnnck__h5_unlock(void);
+/* Called first thing in a forked child: the inherited lock is reset. */
+void rnnck__h5_lock_reset_in_child(void);
+
+/* Sets the thread's message to "<file>: <object>: <text>" and returns st. */
+rnnck_status rnnck__h5_fail(const rnnck__h5_file *f, rnnck_status st, const char *object, const char *fmt, ...)
+    RNNCK_PRINTF(4, 5);
+
+/* Called after a check failed with status st (message already set). In load
+ * mode returns st; in check mode records the message and returns RNNCK_OK so
+ * the walk continues. Allocation failures always stop the walk. */
+rnnck_status rnnck__h5_problem(rnnck__h5_file *f, rnnck_status st);
+
+/* Opens path read-only after checking it is a non-empty regular file with the
+ * HDF5 signature. E_IO when it cannot be read, E_FORMAT when not HDF5. */
+rnnck_status rnnck__h5_open(const char *path, const rnnck_limits *lim, rnnck__h5_file *f);
+void rnnck__h5_close(rnnck__h5_file *f);
+
+/* ---- attributes (lib/h5/h5_attr.c). Each sets *present to false and succeeds
+ * when the attribute does not exist; a present attribute of the wrong class,
+ * shape or size is RNNCK_E_FORMAT naming object and attribute. ---- */
+rnnck_status rnnck__h5_attr_string(const rnnck__h5_file *f, hid_t obj, const char *object, const char *name, char *buf,
+                                   size_t bufsize, bool *present);
+/* Any integer class (or an enum over an integer, as h5py writes bool). */
+rnnck_status rnnck__h5_attr_int(const rnnck__h5_file *f, hid_t obj, const char *object, const char *name,
+                                int64_t *value, bool *present);
+/* A float (or integer) scalar. */
+rnnck_status rnnck__h5_attr_double(const rnnck__h5_file *f, hid_t obj, const char *object, const char *name,
+                                   double *value, bool *present);
+/* A 1-d float (or integer) array of at most max elements. */
+rnnck_status rnnck__h5_attr_doubles(const rnnck__h5_file *f, hid_t obj, const char *object, const char *name,
+                                    double *values, size_t max, size_t *count, bool *present);
+
+rnnck_status rnnck__h5_write_attr_string(hid_t obj, const char *name, const char *value);
+rnnck_status rnnck__h5_write_attr_i64(hid_t obj, const char *name, int64_t value);
+rnnck_status rnnck__h5_write_attr_i8(hid_t obj, const char *name, int value);
+rnnck_status rnnck__h5_write_attr_f64(hid_t obj, const char *name, double value);
+rnnck_status rnnck__h5_write_attr_f64s(hid_t obj, const char *name, const double *values, size_t count);
+
+/* ---- datasets (lib/h5/h5_dataset.c) ---- */
+typedef struct rnnck__h5_dsinfo {
+    rnnck_dtype dtype;
+    int ndim;
+    int64_t shape[RNNCK_MAX_DIMS];
+    bool chunked; /* reading walks libhdf5's chunk index: done in a child */
+} rnnck__h5_dsinfo;
+
+/* Validates a dataset's metadata without reading its data: datatype, rank,
+ * dimensions against the limits, layout, filters, external storage, and the
+ * stored size of contiguous/compact data against shape x dtype. */
+rnnck_status rnnck__h5_inspect_dataset(const rnnck__h5_file *f, hid_t ds, const char *object, rnnck__h5_dsinfo *out);
+/* New HDF5 types (caller closes) for a dtype: in memory (native order) and in
+ * the file (little-endian). bfloat16 is uint16, bool is uint8. */
+hid_t rnnck__h5_mem_type(rnnck_dtype dtype);
+hid_t rnnck__h5_file_type(rnnck_dtype dtype);
+
+/* ---- recurrent-module attributes (lib/h5/h5_module.c) ---- */
+/* Reads and validates the description carried by group `object`. Every
+ * problem goes through rnnck__h5_problem; *ok tells whether the description
+ * is usable. info->name = module_name (borrowed), info->dtype = RNNCK_F32. */
+rnnck_status rnnck__h5_read_module(rnnck__h5_file *f, hid_t group, const char *object, const char *module_name,
+                                   rnnck_module_info *info, bool *ok);
+rnnck_status rnnck__h5_write_module(hid_t group, const rnnck_module_info *info);
+
+/* ---- the lazy source (lib/h5/h5_source.c) ---- */
+typedef struct rnnck__h5_source rnnck__h5_source;
+rnnck_status rnnck__h5_source_new(const char *path, rnnck__h5_source **out);
+/* The file record inside the source (open it with rnnck__h5_open). */
+rnnck__h5_file *rnnck__h5_source_file(rnnck__h5_source *s);
+/* Gives the source to the model, which closes it when freed. */
+void rnnck__h5_source_attach(rnnck_model *m, rnnck__h5_source *s);
+/* Closes the file and frees the source (the model's close callback). */
+void rnnck__h5_source_close(void *source);
+/* Records the HDF5 path of a new tensor; *key becomes its source_key. With
+ * isolate, its data is read in a child process (h5_isolate.c). */
+rnnck_status rnnck__h5_source_add(rnnck__h5_source *s, const char *object, bool isolate, int64_t *key);
+void rnnck__h5_source_drop_last(rnnck__h5_source *s);
+
+/* ---- walking groups (lib/h5/h5_walk.c, lib/h5/h5_module_group.c) ---- */
+typedef struct rnnck__h5_link {
+    char *name;
+    H5L_type_t type; /* from the link itself, before anything is followed */
+} rnnck__h5_link;
+
+typedef struct rnnck__h5_links {
+    rnnck__h5_link *items;
+    size_t count, cap, limit;
+    bool too_many, bad_name, nomem;
+} rnnck__h5_links;
+
+typedef struct rnnck__h5_walk {
+    rnnck__h5_file *f;
+    rnnck__h5_source *src;
+    rnnck_model *m;
+    haddr_t *groups; /* set of visited group addresses: hard-link cycles */
+    size_t ngroups, groups_cap;
+    int64_t objects, object_limit;
+    bool stopped; /* check mode: a limit was hit, walk no further */
+} rnnck__h5_walk;
+
+/* All return non-OK only when the walk must stop (load mode: any problem;
+ * check mode: out of memory); other problems go through rnnck__h5_problem. */
+rnnck_status rnnck__h5_walk_group(rnnck__h5_walk *w, hid_t g, const char *object, const char *prefix, int depth);
+rnnck_status rnnck__h5_module_group(rnnck__h5_walk *w, hid_t g, const char *object, const char *prefix, int depth);
+/* Lists g's links, in creation order when tracked, else by name. */
+rnnck_status rnnck__h5_list_links(rnnck__h5_walk *w, hid_t g, const char *object, rnnck__h5_links *l);
+void rnnck__h5_links_free(rnnck__h5_links *l);
+/* Adds a group's address to the visited set; *seen if it was there. */
+rnnck_status rnnck__h5_remember_group(rnnck__h5_walk *w, haddr_t addr, bool *seen);
+/* Counts one object against the limit; in check mode a hit stops the walk. */
+rnnck_status rnnck__h5_count_object(rnnck__h5_walk *w, const char *object);
+/* Refuses bad names and non-hard links without following them; else fills
+ * *oi and sets *usable. */
+rnnck_status rnnck__h5_examine_link(rnnck__h5_walk *w, hid_t g, const rnnck__h5_link *link, const char *object,
+                                    H5O_info_t *oi, bool *usable);
+/* Any link of a plain group: datasets become tensors, groups are walked. */
+rnnck_status rnnck__h5_visit(rnnck__h5_walk *w, hid_t g, const rnnck__h5_link *link, const char *object,
+                             const char *tensor, int depth);
+/* Opens and validates dataset `name` of g; *ok false if refused. */
+rnnck_status rnnck__h5_inspect(rnnck__h5_walk *w, hid_t g, const char *name, const char *object, rnnck__h5_dsinfo *info,
+                               bool *ok);
+/* Adds an unloaded tensor read on demand from `object`. */
+rnnck_status rnnck__h5_add_tensor(rnnck__h5_walk *w, const char *tensor_name, const char *object,
+                                  const rnnck__h5_dsinfo *info);
+/* "/a/b" + "c" -> "/a/b/c"; "a.b" + "c" -> "a.b.c" (malloc'd, NULL on OOM). */
+char *rnnck__h5_child_object(const char *object, const char *name);
+char *rnnck__h5_child_tensor(const char *prefix, const char *name);
+
+/* ---- the walk (lib/h5/h5_scan.c) ---- */
+/* Opens path and builds a lazily loaded model of it (the model owns the open
+ * file). With report == NULL any problem fails; otherwise problems go to the
+ * report and only well-formed tensors enter the model. A file that is not
+ * HDF5 or lacks rnnck_schema fails in both modes. */
+rnnck_status rnnck__h5_scan(const char *path, const rnnck_limits *lim, rnnck_report *report, rnnck_model **out);
+
+/* ---- isolation (lib/h5/h5_isolate.c) ---- */
+/* A job on an untrusted file: report is NULL in load mode. */
+typedef rnnck_status (*rnnck__h5_job)(const char *path, const rnnck_limits *lim, unsigned flags, rnnck_report *report);
+/* Runs job in a forked child and returns its status and message (and, with
+ * report, its report lines); RNNCK_E_FORMAT if the child crashed. Runs job
+ * in-process when fork is impossible. */
+rnnck_status rnnck__h5_isolated(const char *path, const rnnck_limits *lim, unsigned flags, rnnck__h5_job job,
+                                rnnck_report *report);
+/* Runs read(ctx, buf, nbytes) in a forked child and copies the nbytes it
+ * produced into dst; RNNCK_E_FORMAT naming path and object if the child
+ * crashed. Runs in-process when fork is impossible. */
+typedef rnnck_status (*rnnck__h5_reader)(void *ctx, void *buf, size_t nbytes);
+rnnck_status rnnck__h5_isolated_read(const char *path, const char *object, rnnck__h5_reader read, void *ctx, void *dst,
+                                     size_t nbytes);
+
+#endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 static char scratch_dir[256];
 
@@ -342,7 +343,7 @@ void fz_fix_zip_crcs(uint8_t *data, size_t size) {
         if (method != 0 || local > size || size - local < 30 || rd32(data + local) != 0x04034b50u) continue;
         size_t start = local + 30 + (size_t)rd16(data + local + 26) + rd16(data + local + 28);
         if (start > size || size - start < comp) continue;
-        uint32_t crc = rnnck__crc32(0, data + start, comp);
+        uint32_t crc = (uint32_t)crc32_z(0, data + start, comp);
         wr32(central + 16, crc);
         if (!(rd16(data + local + 6) & 8)) {
             wr32(data + local + 14, crc);

@@ -7,19 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "helpers/testutil.h"
 #include "rnnck.h"
 
-static uint32_t crc32_of(const void *data, size_t len) {
-    const unsigned char *p = data;
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < len; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    }
-    return ~c;
-}
+static uint32_t crc32_of(const void *data, size_t len) { return (uint32_t)crc32_z(0, data, len); }
 
 /* Compares m with fixtures/pytorch/<name>.expect (format: see
  * make_pytorch_fixtures.py): tensors by dtype, shape, CRC-32; modules. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "common/zipfile.h" /* to rebuild archives around corrupted pickles */
 #include "helpers/testutil.h"
@@ -15,15 +16,7 @@
 
 /* ----------------------------------------------------------- manifests */
 
-static uint32_t crc32_of(const void *data, size_t len) {
-    const unsigned char *p = data;
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < len; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    }
-    return ~c;
-}
+static uint32_t crc32_of(const void *data, size_t len) { return (uint32_t)crc32_z(0, data, len); }
 
 static uint32_t tensor_crc(rnnck_tensor *t) {
     size_t n = rnnck_tensor_nbytes(t);

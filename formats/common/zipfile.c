@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <zip.h>
+#include <zlib.h>
 
 /* Deflate cannot expand data by more than about 1032:1 (258-byte matches coded
  * in 2 bits); a member declaring more than this is lying about its size. */
@@ -158,23 +159,6 @@ rnnck_status rnnck__zip_read(rnnck__zip *z, int64_t i, uint64_t max_bytes, unsig
     return RNNCK_OK;
 }
 
-/* ------------------------------------------------------------------ CRC-32 */
-
-uint32_t rnnck__crc32(uint32_t crc, const void *data, size_t len) {
-    /* Four bits at a time from a constant table: no lazily built state, so
-     * it is safe from any thread. */
-    static const uint32_t nibble[16] = {0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
-                                        0x4DB26158, 0x5005713C, 0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C,
-                                        0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C};
-    const unsigned char *p = data;
-    crc = ~crc;
-    for (size_t i = 0; i < len; i++) {
-        crc = (crc >> 4) ^ nibble[(crc ^ p[i]) & 15];
-        crc = (crc >> 4) ^ nibble[(crc ^ (p[i] >> 4)) & 15];
-    }
-    return ~crc;
-}
-
 /* ------------------------------------------------------------------ writer */
 
 typedef struct zipw_entry {
@@ -250,7 +234,7 @@ rnnck_status rnnck__zipw_add(rnnck__zipw *w, const char *name, const void *data,
     zipw_entry *e = &w->entries[w->n];
     e->name = rnnck__strdup(name);
     if (!e->name) return rnnck__oom();
-    e->crc = rnnck__crc32(0, data, len);
+    e->crc = (uint32_t)crc32_z(0, data, len);
     e->size = len;
     e->offset = w->pos;
     w->n++;

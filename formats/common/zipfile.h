@@ -43,7 +43,4 @@ rnnck_status rnnck__zipw_add(rnnck__zipw *w, const char *name, const void *data,
 rnnck_status rnnck__zipw_finish(rnnck__zipw *w);
 void rnnck__zipw_free(rnnck__zipw *w);
 
-/* CRC-32 (the zip/zlib polynomial). */
-uint32_t rnnck__crc32(uint32_t crc, const void *data, size_t len);
-
 #endif

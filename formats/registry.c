@@ -50,6 +50,8 @@ const char *rnnck_formats_writable(void) { return list_formats(1); }
 rnnck_status rnnck_detect_format(const char *path, const char **format) {
     rnnck__err_clear();
     if (!path || !format) return rnnck__err(RNNCK_E_USAGE, "rnnck_detect_format: NULL argument");
+    rnnck_status kind = rnnck__require_regular_input(path, NULL); /* a FIFO would block fopen */
+    if (kind) return kind;
     FILE *f = fopen(path, "rb");
     if (!f) return rnnck__err(RNNCK_E_IO, "%s: cannot open: %s", path, strerror(errno));
     unsigned char head[512];
@@ -69,6 +71,8 @@ rnnck_status rnnck_detect_format(const char *path, const char **format) {
 rnnck_status rnnck_open(const char *path, const rnnck_open_opts *opts, rnnck_model **out) {
     rnnck__err_clear();
     if (!path || !out) return rnnck__err(RNNCK_E_USAGE, "rnnck_open: NULL argument");
+    rnnck_status kind = rnnck__require_regular_input(path, NULL);
+    if (kind) return kind;
     const char *name = opts ? opts->format : NULL;
     if (!name) {
         rnnck_status st = rnnck_detect_format(path, &name);
@@ -101,6 +105,8 @@ rnnck_status rnnck_write(rnnck_model *m, const char *path, const char *format) {
     if (!m || !path) return rnnck__err(RNNCK_E_USAGE, "rnnck_write: NULL argument");
     const rnnck__format *fmt = format ? rnnck__format_find(format) : format_for_extension(path);
     if (!fmt) {
+        if (!format && strcmp(path, "-") == 0)
+            return rnnck__err(RNNCK_E_USAGE, "writing to standard output needs a format (%s)", rnnck_formats_writable());
         if (format)
             return rnnck__err(RNNCK_E_USAGE, "unknown format '%s' (writable: %s)", format, rnnck_formats_writable());
         return rnnck__err(RNNCK_E_USAGE, "%s: cannot tell the output format from the extension; say --to FMT (%s)",

@@ -16,7 +16,10 @@ void cli_error(const char *cmd, const char *fmt, ...) {
     fputc('\n', stderr);
 }
 
-void cli_report(const char *cmd) { fprintf(stderr, "rnnck %s: %s\n", cmd, rnnck_errmsg()); }
+void cli_report(const char *cmd) {
+    char buf[2048];
+    fprintf(stderr, "rnnck %s: %s\n", cmd, cli_input_display(rnnck_errmsg(), buf, sizeof buf));
+}
 
 int cli_exit_for(rnnck_status st) {
     switch (st) {
@@ -48,6 +51,9 @@ int cli_parse(const char *cmd, int argc, char **argv, int first, const cli_opt *
             const cli_opt *o = NULL;
             for (size_t k = 0; k < nopts; k++)
                 if (strlen(opts[k].name) == len && strncmp(opts[k].name, a, len) == 0) o = &opts[k];
+            for (size_t k = 0; !o && k < CLI_INPUT_NOPTS; k++)
+                if (strlen(cli_input_opts[k].name) == len && strncmp(cli_input_opts[k].name, a, len) == 0)
+                    o = &cli_input_opts[k];
             if (!o) {
                 cli_error(cmd, "unknown option %.*s (see rnnck %s --help)", (int)len, a, cmd);
                 return EXIT_USAGE;
@@ -151,6 +157,8 @@ bool cli_parse_double(const char *cmd, const char *opt, const char *s, double *o
 }
 
 int cli_open_model(const char *cmd, const char *path, const cli_open_args *a, rnnck_model **out) {
+    int rc = cli_input(cmd, path, &path);
+    if (rc) return rc;
     rnnck_open_opts o = {0};
     o.format = a ? a->from : NULL;
     o.key = a ? a->key : NULL;

@@ -65,6 +65,22 @@ typedef struct cli_open_args {
 } cli_open_args;
 int cli_open_model(const char *cmd, const char *path, const cli_open_args *a, rnnck_model **out);
 
+/* ---- inputs and outputs that are not plain files (tools/cli_input.c) ---- */
+/* Options every command accepts: --max-input BYTES, --input-wait SECONDS. */
+#define CLI_INPUT_NOPTS 2
+extern const cli_opt cli_input_opts[CLI_INPUT_NOPTS];
+/* *use = the path to give the library for input `path`: path itself, or for
+ * "-" and FIFOs a temporary file holding what they delivered (removed at
+ * exit). Returns 0, or an exit code after printing why. */
+int cli_input(const char *cmd, const char *path, const char **use);
+/* msg with a spooled file's temporary path replaced by the name the user
+ * gave (buf holds the result when one was replaced). */
+const char *cli_input_display(const char *msg, char *buf, size_t bufsize);
+/* EXIT_USAGE (after printing) if output `out` is the same file as one of
+ * the n inputs (same device and inode, through any link; "-" is standard
+ * output / input). 0 otherwise. NULL entries are skipped. */
+int cli_distinct_output(const char *cmd, const char *out, const char *const *inputs, size_t n);
+
 /* JSON string output (escaped). */
 void json_string(FILE *f, const char *s);
 /* JSON number; NaN/Inf become null. */

@@ -13,20 +13,24 @@ static const char *const help =
     "Exit 0 when clean; 1 with one line per problem on stdout; 3 if FILE is not HDF5, not an\n"
     "rnnck file, or not readable.\n";
 
-static int check_rnnck(const char *cmd, const char *path, unsigned flags) {
+/* path is what the library reads (a spooled copy for "-" and FIFOs), shown
+ * what the user named it. */
+static int check_rnnck(const char *cmd, const char *path, const char *shown, unsigned flags) {
     rnnck_report *r;
     rnnck_status st = rnnck_check_file(path, flags, &r);
     if (st) return cli_fail(cmd, st);
     size_t n = rnnck_report_count(r);
-    for (size_t i = 0; i < n; i++) printf("%s\n", rnnck_report_item(r, i));
-    if (!n) printf("%s: ok\n", path);
+    char buf[2048];
+    for (size_t i = 0; i < n; i++) printf("%s\n", cli_input_display(rnnck_report_item(r, i), buf, sizeof buf));
+    if (!n) printf("%s: ok\n", shown);
     rnnck_report_free(r);
     return n ? EXIT_PROBLEM : EXIT_OK;
 }
 
 /* Other formats: the reader has validated names, shapes and dtypes; what is
  * left is the data itself. */
-static int check_other(const char *cmd, const char *path, cli_open_args *oa, bool allow_nonfinite) {
+static int check_other(const char *cmd, const char *path, const char *shown, cli_open_args *oa,
+                       bool allow_nonfinite) {
     rnnck_model *m;
     int rc = cli_open_model(cmd, path, oa, &m);
     if (rc) return rc;
@@ -41,11 +45,11 @@ static int check_other(const char *cmd, const char *path, cli_open_args *oa, boo
             return cli_fail(cmd, st);
         }
         if (bad) {
-            printf("%s: %s: %lld NaN/Inf value%s\n", path, rnnck_tensor_name(t), (long long)bad, bad == 1 ? "" : "s");
+            printf("%s: %s: %lld NaN/Inf value%s\n", shown, rnnck_tensor_name(t), (long long)bad, bad == 1 ? "" : "s");
             problems++;
         }
     }
-    if (!problems) printf("%s: ok\n", path);
+    if (!problems) printf("%s: ok\n", shown);
     rnnck_model_free(m);
     return problems ? EXIT_PROBLEM : EXIT_OK;
 }
@@ -64,13 +68,15 @@ int cmd_check(int argc, char **argv) {
     int rc;
     if (cli_start(cmd, argc, argv, opts, sizeof opts / sizeof *opts, help, pos, 1, 1, "missing FILE", &npos, &rc))
         return rc;
+    const char *path;
+    if ((rc = cli_input(cmd, pos[0], &path))) return rc;
     const char *format = oa.from;
     if (!format) {
-        rnnck_status st = rnnck_detect_format(pos[0], &format);
+        rnnck_status st = rnnck_detect_format(path, &format);
         if (st) return cli_fail(cmd, st);
     }
     if (strcmp(format, "rnnck") == 0)
-        return check_rnnck(cmd, pos[0], allow_nonfinite ? RNNCK_CHECK_ALLOW_NONFINITE : 0);
+        return check_rnnck(cmd, path, pos[0], allow_nonfinite ? RNNCK_CHECK_ALLOW_NONFINITE : 0);
     oa.from = format;
-    return check_other(cmd, pos[0], &oa, allow_nonfinite);
+    return check_other(cmd, path, pos[0], &oa, allow_nonfinite);
 }

@@ -1,6 +1,8 @@
 /* rnnck convert: between formats, exactly or not at all. */
 #include "cli.h"
 
+#include <string.h>
+
 static const char *const help =
     "usage: rnnck convert IN OUT [--from FMT] [--to FMT] [--key K] [--set MODULE.ATTR=VALUE ...]\n\n"
     "Reads IN (format detected by content unless --from), writes OUT (format from --to, else from\n"
@@ -23,6 +25,13 @@ int cmd_convert(int argc, char **argv) {
     int rc;
     if (cli_start(cmd, argc, argv, opts, sizeof opts / sizeof *opts, help, pos, 2, 2, "need IN and OUT", &npos, &rc))
         return rc;
+    /* Before anything is read: never overwrite the input, through any link. */
+    if ((rc = cli_distinct_output(cmd, pos[1], pos, 1))) return rc;
+    bool to_stdout = strcmp(pos[1], "-") == 0;
+    if (to_stdout && !to) {
+        cli_error(cmd, "OUT '-' (standard output) needs --to FMT");
+        return EXIT_USAGE;
+    }
     rnnck_model *m;
     rc = cli_open_model(cmd, pos[0], &oa, &m);
     if (rc) return rc;
@@ -30,7 +39,9 @@ int cmd_convert(int argc, char **argv) {
     if (st) {
         rc = cli_fail(cmd, st);
     } else {
-        printf("wrote %s: %zu recurrent module%s, %zu tensors\n", pos[1], rnnck_model_module_count(m),
+        /* With OUT '-' standard output carries the checkpoint: report on stderr. */
+        fprintf(to_stdout ? stderr : stdout, "wrote %s: %zu recurrent module%s, %zu tensors\n",
+                to_stdout ? "<stdout>" : pos[1], rnnck_model_module_count(m),
                rnnck_model_module_count(m) == 1 ? "" : "s", rnnck_model_tensor_count(m));
     }
     rnnck_model_free(m);

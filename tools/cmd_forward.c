@@ -20,6 +20,8 @@ static int load_npy(const char *cmd, const char *path, rnnck_tensor **out) {
         *out = NULL;
         return 0;
     }
+    int rc = cli_input(cmd, path, &path);
+    if (rc) return rc;
     rnnck_status st = rnnck_npy_load(path, out);
     return st ? cli_fail(cmd, st) : 0;
 }
@@ -80,6 +82,10 @@ int cmd_forward(int argc, char **argv) {
             return EXIT_USAGE;
         }
     }
+    const char *inputs[] = {pos[0], in_p, h0_p, c0_p, len_p};
+    const char *outputs[] = {out_p, hn_p, cn_p};
+    for (size_t i = 0; i < 3; i++)
+        if ((rc = cli_distinct_output(cmd, outputs[i], inputs, 5))) return rc;
     rnnck_model *m = NULL;
     rnnck_tensor *x = NULL, *h0 = NULL, *c0 = NULL, *len = NULL, *y = NULL, *hn = NULL, *cn = NULL;
     size_t index = 0;

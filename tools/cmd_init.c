@@ -126,8 +126,10 @@ int cmd_init(int argc, char **argv) {
         rnnck_model_free(m);
         return rc;
     }
-    printf("wrote %s: %s input_size=%lld hidden_size=%lld num_layers=%lld%s%s, %zu tensors, init %s, seed %llu\n",
-           pos[0], rnnck_cell_name(cell), (long long)info.input_size, (long long)info.hidden_size,
+    /* With OUT '-' standard output carries the checkpoint: report on stderr. */
+    bool to_stdout = strcmp(pos[0], "-") == 0;
+    fprintf(to_stdout ? stderr : stdout, "wrote %s: %s input_size=%lld hidden_size=%lld num_layers=%lld%s%s, %zu tensors, init %s, seed %llu\n",
+           to_stdout ? "<stdout>" : pos[0], rnnck_cell_name(cell), (long long)info.input_size, (long long)info.hidden_size,
            (long long)info.num_layers, info.bidirectional ? " bidirectional" : "", info.bias ? "" : " no-bias",
            rnnck_model_tensor_count(m), method == RNNCK_INIT_ORTHOGONAL ? "orthogonal" : "default",
            (unsigned long long)seed);

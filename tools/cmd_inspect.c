@@ -51,14 +51,16 @@ int cmd_inspect(int argc, char **argv) {
     int rc;
     if (cli_start(cmd, argc, argv, opts, sizeof opts / sizeof *opts, help, pos, 1, 1, "missing FILE", &npos, &rc))
         return rc;
+    const char *path; /* a spooled copy for "-" and FIFOs */
+    if ((rc = cli_input(cmd, pos[0], &path))) return rc;
     const char *format = oa.from;
     if (!format) {
-        rnnck_status st = rnnck_detect_format(pos[0], &format);
+        rnnck_status st = rnnck_detect_format(path, &format);
         if (st) return cli_fail(cmd, st);
     }
     oa.from = format;
     rnnck_model *m;
-    rc = cli_open_model(cmd, pos[0], &oa, &m);
+    rc = cli_open_model(cmd, path, &oa, &m);
     if (rc) return rc;
 
     size_t nt = rnnck_model_tensor_count(m), nm = rnnck_model_module_count(m);

@@ -176,6 +176,8 @@ static int pick_module(const char *cmd, const rnnck_model *m, const char *name, 
 }
 
 static int load_npy(const char *cmd, const char *path, rnnck_tensor **out) {
+    int rc = cli_input(cmd, path, &path);
+    if (rc) return rc;
     rnnck_status st = rnnck_npy_load(path, out);
     return st ? cli_fail(cmd, st) : 0;
 }
@@ -219,7 +221,9 @@ int cmd_validate(int argc, char **argv) {
     rnnck_model *ma = NULL, *mb = NULL;
     rnnck_tensor *x = NULL, *y = NULL;
     rnnck_validation *v = NULL;
-    rc = cli_open_model(cmd, pos[0], &a.oa, &ma);
+    const char *inputs[] = {pos[0], expect_mode ? NULL : pos[1], a.input, a.expect};
+    rc = cli_distinct_output(cmd, a.plot, inputs, 4);
+    if (!rc) rc = cli_open_model(cmd, pos[0], &a.oa, &ma);
     if (!rc && !expect_mode) rc = cli_open_model(cmd, pos[1], &a.oa, &mb);
     if (!rc && a.input) rc = load_npy(cmd, a.input, &x);
     if (!rc && a.expect) rc = load_npy(cmd, a.expect, &y);

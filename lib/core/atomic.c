@@ -1,9 +1,14 @@
-/* Outputs written to a temporary file and renamed into place on success. */
+/* Outputs: a temporary file renamed into place on success, or a direct
+ * write to a stream (standard output, a character device, a FIFO, a
+ * socket), which must never be renamed over (as root, rename() would
+ * replace the device node itself). */
 #include "core/internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,11 +35,88 @@ static int create_unique(char *tmp, size_t len) {
     return -1;
 }
 
+/* Opens a stream destination for writing. A FIFO's open blocks until a
+ * reader comes, as for any writer; a socket is connected to. */
+static int open_stream(const char *path, mode_t mode) {
+    if (!S_ISSOCK(mode)) return open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sa.sun_path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(sa.sun_path, path, strlen(path));
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        fd = -1;
+    }
+    return fd;
+}
+
+static rnnck_status begin_stream(rnnck__atomic *a, const char *path, const char *what, mode_t mode, bool want_fp) {
+    if (!want_fp)
+        return rnnck__err(RNNCK_E_WRITE, "%s: is %s; this format needs a seekable file (write a regular file)", path,
+                          what);
+    int fd = strcmp(path, "-") == 0 ? fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3) : open_stream(path, mode);
+    if (fd < 0) return rnnck__err(RNNCK_E_WRITE, "%s: cannot open %s for writing: %s", path, what, strerror(errno));
+    a->final_path = rnnck__strdup(path);
+    a->fp = a->final_path ? fdopen(fd, "wb") : NULL;
+    if (!a->fp) {
+        close(fd);
+        rnnck__atomic_abort(a);
+        return rnnck__oom();
+    }
+    a->stream = true;
+    return RNNCK_OK;
+}
+
+/* Decides what kind of output path is (see internal.h). On success with
+ * *target set, a->final_path must be *target (a symlink's resolved target
+ * or path itself). */
+static rnnck_status classify_output(rnnck__atomic *a, const char *path, bool want_fp, char **target, bool *done) {
+    *done = false;
+    *target = NULL;
+    if (strcmp(path, "-") == 0) {
+        *done = true;
+        return begin_stream(a, path, "standard output", S_IFIFO, want_fp);
+    }
+    struct stat sb, lsb;
+    if (stat(path, &sb) != 0) {
+        if (lstat(path, &lsb) == 0 && S_ISLNK(lsb.st_mode))
+            return rnnck__err(RNNCK_E_WRITE, "%s: is a symbolic link to a missing file; rnnck writes through links "
+                              "to existing files only", path);
+        return RNNCK_OK; /* missing: created; any other problem, creating the temporary file names */
+    }
+    if (S_ISCHR(sb.st_mode) || S_ISFIFO(sb.st_mode) || S_ISSOCK(sb.st_mode)) {
+        *done = true;
+        return begin_stream(a, path, rnnck__file_kind(sb.st_mode), sb.st_mode, want_fp);
+    }
+    if (!S_ISREG(sb.st_mode))
+        return rnnck__err(RNNCK_E_WRITE, "%s: is %s; rnnck writes regular files, character devices, FIFOs and sockets",
+                          path, rnnck__file_kind(sb.st_mode));
+    if (lstat(path, &lsb) == 0 && S_ISLNK(lsb.st_mode)) {
+        /* Write through: the link keeps pointing at the (replaced) file. */
+        *target = realpath(path, NULL);
+        if (!*target) return rnnck__err(RNNCK_E_WRITE, "%s: cannot resolve the symbolic link: %s", path, strerror(errno));
+    }
+    return RNNCK_OK;
+}
+
 rnnck_status rnnck__atomic_begin(rnnck__atomic *a, const char *path, bool want_fp) {
     memset(a, 0, sizeof *a);
     if (!path || !*path) return rnnck__err(RNNCK_E_USAGE, "output path is empty");
-    a->final_path = rnnck__strdup(path);
-    a->tmp_path = rnnck__asprintf("%s.rnnck-tmp-XXXXXX", path);
+    char *target;
+    bool done;
+    rnnck_status st = classify_output(a, path, want_fp, &target, &done);
+    if (st || done) return st;
+    const char *where = target ? target : path;
+    a->final_path = rnnck__strdup(where);
+    a->tmp_path = rnnck__asprintf("%s.rnnck-tmp-XXXXXX", where);
+    free(target);
     if (!a->final_path || !a->tmp_path) {
         rnnck__atomic_abort(a);
         return rnnck__oom();
@@ -63,7 +145,9 @@ rnnck_status rnnck__atomic_begin(rnnck__atomic *a, const char *path, bool want_f
 
 rnnck_status rnnck__atomic_commit(rnnck__atomic *a) {
     if (a->fp) {
-        int bad = fflush(a->fp) != 0 || ferror(a->fp) || fsync(fileno(a->fp)) != 0;
+        struct stat sb;
+        bool regular = fstat(fileno(a->fp), &sb) == 0 && S_ISREG(sb.st_mode);
+        int bad = fflush(a->fp) != 0 || ferror(a->fp) || (regular && fsync(fileno(a->fp)) != 0);
         int e = errno;
         bad |= fclose(a->fp) != 0;
         a->fp = NULL;
@@ -72,6 +156,11 @@ rnnck_status rnnck__atomic_commit(rnnck__atomic *a) {
             rnnck__atomic_abort(a);
             return st;
         }
+    }
+    if (a->stream) {
+        free(a->final_path);
+        memset(a, 0, sizeof *a);
+        return RNNCK_OK;
     }
     if (rename(a->tmp_path, a->final_path) != 0) {
         int e = errno;

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #if defined(__GNUC__)
 #define RNNCK_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -117,20 +118,39 @@ rnnck_status rnnck__model_add_module_desc(rnnck_model *m, const rnnck_module_inf
 rnnck_status rnnck__param_full_name(const rnnck_module_info *info, rnnck_param kind,
                                     int64_t layer, int reverse, char *buf, size_t bufsize);
 
-/* ---- atomic outputs (lib/core/atomic.c) ---- */
-/* An output written to a unique temporary file beside `path`, renamed over
- * `path` only on commit: a failure never leaves a half-written output. */
+/* ---- inputs (lib/core/input_kind.c) ---- */
+/* "a directory", "a FIFO (named pipe)", ... for messages. */
+const char *rnnck__file_kind(mode_t mode);
+/* RNNCK_OK if path names a regular file (never blocks, even on a FIFO);
+ * RNNCK_E_IO naming what it is otherwise. *size (may be NULL) gets its size. */
+rnnck_status rnnck__require_regular_input(const char *path, int64_t *size);
+
+/* ---- outputs (lib/core/atomic.c) ---- */
+/* An output decided by what `path` is (docs/API.md, "Output paths"):
+ *  - missing or a regular file: a unique temporary file beside it, renamed
+ *    over it only on commit, so a failure never leaves a half-written output;
+ *    a symlink to a regular file is written through (its target is replaced,
+ *    the link stays);
+ *  - "-" (standard output), a character device, a FIFO or a socket: written
+ *    directly (stream), only for writers that write sequentially to fp;
+ *  - a directory, block device or dangling symlink: refused. */
 typedef struct rnnck__atomic {
     char *final_path;
-    char *tmp_path;
-    FILE *fp; /* open for writing when begun with want_fp */
+    char *tmp_path; /* NULL when streaming */
+    FILE *fp;       /* open for writing when begun with want_fp */
+    bool stream;    /* fp writes straight to the destination: no rename */
 } rnnck__atomic;
-/* Creates the temporary file. With want_fp false the file exists but is closed
- * (for libraries that open by name, like HDF5). RNNCK_E_WRITE on failure. */
+/* Starts an output. want_fp false: the temporary file exists but is closed
+ * (for libraries that open by name and seek, like HDF5); such outputs cannot
+ * stream, so a stream destination is RNNCK_E_WRITE ("needs a seekable
+ * file"). want_fp true: a->fp writes sequentially, to a temporary file or
+ * straight to the stream. RNNCK_E_WRITE on failure. */
 rnnck_status rnnck__atomic_begin(rnnck__atomic *a, const char *path, bool want_fp);
-/* Flushes, fsyncs, closes and renames into place. On failure, aborts. */
+/* Flushes, fsyncs (regular files), closes and renames into place (not for a
+ * stream). On failure, aborts. */
 rnnck_status rnnck__atomic_commit(rnnck__atomic *a);
-/* Closes and removes the temporary file. Safe after commit or on a zeroed a. */
+/* Closes and removes the temporary file (a stream keeps what was written).
+ * Safe after commit or on a zeroed a. */
 void rnnck__atomic_abort(rnnck__atomic *a);
 
 #endif

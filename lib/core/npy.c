@@ -332,6 +332,8 @@ rnnck_status rnnck_npy_parse(const void *buf, size_t len, const char *what, rnnc
 rnnck_status rnnck_npy_load(const char *path, rnnck_tensor **out) {
     rnnck__err_clear();
     if (!path || !out) return rnnck__err(RNNCK_E_USAGE, "rnnck_npy_load: NULL argument");
+    rnnck_status kind = rnnck__require_regular_input(path, NULL); /* a FIFO would block fopen */
+    if (kind) return kind;
     FILE *fp = fopen(path, "rb");
     if (!fp) return rnnck__err(RNNCK_E_IO, "%s: cannot open: %s", path, strerror(errno));
     rnnck_status st;

@@ -33,15 +33,17 @@ rnnck_status rnnck__h5_open(const char *path, const rnnck_limits *lim, rnnck__h5
     } else {
         rnnck_limits_init(&f->lim);
     }
-    /* open() first: it reports permission problems and missing files plainly. */
-    int fd = open(path, O_RDONLY);
+    /* open() first: it reports permission problems and missing files plainly;
+     * O_NONBLOCK so that a FIFO is refused below instead of blocking here. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) return rnnck__err(RNNCK_E_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     int stat_ok = fstat(fd, &sb) == 0;
     int e = errno;
     close(fd);
     if (!stat_ok) return rnnck__err(RNNCK_E_IO, "%s: cannot stat: %s", path, strerror(e));
-    if (!S_ISREG(sb.st_mode)) return rnnck__err(RNNCK_E_IO, "%s: not a regular file", path);
+    if (!S_ISREG(sb.st_mode))
+        return rnnck__err(RNNCK_E_IO, "%s: is %s, not a checkpoint file", path, rnnck__file_kind(sb.st_mode));
     if (sb.st_size == 0) return rnnck__err(RNNCK_E_FORMAT, "%s: empty file, not an HDF5 checkpoint", path);
     f->file_size = (int64_t)sb.st_size;
     rnnck__h5_silence();

@@ -56,6 +56,22 @@
  *    element is summed in the same order); a test compares 1 and 2 threads.
  *  - Outputs are created with O_EXCL at mode 0666 (the kernel applies the
  *    umask); the process umask is never changed.
+ *
+ * Paths
+ *  - Input paths must name regular files. A directory, device, FIFO or
+ *    socket is refused with RNNCK_E_IO naming what it is, without blocking
+ *    (opened O_NONBLOCK and examined first). The rnnck tool spools "-" and
+ *    FIFOs into a temporary file before calling the library.
+ *  - Output paths (rnnck_write, rnnck_save, rnnck_npy_save,
+ *    rnnck_validation_plot_svg): a missing path or regular file gets a
+ *    temporary file beside it, renamed over it on success; a symlink to a
+ *    regular file is written through (the target is replaced, the link
+ *    stays); "-" means standard output (fd 1); an existing character device,
+ *    FIFO or socket is written directly, never renamed over, by writers that
+ *    stream (npz, pytorch, npy, svg), while the rnnck (HDF5) writer refuses it
+ *    with RNNCK_E_WRITE ("needs a seekable file"); a directory, block device
+ *    or dangling symlink is RNNCK_E_WRITE. A stream keeps what was written
+ *    before a failure. Opening a FIFO blocks until it has a reader.
  *  - rnnck_formats_readable/_writable build their strings once
  *    (pthread_once): safe from any thread.
  */
@@ -635,10 +651,12 @@ RNNCK_API rnnck_status rnnck_detect_format(const char *path, const char **format
  * refuses); RNNCK_E_NOMEM (also some counts or sizes over opts->limits). */
 RNNCK_API rnnck_status rnnck_open(const char *path, const rnnck_open_opts *opts, rnnck_model **out);
 /* Writes m in `format` (NULL = from the file extension: .h5/.hdf5/.rnnck ->
- * rnnck, .pt/.pth -> pytorch, .npz -> npz), atomically; "rnnck" is
- * rnnck_save. Unloaded tensors are read one at a time and not kept.
- * Returns: RNNCK_OK; RNNCK_E_USAGE (m or path NULL or empty, unknown format,
- * extension not recognised; rnnck: see rnnck_save); RNNCK_E_UNSUPPORTED
+ * rnnck, .pt/.pth -> pytorch, .npz -> npz), atomically or as a stream
+ * (see "Paths" above; path "-" is standard output and needs a format);
+ * "rnnck" is rnnck_save. Unloaded tensors are read one at a time and not
+ * kept. Returns: RNNCK_OK; RNNCK_E_USAGE (m or path NULL or empty, unknown
+ * format, extension not recognised or "-" without a format; rnnck: see
+ * rnnck_save); RNNCK_E_UNSUPPORTED
  * (rnnck: see rnnck_save); RNNCK_E_INEXACT (pytorch,
  * npz: a module with semantics torch.nn lacks, or for npz a bfloat16
  * tensor); RNNCK_E_WRITE; RNNCK_E_NOMEM; lazy-read statuses. */

@@ -10,7 +10,10 @@ static const char *const help =
     "transposes and bias folds are exact; when the target cannot express the source's maths\n"
     "(peepholes, hard_sigmoid, GRU reset-before, clipping ... into PyTorch) the conversion is\n"
     "refused with exit 3 and a line naming the module and the feature. OUT is written to a\n"
-    "temporary file and renamed, so a failure never leaves a partial OUT; IN is never modified.\n";
+    "temporary file and renamed, so a failure never leaves a partial OUT; IN is never modified\n"
+    "(OUT naming the same file as IN is refused, exit 2). IN '-' reads standard input; OUT '-'\n"
+    "writes standard output (needs --to); a device, FIFO or socket as OUT is written directly when\n"
+    "the format streams (npz, pytorch), else refused with exit 4 (docs/CLI.md, \"Paths\").\n";
 
 int cmd_convert(int argc, char **argv) {
     const char *cmd = "convert";

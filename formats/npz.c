@@ -4,6 +4,7 @@
  * modules are inferred from names and shapes as for a bare state_dict. */
 #include "formats.h"
 #include "common/state_dict.h"
+#include "common/zip_source.h"
 #include "common/zipfile.h"
 
 #include <stdlib.h>
@@ -13,6 +14,31 @@ static int detect_npz(const unsigned char *head, size_t n) {
     if (n < 30 || memcmp(head, "PK\3\4", 4) != 0) return 0;
     size_t nl = head[26] | (size_t)head[27] << 8;
     return nl > 4 && 30 + nl <= n && !memcmp(head + 30 + nl - 4, ".npy", 4);
+}
+
+/* Member i's .npy header, checked against the member's size; the tensor is
+ * left unloaded, to be read from the archive when wanted. */
+static rnnck_status lazy_member(rnnck__zip *z, rnnck__zsrc *src, int64_t i, const char *what, unsigned char *head,
+                                rnnck_tensor **out) {
+    uint64_t size;
+    size_t got;
+    rnnck__npy_header h;
+    rnnck_status st = rnnck__zip_member_size(z, i, &size);
+    if (!st) st = rnnck__zip_read_head(z, i, head, RNNCK__NPY_MAX_PREAMBLE, &got);
+    if (!st) st = rnnck__npy_parse_header(head, got, what, &h);
+    if (st) return st;
+    if (size < h.data_offset || size - h.data_offset != h.data_bytes)
+        return rnnck__err(RNNCK_E_FORMAT, "%s: .npy data is %llu bytes but the header implies %zu", what,
+                          (unsigned long long)(size < h.data_offset ? 0 : size - h.data_offset), h.data_bytes);
+    unsigned flags = RNNCK__ZSRC_NPY | (h.swap ? RNNCK__ZSRC_SWAP : 0u) | (h.fortran ? RNNCK__ZSRC_FORTRAN : 0u);
+    rnnck_tensor *t;
+    if ((st = rnnck__tensor_new_unloaded(h.dtype, h.ndim, h.shape, &t))) return st;
+    if ((st = rnnck__zsrc_add(src, i, h.data_offset, flags, &t->source_key))) {
+        rnnck_tensor_free(t);
+        return st;
+    }
+    *out = t;
+    return RNNCK_OK;
 }
 
 static rnnck_status read_npz(const char *path, const rnnck_open_opts *opts, rnnck_model **out) {
@@ -26,10 +52,13 @@ static rnnck_status read_npz(const char *path, const rnnck_open_opts *opts, rnnc
     rnnck__zip *z;
     rnnck_status st = rnnck__zip_open(path, &z);
     if (st) return st;
+    rnnck__zsrc *src = NULL;
+    unsigned char *head = malloc(RNNCK__NPY_MAX_PREAMBLE);
+    st = head ? rnnck__zsrc_new(&src) : rnnck__oom();
     rnnck__sd sd;
     rnnck__sd_init(&sd);
     int64_t count = rnnck__zip_count(z);
-    if (count > lim.max_tensors)
+    if (!st && count > lim.max_tensors)
         st = rnnck__err(RNNCK_E_NOMEM, "%s: %lld members, over the limit of %lld tensors", path, (long long)count,
                         (long long)lim.max_tensors);
     for (int64_t i = 0; i < count && !st; i++) {
@@ -39,18 +68,15 @@ static rnnck_status read_npz(const char *path, const rnnck_open_opts *opts, rnnc
             st = rnnck__err(RNNCK_E_FORMAT, "%s: member '%.200s' is not a .npy array", path, member ? member : "");
             break;
         }
-        unsigned char *data;
-        size_t len;
-        st = rnnck__zip_read(z, i, (uint64_t)lim.max_tensor_bytes + 65536, &data, &len);
-        if (st) break;
         char what[1300];
         snprintf(what, sizeof what, "%s: %s", path, member);
         rnnck_tensor *t = NULL;
-        st = rnnck_npy_parse(data, len, what, &t);
-        free(data);
-        if (st) break;
-        char *name = rnnck__strdup(member);
-        if (!name) st = rnnck__oom();
+        st = lazy_member(z, src, i, what, head, &t);
+        if (!st && (int64_t)rnnck_tensor_nbytes(t) > lim.max_tensor_bytes)
+            st = rnnck__err(RNNCK_E_NOMEM, "%s: %zu bytes, over the limit of %lld", what, rnnck_tensor_nbytes(t),
+                            (long long)lim.max_tensor_bytes);
+        char *name = st ? NULL : rnnck__strdup(member);
+        if (!st && !name) st = rnnck__oom();
         if (!st) {
             name[n - 4] = 0;
             st = rnnck__sd_add_tensor(&sd, name, t);
@@ -58,9 +84,18 @@ static rnnck_status read_npz(const char *path, const rnnck_open_opts *opts, rnnc
         free(name);
         rnnck_tensor_free(t);
     }
-    if (!st) st = rnnck__sd_build(&sd, path, opts, out);
+    rnnck_model *m = NULL;
+    if (!st) st = rnnck__sd_build(&sd, path, opts, &m);
+    if (!st) st = rnnck__zsrc_attach(m, src, z, path); /* the model reads from the archive from now on */
+    if (!st) {
+        *out = m;
+    } else {
+        rnnck_model_free(m);
+        rnnck__zsrc_free(src);
+        rnnck__zip_close(z);
+    }
     rnnck__sd_free(&sd);
-    rnnck__zip_close(z);
+    free(head);
     return st;
 }
 
@@ -123,16 +158,11 @@ static rnnck_status write_npz(rnnck_model *m, const char *path) {
         void *data = NULL;
         size_t n = 0;
         st = rnnck__export_tensor(m, i, &data, &n);
-        unsigned char *blob = NULL;
-        if (!st && !(blob = malloc(hn + n + 1))) st = rnnck__oom();
         if (!st) {
-            memcpy(blob, header, hn);
-            memcpy(blob + hn, data, n);
             char *member = rnnck__asprintf("%s.npy", rnnck_tensor_name(t));
-            st = member ? rnnck__zipw_add(w, member, blob, hn + n) : rnnck__oom();
+            st = member ? rnnck__zipw_add2(w, member, header, hn, data, n) : rnnck__oom();
             free(member);
         }
-        free(blob);
         free(data);
     }
     if (!st) st = rnnck__zipw_finish(w);

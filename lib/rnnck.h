@@ -642,6 +642,11 @@ RNNCK_API rnnck_status rnnck_detect_format(const char *path, const char **format
 /* Opens any supported checkpoint. opts may be NULL (detect the format, no
  * key, no overrides, default limits). Caller owns *out. An rnnck file is
  * opened by rnnck_load (lazy, HDF5: see there; key and sets are ignored).
+ * Tensors of a torch.save zip archive (stored records) and of an npz are
+ * lazy too: read in place from the archive, which stays open until
+ * rnnck_model_free, by rnnck_model_load_tensor / rnnck_model_read /
+ * rnnck_model_load_all, whose statuses then include a record's CRC-32
+ * mismatch (RNNCK_E_FORMAT). Legacy torch.save streams are read whole.
  * Returns: RNNCK_OK;
  * RNNCK_E_USAGE (path or out NULL, unknown format name, a bad opts->sets
  * override, opts->key on a file that is not a dict, several entries holding

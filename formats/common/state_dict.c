@@ -28,6 +28,7 @@ static rnnck_status alias_tensor(const rnnck_tensor *t, rnnck_tensor **out) {
     memcpy(a->stride, t->stride, sizeof a->stride);
     a->storage = t->storage;
     a->offset = t->offset;
+    a->source_key = t->source_key; /* unloaded: where its model's source finds it */
     if (a->storage) a->storage->refcount++;
     *out = a;
     return RNNCK_OK;

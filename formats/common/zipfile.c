@@ -3,6 +3,7 @@
 #include "common/zipfile.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +18,8 @@ struct rnnck__zip {
     zip_t *za;
     char *path;
     uint64_t file_size;
+    unsigned char *verified; /* per member: CRC-32 checked by a full read */
+    pthread_mutex_t lock;    /* libzip handles are not thread-safe */
 };
 
 static rnnck_status open_error(const char *path, int code) {
@@ -40,14 +43,19 @@ rnnck_status rnnck__zip_open(const char *path, rnnck__zip **out) {
     if (!za) return open_error(path, code);
     rnnck__zip *z = calloc(1, sizeof *z);
     char *p = rnnck__strdup(path);
-    if (!z || !p) {
+    zip_int64_t count = zip_get_num_entries(za, 0);
+    unsigned char *verified = calloc(count > 0 ? (size_t)count : 1, 1);
+    if (!z || !p || !verified) {
         free(z);
         free(p);
+        free(verified);
         zip_discard(za);
         return rnnck__oom();
     }
     z->za = za;
     z->path = p;
+    z->verified = verified;
+    pthread_mutex_init(&z->lock, NULL);
     z->file_size = (uint64_t)sb.st_size;
     *out = z;
     return RNNCK_OK;
@@ -56,6 +64,8 @@ rnnck_status rnnck__zip_open(const char *path, rnnck__zip **out) {
 void rnnck__zip_close(rnnck__zip *z) {
     if (!z) return;
     zip_discard(z->za); /* read-only: never writes anything back */
+    pthread_mutex_destroy(&z->lock);
+    free(z->verified);
     free(z->path);
     free(z);
 }
@@ -105,6 +115,70 @@ rnnck_status rnnck__zip_member_size(rnnck__zip *z, int64_t i, uint64_t *size) {
     return RNNCK_OK;
 }
 
+/* Reads len bytes of open member f into dst (NULL: read and discard), after
+ * discarding its first `skip` bytes. With `to_end` (skip + len is the member's
+ * size) one more read must report end of data: libzip checks the CRC-32 only
+ * when a member has been read to its end. */
+static rnnck_status read_open_member(rnnck__zip *z, zip_file_t *f, const char *name, uint64_t size, uint64_t skip,
+                                     unsigned char *dst, uint64_t len, bool to_end) {
+    unsigned char scratch[16384];
+    uint64_t got = 0, want = skip + len;
+    while (got < want) {
+        unsigned char *to = got < skip || !dst ? scratch : dst + (got - skip);
+        uint64_t room = got < skip ? skip - got : want - got;
+        if (to == scratch && room > sizeof scratch) room = sizeof scratch;
+        zip_int64_t n = zip_fread(f, to, room);
+        if (n <= 0) break;
+        got += (uint64_t)n;
+    }
+    unsigned char extra;
+    zip_int64_t tail = got == want && to_end ? zip_fread(f, &extra, 1) : 0;
+    if (got == want && tail == 0) return RNNCK_OK;
+    int code = zip_error_code_zip(zip_file_get_error(f));
+    if (code == ZIP_ER_CRC) return rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s fails its CRC-32 check", z->path, name);
+    if (tail > 0)
+        return rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s holds more data than its declared %llu bytes", z->path,
+                          name, (unsigned long long)size);
+    if (code != ZIP_ER_OK)
+        return rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s: %s", z->path, name,
+                          zip_error_strerror(zip_file_get_error(f)));
+    return rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s is truncated (shorter than its declared %llu bytes)", z->path,
+                      name, (unsigned long long)size);
+}
+
+/* Above this offset a range of a stored member is reached by seeking rather
+ * than by reading through the bytes before it. */
+#define SEEK_OVER (1u << 20)
+
+/* Reads [offset, offset + len) of member i (size `size`, checked) into dst
+ * (NULL: verify only). */
+static rnnck_status read_member_range(rnnck__zip *z, int64_t i, uint64_t size, uint64_t offset, unsigned char *dst,
+                                      uint64_t len) {
+    const char *name = rnnck__zip_name(z, i);
+    zip_stat_t zs;
+    if (zip_stat_index(z->za, (zip_uint64_t)i, 0, &zs) != 0)
+        return rnnck__err(RNNCK_E_FORMAT, "%s: cannot read the directory entry of member %.200s", z->path, name);
+    bool seek = zs.comp_method == ZIP_CM_STORE && offset > SEEK_OVER;
+    bool to_end = !seek && offset + len == size;
+    /* A range that does not run from the start to the end escapes libzip's
+     * CRC-32 check: the whole member is checked once, streamed, first. */
+    if (!to_end && !z->verified[i]) {
+        rnnck_status st = read_member_range(z, i, size, 0, NULL, size);
+        if (st) return st;
+    }
+    zip_file_t *f = zip_fopen_index(z->za, (zip_uint64_t)i, 0);
+    if (!f) return rnnck__err(RNNCK_E_FORMAT, "%s: cannot open member %.200s: %s", z->path, name, zip_strerror(z->za));
+    rnnck_status st = RNNCK_OK;
+    if (seek && zip_fseek(f, (zip_int64_t)offset, SEEK_SET) != 0)
+        st = rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s: cannot seek to byte %llu", z->path, name,
+                        (unsigned long long)offset);
+    if (!st) st = read_open_member(z, f, name, size, seek ? 0 : offset, dst, len, to_end);
+    if (zip_fclose(f) != 0 && !st)
+        st = rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s fails its CRC-32 check", z->path, name);
+    if (!st && to_end) z->verified[i] = 1;
+    return st;
+}
+
 rnnck_status rnnck__zip_read(rnnck__zip *z, int64_t i, uint64_t max_bytes, unsigned char **data, size_t *len) {
     uint64_t size;
     rnnck_status st = rnnck__zip_member_size(z, i, &size);
@@ -117,46 +191,54 @@ rnnck_status rnnck__zip_read(rnnck__zip *z, int64_t i, uint64_t max_bytes, unsig
     if (!buf)
         return rnnck__err(RNNCK_E_NOMEM, "%s: cannot allocate %llu bytes for member %.200s", z->path,
                           (unsigned long long)size, name);
-    zip_file_t *f = zip_fopen_index(z->za, (zip_uint64_t)i, 0);
-    if (!f) {
-        free(buf);
-        return rnnck__err(RNNCK_E_FORMAT, "%s: cannot open member %.200s: %s", z->path, name, zip_strerror(z->za));
-    }
-    uint64_t got = 0;
-    while (got < size) {
-        zip_int64_t n = zip_fread(f, buf + got, size - got);
-        if (n <= 0) break;
-        got += (uint64_t)n;
-    }
-    /* One more read must report end of data: libzip checks the CRC-32 only
-     * when the member has been read to its end. */
-    unsigned char extra;
-    zip_int64_t tail = got == size ? zip_fread(f, &extra, 1) : 0;
-    if (got != size || tail != 0) {
-        int code = zip_error_code_zip(zip_file_get_error(f));
-        if (code == ZIP_ER_CRC)
-            st = rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s fails its CRC-32 check", z->path, name);
-        else if (tail > 0)
-            st = rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s holds more data than its declared %llu bytes", z->path,
-                            name, (unsigned long long)size);
-        else if (code != ZIP_ER_OK)
-            st = rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s: %s", z->path, name,
-                            zip_error_strerror(zip_file_get_error(f)));
-        else
-            st = rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s is truncated (%llu of %llu bytes)", z->path, name,
-                            (unsigned long long)got, (unsigned long long)size);
-        zip_fclose(f);
+    pthread_mutex_lock(&z->lock);
+    st = read_member_range(z, i, size, 0, buf, size);
+    pthread_mutex_unlock(&z->lock);
+    if (st) {
         free(buf);
         return st;
-    }
-    if (zip_fclose(f) != 0) {
-        free(buf);
-        return rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s fails its CRC-32 check", z->path, name);
     }
     buf[size] = 0;
     *data = buf;
     *len = (size_t)size;
     return RNNCK_OK;
+}
+
+rnnck_status rnnck__zip_read_range(rnnck__zip *z, int64_t i, uint64_t offset, void *dst, size_t len) {
+    uint64_t size;
+    rnnck_status st = rnnck__zip_member_size(z, i, &size);
+    if (st) return st;
+    if (offset > size || len > size - offset)
+        return rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s has %llu bytes, not the %zu wanted from byte %llu",
+                          z->path, rnnck__zip_name(z, i), (unsigned long long)size, len, (unsigned long long)offset);
+    pthread_mutex_lock(&z->lock);
+    st = read_member_range(z, i, size, offset, dst, len);
+    pthread_mutex_unlock(&z->lock);
+    return st;
+}
+
+rnnck_status rnnck__zip_read_head(rnnck__zip *z, int64_t i, void *dst, size_t len, size_t *got) {
+    uint64_t size;
+    rnnck_status st = rnnck__zip_member_size(z, i, &size);
+    if (st) return st;
+    if (len > size) len = (size_t)size;
+    const char *name = rnnck__zip_name(z, i);
+    pthread_mutex_lock(&z->lock);
+    zip_file_t *f = zip_fopen_index(z->za, (zip_uint64_t)i, 0);
+    if (!f)
+        st = rnnck__err(RNNCK_E_FORMAT, "%s: cannot open member %.200s: %s", z->path, name, zip_strerror(z->za));
+    else
+        st = read_open_member(z, f, name, size, 0, dst, len, false);
+    if (f) zip_fclose(f);
+    pthread_mutex_unlock(&z->lock);
+    if (!st) *got = len;
+    return st;
+}
+
+bool rnnck__zip_is_stored(rnnck__zip *z, int64_t i) {
+    zip_stat_t zs;
+    return i >= 0 && i < rnnck__zip_count(z) && zip_stat_index(z->za, (zip_uint64_t)i, 0, &zs) == 0 &&
+           (zs.valid & ZIP_STAT_COMP_METHOD) && zs.comp_method == ZIP_CM_STORE;
 }
 
 /* ------------------------------------------------------------------ writer */
@@ -217,7 +299,8 @@ void rnnck__zipw_free(rnnck__zipw *w) {
 #define ZIP64_VERSION 45
 #define ZIP64_MARK32 0xFFFFFFFFu
 
-rnnck_status rnnck__zipw_add(rnnck__zipw *w, const char *name, const void *data, size_t len) {
+rnnck_status rnnck__zipw_add2(rnnck__zipw *w, const char *name, const void *head, size_t head_len, const void *data,
+                             size_t len) {
     size_t name_len = strlen(name);
     if (name_len > 0xFFFF) return rnnck__err(RNNCK_E_USAGE, "%s: member name too long", w->label);
     /* local header (30) + name + zip64 extra (20) + "FB" extra (4 + pad):
@@ -234,8 +317,8 @@ rnnck_status rnnck__zipw_add(rnnck__zipw *w, const char *name, const void *data,
     zipw_entry *e = &w->entries[w->n];
     e->name = rnnck__strdup(name);
     if (!e->name) return rnnck__oom();
-    e->crc = (uint32_t)crc32_z(0, data, len);
-    e->size = len;
+    e->crc = (uint32_t)crc32_z(crc32_z(0, head, head_len), data, len);
+    e->size = (uint64_t)head_len + len;
     e->offset = w->pos;
     w->n++;
     unsigned char h[30];
@@ -261,8 +344,13 @@ rnnck_status rnnck__zipw_add(rnnck__zipw *w, const char *name, const void *data,
     rnnck_status st = zw_write(w, h, sizeof h);
     if (!st) st = zw_write(w, name, name_len);
     if (!st) st = zw_write(w, extra, 24 + pad);
+    if (!st) st = zw_write(w, head, head_len);
     if (!st) st = zw_write(w, data, len);
     return st;
+}
+
+rnnck_status rnnck__zipw_add(rnnck__zipw *w, const char *name, const void *data, size_t len) {
+    return rnnck__zipw_add2(w, name, NULL, 0, data, len);
 }
 
 rnnck_status rnnck__zipw_finish(rnnck__zipw *w) {

@@ -29,6 +29,18 @@ rnnck_status rnnck__zip_member_size(rnnck__zip *z, int64_t i, uint64_t *size);
  * beyond its maximum ratio), data longer or shorter than declared, and CRC-32
  * mismatches. Only stored and deflated members are accepted. */
 rnnck_status rnnck__zip_read(rnnck__zip *z, int64_t i, uint64_t max_bytes, unsigned char **data, size_t *len);
+/* Reads bytes [offset, offset + len) of member i into dst, in place (seeking
+ * within a stored member), with the same checks as rnnck__zip_read: a range
+ * that is not the whole member has the member's CRC-32 checked once first, by
+ * streaming it through a small buffer. Safe from several threads. */
+rnnck_status rnnck__zip_read_range(rnnck__zip *z, int64_t i, uint64_t offset, void *dst, size_t len);
+/* Reads the first min(len, size) bytes of member i into dst (*got says how
+ * many), for a header: no CRC-32 check, which the later read of the whole
+ * member (rnnck__zip_read_range reaching its end) makes. */
+rnnck_status rnnck__zip_read_head(rnnck__zip *z, int64_t i, void *dst, size_t len, size_t *got);
+/* True if member i is stored uncompressed (so a range of it costs only its
+ * own bytes). */
+bool rnnck__zip_is_stored(rnnck__zip *z, int64_t i);
 
 /* ---- writing ---- */
 typedef struct rnnck__zipw rnnck__zipw;
@@ -39,6 +51,10 @@ rnnck_status rnnck__zipw_begin(FILE *fp, const char *label, rnnck__zipw **out);
 /* Appends one stored member whose data starts on a 64-byte boundary in the
  * file (the padding sits in a local-header extra field, as torch.save does). */
 rnnck_status rnnck__zipw_add(rnnck__zipw *w, const char *name, const void *data, size_t len);
+/* The same for a member made of a header and a body (a .npy file) written
+ * back to back, with no copy joining them. */
+rnnck_status rnnck__zipw_add2(rnnck__zipw *w, const char *name, const void *head, size_t head_len, const void *data,
+                             size_t len);
 /* Writes the central directory and end record. The writer stays to be freed. */
 rnnck_status rnnck__zipw_finish(rnnck__zipw *w);
 void rnnck__zipw_free(rnnck__zipw *w);

@@ -107,7 +107,8 @@ static rnnck_status read_pytorch(const char *path, const rnnck_open_opts *opts, 
         rnnck__pt_reader_free(&r);
         return st;
     }
-    rnnck_status st = open_archive(&r);
+    rnnck_status st = rnnck__zsrc_new(&r.src);
+    if (!st) st = open_archive(&r);
     unsigned char *pkl = NULL;
     size_t len = 0;
     char what[600];
@@ -131,7 +132,17 @@ static rnnck_status read_pytorch(const char *path, const rnnck_open_opts *opts, 
     rnnck__sd sd;
     rnnck__sd_init(&sd);
     if (!st) st = rnnck__pt_collect(&sd, root, opts, path);
-    if (!st) st = rnnck__sd_build(&sd, path, opts, out);
+    rnnck_model *m = NULL;
+    if (!st) st = rnnck__sd_build(&sd, path, opts, &m);
+    /* the model reads its tensors from the archive from now on */
+    if (!st) st = rnnck__zsrc_attach(m, r.src, r.z, path);
+    if (!st) {
+        r.src = NULL;
+        r.z = NULL;
+        *out = m;
+    } else {
+        rnnck_model_free(m);
+    }
     rnnck__sd_free(&sd);
     rnnck__pk_machine_free(pm);
     free(pkl);

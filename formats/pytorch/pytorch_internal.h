@@ -4,6 +4,7 @@
 
 #include "common/pickle.h"
 #include "common/state_dict.h"
+#include "common/zip_source.h"
 #include "common/zipfile.h"
 
 enum { TAG_STORAGE = 1, TAG_TENSOR = 2 }; /* pk_value ext_tag of our payloads */
@@ -13,11 +14,13 @@ typedef struct pt_storage {
     rnnck_dtype dtype;
     int64_t numel;
     rnnck_storage *storage; /* NULL until the data is read (legacy files) */
+    int64_t member;         /* zip: record read lazily, in place; else -1 */
 } pt_storage;
 
 typedef struct pt_reader {
     const char *path;
     rnnck__zip *z; /* NULL for legacy files */
+    rnnck__zsrc *src; /* zip: where unloaded tensors will be read from */
     char *prefix;  /* "archive" in "archive/data.pkl" */
     rnnck_limits lim;
     int big_endian;

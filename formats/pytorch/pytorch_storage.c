@@ -22,6 +22,7 @@ void rnnck__pt_reader_free(pt_reader *r) {
     free(r->slots);
     free(r->prefix);
     rnnck__zip_close(r->z);
+    rnnck__zsrc_free(r->src);
 }
 
 /* ----------------------------------------------------- storage & tensors */
@@ -59,15 +60,6 @@ int rnnck__pt_classify(void *ctx, const char *module, const char *name) {
     if (!strncmp(module, "torch.nn.modules.", 17)) return name[0] >= 'A' && name[0] <= 'Z' ? PK_ROLE_CLASS : -1;
     if (!strncmp(module, "torch.", 6)) return -1;
     return rnnck__pk_default_role(module, name);
-}
-
-static void swap_bytes(unsigned char *p, size_t n, size_t es) {
-    for (size_t i = 0; i + es <= n; i += es)
-        for (size_t a = 0, b = es - 1; a < b; a++, b--) {
-            unsigned char t = p[i + a];
-            p[i + a] = p[i + b];
-            p[i + b] = t;
-        }
 }
 
 static uint64_t hash_key(const char *s) {
@@ -110,6 +102,7 @@ rnnck_status rnnck__pt_add_storage(pt_reader *r, const char *key, rnnck_dtype dt
     snprintf(e->key, sizeof e->key, "%s", key);
     e->dtype = dtype;
     e->numel = numel;
+    e->member = -1;
     r->st[r->nst++] = e;
     size_t j = hash_key(key) & (r->nslots - 1);
     while (r->slots[j]) j = (j + 1) & (r->nslots - 1);
@@ -120,7 +113,7 @@ rnnck_status rnnck__pt_add_storage(pt_reader *r, const char *key, rnnck_dtype dt
 
 /* Wraps malloc'd bytes as the entry's shared storage. */
 rnnck_status rnnck__pt_attach_data(pt_reader *r, pt_storage *e, unsigned char *data, size_t len) {
-    if (r->big_endian) swap_bytes(data, len, rnnck_dtype_size(e->dtype));
+    if (r->big_endian) rnnck__swap_bytes(data, len, rnnck_dtype_size(e->dtype));
     rnnck_storage *s = calloc(1, sizeof *s);
     if (!s) {
         free(data);
@@ -134,6 +127,15 @@ rnnck_status rnnck__pt_attach_data(pt_reader *r, pt_storage *e, unsigned char *d
     return RNNCK_OK;
 }
 
+/* Reads a lazily referenced record whole (a strided view needs it). */
+static rnnck_status storage_read_now(pt_reader *r, pt_storage *e) {
+    unsigned char *data;
+    size_t len;
+    rnnck_status st = rnnck__zip_read(r->z, e->member, (uint64_t)r->lim.max_tensor_bytes, &data, &len);
+    if (!st) st = rnnck__pt_attach_data(r, e, data, len);
+    return st;
+}
+
 static rnnck_status load_storage(pt_reader *r, pk_machine *pm, const char *key, rnnck_dtype dtype, int64_t numel,
                                  pt_storage **out) {
     pt_storage *e = rnnck__pt_find_storage(r, key);
@@ -141,7 +143,7 @@ static rnnck_status load_storage(pt_reader *r, pk_machine *pm, const char *key, 
         if (e->dtype != dtype || e->numel != numel)
             return rnnck__pk_fail(pm, RNNCK_E_FORMAT, "storage %s is referenced with two different types or sizes",
                                   key);
-        if (!e->storage) return rnnck__pk_fail(pm, RNNCK_E_FORMAT, "storage %s has no data", key);
+        if (!e->storage && e->member < 0) return rnnck__pk_fail(pm, RNNCK_E_FORMAT, "storage %s has no data", key);
         *out = e;
         return RNNCK_OK;
     }
@@ -157,14 +159,14 @@ static rnnck_status load_storage(pt_reader *r, pk_machine *pm, const char *key, 
     if (numel < 0 || rnnck__mul_overflow_i64(numel, (int64_t)rnnck_dtype_size(dtype), &want) || (uint64_t)want != size)
         return rnnck__pk_fail(pm, RNNCK_E_FORMAT, "storage %s declares %lld %s elements but record %s holds %llu bytes",
                               key, (long long)numel, rnnck_dtype_name(dtype), member, (unsigned long long)size);
-    unsigned char *data;
-    size_t len;
-    if ((st = rnnck__zip_read(r->z, idx, (uint64_t)r->lim.max_tensor_bytes, &data, &len))) return st;
-    if ((st = rnnck__pt_add_storage(r, key, dtype, numel, &e))) {
-        free(data);
-        return st;
-    }
-    if ((st = rnnck__pt_attach_data(r, e, data, len))) return st;
+    if (size > (uint64_t)r->lim.max_tensor_bytes)
+        return rnnck__pk_fail(pm, RNNCK_E_NOMEM, "record %s of %llu bytes is over the limit of %lld", member,
+                              (unsigned long long)size, (long long)r->lim.max_tensor_bytes);
+    if ((st = rnnck__pt_add_storage(r, key, dtype, numel, &e))) return st;
+    e->member = idx;
+    /* Stored records (all torch.save writes) are read in place when a tensor
+     * is wanted; a compressed one is inflated now, once. */
+    if (!rnnck__zip_is_stored(r->z, idx) && (st = storage_read_now(r, e))) return st;
     *out = e;
     return RNNCK_OK;
 }
@@ -246,7 +248,7 @@ static rnnck_status rebuild_tensor(pt_reader *r, pk_machine *pm, pk_value *args,
         args->items[1]->kind != PK_INT)
         return rnnck__pk_fail(pm, RNNCK_E_FORMAT,
                               "_rebuild_tensor arguments are not (storage, offset, size, stride, ...)");
-    const pt_storage *s = args->items[0]->ext;
+    pt_storage *s = args->items[0]->ext;
     int64_t offset = args->items[1]->i, shape[RNNCK_MAX_DIMS], stride[RNNCK_MAX_DIMS];
     int nd, nd2;
     rnnck_status st = int_tuple(pm, args->items[2], "size", shape, &nd);
@@ -277,7 +279,14 @@ static rnnck_status rebuild_tensor(pt_reader *r, pk_machine *pm, pk_value *args,
     bool contiguous = true;
     for (int i = 0; i < nd; i++)
         if (shape[i] > 1 && stride[i] != t->stride[i]) contiguous = false;
-    if (contiguous) { /* a view of the shared storage, as in PyTorch */
+    if (contiguous && !s->storage) { /* read from its record when wanted */
+        st = rnnck__zsrc_add(r->src, s->member, numel ? (uint64_t)offset * es : 0, r->big_endian ? RNNCK__ZSRC_SWAP : 0,
+                             &t->source_key);
+        if (st) {
+            rnnck_tensor_free(t);
+            return st;
+        }
+    } else if (contiguous) { /* a view of the shared storage, as in PyTorch */
         t->storage = s->storage;
         t->storage->refcount++;
         t->offset = numel ? (size_t)offset * es : 0; /* an empty tensor's offset may lie anywhere */
@@ -285,6 +294,10 @@ static rnnck_status rebuild_tensor(pt_reader *r, pk_machine *pm, pk_value *args,
         /* A non-contiguous tensor becomes a compact copy. Copies are bounded
          * by the storage bytes actually read: an expanded (self-overlapping)
          * view could otherwise make a tiny file claim huge memory. */
+        if (!s->storage && (st = storage_read_now(r, s))) {
+            rnnck_tensor_free(t);
+            return st;
+        }
         if (numel > s->numel)
             return rnnck_tensor_free(t),
                    rnnck__pk_fail(pm, RNNCK_E_UNSUPPORTED, "tensor overlaps itself in storage %s (an expanded view)",

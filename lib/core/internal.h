@@ -98,6 +98,24 @@ int64_t rnnck__layer_input(const rnnck_module_info *info, int64_t layer);
 #define RNNCK__MAX_SIZE ((int64_t)1 << 31)
 #define RNNCK__MAX_LAYERS 1024
 
+/* ---- .npy (lib/core/npy.c) ---- */
+#define RNNCK__NPY_MAX_PREAMBLE (12 + 64 * 1024) /* magic, version, length, header */
+typedef struct rnnck__npy_header {
+    rnnck_dtype dtype;
+    int swap; /* data byte order differs from the host's */
+    int fortran;
+    int ndim;
+    int64_t shape[RNNCK_MAX_DIMS];
+    size_t data_offset; /* bytes from the start of the file to the data */
+    size_t data_bytes;  /* what the header implies */
+} rnnck__npy_header;
+/* Parses magic, version and header from the first len bytes of a .npy file
+ * (len may stop after the header). */
+rnnck_status rnnck__npy_parse_header(const unsigned char *buf, size_t len, const char *what, rnnck__npy_header *h);
+/* Fixes freshly read data of loaded tensor t in place: byte order, Fortran
+ * to C order, bool values 0/1 only. */
+rnnck_status rnnck__npy_finish(rnnck_tensor *t, const rnnck__npy_header *h, const char *what);
+
 /* ---- model (lib/core/model.c) ---- */
 /* A lazy data source behind a model (HDF5 file, zip archive...). */
 typedef struct rnnck_source_ops {

@@ -16,15 +16,7 @@
 #define NPY_MAGIC_LEN 6
 #define NPY_MAX_HEADER (64 * 1024) /* numpy itself refuses larger headers */
 
-typedef struct npy_header {
-    rnnck_dtype dtype;
-    int swap; /* data byte order differs from the host's */
-    int fortran;
-    int ndim;
-    int64_t shape[RNNCK_MAX_DIMS];
-    size_t data_offset; /* bytes from the start of the file to the data */
-    size_t data_bytes;  /* what the header implies */
-} npy_header;
+typedef rnnck__npy_header npy_header;
 
 static int host_is_little(void) {
     const uint16_t one = 1;
@@ -298,6 +290,13 @@ static rnnck_status finish_data(rnnck_tensor *t, const npy_header *h, const char
                                   (long long)i, b[i]);
     }
     return h->fortran ? fortran_to_c(t) : RNNCK_OK;
+}
+
+rnnck_status rnnck__npy_parse_header(const unsigned char *buf, size_t len, const char *what, rnnck__npy_header *h) {
+    return parse_preamble(buf, len, what, h);
+}
+rnnck_status rnnck__npy_finish(rnnck_tensor *t, const rnnck__npy_header *h, const char *what) {
+    return finish_data(t, h, what);
 }
 
 static rnnck_status data_size_error(const char *what, size_t have, const npy_header *h) {

@@ -355,6 +355,16 @@ Test(pytorch, decodes_views_strides_offsets_and_integer_tensors) {
     rnnck_model_free(m);
 }
 
+/* PyTorch 0.3-0.4 torch.save(model): _backend is pickled as a call of
+ * torch.nn.backends.thnn._get_thnn_function_backend(), admitted as an inert
+ * placeholder (never called; with arguments it is refused, see the damaged
+ * archives). Made by make_thnn_backend_fixtures.py. */
+Test(pytorch, reads_old_whole_module_pickles_with_a_thnn_backend_placeholder) {
+    rnnck_model *m = open_fixture("module_thnn_backend.pt", NULL);
+    check_manifest(m, "module_thnn_backend");
+    rnnck_model_free(m);
+}
+
 Test(pytorch, reads_the_demo_model) {
     rnnck_model *m = open_fixture("demo_model.pt", NULL);
     check_manifest(m, "demo_model");
@@ -593,6 +603,7 @@ Test(pytorch, refuses_damaged_archives_with_one_line_messages) {
         {"bad/complex_storage.pt", RNNCK_E_UNSUPPORTED, "ComplexFloatStorage"},
         {"bad/rnn_shape_mismatch.pt", RNNCK_E_FORMAT, "weight_ih_l1"},
         {"bad/rnn_gate_count.pt", RNNCK_E_FORMAT, "gate blocks"},
+        {"bad/thnn_backend_with_args.pt", RNNCK_E_UNSUPPORTED, "_get_thnn_function_backend called with arguments"},
     };
     rnnck_open_opts o = {.format = "pytorch"}; /* some are not even detected as archives */
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

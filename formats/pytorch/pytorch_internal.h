@@ -7,7 +7,9 @@
 #include "common/zip_source.h"
 #include "common/zipfile.h"
 
-enum { TAG_STORAGE = 1, TAG_TENSOR = 2 }; /* pk_value ext_tag of our payloads */
+/* pk_value ext_tag of our payloads; TAG_INERT: a placeholder that stands for
+ * an admitted call that was not made (an old module's _backend) */
+enum { TAG_STORAGE = 1, TAG_TENSOR = 2, TAG_INERT = 3 };
 
 typedef struct pt_storage {
     char key[32];

@@ -56,6 +56,10 @@ int rnnck__pt_classify(void *ctx, const char *module, const char *name) {
             if (!strcmp(name, *d)) return PK_ROLE_TYPE;
         return -1;
     }
+    /* PyTorch 0.3-0.4 modules pickled whole carry _backend, pickled as a
+     * call of this getter with no arguments: admitted as an inert
+     * placeholder by the reduce hook below, never imported or called. */
+    if (!strcmp(module, "torch.nn.backends.thnn") && !strcmp(name, "_get_thnn_function_backend")) return PK_ROLE_HOOK;
     /* Module classes are inert references: their state is read as data. */
     if (!strncmp(module, "torch.nn.modules.", 17)) return name[0] >= 'A' && name[0] <= 'Z' ? PK_ROLE_CLASS : -1;
     if (!strncmp(module, "torch.", 6)) return -1;
@@ -321,6 +325,14 @@ static rnnck_status rebuild_tensor(pt_reader *r, pk_machine *pm, pk_value *args,
 }
 
 rnnck_status rnnck__pt_reduce(void *ctx, pk_machine *pm, const pk_value *fn, pk_value *args, pk_value **out) {
+    if (!strcmp(fn->name, "_get_thnn_function_backend")) {
+        if (args->n != 0)
+            return rnnck__pk_fail(pm, RNNCK_E_UNSUPPORTED,
+                                  "torch.nn.backends.thnn._get_thnn_function_backend called with arguments "
+                                  "(only the argument-less _backend placeholder of old whole-module pickles is "
+                                  "admitted)");
+        return rnnck__pk_new_ext(pm, TAG_INERT, NULL, NULL, out); /* nothing is called */
+    }
     if (!strcmp(fn->name, "_rebuild_tensor_v2") || !strcmp(fn->name, "_rebuild_tensor"))
         return rebuild_tensor(ctx, pm, args, out);
     /* _rebuild_parameter(tensor, requires_grad, hooks[, state]): the data is the tensor */

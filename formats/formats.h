@@ -23,5 +23,6 @@ const rnnck__format *rnnck__format_find(const char *name);
 extern const rnnck__format rnnck__format_rnnck;
 extern const rnnck__format rnnck__format_pytorch;
 extern const rnnck__format rnnck__format_npz;
+extern const rnnck__format rnnck__format_onnx;
 
 #endif

@@ -10,6 +10,7 @@ static const rnnck__format *const formats[] = {
     &rnnck__format_rnnck,
     &rnnck__format_pytorch,
     &rnnck__format_npz,
+    &rnnck__format_onnx,
 };
 #define NFORMATS (sizeof formats / sizeof formats[0])
 

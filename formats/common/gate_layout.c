@@ -39,6 +39,21 @@ const rnnck__gate_layout *rnnck__gate_layout_find(const char *framework, rnnck_c
     return NULL;
 }
 
+/* Peephole vectors: rnnck stores i, f, o (docs/SCHEMA.md); ONNX's P is
+ * P[iof] (ONNX LSTM operator). */
+static const struct {
+    const char *framework, *order;
+} peephole_table[] = {
+    {"pytorch", "ifo"},
+    {"onnx", "iof"},
+};
+
+const char *rnnck__peephole_order(const char *framework) {
+    for (size_t i = 0; framework && i < sizeof peephole_table / sizeof peephole_table[0]; i++)
+        if (strcmp(peephole_table[i].framework, framework) == 0) return peephole_table[i].order;
+    return NULL;
+}
+
 rnnck_status rnnck__gate_reorder(void *dst, const void *src, const char *from_order,
                                  const char *to_order, size_t rows_per_block, size_t row_bytes) {
     size_t g = strlen(from_order);

@@ -20,6 +20,11 @@ typedef struct rnnck__gate_layout {
 /* The row for a framework and cell (RNN_RELU finds RNN_TANH's), or NULL. */
 const rnnck__gate_layout *rnnck__gate_layout_find(const char *framework, rnnck_cell cell);
 
+/* Order of the three blocks of an LSTM peephole vector in a framework, in
+ * PyTorch-schema letters: "ifo" (rnnck's peephole_l{k}), "iof" (ONNX P).
+ * NULL for a framework without a row. */
+const char *rnnck__peephole_order(const char *framework);
+
 /* Moves the G row blocks of src, stored in from_order, into to_order in dst.
  * A block is rows_per_block rows of row_bytes bytes; both buffers hold
  * G * rows_per_block rows; they may not overlap. The orders are permutations

@@ -1,0 +1,369 @@
+/* rnnck_open for ONNX models: every LSTM / GRU / RNN node of the main graph
+ * and of its subgraphs (If branches, Loop and Scan bodies) becomes a module.
+ * A torch.onnx.export stack (one node per layer joined by the exporter's
+ * Squeeze, or Transpose + Reshape for two directions) becomes one multi-layer
+ * module named after the exporter's scope ("/rnn/LSTM_1" -> "rnn"). Weights
+ * go through the one gate-layout table (common/gate_layout.c). */
+#include "onnx/onnx_node.h"
+#include "common/gate_layout.h"
+#include "formats.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct reader {
+    rnnck__onnx_ctx ctx;
+    rnnck__onnx_rnode *nodes;
+    size_t count, cap;
+    rnnck__onnx_scope **scopes; /* owned, freed at the end */
+    size_t nscopes, scap;
+} reader;
+
+static bool is_recurrent(const Onnx__NodeProto *n) {
+    if (!n->op_type || (n->domain && *n->domain && strcmp(n->domain, "ai.onnx"))) return false;
+    return !strcmp(n->op_type, "LSTM") || !strcmp(n->op_type, "GRU") || !strcmp(n->op_type, "RNN");
+}
+
+/* Appends "part" to a dotted name, keeping [A-Za-z0-9_] and turning '/' and
+ * '.' into separators; other characters become '_'. */
+static void append_sanitised(char *buf, size_t cap, const char *part) {
+    size_t len = strlen(buf);
+    bool sep = len > 0;
+    for (const char *p = part; *p && len + 2 < cap; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '/' || c == '.') {
+            sep = len > 0;
+            continue;
+        }
+        if (sep && buf[len - 1] != '.') buf[len++] = '.';
+        sep = false;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+        buf[len++] = ok ? (char)c : '_';
+    }
+    buf[len] = 0;
+}
+
+static rnnck_status walk(reader *r, const rnnck__onnx_scope *scope, int depth) {
+    if (depth > RNNCK__ONNX_MAX_DEPTH)
+        return rnnck__err(RNNCK_E_UNSUPPORTED, "%s: subgraphs nested deeper than %d", r->ctx.file,
+                          RNNCK__ONNX_MAX_DEPTH);
+    const Onnx__GraphProto *g = scope->graph;
+    for (size_t i = 0; i < g->n_node; i++) {
+        const Onnx__NodeProto *n = g->node[i];
+        if (is_recurrent(n)) {
+            if (r->count == r->cap) {
+                size_t cap = r->cap ? 2 * r->cap : 8;
+                rnnck__onnx_rnode *p = realloc(r->nodes, cap * sizeof *p);
+                if (!p) return rnnck__oom();
+                r->nodes = p;
+                r->cap = cap;
+            }
+            rnnck__onnx_rnode *rn = &r->nodes[r->count++];
+            rnnck_status st = rnnck__onnx_read_node(&r->ctx, scope, n, rn);
+            if (st) return st;
+        }
+        for (size_t k = 0; k < n->n_attribute; k++) {
+            const Onnx__AttributeProto *a = n->attribute[k];
+            size_t ng = a->g ? 1 : a->n_graphs;
+            for (size_t j = 0; j < ng; j++) {
+                const Onnx__GraphProto *sub = a->g ? a->g : a->graphs[j];
+                if (!sub) continue;
+                if (r->nscopes == r->scap) {
+                    size_t cap = r->scap ? 2 * r->scap : 8;
+                    rnnck__onnx_scope **p = realloc(r->scopes, cap * sizeof *p);
+                    if (!p) return rnnck__oom();
+                    r->scopes = p;
+                    r->scap = cap;
+                }
+                rnnck__onnx_scope *s = calloc(1, sizeof *s);
+                char path[1024] = "", idx[24];
+                if (!s) return rnnck__oom();
+                r->scopes[r->nscopes++] = s;
+                append_sanitised(path, sizeof path, scope->path);
+                append_sanitised(path, sizeof path, ".");
+                append_sanitised(path, sizeof path, rnnck__onnx_node_label(n));
+                append_sanitised(path, sizeof path, ".");
+                append_sanitised(path, sizeof path, a->name ? a->name : "graph");
+                if (!a->g) {
+                    snprintf(idx, sizeof idx, ".%zu", j);
+                    append_sanitised(path, sizeof path, idx);
+                }
+                s->graph = sub;
+                s->parent = scope;
+                s->path = rnnck__strdup(path);
+                if (!s->path) return rnnck__oom();
+                rnnck_status st = walk(r, s, depth + 1);
+                if (st) return st;
+            }
+        }
+    }
+    return RNNCK_OK;
+}
+
+/* ------------------------------------------------------------- stacking */
+
+static bool ints_equal(const int64_t *a, size_t na, const int64_t *b, size_t nb) {
+    return na == nb && !memcmp(a, b, na * sizeof *a);
+}
+
+/* Is node `n`'s shape argument (Squeeze axes / Reshape shape) the constant
+ * list want, or for Reshape [0, 0, -1] / [0, 0, width]? */
+static bool glue_args(const reader *r, const rnnck__onnx_scope *scope, const Onnx__NodeProto *n, int64_t width) {
+    int64_t v[4];
+    size_t nv = 0;
+    bool reshape = !strcmp(n->op_type, "Reshape");
+    if (n->n_input >= 2 && n->input[1] && *n->input[1]) {
+        rnnck__err_clear();
+        if (rnnck__onnx_const_ints(&r->ctx, scope, n->input[1], "glue", v, 4, &nv)) {
+            rnnck__err_clear();
+            return false;
+        }
+    } else if (!reshape) {
+        const Onnx__AttributeProto *a = rnnck__onnx_attr(n, "axes");
+        if (!a || a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS || a->n_ints > 4) return false;
+        memcpy(v, a->ints, a->n_ints * sizeof *v);
+        nv = a->n_ints;
+    } else
+        return false;
+    if (!reshape) return nv == 1 && (v[0] == 1 || v[0] == -3);
+    const Onnx__AttributeProto *az = rnnck__onnx_attr(n, "allowzero");
+    if (az && az->i) return false;
+    return nv == 3 && v[0] == 0 && v[1] == 0 && (v[2] == -1 || v[2] == width);
+}
+
+/* The recurrent node whose Y reaches X of node j through exactly the glue
+ * torch.onnx.export writes between layers (Y is [T, D, B, H]): Squeeze(axes
+ * [1]) or Reshape [0, 0, H] for one direction, Transpose(perm [0, 2, 1, 3]) +
+ * Reshape [0, 0, 2H] for two. Those compute PyTorch's concatenated layer
+ * output, so the two nodes are layers k and k+1 of one module. -1 if none. */
+static long find_prev(const reader *r, size_t j) {
+    const rnnck__onnx_rnode *rn = &r->nodes[j];
+    const Onnx__GraphProto *g = rn->scope->graph;
+    if (rn->node->n_input < 1 || rn->info.batch_first) return -1;
+    const char *x = rn->node->input[0];
+    const Onnx__NodeProto *outer = rnnck__onnx_producer(g, x);
+    if (!outer || !outer->op_type || outer->n_input < 1) return -1;
+    const Onnx__NodeProto *transpose = NULL, *src;
+    const char *y = outer->input[0];
+    if (!strcmp(outer->op_type, "Reshape")) {
+        src = rnnck__onnx_producer(g, y);
+        if (src && src->op_type && !strcmp(src->op_type, "Transpose") && src->n_input == 1) {
+            transpose = src;
+            y = src->input[0];
+        }
+    } else if (strcmp(outer->op_type, "Squeeze") != 0)
+        return -1;
+    src = rnnck__onnx_producer(g, y);
+    if (!src || !is_recurrent(src) || src->n_output < 1 || !src->output[0] || strcmp(src->output[0], y)) return -1;
+    long i = -1;
+    for (size_t k = 0; k < r->count; k++)
+        if (r->nodes[k].node == src) i = (long)k;
+    if (i < 0) return -1;
+    const rnnck__onnx_rnode *p = &r->nodes[i];
+    if (p->info.batch_first) return -1;
+    if (p->dirs == 2) {
+        const Onnx__AttributeProto *perm = transpose ? rnnck__onnx_attr(transpose, "perm") : NULL;
+        static const int64_t want[4] = {0, 2, 1, 3};
+        if (!perm || !ints_equal(perm->ints, perm->n_ints, want, 4)) return -1;
+    } else if (transpose)
+        return -1;
+    if (!glue_args(r, rn->scope, outer, p->dirs * p->info.hidden_size)) return -1;
+    return i;
+}
+
+static bool acts_equal(const rnnck_module_info *a, const rnnck_module_info *b) {
+    for (int d = 0; d < 2; d++)
+        for (int s = 0; s < RNNCK_ACT_SLOTS; s++)
+            if (a->act[d][s].kind != b->act[d][s].kind || a->act[d][s].alpha != b->act[d][s].alpha ||
+                a->act[d][s].beta != b->act[d][s].beta)
+                return false;
+    return true;
+}
+
+/* Layers of one module share everything but the input width. */
+static bool stackable(const rnnck__onnx_rnode *p, const rnnck__onnx_rnode *n) {
+    const rnnck_module_info *a = &p->info, *b = &n->info;
+    return a->cell == b->cell && a->hidden_size == b->hidden_size && a->bidirectional == b->bidirectional &&
+           a->dtype == b->dtype && a->linear_before_reset == b->linear_before_reset && a->clip == b->clip &&
+           a->input_forget == b->input_forget && acts_equal(a, b) &&
+           b->input_size == a->hidden_size * (a->bidirectional ? 2 : 1);
+}
+
+static void link_stacks(reader *r) {
+    for (size_t j = 0; j < r->count; j++) {
+        r->nodes[j].next = -1;
+        r->nodes[j].links_in = 0;
+    }
+    for (size_t j = 0; j < r->count; j++) {
+        long i = find_prev(r, j);
+        r->nodes[j].prev = (i >= 0 && stackable(&r->nodes[i], &r->nodes[j])) ? i : -1;
+        if (r->nodes[j].prev >= 0) r->nodes[i].links_in++;
+    }
+    /* A layer feeding two others is a fork, not a stack: keep them apart. */
+    for (size_t j = 0; j < r->count; j++) {
+        long i = r->nodes[j].prev;
+        if (i >= 0 && r->nodes[i].links_in != 1) r->nodes[j].prev = -1;
+        else if (i >= 0) r->nodes[i].next = (long)j;
+    }
+}
+
+/* "/enc/rnn/LSTM_1" -> "enc/rnn" when the last part names the op (the
+ * exporter's scope), else NULL. Written into buf. */
+static const char *exporter_scope(const Onnx__NodeProto *n, char *buf, size_t cap) {
+    const char *nm = n->name;
+    if (!nm || nm[0] != '/') return NULL;
+    const char *last = strrchr(nm, '/');
+    size_t op = strlen(n->op_type);
+    if (last == nm || strncmp(last + 1, n->op_type, op) != 0 || (last[1 + op] && last[1 + op] != '_'))
+        return NULL;
+    size_t len = (size_t)(last - nm - 1);
+    if (len + 1 > cap) return NULL;
+    memcpy(buf, nm + 1, len);
+    buf[len] = 0;
+    return buf;
+}
+
+static bool name_clashes(const reader *r, const char *name) {
+    size_t n = strlen(name);
+    for (size_t k = 0; k < r->count; k++) {
+        const char *o = r->nodes[k].name;
+        if (!o) continue;
+        size_t m = strlen(o);
+        if (!strcmp(o, name) || (m > n && !strncmp(o, name, n) && o[n] == '.') ||
+            (n > m && !strncmp(o, name, m) && name[m] == '.'))
+            return true;
+    }
+    return false;
+}
+
+/* Names the module whose first layer is node h (chain through next). */
+static rnnck_status name_module(reader *r, size_t h) {
+    char scope[512], first[512], name[1024] = "";
+    const char *common = exporter_scope(r->nodes[h].node, first, sizeof first);
+    for (long k = r->nodes[h].next; common && k >= 0; k = r->nodes[k].next) {
+        const char *s = exporter_scope(r->nodes[k].node, scope, sizeof scope);
+        if (!s || strcmp(s, common)) common = NULL;
+    }
+    append_sanitised(name, sizeof name, r->nodes[h].scope->path);
+    append_sanitised(name, sizeof name, ".");
+    size_t base = strlen(name);
+    if (common) append_sanitised(name, sizeof name, common);
+    if (strlen(name) == base) append_sanitised(name, sizeof name, rnnck__onnx_node_label(r->nodes[h].node));
+    if (!*name) snprintf(name, sizeof name, "%s", r->nodes[h].node->op_type);
+    char unique[1100];
+    snprintf(unique, sizeof unique, "%s", name);
+    for (int k = 2; name_clashes(r, unique) && k < 100000; k++) snprintf(unique, sizeof unique, "%s_%d", name, k);
+    r->nodes[h].name = rnnck__strdup(unique);
+    return r->nodes[h].name ? RNNCK_OK : rnnck__oom();
+}
+
+/* ------------------------------------------------------------ the model */
+
+/* Rows [d] of an ONNX weight (gate blocks in ONNX order) into a module
+ * parameter (PyTorch order): one generic reorder, table-driven. */
+static rnnck_status put_blocks(rnnck_model *m, size_t mod, rnnck_param kind, int64_t layer, int reverse,
+                               const rnnck_tensor *src, size_t byte_off, const rnnck__gate_layout *from,
+                               const rnnck__gate_layout *to, size_t rows_per_block, size_t row_bytes) {
+    rnnck_tensor *p;
+    rnnck_status st = rnnck_model_param(m, mod, kind, layer, reverse, &p);
+    if (st) return st;
+    return rnnck__gate_reorder(rnnck_tensor_data(p), (const unsigned char *)rnnck_tensor_cdata(src) + byte_off,
+                               from->order, to->order, rows_per_block, row_bytes);
+}
+
+static rnnck_status add_module(reader *r, rnnck_model *m, size_t h) {
+    rnnck__onnx_rnode *first = &r->nodes[h];
+    rnnck_module_info info = first->info;
+    info.name = first->name;
+    info.num_layers = 0;
+    for (long k = (long)h; k >= 0; k = r->nodes[k].next) {
+        info.num_layers++;
+        info.bias |= r->nodes[k].B != NULL;
+        info.peepholes |= r->nodes[k].P != NULL;
+    }
+    rnnck_status st = rnnck_model_add_module(m, &info);
+    if (st) {
+        rnnck__err_prefix("%s: node '%.200s'", r->ctx.file, rnnck__onnx_node_label(first->node));
+        return st;
+    }
+    size_t mod = rnnck_model_module_count(m) - 1;
+    const rnnck__gate_layout *onnx = rnnck__gate_layout_find("onnx", info.cell);
+    const rnnck__gate_layout *pt = rnnck__gate_layout_find("pytorch", info.cell);
+    size_t es = rnnck_dtype_size(info.dtype), H = (size_t)info.hidden_size, G = (size_t)rnnck_cell_gates(info.cell);
+    int64_t layer = 0;
+    for (long k = (long)h; k >= 0 && !st; k = r->nodes[k].next, layer++) {
+        const rnnck__onnx_rnode *n = &r->nodes[k];
+        size_t I = (size_t)n->info.input_size;
+        for (int d = 0; d < n->dirs && !st; d++) {
+            st = put_blocks(m, mod, RNNCK_PARAM_WEIGHT_IH, layer, d, n->W, d * G * H * I * es, onnx, pt, H, I * es);
+            if (!st) st = put_blocks(m, mod, RNNCK_PARAM_WEIGHT_HH, layer, d, n->R, d * G * H * H * es, onnx, pt, H, H * es);
+            if (!st && n->B) {
+                size_t off = d * 2 * G * H * es;
+                st = put_blocks(m, mod, RNNCK_PARAM_BIAS_IH, layer, d, n->B, off, onnx, pt, H, es);
+                if (!st) st = put_blocks(m, mod, RNNCK_PARAM_BIAS_HH, layer, d, n->B, off + G * H * es, onnx, pt, H, es);
+            }
+            if (!st && n->P) {
+                rnnck_tensor *p;
+                st = rnnck_model_param(m, mod, RNNCK_PARAM_PEEPHOLE, layer, d, &p);
+                if (!st)
+                    st = rnnck__gate_reorder(rnnck_tensor_data(p),
+                                             (const unsigned char *)rnnck_tensor_cdata(n->P) + d * 3 * H * es,
+                                             rnnck__peephole_order("onnx"), rnnck__peephole_order("pytorch"), H, es);
+            }
+        }
+    }
+    return st;
+}
+
+rnnck_status rnnck__onnx_read(const char *path, const rnnck_open_opts *opts, rnnck_model **out) {
+    rnnck__err_clear();
+    if (!path || !out) return rnnck__err(RNNCK_E_USAGE, "onnx reader: NULL argument");
+    if (opts && opts->sets && opts->sets[0])
+        return rnnck__err(RNNCK_E_USAGE, "%s: an ONNX model states its semantics; overrides are not accepted", path);
+    reader r = {0};
+    r.ctx.file = path;
+    if (opts && opts->limits) r.ctx.limits = *opts->limits;
+    else rnnck_limits_init(&r.ctx.limits);
+    char *dirc = rnnck__strdup(path);
+    if (!dirc) return rnnck__oom();
+    char *slash = strrchr(dirc, '/');
+    if (slash == dirc) slash[1] = 0;
+    else if (slash) *slash = 0;
+    r.ctx.dir = realpath(slash ? dirc : ".", NULL);
+    free(dirc);
+    if (!r.ctx.dir) return rnnck__err(RNNCK_E_IO, "%s: cannot resolve the model's folder", path);
+    Onnx__ModelProto *mp = NULL;
+    rnnck_model *m = NULL;
+    rnnck_status st = rnnck__onnx_load(path, &mp);
+    rnnck__onnx_scope main_scope = {mp ? mp->graph : NULL, NULL, ""};
+    if (!st) st = walk(&r, &main_scope, 0);
+    if (!st && r.count == 0)
+        st = rnnck__err(RNNCK_E_UNSUPPORTED, "%s: no LSTM, GRU or RNN node in the graph or its subgraphs (recurrent "
+                        "layers lowered to Loop or Scan are not recognised)", path);
+    if (!st && r.count > (size_t)r.ctx.limits.max_tensors)
+        st = rnnck__err(RNNCK_E_NOMEM, "%s: %zu recurrent nodes, over the limit", path, r.count);
+    if (!st) {
+        link_stacks(&r);
+        for (size_t h = 0; h < r.count && !st; h++)
+            if (r.nodes[h].prev < 0) st = name_module(&r, h);
+    }
+    if (!st) st = rnnck_model_new(&m);
+    for (size_t h = 0; h < r.count && !st; h++)
+        if (r.nodes[h].prev < 0) st = add_module(&r, m, h);
+    for (size_t k = 0; k < r.count; k++) rnnck__onnx_rnode_free(&r.nodes[k]);
+    free(r.nodes);
+    for (size_t k = 0; k < r.nscopes; k++) {
+        free((char *)r.scopes[k]->path);
+        free(r.scopes[k]);
+    }
+    free(r.scopes);
+    free(r.ctx.dir);
+    if (mp) onnx__model_proto__free_unpacked(mp, NULL);
+    if (st) {
+        rnnck_model_free(m);
+        return st;
+    }
+    *out = m;
+    return RNNCK_OK;
+}

@@ -56,21 +56,30 @@ const char *rnnck__onnx_node_label(const Onnx__NodeProto *n) {
     return n->name && *n->name ? n->name : (n->n_output && n->output[0] && *n->output[0] ? n->output[0] : "(unnamed)");
 }
 
-#define NODE_ERR(st, ...) node_err(ctx, n, st, __VA_ARGS__)
-static rnnck_status node_err(const rnnck__onnx_ctx *ctx, const Onnx__NodeProto *n, rnnck_status st, const char *fmt,
-                             ...) RNNCK_PRINTF(4, 5);
-static rnnck_status node_err(const rnnck__onnx_ctx *ctx, const Onnx__NodeProto *n, rnnck_status st, const char *fmt,
-                             ...) {
+/* " (in If_0.then_branch)" for a node of a subgraph, else "". */
+static const char *where(const rnnck__onnx_scope *scope, char *buf, size_t cap) {
+    if (!scope || !scope->path || !*scope->path) return "";
+    snprintf(buf, cap, " (in %.200s)", scope->path);
+    return buf;
+}
+
+#define NODE_ERR(st, ...) node_err(ctx, r->scope, n, st, __VA_ARGS__)
+static rnnck_status node_err(const rnnck__onnx_ctx *ctx, const rnnck__onnx_scope *scope, const Onnx__NodeProto *n,
+                             rnnck_status st, const char *fmt, ...) RNNCK_PRINTF(5, 6);
+static rnnck_status node_err(const rnnck__onnx_ctx *ctx, const rnnck__onnx_scope *scope, const Onnx__NodeProto *n,
+                             rnnck_status st, const char *fmt, ...) {
+    char in[240];
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return rnnck__err(st, "%s: %s node '%.200s': %s", ctx->file, n->op_type, rnnck__onnx_node_label(n), msg);
+    return rnnck__err(st, "%s: %s node '%.200s'%s: %s", ctx->file, n->op_type, rnnck__onnx_node_label(n),
+                      where(scope, in, sizeof in), msg);
 }
 
-static rnnck_status want_type(const rnnck__onnx_ctx *ctx, const Onnx__NodeProto *n, const Onnx__AttributeProto *a,
-                              Onnx__AttributeProto__AttributeType t) {
+static rnnck_status want_type(const rnnck__onnx_ctx *ctx, const rnnck__onnx_rnode *r, const Onnx__NodeProto *n,
+                              const Onnx__AttributeProto *a, Onnx__AttributeProto__AttributeType t) {
     if (a->type == t) return RNNCK_OK;
     return NODE_ERR(RNNCK_E_FORMAT, "attribute %.60s has type %s, expected %s", a->name, type_name(a->type),
                     type_name(t));
@@ -90,13 +99,13 @@ static rnnck_status read_attributes(const rnnck__onnx_ctx *ctx, const Onnx__Node
         const char *nm = a->name ? a->name : "";
         rnnck_status st = RNNCK_OK;
         if (!strcmp(nm, "hidden_size")) {
-            if (!(st = want_type(ctx, n, a, I))) {
+            if (!(st = want_type(ctx, r, n, a, I))) {
                 if (a->i < 1 || a->i > RNNCK__MAX_SIZE)
                     return NODE_ERR(RNNCK_E_FORMAT, "hidden_size %lld is not in [1, 2^31]", (long long)a->i);
                 r->hidden_attr = a->i;
             }
         } else if (!strcmp(nm, "direction")) {
-            if (!(st = want_type(ctx, n, a, S))) {
+            if (!(st = want_type(ctx, r, n, a, S))) {
                 const char *v = (const char *)a->s.data;
                 size_t len = a->s.len;
                 if (len == 7 && !memcmp(v, "forward", 7)) r->dirs = 1;
@@ -106,30 +115,30 @@ static rnnck_status read_attributes(const rnnck__onnx_ctx *ctx, const Onnx__Node
                                      (int)(len > 40 ? 40 : len), v ? v : "");
             }
         } else if (!strcmp(nm, "activations")) {
-            if (!(st = want_type(ctx, n, a, SS))) *acts = a;
+            if (!(st = want_type(ctx, r, n, a, SS))) *acts = a;
         } else if (!strcmp(nm, "activation_alpha")) {
-            if (!(st = want_type(ctx, n, a, FF))) *alpha = a;
+            if (!(st = want_type(ctx, r, n, a, FF))) *alpha = a;
         } else if (!strcmp(nm, "activation_beta")) {
-            if (!(st = want_type(ctx, n, a, FF))) *beta = a;
+            if (!(st = want_type(ctx, r, n, a, FF))) *beta = a;
         } else if (!strcmp(nm, "clip")) {
-            if (!(st = want_type(ctx, n, a, F))) {
+            if (!(st = want_type(ctx, r, n, a, F))) {
                 if (!(a->f > 0) || !isfinite(a->f))
                     return NODE_ERR(RNNCK_E_FORMAT, "clip %g is not a positive finite threshold", (double)a->f);
                 r->info.clip = a->f;
             }
         } else if (!strcmp(nm, "input_forget") && cell == RNNCK_CELL_LSTM) {
-            if (!(st = want_type(ctx, n, a, I))) {
+            if (!(st = want_type(ctx, r, n, a, I))) {
                 if ((uint64_t)a->i > 1) return NODE_ERR(RNNCK_E_FORMAT, "input_forget %lld is not 0 or 1", (long long)a->i);
                 r->info.input_forget = (int)a->i;
             }
         } else if (!strcmp(nm, "linear_before_reset") && cell == RNNCK_CELL_GRU) {
-            if (!(st = want_type(ctx, n, a, I))) {
+            if (!(st = want_type(ctx, r, n, a, I))) {
                 if ((uint64_t)a->i > 1)
                     return NODE_ERR(RNNCK_E_FORMAT, "linear_before_reset %lld is not 0 or 1", (long long)a->i);
                 r->info.linear_before_reset = (int)a->i;
             }
         } else if (!strcmp(nm, "layout")) {
-            if (!(st = want_type(ctx, n, a, I))) {
+            if (!(st = want_type(ctx, r, n, a, I))) {
                 if ((uint64_t)a->i > 1) return NODE_ERR(RNNCK_E_FORMAT, "layout %lld is not 0 or 1", (long long)a->i);
                 r->info.batch_first = (int)a->i;
             }
@@ -183,19 +192,21 @@ static rnnck_status read_activations(const rnnck__onnx_ctx *ctx, const Onnx__Nod
     return RNNCK_OK;
 }
 
-static rnnck_status get_weight(const rnnck__onnx_ctx *ctx, const rnnck__onnx_scope *scope, const Onnx__NodeProto *n,
+static rnnck_status get_weight(const rnnck__onnx_ctx *ctx, const rnnck__onnx_rnode *r, const Onnx__NodeProto *n,
                                size_t idx, const char *what, bool required, rnnck_tensor **out) {
     *out = NULL;
     if (idx >= n->n_input || !n->input[idx] || !*n->input[idx]) {
         if (required) return NODE_ERR(RNNCK_E_FORMAT, "input %s is missing", what);
         return RNNCK_OK;
     }
-    char who[320];
-    snprintf(who, sizeof who, "%s node '%.200s' input %s", n->op_type, rnnck__onnx_node_label(n), what);
-    return rnnck__onnx_constant(ctx, scope, n->input[idx], who, out);
+    char who[560], in[240];
+    snprintf(who, sizeof who, "%s node '%.200s'%s input %s", n->op_type, rnnck__onnx_node_label(n),
+             where(r->scope, in, sizeof in), what);
+    return rnnck__onnx_constant(ctx, r->scope, n->input[idx], who, out);
 }
 
-static rnnck_status check_shape(const rnnck__onnx_ctx *ctx, const Onnx__NodeProto *n, const char *what,
+static rnnck_status check_shape(const rnnck__onnx_ctx *ctx, const rnnck__onnx_rnode *r, const Onnx__NodeProto *n,
+                                const char *what,
                                 const rnnck_tensor *t, rnnck_dtype dt, int nd, const int64_t *want) {
     char got[160], exp[160];
     int64_t shape[RNNCK_MAX_DIMS];
@@ -232,10 +243,10 @@ rnnck_status rnnck__onnx_read_node(const rnnck__onnx_ctx *ctx, const rnnck__onnx
         r->info.cell = RNNCK_CELL_RNN_RELU;
         cell = RNNCK_CELL_RNN_RELU;
     }
-    st = get_weight(ctx, scope, n, 1, "W", true, &r->W);
-    if (!st) st = get_weight(ctx, scope, n, 2, "R", true, &r->R);
-    if (!st) st = get_weight(ctx, scope, n, 3, "B", false, &r->B);
-    if (!st && r->info.cell == RNNCK_CELL_LSTM) st = get_weight(ctx, scope, n, 7, "P", false, &r->P);
+    st = get_weight(ctx, r, n, 1, "W", true, &r->W);
+    if (!st) st = get_weight(ctx, r, n, 2, "R", true, &r->R);
+    if (!st) st = get_weight(ctx, r, n, 3, "B", false, &r->B);
+    if (!st && r->info.cell == RNNCK_CELL_LSTM) st = get_weight(ctx, r, n, 7, "P", false, &r->P);
     if (st) return st;
     rnnck_dtype dt = rnnck_tensor_dtype(r->W);
     if (!rnnck_dtype_is_float(dt))
@@ -248,10 +259,10 @@ rnnck_status rnnck__onnx_read_node(const rnnck__onnx_ctx *ctx, const rnnck__onnx
     int64_t H = r->hidden_attr ? r->hidden_attr : rnnck_tensor_dim(r->W, 1) / G;
     int64_t I = rnnck_tensor_dim(r->W, 2);
     int64_t w[3] = {D, G * H, I}, rr[3] = {D, G * H, H}, b[2] = {D, 2 * G * H}, p[2] = {D, 3 * H};
-    st = check_shape(ctx, n, "W", r->W, dt, 3, w);
-    if (!st) st = check_shape(ctx, n, "R", r->R, dt, 3, rr);
-    if (!st && r->B) st = check_shape(ctx, n, "B", r->B, dt, 2, b);
-    if (!st && r->P) st = check_shape(ctx, n, "P", r->P, dt, 2, p);
+    st = check_shape(ctx, r, n, "W", r->W, dt, 3, w);
+    if (!st) st = check_shape(ctx, r, n, "R", r->R, dt, 3, rr);
+    if (!st && r->B) st = check_shape(ctx, r, n, "B", r->B, dt, 2, b);
+    if (!st && r->P) st = check_shape(ctx, r, n, "P", r->P, dt, 2, p);
     if (st) return st;
     r->info.input_size = I;
     r->info.hidden_size = H;

@@ -1,0 +1,229 @@
+/* ONNX import: single nodes built from the ONNX reference helpers' goldens
+ * (fixtures/forward/onnx) import bit-exactly into PyTorch layout and run to
+ * those goldens; real torch.onnx.export models (stacks, both directions,
+ * unfolded Slice/Concat weights) become the module torch saved, bit for bit,
+ * and run to torch's outputs; layout, float16, external data and subgraphs;
+ * malformed models are refused with one line naming the node and field. */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "forward_case.h"
+#include "helpers/testutil.h"
+#include "rnnck.h"
+
+static rnnck_model *open_onnx(const char *rel) {
+    char *path = fixture_path(rel);
+    rnnck_model *m = NULL;
+    rnnck_status st = rnnck_open(path, NULL, &m);
+    cr_assert_eq(st, RNNCK_OK, "%s: %s", path, rnnck_errmsg());
+    free(path);
+    return m;
+}
+
+/* Every tensor of `want` exists in `got` under its name (after `prefix`
+ * mapping) with the same dtype, shape and bytes. */
+static void same_tensors(rnnck_model *want, const char *want_prefix, rnnck_model *got, const char *got_prefix) {
+    size_t n = rnnck_model_tensor_count(want);
+    cr_assert(n > 0);
+    for (size_t i = 0; i < n; i++) {
+        rnnck_tensor *a = rnnck_model_tensor(want, i), *b;
+        const char *name = rnnck_tensor_name(a) + strlen(want_prefix);
+        char full[512];
+        snprintf(full, sizeof full, "%s%s", got_prefix, name);
+        cr_assert_eq(rnnck_model_find(got, full, &b), RNNCK_OK, "%s: %s", full, rnnck_errmsg());
+        cr_assert_eq(rnnck_tensor_dtype(a), rnnck_tensor_dtype(b), "%s dtype", full);
+        cr_assert_eq(rnnck_tensor_numel(a), rnnck_tensor_numel(b), "%s numel", full);
+        cr_assert_eq(rnnck_tensor_ndim(a), rnnck_tensor_ndim(b), "%s ndim", full);
+        cr_assert_eq(memcmp(rnnck_tensor_cdata(a), rnnck_tensor_cdata(b), rnnck_tensor_nbytes(a)), 0,
+                     "%s: bytes differ", full);
+    }
+}
+
+Test(onnx_import, single_nodes_map_to_pytorch_layout_bit_exactly_and_run_to_the_onnx_reference_goldens) {
+    char names[64][128];
+    int n = fc_list("onnx", names, 64); /* fixtures/onnx/nodes has one model per case */
+    cr_assert(n >= 18, "only %d node cases", n);
+    for (int i = 0; i < n; i++) {
+        fcase c;
+        fc_open(&c, "onnx", names[i]);
+        char rel[256];
+        snprintf(rel, sizeof rel, "onnx/nodes/%s.onnx", names[i]);
+        rnnck_model *m = open_onnx(rel);
+        cr_assert_eq(rnnck_model_module_count(m), 1);
+        const rnnck_module_info *info = rnnck_model_module(m, 0);
+        char want_name[160];
+        snprintf(want_name, sizeof want_name, "cell_%s", names[i]);
+        cr_assert_str_eq(info->name, want_name);
+        cr_assert_eq(info->cell, c.info.cell, "%s: cell", names[i]);
+        cr_assert_eq(info->linear_before_reset, c.info.linear_before_reset, "%s: lbr", names[i]);
+        cr_assert_eq(info->peepholes, c.info.peepholes, "%s: peepholes", names[i]);
+        cr_assert_eq(info->clip, (double)(float)c.info.clip, "%s: clip", names[i]);
+        /* The parameters are the case's PyTorch-layout arrays, bit for bit. */
+        char prefix[170];
+        snprintf(prefix, sizeof prefix, "%s.", want_name);
+        same_tensors(c.model, "rnn.", m, prefix);
+        rnnck_forward_opts opts = {0, RNNCK_F64};
+        rnnck_tensor *y = NULL, *hn = NULL, *cn = NULL;
+        cr_assert_eq(rnnck_forward(m, 0, c.input, c.h0, c.c0, NULL, &opts, &y, &hn, &cn), RNNCK_OK, "%s: %s",
+                     names[i], rnnck_errmsg());
+        ferr e = {0};
+        /* ONNX stores alpha, beta and clip as float32: 1e-7 absorbs that
+         * rounding; a wrong gate or activation is off by far more. */
+        fc_compare("output", names[i], y, c.exp_out, 1e-7, 1e-6, &e);
+        fc_compare("h_n", names[i], hn, c.exp_hn, 1e-7, 1e-6, &e);
+        if (c.exp_cn) fc_compare("c_n", names[i], cn, c.exp_cn, 1e-7, 1e-6, &e);
+        rnnck_tensor_free(y);
+        rnnck_tensor_free(hn);
+        rnnck_tensor_free(cn);
+        rnnck_model_free(m);
+        fc_close(&c);
+    }
+}
+
+/* Runs a forward pass of module 0 on the case's input and compares it with
+ * torch's outputs. */
+static void torch_case(const char *name) {
+    char rel[256], *dir;
+    snprintf(rel, sizeof rel, "onnx/torch/%s", name);
+    dir = fixture_path(rel);
+    snprintf(rel, sizeof rel, "onnx/torch/%s/model.onnx", name);
+    rnnck_model *m = open_onnx(rel);
+    cr_assert_eq(rnnck_model_module_count(m), 1, "%s", name);
+    cr_assert_str_eq(rnnck_model_module(m, 0)->name, "rnn", "%s: named after the exporter's scope", name);
+    /* torch.save's state_dict holds the same tensors, bit for bit. */
+    char *pt = path_join(dir, "model.pt");
+    rnnck_model *want = NULL;
+    cr_assert_eq(rnnck_open(pt, NULL, &want), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_tensor_count(want), rnnck_model_tensor_count(m), "%s: tensor count", name);
+    same_tensors(want, "", m, "");
+    cr_assert_eq(rnnck_model_module(want, 0)->num_layers, rnnck_model_module(m, 0)->num_layers);
+    fcase c = {0};
+    snprintf(c.dir, sizeof c.dir, "%s", dir);
+    snprintf(c.name, sizeof c.name, "torch/%s", name);
+    c.input = fc_load_opt(&c, "input");
+    c.exp_out = fc_load_opt(&c, "expected_output");
+    c.exp_hn = fc_load_opt(&c, "expected_h_n");
+    c.exp_cn = fc_load_opt(&c, "expected_c_n");
+    rnnck_tensor *y = NULL, *hn = NULL, *cn = NULL;
+    cr_assert_eq(rnnck_forward(m, 0, c.input, NULL, NULL, NULL, NULL, &y, &hn, &cn), RNNCK_OK, "%s", rnnck_errmsg());
+    ferr e = {0};
+    fc_compare("output", c.name, y, c.exp_out, 1e-5, 1e-4, &e);
+    fc_compare("h_n", c.name, hn, c.exp_hn, 1e-5, 1e-4, &e);
+    if (c.exp_cn) fc_compare("c_n", c.name, cn, c.exp_cn, 1e-5, 1e-4, &e);
+    rnnck_tensor_free(y);
+    rnnck_tensor_free(hn);
+    rnnck_tensor_free(cn);
+    c.model = NULL;
+    fc_close(&c);
+    rnnck_model_free(want);
+    rnnck_model_free(m);
+    free(pt);
+    free(dir);
+}
+
+Test(onnx_import, torch_onnx_export_stacks_become_the_module_torch_saved_and_run_to_torchs_outputs) {
+    const char *cases[] = {"lstm", "lstm_2layer_bidirectional", "gru_2layer", "gru_bidirectional_unfolded",
+                           "rnn_tanh_2layer_bidirectional", "rnn_relu"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) torch_case(cases[i]);
+}
+
+Test(onnx_import, validate_passes_between_the_torch_checkpoint_and_its_onnx_export) {
+    const char *cases[] = {"lstm_2layer_bidirectional", "gru_bidirectional_unfolded", "rnn_tanh_2layer_bidirectional"};
+    for (size_t i = 0; i < 3; i++) {
+        char a[256], b[256];
+        snprintf(a, sizeof a, "onnx/torch/%s/model.pt", cases[i]);
+        snprintf(b, sizeof b, "onnx/torch/%s/model.onnx", cases[i]);
+        char *pa = fixture_path(a), *pb = fixture_path(b);
+        tool_result r = run_tool("validate", pa, pb, NULL);
+        cr_assert_eq(r.exit_code, 0, "%s: %s%s", cases[i], r.out, r.err);
+        cr_assert(strstr(r.out, "result: ok"), "%s", r.out);
+        tool_result_free(&r);
+        free(pa);
+        free(pb);
+    }
+}
+
+Test(onnx_import, layout_float16_external_data_and_constant_nodes_give_the_same_weights) {
+    rnnck_model *base = open_onnx("onnx/nodes/lstm_peepholes.onnx");
+    rnnck_model *ext = open_onnx("onnx/misc/external.onnx");
+    same_tensors(base, "", ext, "");
+    rnnck_model *lay = open_onnx("onnx/misc/layout1.onnx");
+    same_tensors(base, "", lay, "");
+    cr_assert_eq(rnnck_model_module(lay, 0)->batch_first, 1);
+    cr_assert_eq(rnnck_model_module(base, 0)->batch_first, 0);
+    rnnck_model *half = open_onnx("onnx/misc/float16.onnx");
+    cr_assert_eq(rnnck_model_module(half, 0)->dtype, RNNCK_F16);
+    for (size_t i = 0; i < rnnck_model_tensor_count(base); i++) {
+        rnnck_tensor *a = rnnck_model_tensor(base, i), *b;
+        cr_assert_eq(rnnck_model_find(half, rnnck_tensor_name(a), &b), RNNCK_OK);
+        cr_assert_eq(rnnck_tensor_dtype(b), RNNCK_F16);
+        rnnck_tensor *rounded;
+        cr_assert_eq(rnnck_tensor_clone(a, RNNCK_F16, &rounded), RNNCK_OK);
+        cr_assert_eq(memcmp(rnnck_tensor_cdata(rounded), rnnck_tensor_cdata(b), rnnck_tensor_nbytes(b)), 0, "%s",
+                     rnnck_tensor_name(a));
+        rnnck_tensor_free(rounded);
+    }
+    /* lstm_plain's weights are stored in Constant nodes (every third case). */
+    rnnck_model *viaconst = open_onnx("onnx/nodes/gru_lbr0_bidirectional_clip.onnx");
+    cr_assert_eq(rnnck_model_module_count(viaconst), 1);
+    rnnck_model_free(viaconst);
+    rnnck_model_free(base);
+    rnnck_model_free(ext);
+    rnnck_model_free(lay);
+    rnnck_model_free(half);
+}
+
+Test(onnx_import, nodes_inside_if_branches_get_path_like_names) {
+    rnnck_model *m = open_onnx("onnx/misc/if_subgraph.onnx");
+    cr_assert_eq(rnnck_model_module_count(m), 2);
+    size_t i;
+    cr_assert_eq(rnnck_model_find_module(m, "choose.then_branch.cell_lstm_peepholes", &i), RNNCK_OK);
+    cr_assert_eq(rnnck_model_find_module(m, "choose.else_branch.cell_else", &i), RNNCK_OK);
+    rnnck_model_free(m);
+    char *p = fixture_path("onnx/misc/if_subgraph.onnx");
+    tool_result r = run_tool("forward", p, "--module", "choose.else_branch.cell_else", "--input", "/nonexistent.npy",
+                             "--output", "/nonexistent/y.npy", NULL);
+    cr_assert(strstr(r.err, "nonexistent.npy"), "forward --module finds the module before reading input: %s", r.err);
+    tool_result_free(&r);
+    free(p);
+}
+
+Test(onnx_import, a_model_without_recurrent_nodes_says_so_with_exit_3) {
+    char *p = fixture_path("onnx/misc/no_recurrent.onnx");
+    tool_result r = run_tool("inspect", p, NULL);
+    cr_assert_eq(r.exit_code, 3);
+    cr_assert(strstr(r.err, "no LSTM, GRU or RNN node"), "%s", r.err);
+    cr_assert_eq(count_lines(r.err), 1);
+    tool_result_free(&r);
+    free(p);
+}
+
+Test(onnx_import, every_malformed_model_is_refused_with_exit_3_and_one_line_naming_the_field) {
+    char *list = fixture_path("onnx/bad/cases.txt");
+    FILE *f = fopen(list, "r");
+    cr_assert(f, "%s", list);
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        char *bar = strchr(line, '|');
+        if (!bar) continue;
+        *bar = 0;
+        char rel[600];
+        snprintf(rel, sizeof rel, "onnx/bad/%s", line);
+        char *p = fixture_path(rel);
+        tool_result r = run_tool("inspect", p, NULL);
+        cr_expect_eq(r.exit_code, 3, "%s: exit %d", line, r.exit_code);
+        cr_expect(strstr(r.err, bar + 1) != NULL, "%s: message '%s' lacks '%s'", line, r.err, bar + 1);
+        cr_expect_eq(count_lines(r.err), 1, "%s: %s", line, r.err);
+        tool_result_free(&r);
+        free(p);
+        n++;
+    }
+    fclose(f);
+    free(list);
+    cr_assert(n >= 30, "only %d malformed models", n);
+}

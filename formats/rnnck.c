@@ -11,7 +11,7 @@ static int detect_hdf5(const unsigned char *head, size_t n) {
 }
 
 static rnnck_status read_rnnck(const char *path, const rnnck_open_opts *opts, rnnck_model **out) {
-    return rnnck_load(path, opts ? opts->limits : NULL, out);
+    return rnnck__load(path, opts ? opts->limits : NULL, opts && (opts->flags & RNNCK_OPEN_TRUSTED), out);
 }
 
 const rnnck__format rnnck__format_rnnck = {

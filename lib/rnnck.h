@@ -31,21 +31,20 @@
  *    reference counts are not atomic. Calls that only read a lazily opened
  *    model still change it (they load tensors into it).
  *  - HDF5: rnnck holds one process-wide recursive lock across everything it
- *    does with libhdf5 (rnnck_load, rnnck_save, rnnck_check_file, the lazy
- *    reads of an HDF5-backed model and the closing of its file), so rnnck's
- *    own HDF5 calls never overlap, whatever the libhdf5 build, and no rnnck
- *    thread is inside libhdf5 when rnnck_load, rnnck_check_file or a lazy read
- *    of a chunked dataset fork()s its isolated child. What the caller must
- *    still do: not call libhdf5 directly (or through another library) from
- *    other threads while rnnck works with HDF5. Debian 12's libhdf5 1.10.8 is
- *    built thread-safe, but a fork() while another thread holds libhdf5's
- *    global lock would leave the child waiting for that lock forever.
- *  - fork(): in the child only the calling thread exists; it calls libhdf5
- *    and malloc (glibc resets malloc's locks at fork) and leaves with _exit.
- *    The pipe to the child is close-on-exec. Do not set SIGCHLD to SIG_IGN
- *    nor reap children you did not start (waitpid(-1, ...)): the library
- *    waits for its own child, and a crash report then loses its signal
- *    number (still RNNCK_E_FORMAT).
+ *    does with libhdf5 in this process (rnnck_load, rnnck_save, trusted
+ *    rnnck_check_file, the lazy reads of an HDF5-backed model and the
+ *    closing of its file), so rnnck's own HDF5 calls never overlap, whatever
+ *    the libhdf5 build. What the caller must still do: not call libhdf5
+ *    directly (or through another library) from other threads while rnnck
+ *    works with HDF5.
+ *  - Child processes: untrusted HDF5 work runs in a helper program started
+ *    with posix_spawn (see rnnck_load, "Isolation"), never a fork() of the
+ *    caller, so other threads of the host (inside libhdf5, inside a
+ *    non-fork-safe allocator) cannot hang it. The library waits for its own
+ *    helper by pid (waitpid(pid)); a host that reaps children it did not
+ *    start (waitpid(-1, ...)) or sets SIGCHLD to SIG_IGN only loses the
+ *    helper's exit status: a complete reply is still the verdict, and a
+ *    crash is still RNNCK_E_FORMAT, without its signal number.
  *  - OpenBLAS: rnnck_forward with opts->threads > 0 changes OpenBLAS's
  *    process-wide thread count (openblas_set_num_threads), which must not
  *    race with BLAS work in other threads.
@@ -478,11 +477,12 @@ RNNCK_API rnnck_status rnnck_model_gate(const rnnck_model *m, size_t module, rnn
 
 /* Loads the data of tensor t of the lazily opened model m into t, where it
  * stays (no-op when loaded). t must be a tensor of m. Chunked datasets are
- * read in a forked child (see rnnck_load). On failure t stays unloaded.
+ * read in the isolated helper (see rnnck_load). On failure t stays unloaded.
  * Returns (the "lazy-read statuses"): RNNCK_OK; RNNCK_E_USAGE if m or t is
  * NULL or m has no data source for t; RNNCK_E_FORMAT if the dataset cannot
  * be read (file changed since opening, corrupt data, libhdf5 crashed in the
- * child); RNNCK_E_NOMEM. */
+ * helper); RNNCK_E_IO if the helper cannot be found or started;
+ * RNNCK_E_NOMEM. */
 RNNCK_API rnnck_status rnnck_model_load_tensor(rnnck_model *m, rnnck_tensor *t);
 /* Loads every tensor, in order. Returns: RNNCK_E_USAGE if m is NULL, else as
  * rnnck_model_load_tensor for the first tensor that fails (the ones before it
@@ -539,13 +539,24 @@ RNNCK_API void rnnck_limits_init(rnnck_limits *limits);
  * libhdf5 crashed); RNNCK_E_UNSUPPORTED (newer schema major, HDF5 features
  * outside the schema); RNNCK_E_NOMEM.
  * Isolation: libhdf5 1.10.8 can crash on malformed files, so the metadata walk
- * first runs in a short-lived fork()ed child (and, if it passes, again in
- * this process), and reads of chunked datasets run in a child too; a child
- * that dies becomes RNNCK_E_FORMAT ("libhdf5 crashed while reading this
- * file"). If pipe() or fork() fails the work runs here, unisolated. Threads:
- * see "Threads and processes" above (rnnck's HDF5 lock; SIGCHLD). This
- * contains crashes, not silent memory corruption: still treat untrusted HDF5
- * as untrusted. */
+ * first runs in a separate helper program, rnnck-h5-reader (and, if it
+ * passes, again in this process), and reads of chunked datasets run in the
+ * helper too; a helper that dies becomes RNNCK_E_FORMAT ("libhdf5 crashed
+ * while reading this file"). The helper is installed in
+ * LIBEXECDIR/rnnck/ and found from the library's own location (dladdr:
+ * LIBDIR/../libexec/rnnck relative to librnnck.so, BINDIR/../libexec/rnnck
+ * relative to a program linking librnnck.a, the same directory in a build
+ * tree, then the configured install directory), never from PATH; if it is
+ * missing or cannot be started, the call fails with RNNCK_E_IO (nothing
+ * runs unisolated behind the caller's back). It is started with posix_spawn
+ * (no fork of the caller: no inherited locks, no atfork handlers), with
+ * default signal handling, only fds 0-2 open (0 and 2 on /dev/null), and
+ * limits on its address space (2 GiB plus twice the data it must hold) and
+ * CPU time (30 s plus 1 s per 32 MiB of file or data), and it answers over
+ * a pipe in a small checked protocol. rnnck_open with RNNCK_OPEN_TRUSTED
+ * skips the helper for files the caller trusts. Threads: see "Threads and
+ * processes" above. This contains crashes, not silent memory corruption:
+ * still treat untrusted HDF5 as untrusted. */
 RNNCK_API rnnck_status rnnck_load(const char *path, const rnnck_limits *limits,
                                   rnnck_model **out);
 /* Writes the model as an rnnck HDF5 checkpoint (schema RNNCK_SCHEMA_STRING),
@@ -565,10 +576,12 @@ RNNCK_API rnnck_status rnnck_save(rnnck_model *m, const char *path);
 typedef struct rnnck_report rnnck_report;
 
 #define RNNCK_CHECK_ALLOW_NONFINITE 1u
+/* The file is trusted: check it in this process, without the helper. */
+#define RNNCK_CHECK_TRUSTED 2u
 
 /* Checks `path` against the schema, and float data for NaN/Inf unless flags
- * has RNNCK_CHECK_ALLOW_NONFINITE (the whole check runs in a forked child,
- * see rnnck_load). Returns RNNCK_OK when the file could be examined: problems,
+ * has RNNCK_CHECK_ALLOW_NONFINITE (the whole check runs in the isolated
+ * helper program, see rnnck_load, unless flags has RNNCK_CHECK_TRUSTED). Returns RNNCK_OK when the file could be examined: problems,
  * if any, are in *out (caller owns it, rnnck_report_free), one line each
  * naming the file and the object (a newer schema major and unreadable data
  * are such problems). Errors, with *out not written: RNNCK_E_USAGE (path or
@@ -620,7 +633,14 @@ typedef struct rnnck_open_opts {
                                       batch_first=true); NULL-terminated or
                                       NULL */
     const rnnck_limits *limits;    /* NULL = defaults */
+    unsigned flags;                /* RNNCK_OPEN_* */
 } rnnck_open_opts;
+/* opts->flags: the file is trusted. An rnnck (HDF5) file is then walked and
+ * its chunked data read in this process, without the isolated helper
+ * program (see rnnck_load, "Isolation"): faster, but a malformed file can
+ * crash the caller. Other formats are always read in-process (their parsers
+ * are rnnck's own, checked code). */
+#define RNNCK_OPEN_TRUSTED 1u
 /* Syntax of opts->sets (pytorch and npz readers), one override per string:
  *   "[MODULE.]ATTR=VALUE"  MODULE is the dotted module name ("encoder.rnn");
  *                          no MODULE means the root (bare) module.

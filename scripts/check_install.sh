@@ -12,7 +12,10 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 libdir=$(ls -d "$prefix"/lib*/ | head -1)
 export PKG_CONFIG_PATH="$libdir/pkgconfig" LD_LIBRARY_PATH="$libdir"
 test -f "$prefix/share/man/man1/rnnck.1"
+# The isolated HDF5 reader, found from the library's (and the tool's) location.
+test -x "$prefix/libexec/rnnck/rnnck-h5-reader"
 "$prefix/bin/rnnck" init "$work/lstm.h5" --cell lstm --input-size 5 --hidden-size 4 --seed 1 >/dev/null
+PATH=/nonexistent "$prefix/bin/rnnck" check "$work/lstm.h5" >/dev/null
 echo "pkg-config: rnnck $(pkg-config --modversion rnnck)"
 for ex in read_tensor run_forward; do
   cc -std=c11 -Wall -Wextra -Werror docs/examples/$ex.c $(pkg-config --cflags --libs rnnck) -lm -o "$work/$ex"

@@ -1,11 +1,13 @@
 /* rnnck used from several threads at once.
  *
- * Regression: rnnck_load forks a child to walk untrusted HDF5. While another
- * thread was inside libhdf5 (saving), the child inherited libhdf5's global
- * lock in the held state and blocked forever; the loading thread waited for
- * it forever. rnnck now holds one process-wide lock across every HDF5 entry
- * point, so no rnnck thread is inside libhdf5 when it forks. Before the fix
- * this test hung on the first load (alarm() turns a hang into a failure). */
+ * Regression: rnnck_load used to fork a child to walk untrusted HDF5. While
+ * another thread was inside libhdf5 (saving), the child inherited libhdf5's
+ * global lock in the held state and blocked forever; the loading thread
+ * waited for it forever. rnnck then held one process-wide lock across every
+ * HDF5 entry point; the walk now runs in a posix_spawn()ed helper program,
+ * which inherits no lock at all (tests/test_isolation.c). Before the first
+ * fix this test hung on the first load (alarm() turns a hang into a
+ * failure). */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdio.h>

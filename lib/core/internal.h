@@ -143,6 +143,10 @@ const char *rnnck__file_kind(mode_t mode);
  * RNNCK_E_IO naming what it is otherwise. *size (may be NULL) gets its size. */
 rnnck_status rnnck__require_regular_input(const char *path, int64_t *size);
 
+/* rnnck_load with the choice of isolation (lib/h5/h5_schema.c): trusted
+ * files are walked and read in this process only (RNNCK_OPEN_TRUSTED). */
+rnnck_status rnnck__load(const char *path, const rnnck_limits *limits, bool trusted, rnnck_model **out);
+
 /* ---- outputs (lib/core/atomic.c) ---- */
 /* An output decided by what `path` is (docs/API.md, "Output paths"):
  *  - missing or a regular file: a unique temporary file beside it, renamed

@@ -1,7 +1,7 @@
 /* Private: a small team of worker threads for the packed recurrent products
  * (rec_gemm.h), which split their row panels across it. A team lives for one
  * layer of one rnnck_forward call: it is started after the layer's parameters
- * are loaded (loading may fork a child to read HDF5, which is best done with
+ * are loaded (loading may start a helper process to read HDF5, which is best done with
  * no other threads about) and stopped before the next layer loads.
  *
  * Between jobs a worker spins briefly, then sleeps on a condition variable;

@@ -66,10 +66,12 @@ static rnnck_status check_values(rnnck_model *m, rnnck_tensor *t, const char *pa
     return st;
 }
 
-/* The whole check, in whatever process runs it. */
-static rnnck_status check_here(const char *path, const rnnck_limits *lim, unsigned flags, rnnck_report *r) {
+/* The whole check, in the helper or (RNNCK_CHECK_TRUSTED) here. In the
+ * helper, chunked data is read in a helper of its own, so that a chunk that
+ * crashes libhdf5 becomes one report line instead of ending the check. */
+rnnck_status rnnck__h5_check_here(const char *path, const rnnck_limits *lim, unsigned flags, rnnck_report *r) {
     rnnck_model *m = NULL;
-    rnnck_status st = rnnck__h5_scan(path, lim, r, &m);
+    rnnck_status st = rnnck__h5_scan_ex(path, lim, r, (flags & RNNCK_CHECK_TRUSTED) != 0, &m);
     for (size_t i = 0; !st && !(flags & RNNCK_CHECK_ALLOW_NONFINITE) && i < rnnck_model_tensor_count(m); i++) {
         rnnck_tensor *t = rnnck_model_tensor(m, i);
         if (rnnck_dtype_is_float(t->dtype)) st = check_values(m, t, path, r);
@@ -83,10 +85,16 @@ rnnck_status rnnck_check_file(const char *path, unsigned flags, rnnck_report **o
     if (!path || !out) return rnnck__err(RNNCK_E_USAGE, "rnnck_check_file: NULL argument");
     rnnck_report *r = calloc(1, sizeof *r);
     if (!r) return rnnck__oom();
-    /* Data is read too (NaN/Inf), so the whole check runs isolated. */
-    rnnck__h5_lock();
-    rnnck_status st = rnnck__h5_isolated(path, NULL, flags, check_here, r);
-    rnnck__h5_unlock();
+    /* Data is read too (NaN/Inf), so the whole check runs in the helper,
+     * unless the caller trusts the file. */
+    rnnck_status st;
+    if (flags & RNNCK_CHECK_TRUSTED) {
+        rnnck__h5_lock();
+        st = rnnck__h5_check_here(path, NULL, flags, r);
+        rnnck__h5_unlock();
+    } else {
+        st = rnnck__h5_isolated(path, NULL, flags, RNNCK__H5_JOB_CHECK, r);
+    }
     if (st) {
         rnnck_report_free(r);
         return st;

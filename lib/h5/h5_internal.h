@@ -39,8 +39,6 @@ void rnnck__h5_silence(void);
  * closing of an HDF5 source. Recursive. */
 void rnnck__h5_lock(void);
 void rnnck__h5_unlock(void);
-/* Called first thing in a forked child: the inherited lock is reset. */
-void rnnck__h5_lock_reset_in_child(void);
 
 /* Sets the thread's message to "<file>: <object>: <text>" and returns st. */
 rnnck_status rnnck__h5_fail(const rnnck__h5_file *f, rnnck_status st, const char *object, const char *fmt, ...)
@@ -112,9 +110,12 @@ void rnnck__h5_source_attach(rnnck_model *m, rnnck__h5_source *s);
 /* Closes the file and frees the source (the model's close callback). */
 void rnnck__h5_source_close(void *source);
 /* Records the HDF5 path of a new tensor; *key becomes its source_key. With
- * isolate, its data is read in a child process (h5_isolate.c). */
+ * isolate (and an untrusted source), its data is read in the helper
+ * (h5_isolate.c). */
 rnnck_status rnnck__h5_source_add(rnnck__h5_source *s, const char *object, bool isolate, int64_t *key);
 void rnnck__h5_source_drop_last(rnnck__h5_source *s);
+/* With trusted, chunked datasets are read in this process too. */
+void rnnck__h5_source_trust(rnnck__h5_source *s, bool trusted);
 
 /* ---- walking groups (lib/h5/h5_walk.c, lib/h5/h5_module_group.c) ---- */
 typedef struct rnnck__h5_link {
@@ -172,20 +173,35 @@ char *rnnck__h5_child_tensor(const char *prefix, const char *name);
  * report and only well-formed tensors enter the model. A file that is not
  * HDF5 or lacks rnnck_schema fails in both modes. */
 rnnck_status rnnck__h5_scan(const char *path, const rnnck_limits *lim, rnnck_report *report, rnnck_model **out);
+/* Same; with trusted, the model's chunked datasets are later read in this
+ * process instead of the helper. */
+rnnck_status rnnck__h5_scan_ex(const char *path, const rnnck_limits *lim, rnnck_report *report, bool trusted,
+                               rnnck_model **out);
+/* The jobs the helper runs (h5_schema.c, check.c): in-process, trusted. */
+rnnck_status rnnck__h5_preflight(const char *path, const rnnck_limits *lim, unsigned flags, rnnck_report *report);
+rnnck_status rnnck__h5_check_here(const char *path, const rnnck_limits *lim, unsigned flags, rnnck_report *report);
+/* Reads dataset `object` of the open file f, numel elements of dtype, into
+ * dst (h5_source.c). RNNCK_E_FORMAT if it changed or cannot be read. */
+rnnck_status rnnck__h5_read_dataset(const rnnck__h5_file *f, const char *object, rnnck_dtype dtype, int64_t numel,
+                                    void *dst);
 
-/* ---- isolation (lib/h5/h5_isolate.c) ---- */
-/* A job on an untrusted file: report is NULL in load mode. */
-typedef rnnck_status (*rnnck__h5_job)(const char *path, const rnnck_limits *lim, unsigned flags, rnnck_report *report);
-/* Runs job in a forked child and returns its status and message (and, with
- * report, its report lines); RNNCK_E_FORMAT if the child crashed. Runs job
- * in-process when fork is impossible. */
-rnnck_status rnnck__h5_isolated(const char *path, const rnnck_limits *lim, unsigned flags, rnnck__h5_job job,
+/* ---- isolation (lib/h5/h5_isolate.c, lib/h5/h5_helper.c) ---- */
+#define RNNCK__H5_HELPER_NAME "rnnck-h5-reader"
+#define RNNCK__H5_HELPER_MAGIC "RNCKH5\x01\n" /* 8 bytes: protocol version 1 */
+typedef enum { RNNCK__H5_JOB_WALK, RNNCK__H5_JOB_CHECK } rnnck__h5_job_kind;
+/* Runs a job (the metadata walk of rnnck_load, or the whole check) in the
+ * helper and returns its status and message (and, with report, its report
+ * lines); RNNCK_E_FORMAT if the helper crashed or broke the protocol;
+ * RNNCK_E_IO if it cannot be found or started. */
+rnnck_status rnnck__h5_isolated(const char *path, const rnnck_limits *lim, unsigned flags, rnnck__h5_job_kind kind,
                                 rnnck_report *report);
-/* Runs read(ctx, buf, nbytes) in a forked child and copies the nbytes it
- * produced into dst; RNNCK_E_FORMAT naming path and object if the child
- * crashed. Runs in-process when fork is impossible. */
-typedef rnnck_status (*rnnck__h5_reader)(void *ctx, void *buf, size_t nbytes);
-rnnck_status rnnck__h5_isolated_read(const char *path, const char *object, rnnck__h5_reader read, void *ctx, void *dst,
-                                     size_t nbytes);
+/* Reads dataset `object` in the helper into dst (nbytes = numel * dtype
+ * size); RNNCK_E_FORMAT naming path and object if the helper crashed. */
+rnnck_status rnnck__h5_isolated_read(const char *path, const char *object, rnnck_dtype dtype, int64_t numel,
+                                     void *dst, size_t nbytes);
+/* Absolute path of the helper found beside the library, or NULL. */
+const char *rnnck__h5_helper_path(void);
+/* main() of the helper program. */
+int rnnck__h5_helper_main(int argc, char **argv);
 
 #endif

@@ -1,150 +1,160 @@
-#define _GNU_SOURCE /* pipe2 */
-/* Runs the walk of an untrusted HDF5 file in a forked child process first.
+#define _GNU_SOURCE /* dladdr, pipe2, posix_spawn_file_actions_addclosefrom_np */
+/* Runs untrusted HDF5 work in a separate helper executable, rnnck-h5-reader.
  *
  * Why: libhdf5 1.10.8 (Debian 12) still crashes, or tries to allocate absurd
  * amounts, on some malformed files (docs/SCHEMA.md, "Hostile files"); those
  * faults happen inside libhdf5's metadata decoders, before any check of ours
- * can run. A child that dies takes the fault with it, and the caller gets
- * RNNCK_E_FORMAT instead of a crash. The child reports back through a pipe:
- * report lines ('L') and one final status with its message ('S'). It leaves
- * with _exit, so it never runs the parent's atexit handlers (libhdf5's would
- * flush files the parent has open). */
+ * can run. A helper process that dies takes the fault with it, and the
+ * caller gets RNNCK_E_FORMAT instead of a crash.
+ *
+ * Why a helper started with posix_spawn rather than a fork()ed child: a fork
+ * copies the host's threads' locks (libhdf5's global lock, a non-fork-safe
+ * allocator's) in whatever state they are, and the child can hang on them;
+ * atfork handlers of the host run; and the child runs the host's code. The
+ * helper is a fresh program (exec), started by posix_spawn (glibc: clone
+ * with CLONE_VM|CLONE_VFORK, no atfork handlers), with default signal
+ * dispositions, an empty signal mask, only fds 0-2 open (0 and 2 on
+ * /dev/null, 1 the reply pipe), and limits on address space and CPU time
+ * that it sets on itself before touching the file (h5_helper.c).
+ *
+ * Where: found from this library's own location (dladdr), never from PATH:
+ * the installed libexec directory relative to the library or to the program
+ * it is linked into, the same directory (build tree), then the configured
+ * install directory (for programs that link librnnck.a statically).
+ *
+ * The protocol (helper -> library, on the pipe): an 8-byte magic, then
+ * records {u8 kind, i32 status, u64 length, length bytes}: 'L' a report
+ * line, 'S' the final status and its message, then for reads 'D' the data.
+ * Every field is checked: lengths bounded, kinds known, the data exactly the
+ * size asked for, nothing after the end. Anything else is RNNCK_E_FORMAT. */
 #include "h5/h5_internal.h"
 
-#include <fcntl.h>
-
+#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
+#include <sys/auxv.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_REPLY ((size_t)256 << 20) /* bytes accepted from the child */
+#ifndef RNNCK_HELPER_FROM_LIBDIR
+#define RNNCK_HELPER_FROM_LIBDIR "../libexec/rnnck"
+#endif
+#ifndef RNNCK_HELPER_FROM_BINDIR
+#define RNNCK_HELPER_FROM_BINDIR "../libexec/rnnck"
+#endif
+#ifndef RNNCK_HELPER_INSTALLED_DIR
+#define RNNCK_HELPER_INSTALLED_DIR "/usr/local/libexec/rnnck"
+#endif
 
-static bool write_all(int fd, const void *buf, size_t n) {
-    const char *p = buf;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return false;
-        p += w;
-        n -= (size_t)w;
-    }
+extern char **environ;
+
+/* ---- finding the helper ---- */
+
+static char helper_path[PATH_MAX];
+static bool helper_found;
+static pthread_once_t helper_once = PTHREAD_ONCE_INIT;
+
+static bool try_helper(const char *dir, const char *rel) {
+    char cand[PATH_MAX];
+    int n = rel ? snprintf(cand, sizeof cand, "%s/%s/%s", dir, rel, RNNCK__H5_HELPER_NAME)
+                : snprintf(cand, sizeof cand, "%s/%s", dir, RNNCK__H5_HELPER_NAME);
+    if (n < 0 || (size_t)n >= sizeof cand || access(cand, X_OK) != 0) return false;
+    memcpy(helper_path, cand, (size_t)n + 1);
     return true;
 }
 
-static bool send_record(int fd, char kind, int32_t status, const char *text) {
-    uint32_t len = (uint32_t)strlen(text);
-    return write_all(fd, &kind, 1) && write_all(fd, &status, sizeof status) && write_all(fd, &len, sizeof len) &&
-           write_all(fd, text, len);
-}
-
-static void run_child(int fd, const char *path, const rnnck_limits *lim, unsigned flags, rnnck__h5_job job,
-                      bool want_report) {
-    rnnck_report *report = want_report ? calloc(1, sizeof *report) : NULL;
-    rnnck_status st = (want_report && !report) ? rnnck__oom() : job(path, lim, flags, report);
-    bool ok = true;
-    for (size_t i = 0; report && i < report->count && ok; i++)
-        ok = send_record(fd, 'L', 0, report->items[i]);
-    if (ok) send_record(fd, 'S', st, rnnck_errmsg());
-    close(fd);
-    _exit(0);
-}
-
-/* Reads the child's whole reply (until it closes the pipe). */
-static char *read_reply(int fd, size_t *len) {
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            char *p = cap < MAX_REPLY ? realloc(buf, cap * 2) : NULL;
-            if (!p) {
-                free(buf);
-                return NULL;
-            }
-            buf = p;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        n += (size_t)r;
+static void find_helper(void) {
+    Dl_info info;
+    char self[PATH_MAX] = "";
+    /* The object this function lives in: librnnck.so, or the program that
+     * linked librnnck.a. realpath: a symlinked library is found at home. */
+    /* For the main program, dladdr gives argv[0]-like names (empty, relative,
+     * or what a test runner set): its file is /proc/self/exe. The main
+     * program is the object holding the program headers (AT_PHDR). */
+    Dl_info main_info;
+    bool have = dladdr((void *)find_helper, &info) && info.dli_fname;
+    bool in_main = have && dladdr((void *)getauxval(AT_PHDR), &main_info) && main_info.dli_fbase == info.dli_fbase;
+    const char *obj = have && !in_main ? info.dli_fname : "/proc/self/exe";
+    if (realpath(obj, self)) {
+        char *slash = strrchr(self, '/');
+        if (slash) *slash = '\0';
+        helper_found = try_helper(self, RNNCK_HELPER_FROM_LIBDIR) || try_helper(self, RNNCK_HELPER_FROM_BINDIR) ||
+                       try_helper(self, NULL);
     }
-    *len = n;
-    return buf;
+    if (!helper_found) helper_found = try_helper(RNNCK_HELPER_INSTALLED_DIR, NULL);
 }
 
-/* Replays the child's records; false if the reply is incomplete. */
-static bool replay(const char *buf, size_t len, rnnck_report *report, rnnck_status *status) {
-    size_t pos = 0;
-    while (pos + 9 <= len) {
-        char kind = buf[pos];
-        int32_t st;
-        uint32_t n;
-        memcpy(&st, buf + pos + 1, sizeof st);
-        memcpy(&n, buf + pos + 5, sizeof n);
-        pos += 9;
-        if (n > len - pos) return false;
-        char *text = malloc((size_t)n + 1);
-        if (!text) return false;
-        memcpy(text, buf + pos, n);
-        text[n] = '\0';
-        pos += n;
-        bool ok = true;
-        if (kind == 'L' && report) {
-            ok = rnnck__report_add(report, text) == RNNCK_OK;
-        } else if (kind == 'S') {
-            *status = st ? rnnck__err((rnnck_status)st, "%s", text) : RNNCK_OK;
-            free(text);
-            return pos == len;
-        }
-        free(text);
-        if (!ok) return false;
-    }
-    return false;
+const char *rnnck__h5_helper_path(void) {
+    pthread_once(&helper_once, find_helper);
+    return helper_found ? helper_path : NULL;
 }
 
-rnnck_status rnnck__h5_isolated(const char *path, const rnnck_limits *lim, unsigned flags, rnnck__h5_job job,
-                                rnnck_report *report) {
+/* ---- starting it ---- */
+
+typedef struct helper {
+    pid_t pid;
+    int fd; /* read end of the reply pipe */
+} helper;
+
+static rnnck_status spawn_helper(const char *path, char *const *argv, helper *h) {
+    const char *exe = rnnck__h5_helper_path();
+    if (!exe)
+        return rnnck__err(RNNCK_E_IO,
+                          "%s: the isolated HDF5 reader %s is not installed beside the library (looked in "
+                          "%s and %s relative to it, and in %s); reinstall rnnck, or open trusted files "
+                          "in-process (RNNCK_OPEN_TRUSTED)",
+                          path, RNNCK__H5_HELPER_NAME, RNNCK_HELPER_FROM_LIBDIR, RNNCK_HELPER_FROM_BINDIR,
+                          RNNCK_HELPER_INSTALLED_DIR);
     int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) return job(path, lim, flags, report); /* no isolation possible: run here */
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return job(path, lim, flags, report);
-    }
-    if (pid == 0) {
-        rnnck__h5_lock_reset_in_child();
-        close(fds[0]);
-        run_child(fds[1], path, lim, flags, job, report != NULL);
-    }
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return rnnck__err(RNNCK_E_IO, "%s: cannot start the isolated reader: pipe: %s", path, strerror(errno));
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3); /* the host's fds, whatever their flags */
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    int e = posix_spawn(&h->pid, exe, &fa, &at, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
     close(fds[1]);
-    size_t len = 0;
-    char *reply = read_reply(fds[0], &len);
-    close(fds[0]);
-    int wstatus = 0;
-    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+    if (e != 0) {
+        close(fds[0]);
+        return rnnck__err(RNNCK_E_IO, "%s: cannot start the isolated reader %s: %s", path, exe, strerror(e));
     }
-    rnnck_status st = RNNCK_E_FORMAT;
-    bool complete = reply && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0 && replay(reply, len, report, &st);
-    free(reply);
-    if (complete) return st;
-    if (report) /* drop any partial lines: the caller gets no report */
-        while (report->count)
-            free(report->items[--report->count]);
-    if (WIFSIGNALED(wstatus))
-        return rnnck__err(RNNCK_E_FORMAT, "%s: libhdf5 crashed while reading this file (signal %d): malformed HDF5",
-                          path, WTERMSIG(wstatus));
-    return rnnck__err(RNNCK_E_FORMAT, "%s: reading this file failed in the isolated reader (exit status %d)", path,
-                      WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
+    h->fd = fds[0];
+    return RNNCK_OK;
 }
 
-/* ---- isolated data reads ----
- * Child: 'S' record (status, message), then on success exactly nbytes of
- * data. Parent: reads the record, then the data straight into dst. */
+/* Waits for the helper; its wait status, or -1 if it cannot be had (a host
+ * that set SIGCHLD to SIG_IGN has children reaped for it: ECHILD). */
+static int finish_helper(helper *h) {
+    close(h->fd);
+    int ws;
+    pid_t r;
+    while ((r = waitpid(h->pid, &ws, 0)) < 0 && errno == EINTR) {
+    }
+    return r == h->pid ? ws : -1;
+}
+
+/* ---- the protocol ---- */
+
+#define MAX_TEXT ((uint64_t)64 << 10) /* one report line or message */
+#define MAX_LINES 1000000u
 
 static bool read_exact(int fd, void *buf, size_t n) {
     char *p = buf;
@@ -158,44 +168,149 @@ static bool read_exact(int fd, void *buf, size_t n) {
     return true;
 }
 
-static void read_child(int fd, rnnck__h5_reader read_fn, void *ctx, size_t nbytes) {
-    void *buf = malloc(nbytes);
-    rnnck_status st = buf ? read_fn(ctx, buf, nbytes) : rnnck__oom();
-    if (send_record(fd, 'S', st, rnnck_errmsg()) && st == RNNCK_OK) write_all(fd, buf, nbytes);
-    close(fd);
-    _exit(0);
+static bool read_record_head(int fd, char *kind, int32_t *status, uint64_t *len) {
+    unsigned char head[13];
+    if (!read_exact(fd, head, sizeof head)) return false;
+    *kind = (char)head[0];
+    memcpy(status, head + 1, 4);
+    memcpy(len, head + 5, 8);
+    return true;
 }
 
-rnnck_status rnnck__h5_isolated_read(const char *path, const char *object, rnnck__h5_reader read_fn, void *ctx,
+static bool at_end(int fd) {
+    char c;
+    ssize_t r;
+    while ((r = read(fd, &c, 1)) < 0 && errno == EINTR) {
+    }
+    return r == 0;
+}
+
+static bool known_status(int32_t st) { return st <= 0 && st >= RNNCK_E_SHAPE; }
+
+/* Reads the reply: report lines, the status (and message), then nbytes of
+ * data into dst when dst is not NULL and the status is OK. false if the
+ * reply breaks the protocol in any way. */
+static bool read_reply(int fd, rnnck_report *report, void *dst, size_t nbytes, rnnck_status *status, char *msg,
+                       size_t msgsize) {
+    char magic[8];
+    if (!read_exact(fd, magic, sizeof magic) || memcmp(magic, RNNCK__H5_HELPER_MAGIC, 8) != 0) return false;
+    size_t lines = 0;
+    for (;;) {
+        char kind;
+        int32_t st;
+        uint64_t len;
+        if (!read_record_head(fd, &kind, &st, &len)) return false;
+        if ((kind != 'L' && kind != 'S') || len > MAX_TEXT || len >= msgsize) return false;
+        if (!read_exact(fd, msg, (size_t)len)) return false;
+        msg[len] = '\0';
+        if (memchr(msg, '\0', (size_t)len)) return false;
+        if (kind == 'L') {
+            if (!report || st != 0 || ++lines > MAX_LINES || rnnck__report_add(report, msg) != RNNCK_OK) return false;
+            continue;
+        }
+        if (!known_status(st)) return false;
+        *status = (rnnck_status)st;
+        break;
+    }
+    if (dst && *status == RNNCK_OK) {
+        char kind;
+        int32_t st;
+        uint64_t len;
+        if (!read_record_head(fd, &kind, &st, &len) || kind != 'D' || st != 0 || len != (uint64_t)nbytes ||
+            !read_exact(fd, dst, nbytes))
+            return false;
+    }
+    return at_end(fd);
+}
+
+static rnnck_status crashed(const char *path, const char *object, int ws) {
+    const char *sep = object ? ": " : "";
+    if (ws != -1 && WIFSIGNALED(ws)) {
+        int sig = WTERMSIG(ws);
+        if (sig == SIGXCPU || sig == SIGKILL)
+            return rnnck__err(RNNCK_E_FORMAT, "%s%s%s: the isolated reader ran out of its CPU time (signal %d)", path,
+                              sep, object ? object : "", sig);
+        return rnnck__err(RNNCK_E_FORMAT, "%s%s%s: libhdf5 crashed while reading this file (signal %d): malformed HDF5",
+                          path, sep, object ? object : "", sig);
+    }
+    return rnnck__err(RNNCK_E_FORMAT, "%s%s%s: reading this file failed in the isolated reader (exit status %d)", path,
+                      sep, object ? object : "", ws != -1 && WIFEXITED(ws) ? WEXITSTATUS(ws) : -1);
+}
+
+/* Runs the helper with argv and collects its verdict. */
+static rnnck_status run_helper(const char *path, const char *object, char *const *argv, rnnck_report *report,
+                               void *dst, size_t nbytes) {
+    helper h;
+    rnnck_status st = spawn_helper(path, argv, &h);
+    if (st) return st;
+    char *msg = malloc(MAX_TEXT + 1);
+    rnnck_status verdict = RNNCK_E_FORMAT;
+    bool ok = msg && read_reply(h.fd, report, dst, nbytes, &verdict, msg, MAX_TEXT + 1);
+    int ws = finish_helper(&h);
+    /* A clean reply is the verdict even if the exit status was lost (-1). */
+    if (ok && (ws == -1 || (WIFEXITED(ws) && WEXITSTATUS(ws) == 0))) {
+        st = verdict ? rnnck__err(verdict, "%s", msg) : RNNCK_OK;
+        free(msg);
+        return st;
+    }
+    bool oom = !msg;
+    free(msg);
+    if (report) /* drop any partial lines: the caller gets no report */
+        while (report->count)
+            free(report->items[--report->count]);
+    return oom ? rnnck__oom() : crashed(path, object, ws);
+}
+
+/* ---- the jobs ---- */
+
+#define I64(buf, v) (snprintf(buf, sizeof buf, "%lld", (long long)(v)), buf)
+
+/* Address space for the helper: room for libhdf5's metadata and the data it
+ * must hold, far below what a lying size field asks for. */
+static int64_t as_limit(int64_t data_bytes) {
+    int64_t base = (int64_t)2 << 30;
+    if (data_bytes > ((int64_t)1 << 40)) data_bytes = (int64_t)1 << 40;
+    return base + 2 * data_bytes;
+}
+
+rnnck_status rnnck__h5_isolated(const char *path, const rnnck_limits *lim, unsigned flags, rnnck__h5_job_kind kind,
+                                rnnck_report *report) {
+    rnnck_limits l;
+    if (lim)
+        l = *lim;
+    else
+        rnnck_limits_init(&l);
+    int64_t file_size = 0;
+    rnnck_status st = rnnck__require_regular_input(path, &file_size);
+    if (st) return st;
+    char as[32], cpu[32], a1[32], a2[32], a3[32], fl[32];
+    /* CPU: generous for the size of the file (a check reads all its data). */
+    int64_t cpu_s = 30 + file_size / ((int64_t)32 << 20);
+    char *argv[] = {(char *)RNNCK__H5_HELPER_NAME,
+                    kind == RNNCK__H5_JOB_CHECK ? "check" : "walk",
+                    I64(as, as_limit(kind == RNNCK__H5_JOB_CHECK ? l.max_tensor_bytes : 0)),
+                    I64(cpu, cpu_s),
+                    (char *)path,
+                    I64(a1, l.max_tensors),
+                    I64(a2, l.max_tensor_bytes),
+                    I64(a3, l.max_dim),
+                    I64(fl, flags),
+                    NULL};
+    return run_helper(path, NULL, argv, report, NULL, 0);
+}
+
+rnnck_status rnnck__h5_isolated_read(const char *path, const char *object, rnnck_dtype dtype, int64_t numel,
                                      void *dst, size_t nbytes) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) return read_fn(ctx, dst, nbytes);
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return read_fn(ctx, dst, nbytes);
-    }
-    if (pid == 0) {
-        rnnck__h5_lock_reset_in_child();
-        close(fds[0]);
-        read_child(fds[1], read_fn, ctx, nbytes);
-    }
-    close(fds[1]);
-    char kind = 0;
-    int32_t status = RNNCK_E_FORMAT;
-    uint32_t len = 0;
-    char msg[1024] = "";
-    bool got = read_exact(fds[0], &kind, 1) && kind == 'S' && read_exact(fds[0], &status, sizeof status) &&
-               read_exact(fds[0], &len, sizeof len) && len < sizeof msg && read_exact(fds[0], msg, len);
-    if (got && status == RNNCK_OK) got = read_exact(fds[0], dst, nbytes);
-    close(fds[0]); /* a child still writing gets EPIPE/SIGPIPE and ends */
-    int wstatus = 0;
-    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-    }
-    if (got) return status ? rnnck__err((rnnck_status)status, "%s", msg) : RNNCK_OK;
-    if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) != SIGPIPE)
-        return rnnck__err(RNNCK_E_FORMAT, "%s: %s: libhdf5 crashed while reading the data (signal %d): malformed HDF5",
-                          path, object, WTERMSIG(wstatus));
-    return rnnck__err(RNNCK_E_FORMAT, "%s: %s: the data could not be read in the isolated reader", path, object);
+    char as[32], cpu[32], dt[32], ne[32];
+    int64_t cpu_s = 30 + (int64_t)(nbytes / ((size_t)32 << 20));
+    char *argv[] = {(char *)RNNCK__H5_HELPER_NAME,
+                    "read",
+                    I64(as, as_limit((int64_t)nbytes)),
+                    I64(cpu, cpu_s),
+                    (char *)path,
+                    (char *)object,
+                    I64(dt, dtype),
+                    I64(ne, numel),
+                    NULL};
+    return run_helper(path, object, argv, NULL, dst, nbytes);
 }

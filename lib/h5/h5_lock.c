@@ -1,12 +1,10 @@
 /* One process-wide lock around rnnck's use of libhdf5.
  *
- * Why: the isolation in h5_isolate.c forks. A child inherits every lock in the
- * state it had at fork time, including libhdf5's own global lock; if another
- * rnnck thread was inside libhdf5 at that moment, the child blocks on that
- * lock forever and the parent waits for it. Holding this lock across every
- * HDF5-touching entry point (and so across each fork) means no other rnnck
- * thread is inside libhdf5 when we fork. It also serialises libhdf5 calls for
- * callers who use rnnck from several threads. Recursive: a save may read
+ * Why: it serialises rnnck's libhdf5 calls for callers who use rnnck from
+ * several threads, whatever the libhdf5 build. (It used to also keep other
+ * rnnck threads out of libhdf5 across the fork() of the isolation; the
+ * isolation is now a separate program started with posix_spawn, which
+ * inherits no locks.) Recursive: a save may read
  * lazily from another HDF5-backed model in the same thread. */
 #include "h5/h5_internal.h"
 
@@ -29,9 +27,3 @@ void rnnck__h5_lock(void) {
 }
 
 void rnnck__h5_unlock(void) { pthread_mutex_unlock(&h5_mutex); }
-
-void rnnck__h5_lock_reset_in_child(void) {
-    /* The child is single-threaded and its thread id differs from the owner
-     * recorded in the inherited (held) recursive mutex: start it afresh. */
-    init_mutex();
-}

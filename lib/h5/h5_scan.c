@@ -36,6 +36,11 @@ static rnnck_status check_version(rnnck__h5_file *f, hid_t root, bool *walk) {
 }
 
 rnnck_status rnnck__h5_scan(const char *path, const rnnck_limits *lim, rnnck_report *report, rnnck_model **out) {
+    return rnnck__h5_scan_ex(path, lim, report, false, out);
+}
+
+rnnck_status rnnck__h5_scan_ex(const char *path, const rnnck_limits *lim, rnnck_report *report, bool trusted,
+                               rnnck_model **out) {
     if (!path || !out) return rnnck__err(RNNCK_E_USAGE, "rnnck_load: NULL argument");
     if (lim && (lim->max_tensors < 1 || lim->max_tensor_bytes < 0 || lim->max_dim < 1))
         return rnnck__err(RNNCK_E_USAGE, "rnnck_load: limits must be positive");
@@ -43,6 +48,7 @@ rnnck_status rnnck__h5_scan(const char *path, const rnnck_limits *lim, rnnck_rep
     rnnck_model *m = NULL;
     rnnck_status st = rnnck__h5_source_new(path, &src);
     if (st) return st;
+    rnnck__h5_source_trust(src, trusted);
     if (rnnck_model_new(&m)) {
         rnnck__h5_source_close(src);
         return rnnck__oom();

@@ -8,8 +8,8 @@ void rnnck_limits_init(rnnck_limits *limits) {
     limits->max_dim = (int64_t)1 << 31;
 }
 
-/* The metadata walk alone, for a child process to survive or die on. */
-static rnnck_status preflight(const char *path, const rnnck_limits *limits, unsigned flags, rnnck_report *report) {
+/* The metadata walk alone, for the helper process to survive or die on. */
+rnnck_status rnnck__h5_preflight(const char *path, const rnnck_limits *limits, unsigned flags, rnnck_report *report) {
     (void)flags;
     (void)report;
     rnnck_model *m = NULL;
@@ -18,15 +18,23 @@ static rnnck_status preflight(const char *path, const rnnck_limits *limits, unsi
     return st;
 }
 
-rnnck_status rnnck_load(const char *path, const rnnck_limits *limits, rnnck_model **out) {
+rnnck_status rnnck__load(const char *path, const rnnck_limits *limits, bool trusted, rnnck_model **out) {
     rnnck__err_clear();
     if (!path || !out) return rnnck__err(RNNCK_E_USAGE, "rnnck_load: NULL argument");
-    /* Walk once in a child: a file that crashes libhdf5 is refused there. A
-     * refusal comes back with its message; only a clean walk is repeated
-     * here to build the model. */
+    if (limits && (limits->max_tensors < 1 || limits->max_tensor_bytes < 0 || limits->max_dim < 1))
+        return rnnck__err(RNNCK_E_USAGE, "rnnck_load: limits must be positive");
+    /* Untrusted: walk once in the helper, where a file that crashes libhdf5
+     * is refused. A refusal comes back with its message; only a clean walk
+     * is repeated here to build the model. The helper runs outside the lock:
+     * it shares nothing with this process. */
+    rnnck_status st = trusted ? RNNCK_OK : rnnck__h5_isolated(path, limits, 0, RNNCK__H5_JOB_WALK, NULL);
+    if (st) return st;
     rnnck__h5_lock();
-    rnnck_status st = rnnck__h5_isolated(path, limits, 0, preflight, NULL);
-    if (!st) st = rnnck__h5_scan(path, limits, NULL, out);
+    st = rnnck__h5_scan_ex(path, limits, NULL, trusted, out);
     rnnck__h5_unlock();
     return st;
+}
+
+rnnck_status rnnck_load(const char *path, const rnnck_limits *limits, rnnck_model **out) {
+    return rnnck__load(path, limits, false, out);
 }

@@ -9,7 +9,8 @@ struct rnnck__h5_source {
     rnnck__h5_file file;
     char *path_copy; /* file.path points here */
     char **datasets; /* HDF5 path of each source_key */
-    bool *isolate;   /* per source_key: read in a child process */
+    bool *isolate;   /* per source_key: read in the helper process */
+    bool trusted;    /* RNNCK_OPEN_TRUSTED: read everything here */
     size_t count, cap;
 };
 
@@ -28,28 +29,21 @@ void rnnck__h5_source_close(void *ctx) {
     free(s);
 }
 
-/* One dataset read, in whichever process runs it. */
-typedef struct read_job {
-    rnnck__h5_source *s;
-    const char *object;
-    const rnnck_tensor *t;
-} read_job;
-
-static rnnck_status read_dataset(void *ctx, void *dst, size_t nbytes) {
-    read_job *job = ctx;
-    (void)nbytes; /* == rnnck_tensor_nbytes(job->t), checked by the caller */
+/* One dataset read, in whichever process runs it (the helper too). */
+rnnck_status rnnck__h5_read_dataset(const rnnck__h5_file *f, const char *object, rnnck_dtype dtype, int64_t numel,
+                                    void *dst) {
     rnnck__h5_silence();
-    hid_t ds = H5Dopen2(job->s->file.fid, job->object, H5P_DEFAULT);
+    hid_t ds = H5Dopen2(f->fid, object, H5P_DEFAULT);
     hid_t space = ds >= 0 ? H5Dget_space(ds) : H5I_INVALID_HID;
-    hid_t mem = rnnck__h5_mem_type(job->t->dtype);
+    hid_t mem = rnnck__h5_mem_type(dtype);
     hssize_t n = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
     rnnck_status st = RNNCK_OK;
     /* The metadata was validated at open; this guards against a file that
      * changed underneath us since. */
-    if (ds < 0 || mem < 0 || n < 0 || (uint64_t)n != (uint64_t)rnnck_tensor_numel(job->t))
-        st = rnnck__h5_fail(&job->s->file, RNNCK_E_FORMAT, job->object, "dataset changed or cannot be opened");
+    if (ds < 0 || mem < 0 || n < 0 || (uint64_t)n != (uint64_t)numel)
+        st = rnnck__h5_fail(f, RNNCK_E_FORMAT, object, "dataset changed or cannot be opened");
     else if (H5Dread(ds, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0)
-        st = rnnck__h5_fail(&job->s->file, RNNCK_E_FORMAT, job->object, "data cannot be read (corrupt or truncated)");
+        st = rnnck__h5_fail(f, RNNCK_E_FORMAT, object, "data cannot be read (corrupt or truncated)");
     if (mem >= 0) H5Tclose(mem);
     if (space >= 0) H5Sclose(space);
     if (ds >= 0) H5Dclose(ds);
@@ -69,17 +63,17 @@ static rnnck_status source_read_locked(void *ctx, const rnnck_tensor *t, void *d
     rnnck__h5_source *s = ctx;
     if (t->source_key < 0 || (uint64_t)t->source_key >= s->count)
         return rnnck__err(RNNCK_E_USAGE, "%s: tensor %s has no dataset", s->file.path, rnnck_tensor_name(t));
-    read_job job = {s, s->datasets[t->source_key], t};
+    const char *object = s->datasets[t->source_key];
     if (nbytes != rnnck_tensor_nbytes(t))
-        return rnnck__err(RNNCK_E_USAGE, "%s: %s: read of %zu bytes, tensor has %zu", s->file.path, job.object, nbytes,
+        return rnnck__err(RNNCK_E_USAGE, "%s: %s: read of %zu bytes, tensor has %zu", s->file.path, object, nbytes,
                           rnnck_tensor_nbytes(t));
     if (nbytes == 0) return RNNCK_OK;
     /* Contiguous and compact data is one read of a range already checked
      * against the file; chunked data goes through libhdf5's chunk index and
-     * filters, which crash on some corrupt files: read those in a child. */
-    if (s->isolate[t->source_key])
-        return rnnck__h5_isolated_read(s->file.path, job.object, read_dataset, &job, dst, nbytes);
-    return read_dataset(&job, dst, nbytes);
+     * filters, which crash on some corrupt files: read those in the helper. */
+    if (s->isolate[t->source_key] && !s->trusted)
+        return rnnck__h5_isolated_read(s->file.path, object, t->dtype, rnnck_tensor_numel(t), dst, nbytes);
+    return rnnck__h5_read_dataset(&s->file, object, t->dtype, rnnck_tensor_numel(t), dst);
 }
 
 static const rnnck_source_ops source_ops = {source_read, rnnck__h5_source_close};
@@ -120,6 +114,8 @@ rnnck_status rnnck__h5_source_add(rnnck__h5_source *s, const char *object, bool 
     *key = (int64_t)s->count++;
     return RNNCK_OK;
 }
+
+void rnnck__h5_source_trust(rnnck__h5_source *s, bool trusted) { s->trusted = trusted; }
 
 /* Forgets the most recent path (its tensor was not added after all). */
 void rnnck__h5_source_drop_last(rnnck__h5_source *s) {

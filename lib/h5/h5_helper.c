@@ -1,0 +1,118 @@
+/* The body of rnnck-h5-reader, the helper program that runs untrusted HDF5
+ * work for the library (h5_isolate.c starts it; libexec/rnnck_h5_reader.c is
+ * its main). It is in the library so that it runs exactly the library's own
+ * walk, check and read code, in-process from its own point of view.
+ *
+ * Usage (from the library only; argv is trusted, the file is not):
+ *   rnnck-h5-reader walk  AS_BYTES CPU_S PATH MAX_TENSORS MAX_TENSOR_BYTES MAX_DIM FLAGS
+ *   rnnck-h5-reader check AS_BYTES CPU_S PATH MAX_TENSORS MAX_TENSOR_BYTES MAX_DIM FLAGS
+ *   rnnck-h5-reader read  AS_BYTES CPU_S PATH OBJECT DTYPE NUMEL
+ * Replies on fd 1 (see h5_isolate.c for the records). Exit 0 after a
+ * complete reply, 2 on bad usage, 3 if the reply could not be written. */
+#include "h5/h5_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+static bool write_all(int fd, const void *buf, size_t n) {
+    const char *p = buf;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+static bool send_record(char kind, int32_t status, const void *payload, uint64_t len) {
+    unsigned char head[13];
+    head[0] = (unsigned char)kind;
+    memcpy(head + 1, &status, 4);
+    memcpy(head + 5, &len, 8);
+    return write_all(1, head, sizeof head) && write_all(1, payload, (size_t)len);
+}
+
+static bool send_text(char kind, int32_t status, const char *text) {
+    size_t n = strnlen(text, 60000);
+    return send_record(kind, status, text, n);
+}
+
+static bool parse_i64(const char *s, int64_t *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end) return false;
+    *out = v;
+    return true;
+}
+
+static void limit(int resource, int64_t value) {
+    struct rlimit rl = {(rlim_t)value, (rlim_t)value};
+    if (resource == RLIMIT_CPU) rl.rlim_max = (rlim_t)value + 5; /* SIGXCPU first, then SIGKILL */
+    setrlimit(resource, &rl);
+}
+
+static int reply_status(rnnck_report *report, rnnck_status st) {
+    bool ok = write_all(1, RNNCK__H5_HELPER_MAGIC, 8);
+    for (size_t i = 0; ok && report && i < report->count; i++)
+        ok = send_text('L', 0, report->items[i]);
+    return ok && send_text('S', st, st ? rnnck_errmsg() : "") ? 0 : 3;
+}
+
+static int run_job(int argc, char **argv, bool check) {
+    rnnck_limits lim;
+    int64_t flags;
+    if (argc != 9 || !parse_i64(argv[5], &lim.max_tensors) || !parse_i64(argv[6], &lim.max_tensor_bytes) ||
+        !parse_i64(argv[7], &lim.max_dim) || !parse_i64(argv[8], &flags))
+        return 2;
+    rnnck_report *report = check ? calloc(1, sizeof *report) : NULL;
+    rnnck_status st;
+    if (check && !report)
+        st = rnnck__oom();
+    else
+        st = check ? rnnck__h5_check_here(argv[4], &lim, (unsigned)flags, report)
+                   : rnnck__h5_preflight(argv[4], &lim, (unsigned)flags, NULL);
+    int rc = reply_status(report, st);
+    rnnck_report_free(report);
+    return rc;
+}
+
+static int run_read(int argc, char **argv) {
+    int64_t dtype, numel;
+    if (argc != 8 || !parse_i64(argv[6], &dtype) || !parse_i64(argv[7], &numel) || numel < 0 ||
+        rnnck_dtype_size((rnnck_dtype)dtype) == 0)
+        return 2;
+    size_t es = rnnck_dtype_size((rnnck_dtype)dtype), nbytes;
+    if (rnnck__mul_overflow_size((size_t)numel, es, &nbytes)) return 2;
+    void *buf = malloc(nbytes ? nbytes : 1);
+    rnnck__h5_file f;
+    rnnck_status st = buf ? rnnck__h5_open(argv[4], NULL, &f) : rnnck__oom();
+    if (!st) {
+        st = rnnck__h5_read_dataset(&f, argv[5], (rnnck_dtype)dtype, numel, buf);
+        rnnck__h5_close(&f);
+    }
+    int rc = reply_status(NULL, st);
+    if (!rc && !st && !send_record('D', 0, buf, nbytes)) rc = 3;
+    free(buf);
+    return rc;
+}
+
+int rnnck__h5_helper_main(int argc, char **argv) {
+    int64_t as, cpu;
+    if (argc < 5 || !parse_i64(argv[2], &as) || !parse_i64(argv[3], &cpu) || as <= 0 || cpu <= 0) return 2;
+#ifndef RNNCK_SANITIZE
+    limit(RLIMIT_AS, as); /* a sanitizer's shadow memory needs terabytes of address space */
+#endif
+    limit(RLIMIT_CPU, cpu);
+    limit(RLIMIT_CORE, 0); /* a crash here is expected on hostile files: no core dumps */
+    rnnck__h5_silence();
+    if (strcmp(argv[1], "walk") == 0) return run_job(argc, argv, false);
+    if (strcmp(argv[1], "check") == 0) return run_job(argc, argv, true);
+    if (strcmp(argv[1], "read") == 0) return run_read(argc, argv);
+    return 2;
+}

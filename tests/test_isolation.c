@@ -1,0 +1,223 @@
+/* The isolated HDF5 reader (lib/h5/h5_isolate.c): a helper program started
+ * with posix_spawn, safe inside any host program.
+ *
+ * The host test: 8 threads allocate and run libhdf5-free code in a loop
+ * while another thread opens valid and hostile HDF5 files; nothing may hang
+ * and every verdict must be the one a single-threaded run gives. With the
+ * former fork()ed child this could hang: a child forked while another
+ * thread held an allocator lock (ASan's, or any non-fork-safe malloc) waited
+ * for it forever. 1,000 opens in the normal build; 200 under the sanitizers
+ * (each open starts an instrumented helper). */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "helpers/testutil.h"
+#include "rnnck.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define OPENS 200
+#else
+#define OPENS 1000
+#endif
+#define HOST_THREADS 8
+#define MAX_FILES 32
+
+typedef struct verdict {
+    rnnck_status open, load;
+    char msg[512];
+} verdict;
+
+static verdict judge(const char *path) {
+    verdict v = {RNNCK_OK, RNNCK_OK, ""};
+    rnnck_model *m = NULL;
+    v.open = rnnck_load(path, NULL, &m);
+    if (!v.open) v.load = rnnck_model_load_all(m);
+    if (v.open || v.load) snprintf(v.msg, sizeof v.msg, "%s", rnnck_errmsg());
+    rnnck_model_free(m);
+    return v;
+}
+
+static bool same_verdict(const verdict *a, const verdict *b) {
+    return a->open == b->open && a->load == b->load && strcmp(a->msg, b->msg) == 0;
+}
+
+/* Valid files, the hostile fixtures, and damaged copies of valid files. */
+static size_t collect_files(const char *dir, char **files) {
+    const char *rel[] = {"schema/example_lstm.h5", "schema/h5py_gru.h5", "schema/bad_chunk_crashes_libhdf5.h5",
+                         "schema/bad_crashes_libhdf5.h5"};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) files[n++] = fixture_path(rel[i]);
+    const char *src = getenv("RNNCK_SOURCE_DIR");
+    const char *more[] = {"fuzz/corpus/rnnck_h5/gru_bi_2layer.h5", "fuzz/corpus/rnnck_h5/lstm_proj.h5",
+                          "fuzz/corpus/rnnck_h5/rnn_relu_nobias.h5",
+                          "fuzz/known_libhdf5/rnnck_h5/heap_overflow_H5O_msg_iterate_in_H5Aexists.h5",
+                          "fuzz/known_libhdf5/rnnck_h5/huge_malloc_H5C_protect_metadata_entry.h5"};
+    for (size_t i = 0; i < sizeof more / sizeof *more; i++) {
+        char *p = path_join(src ? src : ".", more[i]);
+        if (access(p, R_OK) == 0)
+            files[n++] = p;
+        else
+            free(p);
+    }
+    size_t len;
+    unsigned char *good = read_file(files[0], &len);
+    cr_assert(good && len > 4096);
+    /* Truncations and flipped bytes in the metadata. */
+    size_t cuts[] = {len / 2, len - 100, 3000, 1200};
+    for (size_t i = 0; i < 4; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "cut%zu.h5", i);
+        files[n] = path_join(dir, name);
+        cr_assert_eq(write_file(files[n++], good, cuts[i]), 0);
+    }
+    for (size_t i = 0; i < 8; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "flip%zu.h5", i);
+        unsigned char *bad = malloc(len);
+        memcpy(bad, good, len);
+        for (size_t k = 0; k < 16; k++) bad[(96 + i * 331 + k * 97) % 4096] ^= (unsigned char)(0x5a + i + k);
+        files[n] = path_join(dir, name);
+        cr_assert_eq(write_file(files[n++], bad, len), 0);
+        free(bad);
+    }
+    free(good);
+    return n;
+}
+
+static atomic_int stop;
+static atomic_long host_rounds;
+
+/* Allocates, touches and frees memory, and runs rnnck code that does not
+ * touch libhdf5, until told to stop. */
+static void *host_worker(void *arg) {
+    uintptr_t seed = (uintptr_t)arg;
+    while (!atomic_load(&stop)) {
+        void *blocks[16];
+        for (int i = 0; i < 16; i++) {
+            seed = seed * 6364136223846793005u + 1442695040888963407u;
+            size_t n = 16 + (seed >> 40) % 65536;
+            blocks[i] = malloc(n);
+            if (blocks[i]) memset(blocks[i], (int)i, n);
+        }
+        for (int i = 0; i < 16; i++) free(blocks[i]);
+        int64_t shape[2] = {32, 48};
+        rnnck_tensor *t = NULL;
+        rnnck_rng *rng = NULL;
+        if (!rnnck_rng_new(seed, &rng) && !rnnck_tensor_new(RNNCK_F32, 2, shape, &t)) {
+            rnnck_init_uniform(t, -1, 1, rng);
+            double mean;
+            rnnck_tensor_stats(t, NULL, NULL, &mean, NULL, NULL);
+        }
+        rnnck_tensor_free(t);
+        rnnck_rng_free(rng);
+        atomic_fetch_add(&host_rounds, 1);
+        /* A short pause: busy, but leaving the CI machine's cores to the
+         * opener (helper start-up dominates the test's time). */
+        struct timespec pause = {0, 500 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    return NULL;
+}
+
+typedef struct opener_job {
+    char **files;
+    size_t nfiles;
+    const verdict *expected;
+    int mismatches;
+    char first[1200];
+} opener_job;
+
+static void *opener(void *arg) {
+    opener_job *j = arg;
+    for (int i = 0; i < OPENS; i++) {
+        size_t f = (size_t)i % j->nfiles;
+        verdict v = judge(j->files[f]);
+        if (!same_verdict(&v, &j->expected[f]) && j->mismatches++ == 0)
+            snprintf(j->first, sizeof j->first, "%s: %d/%d '%s' alone, %d/%d '%s' with the host busy", j->files[f],
+                     j->expected[f].open, j->expected[f].load, j->expected[f].msg, v.open, v.load, v.msg);
+    }
+    return NULL;
+}
+
+Test(isolation, opens_among_busy_host_threads_never_hang_and_match_the_lone_run, .timeout = 900) {
+    char *dir = tmpdir_new();
+    char *files[MAX_FILES];
+    size_t n = collect_files(dir, files);
+    verdict expected[MAX_FILES];
+    int hostile = 0;
+    for (size_t i = 0; i < n; i++) {
+        expected[i] = judge(files[i]);
+        hostile += expected[i].open != RNNCK_OK || expected[i].load != RNNCK_OK;
+    }
+    cr_assert_geq(hostile, 8, "only %d of %zu files are refused: the set is not hostile enough", hostile, n);
+    cr_assert_geq((int)n - hostile, 3, "fewer than 3 valid files");
+    pthread_t host[HOST_THREADS], op;
+    for (uintptr_t i = 0; i < HOST_THREADS; i++) cr_assert_eq(pthread_create(&host[i], NULL, host_worker, (void *)(i + 1)), 0);
+    opener_job j = {files, n, expected, 0, ""};
+    cr_assert_eq(pthread_create(&op, NULL, opener, &j), 0);
+    pthread_join(op, NULL);
+    atomic_store(&stop, 1);
+    for (int i = 0; i < HOST_THREADS; i++) pthread_join(host[i], NULL);
+    cr_expect_eq(j.mismatches, 0, "%d of %d verdicts differ; first: %s", j.mismatches, OPENS, j.first);
+    cr_expect_gt(atomic_load(&host_rounds), HOST_THREADS, "the host threads did not run");
+    for (size_t i = 0; i < n; i++) free(files[i]);
+    tmpdir_remove(dir);
+}
+
+Test(isolation, a_host_ignoring_sigchld_still_gets_the_verdicts) {
+    /* SIGCHLD ignored: children are reaped by the kernel, the library cannot
+     * have the exit status; the reply on the pipe is still the verdict. */
+    signal(SIGCHLD, SIG_IGN);
+    char *good = fixture_path("schema/example_lstm.h5"), *bad = fixture_path("schema/bad_crashes_libhdf5.h5");
+    rnnck_model *m = NULL;
+    cr_expect_eq(rnnck_load(good, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_expect_eq(rnnck_model_load_all(m), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_model_free(m);
+    m = NULL;
+    cr_expect_eq(rnnck_load(bad, NULL, &m), RNNCK_E_FORMAT);
+    rnnck_model_free(m);
+    free(good);
+    free(bad);
+}
+
+Test(isolation, trusted_files_are_read_in_process_with_the_same_result) {
+    char *good = fixture_path("schema/example_lstm.h5");
+    rnnck_open_opts o = {0};
+    o.flags = RNNCK_OPEN_TRUSTED;
+    rnnck_model *a = NULL, *b = NULL;
+    cr_assert_eq(rnnck_open(good, &o, &a), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_load(good, NULL, &b), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_load_all(a), RNNCK_OK);
+    cr_assert_eq(rnnck_model_load_all(b), RNNCK_OK);
+    cr_assert_eq(rnnck_model_tensor_count(a), rnnck_model_tensor_count(b));
+    for (size_t i = 0; i < rnnck_model_tensor_count(a); i++) {
+        const rnnck_tensor *x = rnnck_model_tensor(a, i), *y = rnnck_model_tensor(b, i);
+        cr_expect_eq(rnnck_tensor_nbytes(x), rnnck_tensor_nbytes(y));
+        cr_expect(memcmp(rnnck_tensor_cdata(x), rnnck_tensor_cdata(y), rnnck_tensor_nbytes(x)) == 0);
+    }
+    rnnck_report *r = NULL;
+    cr_expect_eq(rnnck_check_file(good, RNNCK_CHECK_TRUSTED, &r), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_expect_eq(rnnck_report_count(r), 0);
+    rnnck_report_free(r);
+    rnnck_model_free(a);
+    rnnck_model_free(b);
+    free(good);
+}
+
+Test(isolation, the_helper_is_found_beside_the_library_not_on_path) {
+    /* An empty PATH changes nothing: the helper is found from this program's
+     * own location (a build tree keeps it beside the tests). */
+    setenv("PATH", "/nonexistent", 1);
+    char *good = fixture_path("schema/example_lstm.h5");
+    rnnck_model *m = NULL;
+    cr_expect_eq(rnnck_load(good, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_model_free(m);
+    free(good);
+}

@@ -1,8 +1,8 @@
 /* Fuzz target: the ONNX reader (rnnck_open with format "onnx") on a file
  * holding the input bytes, alone in the scratch folder (external data can
  * only name files there); an accepted model must obey the model invariants,
- * run forward, and survive being written as an rnnck HDF5 file and read
- * again. */
+ * run forward, and survive being written as an rnnck HDF5 file and as ONNX
+ * and read again. */
 #include "fuzz_common.h"
 
 static rnnck_status reopen_onnx(const char *path, rnnck_model **out) {
@@ -26,6 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fz_check_model(m);
     fz_check_forward(m);
     fz_check_roundtrip(m, "rnnck", "cross.h5", reopen_h5);
+    fz_check_roundtrip(m, "onnx", "roundtrip.onnx", reopen_onnx);
     rnnck_model_free(m);
     return 0;
 }

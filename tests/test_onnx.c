@@ -228,3 +228,68 @@ Test(onnx_import, every_malformed_model_is_refused_with_exit_3_and_one_line_nami
     free(list);
     cr_assert(n >= 30, "only %d malformed models", n);
 }
+
+/* Exports `rel` and reads the export back: same module description and the
+ * same tensors, bit for bit (the reader joins the exported layers again). */
+static void export_roundtrip(const char *rel) {
+    rnnck_model *m = open_onnx(rel);
+    char *dir = tmpdir_new(), *out = path_join(dir, "export.onnx");
+    cr_assert_eq(rnnck_write(m, out, "onnx"), RNNCK_OK, "%s: %s", rel, rnnck_errmsg());
+    rnnck_model *back = NULL;
+    cr_assert_eq(rnnck_open(out, NULL, &back), RNNCK_OK, "%s: %s", rel, rnnck_errmsg());
+    cr_assert_eq(rnnck_model_module_count(back), 1);
+    const rnnck_module_info *a = rnnck_model_module(m, 0), *b = rnnck_model_module(back, 0);
+    cr_assert_eq(a->num_layers, b->num_layers, "%s", rel);
+    cr_assert_eq(a->cell, b->cell, "%s", rel);
+    cr_assert_eq(a->linear_before_reset, b->linear_before_reset, "%s", rel);
+    cr_assert_eq(a->peepholes, b->peepholes, "%s", rel);
+    cr_assert_eq(a->clip, b->clip, "%s", rel);
+    for (int d = 0; d < 2; d++)
+        for (int s = 0; s < RNNCK_ACT_SLOTS; s++) {
+            cr_assert_eq(a->act[d][s].kind, b->act[d][s].kind, "%s", rel);
+            cr_assert_eq(a->act[d][s].alpha, b->act[d][s].alpha, "%s", rel);
+        }
+    char pa[300], pb[300];
+    snprintf(pa, sizeof pa, "%s.", a->name);
+    snprintf(pb, sizeof pb, "%s.", b->name);
+    same_tensors(m, pa, back, pb);
+    rnnck_model_free(back);
+    rnnck_model_free(m);
+    free(out);
+    tmpdir_remove(dir);
+}
+
+Test(onnx_export, exports_read_back_as_the_same_module_bit_for_bit) {
+    const char *rels[] = {"onnx/torch/lstm_2layer_bidirectional/model.onnx", "onnx/torch/gru_2layer/model.onnx",
+                          "onnx/torch/rnn_relu/model.onnx", "onnx/nodes/lstm_bidirectional_acts_per_direction.onnx",
+                          "onnx/nodes/gru_lbr0_bidirectional_clip.onnx", "onnx/nodes/lstm_peepholes_clip.onnx",
+                          "onnx/nodes/rnn_softsign_bidirectional.onnx", "onnx/misc/layout1.onnx",
+                          "onnx/misc/float16.onnx"};
+    for (size_t i = 0; i < sizeof rels / sizeof rels[0]; i++) export_roundtrip(rels[i]);
+}
+
+Test(onnx_export, proj_size_and_forget_bias_are_refused_as_inexact) {
+    rnnck_model *m;
+    rnnck_module_info info;
+    rnnck_module_info_init(&info, RNNCK_CELL_LSTM);
+    info.input_size = 3;
+    info.hidden_size = 4;
+    info.proj_size = 2;
+    cr_assert_eq(rnnck_model_new(&m), RNNCK_OK);
+    cr_assert_eq(rnnck_model_add_module(m, &info), RNNCK_OK);
+    char *dir = tmpdir_new(), *out = path_join(dir, "p.onnx");
+    cr_assert_eq(rnnck_write(m, out, "onnx"), RNNCK_E_INEXACT);
+    cr_assert(strstr(rnnck_errmsg(), "proj_size"), "%s", rnnck_errmsg());
+    rnnck_model_free(m);
+    info.proj_size = 0;
+    info.forget_bias = 1.0;
+    cr_assert_eq(rnnck_model_new(&m), RNNCK_OK);
+    cr_assert_eq(rnnck_model_add_module(m, &info), RNNCK_OK);
+    cr_assert_eq(rnnck_write(m, out, "onnx"), RNNCK_E_INEXACT);
+    cr_assert(strstr(rnnck_errmsg(), "forget_bias"), "%s", rnnck_errmsg());
+    FILE *f = fopen(out, "rb");
+    cr_assert(f == NULL, "a refused export left a file");
+    rnnck_model_free(m);
+    free(out);
+    tmpdir_remove(dir);
+}

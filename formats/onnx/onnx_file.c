@@ -99,5 +99,5 @@ const rnnck__format rnnck__format_onnx = {
     .extensions = ",.onnx,",
     .detect = detect_onnx,
     .read = rnnck__onnx_read,
-    .write = NULL,
+    .write = rnnck__onnx_write,
 };

@@ -66,5 +66,6 @@ rnnck_dtype rnnck__onnx_dtype(int32_t data_type);
 int32_t rnnck__onnx_data_type(rnnck_dtype dtype);
 
 rnnck_status rnnck__onnx_read(const char *path, const rnnck_open_opts *opts, rnnck_model **out);
+rnnck_status rnnck__onnx_write(rnnck_model *m, const char *path);
 
 #endif

@@ -45,14 +45,23 @@
  *    start (waitpid(-1, ...)) or sets SIGCHLD to SIG_IGN only loses the
  *    helper's exit status: a complete reply is still the verdict, and a
  *    crash is still RNNCK_E_FORMAT, without its signal number.
- *  - OpenBLAS: rnnck_forward with opts->threads > 0 changes OpenBLAS's
- *    process-wide thread count (openblas_set_num_threads), which must not
- *    race with BLAS work in other threads.
- *  - rnnck_forward in float32 with OpenBLAS's thread count N > 1 starts N-1
- *    worker threads of its own for each layer (they split the recurrent
- *    products) and joins them before the layer's end; no rnnck thread
- *    outlives the call. The split does not change any result bit (each
- *    element is summed in the same order); a test compares 1 and 2 threads.
+ *  - OpenBLAS: for the length of an rnnck_forward call, OpenBLAS's
+ *    process-wide thread count is set to 1 (openblas_set_num_threads) and
+ *    then put back as it was: BLAS calls other threads make meanwhile run
+ *    on one thread. Do not change OpenBLAS's count from another thread
+ *    during the call.
+ *  - rnnck_forward with N threads (opts->threads, else OpenBLAS's count)
+ *    starts N-1 worker threads of its own for each layer and joins them
+ *    before the layer's end; no rnnck thread outlives the call.
+ *  - Determinism: rnnck_forward's results are bit-identical from run to run
+ *    AND at any thread count, on any CPU, for a given CPU kind and OpenBLAS
+ *    build. Every product left to OpenBLAS is cut into blocks whose shapes
+ *    depend on the product's shape only, each run by OpenBLAS at one thread;
+ *    rnnck's packed kernels sum every element in the same order however
+ *    their work is split. Tests compare 1, 2 and 3 threads on every kernel
+ *    path the CPU has. Bits may differ between CPUs with different vector
+ *    units, or OpenBLAS kernel sets (OPENBLAS_CORETYPE), within the
+ *    tolerances the golden tests hold.
  *  - Outputs are created with O_EXCL at mode 0666 (the kernel applies the
  *    umask); the process umask is never changed.
  *
@@ -694,9 +703,9 @@ RNNCK_API const char *rnnck_formats_writable(void);
 /* ---------------------------------------------------------- forward pass */
 
 typedef struct rnnck_forward_opts {
-    int threads; /* <= 0: leave OpenBLAS's setting alone; > 0: set it, for the
-                    whole process and beyond this call. rnnck's own float32
-                    workers follow OpenBLAS's count. */
+    int threads; /* rnnck's threads for this call; <= 0: OpenBLAS's count.
+                    The result does not depend on it. OpenBLAS itself runs
+                    at 1 thread during the call and gets its count back. */
     rnnck_dtype compute; /* RNNCK_F32 or RNNCK_F64; INVALID = input's dtype */
 } rnnck_forward_opts;
 
@@ -711,9 +720,9 @@ typedef struct rnnck_forward_opts {
  *          sequence's end are zero, h_n/c_n come from its last valid step;
  *          output keeps all T steps, as pad_packed_sequence(...,
  *          total_length=T) gives (torch's default trims to max(lengths))
- * opts may be NULL (input's dtype; OpenBLAS untouched). Outputs are in the
- * compute dtype; opts->threads calls OpenBLAS's process-wide
- * openblas_set_num_threads. Parameters of a lazily opened model are loaded
+ * opts may be NULL (input's dtype; OpenBLAS's thread count). Outputs are in
+ * the compute dtype, bit-identical at any thread count (see "Determinism"
+ * above). Parameters of a lazily opened model are loaded
  * into m and stay (an HDF5 call if HDF5-backed).
  * Outputs (caller owns them, rnnck_tensor_free; c_n may be NULL, and *c_n is
  * set to NULL for non-LSTM):

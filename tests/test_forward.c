@@ -43,6 +43,17 @@ Test(forward, matches_pytorch_float64_goldens_to_1e12_relative) {
                 e.max_abs, e.max_rel, e.worst_ratio);
 }
 
+static const char *isa_name(int isa) {
+    return isa == RNNCK__ISA_AVX512 ? "AVX-512" : isa == RNNCK__ISA_AVX2 ? "AVX2" : "none (OpenBLAS only)";
+}
+
+/* Logs the recurrent-kernel paths this CPU cannot run, so a green run says
+ * what it did not cover. */
+static void log_skipped_isas(const char *test) {
+    for (int isa = rnnck__rec_cpu_isa() + 1; isa <= RNNCK__ISA_AVX512; isa++)
+        cr_log_warn("%s: skipped the %s path: this CPU lacks it", test, isa_name(isa));
+}
+
 /* Batches of 13 to 64 (fixtures/forward/torch_wide): the float32 cases
  * select the packed recurrent kernels (lib/forward/rec_gemm.c) and the float64 ones
  * the feature-major input projections. Run with every recurrent-product path
@@ -66,11 +77,12 @@ Test(forward, wide_batches_match_pytorch_with_every_recurrent_kernel) {
         }
         if (isa != RNNCK__ISA_NONE)
             cr_expect_gt(rnnck__rec_calls(isa), before, "isa %d: no packed product ran", isa);
-        cr_log_info("wide batches, isa %d: float32 max abs err %.3g, float64 max rel err %.3g", isa, e32.max_abs,
+        cr_log_info("wide batches, isa %s: float32 max abs err %.3g, float64 max rel err %.3g", isa_name(isa), e32.max_abs,
                     e64.max_rel);
     }
     rnnck__rec_force_isa(-1);
-    cr_log_info("this CPU's best recurrent kernel set: isa %d (0 none, 1 AVX2, 2 AVX-512)", rnnck__rec_cpu_isa());
+    cr_log_info("this CPU's best recurrent kernel set: %s", isa_name(rnnck__rec_cpu_isa()));
+    log_skipped_isas("wide batches");
 }
 
 Test(forward, float64_compute_of_float32_parameters_matches_pytorch) {
@@ -107,18 +119,28 @@ static void free_run(run_out *r) {
     rnnck_tensor_free(r->cn);
 }
 
-static bool same_bytes(const rnnck_tensor *a, const rnnck_tensor *b) {
+static bool same_bytes(const rnnck_tensor *a, const rnnck_tensor *b, size_t es) {
     if (!a || !b) return a == b;
     return rnnck_tensor_numel(a) == rnnck_tensor_numel(b) &&
-           memcmp(rnnck_tensor_cdata(a), rnnck_tensor_cdata(b), (size_t)rnnck_tensor_numel(a) * 4) == 0;
+           memcmp(rnnck_tensor_cdata(a), rnnck_tensor_cdata(b), (size_t)rnnck_tensor_numel(a) * es) == 0;
 }
+
+/* OpenBLAS's process-wide thread count (a test may read it; rnnck restores it). */
+int openblas_get_num_threads(void);
+void openblas_set_num_threads(int num_threads);
 
 /* Modules big enough for the team (each product over 2^18 multiply-adds):
  * a bidirectional 2-layer LSTM with projection over unequal lengths, and a
- * GRU with the reset before the product. Two threads give bit-identical
- * float32 results to one (every output element is summed in the same order
- * however the row panels are split), and float32 agrees with float64. */
-static void check_threads_agree(rnnck_cell cell, int lbr, int64_t proj, bool no_workers) {
+ * GRU with the reset before the product. With B = 37 the float32 recurrent
+ * products run on the packed kernels (or OpenBLAS on the no-AVX path); with
+ * B = 5 they stay with OpenBLAS's sgemm (narrow batch), with B = 1 with its
+ * sgemv; float64 always uses OpenBLAS. On every path this CPU has, 2 and 3
+ * threads give bit-identical results to one (every OpenBLAS product is cut
+ * into the same fixed blocks whatever the thread count, blas_blocks.h; the
+ * packed products sum every element in the same order however their panels
+ * are split), float32 agrees with float64, and OpenBLAS's own thread count is
+ * what it was before the call. */
+static void check_threads_agree(rnnck_cell cell, int lbr, int64_t proj, int64_t B, bool no_workers) {
     rnnck_module_info info;
     rnnck_module_info_init(&info, cell);
     info.input_size = 40;
@@ -131,7 +153,7 @@ static void check_threads_agree(rnnck_cell cell, int lbr, int64_t proj, bool no_
     cr_assert_eq(rnnck_model_new(&m), RNNCK_OK);
     cr_assert_eq(rnnck_model_add_module(m, &info), RNNCK_OK);
     cr_assert_eq(rnnck_model_init_module(m, 0, RNNCK_INIT_DEFAULT, 7, 0, 0), RNNCK_OK);
-    const int64_t T = 6, B = 37, xs[3] = {T, B, 40}, ls[1] = {B};
+    const int64_t T = 6, xs[3] = {T, B, 40}, ls[1] = {B};
     rnnck_tensor *x, *len;
     cr_assert_eq(rnnck_tensor_new(RNNCK_F32, 3, xs, &x), RNNCK_OK);
     cr_assert_eq(rnnck_tensor_new(RNNCK_I64, 1, ls, &len), RNNCK_OK);
@@ -140,39 +162,96 @@ static void check_threads_agree(rnnck_cell cell, int lbr, int64_t proj, bool no_
     int64_t *ld = rnnck_tensor_data(len);
     for (int64_t b = 0; b < B; b++) ld[b] = 1 + (b * 5) % T;
 
-    unsigned long c0 = rnnck__rec_calls(rnnck__rec_cpu_isa());
-    run_out one = run_with(m, x, len, 1, RNNCK_F32);
-    unsigned long c1 = rnnck__rec_calls(rnnck__rec_cpu_isa());
-    rnnck__team_fail_for_tests(no_workers);
-    run_out two = run_with(m, x, len, 2, RNNCK_F32);
-    rnnck__team_fail_for_tests(0);
-    cr_expect_str_eq(rnnck_errmsg(), "", "a successful forward leaves no message");
-    unsigned long c2 = rnnck__rec_calls(rnnck__rec_cpu_isa());
-    run_out ref = run_with(m, x, len, 1, RNNCK_F64);
-    if (rnnck__rec_cpu_isa() != RNNCK__ISA_NONE && !no_workers)
-        cr_expect_gt(c2 - c1, c1 - c0, "two threads did not split the packed products (%lu vs %lu calls)", c2 - c1,
-                     c1 - c0);
-    if (no_workers) cr_expect_eq(c2 - c1, c1 - c0, "no workers, yet the products were split");
-    cr_expect(same_bytes(one.y, two.y), "output differs between 1 and 2 threads");
-    cr_expect(same_bytes(one.hn, two.hn), "h_n differs between 1 and 2 threads");
-    cr_expect(same_bytes(one.cn, two.cn), "c_n differs between 1 and 2 threads");
-    ferr e = {0, 0, 0};
-    fc_compare("output", "threads", two.y, ref.y, F32_ATOL, F32_RTOL, &e);
-    fc_compare("h_n", "threads", two.hn, ref.hn, F32_ATOL, F32_RTOL, &e);
-    cr_log_info("%s: float32 with 2 threads vs float64: max abs err %.3g", rnnck_cell_name(cell), e.max_abs);
-    free_run(&one);
-    free_run(&two);
-    free_run(&ref);
+    const int blas_before = openblas_get_num_threads();
+    for (int isa = RNNCK__ISA_NONE; isa <= rnnck__rec_cpu_isa(); isa++) {
+        rnnck__rec_force_isa(isa);
+        for (int f64 = 0; f64 < 2; f64++) {
+            const rnnck_dtype dt = f64 ? RNNCK_F64 : RNNCK_F32;
+            const size_t es = f64 ? 8 : 4;
+            unsigned long c0 = rnnck__rec_calls(isa);
+            run_out one = run_with(m, x, len, 1, dt);
+            unsigned long c1 = rnnck__rec_calls(isa);
+            for (int threads = 2; threads <= 3; threads++) {
+                unsigned long c2 = rnnck__rec_calls(isa);
+                rnnck__team_fail_for_tests(no_workers);
+                run_out more = run_with(m, x, len, threads, dt);
+                rnnck__team_fail_for_tests(0);
+                unsigned long c3 = rnnck__rec_calls(isa);
+                cr_expect_str_eq(rnnck_errmsg(), "", "a successful forward leaves no message");
+                cr_expect_eq(openblas_get_num_threads(), blas_before, "OpenBLAS's thread count not restored");
+                const bool packed = !f64 && isa != RNNCK__ISA_NONE && c1 > c0;
+                if (packed && !no_workers)
+                    cr_expect_gt(c3 - c2, c1 - c0, "%d threads did not split the packed products (%lu vs %lu calls)",
+                                 threads, c3 - c2, c1 - c0);
+                if (no_workers) cr_expect_eq(c3 - c2, c1 - c0, "no workers, yet the products were split");
+                cr_expect(same_bytes(one.y, more.y, es), "%s B=%lld isa %s %s: output differs between 1 and %d threads",
+                          rnnck_cell_name(cell), (long long)B, isa_name(isa), rnnck_dtype_name(dt), threads);
+                cr_expect(same_bytes(one.hn, more.hn, es), "%s B=%lld isa %s %s: h_n differs between 1 and %d threads",
+                          rnnck_cell_name(cell), (long long)B, isa_name(isa), rnnck_dtype_name(dt), threads);
+                cr_expect(same_bytes(one.cn, more.cn, es), "%s B=%lld isa %s %s: c_n differs between 1 and %d threads",
+                          rnnck_cell_name(cell), (long long)B, isa_name(isa), rnnck_dtype_name(dt), threads);
+                free_run(&more);
+            }
+            if (!f64) {
+                run_out ref = run_with(m, x, len, 1, RNNCK_F64);
+                ferr e = {0, 0, 0};
+                fc_compare("output", "threads", one.y, ref.y, F32_ATOL, F32_RTOL, &e);
+                fc_compare("h_n", "threads", one.hn, ref.hn, F32_ATOL, F32_RTOL, &e);
+                cr_log_info("%s B=%lld isa %s: float32 vs float64: max abs err %.3g", rnnck_cell_name(cell),
+                            (long long)B, isa_name(isa), e.max_abs);
+                free_run(&ref);
+            }
+            free_run(&one);
+        }
+    }
+    rnnck__rec_force_isa(-1);
+    log_skipped_isas("threads");
     rnnck_tensor_free(x);
     rnnck_tensor_free(len);
     rnnck_model_free(m);
 }
 
-Test(forward, two_threads_give_the_same_float32_bits_as_one_lstm_proj) {
-    check_threads_agree(RNNCK_CELL_LSTM, 1, 96, false);
+Test(forward, two_and_three_threads_give_the_same_bits_as_one_lstm_proj) {
+    check_threads_agree(RNNCK_CELL_LSTM, 1, 96, 37, false);
 }
-Test(forward, two_threads_give_the_same_float32_bits_as_one_gru_reset_first) {
-    check_threads_agree(RNNCK_CELL_GRU, 0, 0, false);
+Test(forward, two_and_three_threads_give_the_same_bits_as_one_gru_reset_first) {
+    check_threads_agree(RNNCK_CELL_GRU, 0, 0, 37, false);
+}
+/* Narrow batches: the float32 recurrent products stay with OpenBLAS too. */
+Test(forward, two_and_three_threads_give_the_same_bits_as_one_narrow_batch) {
+    check_threads_agree(RNNCK_CELL_LSTM, 1, 96, 5, false);
+}
+Test(forward, two_and_three_threads_give_the_same_bits_as_one_batch_of_one) {
+    check_threads_agree(RNNCK_CELL_GRU, 1, 0, 1, false);
 }
 /* When no worker thread can be started the call still succeeds, on one thread. */
-Test(forward, failing_to_start_workers_falls_back_to_one_thread) { check_threads_agree(RNNCK_CELL_LSTM, 1, 96, true); }
+Test(forward, failing_to_start_workers_falls_back_to_one_thread) {
+    check_threads_agree(RNNCK_CELL_LSTM, 1, 96, 37, true);
+}
+
+/* The host program's OpenBLAS setting is its own: a call with opts->threads
+ * leaves it as it was, and so does a call that follows it. */
+Test(forward, leaves_openblas_thread_count_as_it_was) {
+    rnnck_module_info info;
+    rnnck_module_info_init(&info, RNNCK_CELL_LSTM);
+    info.input_size = 8;
+    info.hidden_size = 16;
+    rnnck_model *m;
+    cr_assert_eq(rnnck_model_new(&m), RNNCK_OK);
+    cr_assert_eq(rnnck_model_add_module(m, &info), RNNCK_OK);
+    cr_assert_eq(rnnck_model_init_module(m, 0, RNNCK_INIT_DEFAULT, 3, 0, 0), RNNCK_OK);
+    const int64_t xs[3] = {4, 2, 8};
+    rnnck_tensor *x;
+    cr_assert_eq(rnnck_tensor_new(RNNCK_F32, 3, xs, &x), RNNCK_OK);
+    const int before = openblas_get_num_threads();
+    openblas_set_num_threads(2);
+    for (int threads = 0; threads <= 3; threads++) {
+        run_out r = run_with(m, x, NULL, threads, RNNCK_F32);
+        cr_expect_eq(openblas_get_num_threads(), 2, "opts->threads = %d changed OpenBLAS's count to %d", threads,
+                     openblas_get_num_threads());
+        free_run(&r);
+    }
+    openblas_set_num_threads(before);
+    rnnck_tensor_free(x);
+    rnnck_model_free(m);
+}

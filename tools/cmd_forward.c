@@ -12,8 +12,8 @@ static const char *const help =
     "float32 or float64. Y, HN and CN are written in PyTorch's layouts. --lengths takes a (B,)\n"
     "integer array with the meaning of pack_padded_sequence(enforce_sorted=False). --module is\n"
     "needed when CKPT holds more than one recurrent module. --dtype sets the computation type\n"
-    "(default: X's). --threads N sets OpenBLAS's threads and, in float32, rnnck's own workers for\n"
-    "the recurrent products (default: OpenBLAS's count); the split changes no result bit.\n";
+    "(default: X's). --threads N sets how many threads rnnck's own workers use (default: OpenBLAS's\n"
+    "count, one per core); the result is bit-identical at any thread count.\n";
 
 static int load_npy(const char *cmd, const char *path, rnnck_tensor **out) {
     if (!path) {

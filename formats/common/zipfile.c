@@ -180,7 +180,7 @@ static rnnck_status read_member_range(rnnck__zip *z, int64_t i, uint64_t size, u
 }
 
 rnnck_status rnnck__zip_read(rnnck__zip *z, int64_t i, uint64_t max_bytes, unsigned char **data, size_t *len) {
-    uint64_t size;
+    uint64_t size = 0;
     rnnck_status st = rnnck__zip_member_size(z, i, &size);
     if (st) return st;
     const char *name = rnnck__zip_name(z, i);
@@ -205,7 +205,7 @@ rnnck_status rnnck__zip_read(rnnck__zip *z, int64_t i, uint64_t max_bytes, unsig
 }
 
 rnnck_status rnnck__zip_read_range(rnnck__zip *z, int64_t i, uint64_t offset, void *dst, size_t len) {
-    uint64_t size;
+    uint64_t size = 0;
     rnnck_status st = rnnck__zip_member_size(z, i, &size);
     if (st) return st;
     if (offset > size || len > size - offset)
@@ -218,7 +218,7 @@ rnnck_status rnnck__zip_read_range(rnnck__zip *z, int64_t i, uint64_t offset, vo
 }
 
 rnnck_status rnnck__zip_read_head(rnnck__zip *z, int64_t i, void *dst, size_t len, size_t *got) {
-    uint64_t size;
+    uint64_t size = 0;
     rnnck_status st = rnnck__zip_member_size(z, i, &size);
     if (st) return st;
     if (len > size) len = (size_t)size;

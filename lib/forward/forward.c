@@ -1,12 +1,10 @@
 /* rnnck_forward: argument checks, layout changes (batch_first, unbatched),
  * dtype conversion, then the float or double kernel (forward_kernel.h). */
+#include "forward/blas_blocks.h"
 #include "forward/forward_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-/* OpenBLAS's own call (cblas.h is avoided here: it drags in <complex.h>'s I). */
-void openblas_set_num_threads(int num_threads);
 
 typedef struct shape_view {
     int ndim;
@@ -167,10 +165,14 @@ rnnck_status rnnck_forward(rnnck_model *m, size_t module, const rnnck_tensor *in
     if (h0 && (st = rnnck_tensor_copy_out(h0, cdt, rnnck_tensor_data(hn), rnnck_tensor_nbytes(hn)))) goto fail;
     if (c0 && (st = rnnck_tensor_copy_out(c0, cdt, rnnck_tensor_data(cn), rnnck_tensor_nbytes(cn)))) goto fail;
 
-    if (opts && opts->threads > 0) openblas_set_num_threads(opts->threads);
-    rnnck__fwd_run run = {m, module, info, T, B, len, rnnck_tensor_cdata(input_as_is ? input : x), rnnck_tensor_data(y),
-                          rnnck_tensor_data(hn), cn ? rnnck_tensor_data(cn) : NULL};
+    /* rnnck's own team uses the threads; OpenBLAS runs each fixed block of a
+     * product at one thread (blas_blocks.h), and gets its setting back. */
+    const int threads = opts && opts->threads > 0 ? opts->threads : rnnck__blas_threads();
+    const int blas_threads = rnnck__blas_single();
+    rnnck__fwd_run run = {m, module, info, T, B, threads, len, rnnck_tensor_cdata(input_as_is ? input : x),
+                          rnnck_tensor_data(y), rnnck_tensor_data(hn), cn ? rnnck_tensor_data(cn) : NULL};
     st = cdt == RNNCK_F32 ? rnnck__forward_f32(&run) : rnnck__forward_f64(&run);
+    rnnck__blas_restore(blas_threads);
     if (st) goto fail;
 
     /* ---- PyTorch output layouts ---- */

@@ -5,8 +5,6 @@
 #endif
 #define REAL float
 #define FWD(name) name##_f32
-#define GEMM cblas_sgemm
-#define GEMV cblas_sgemv
 #define ACT rnnck__act_f32
 #define RNNCK_DT RNNCK_F32
 #define FWD_PACKED 1 /* recurrent products by rec_gemm.c */

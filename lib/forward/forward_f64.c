@@ -5,8 +5,6 @@
 #endif
 #define REAL double
 #define FWD(name) name##_f64
-#define GEMM cblas_dgemm
-#define GEMV cblas_dgemv
 #define ACT rnnck__act_f64
 #define RNNCK_DT RNNCK_F64
 #include "forward/forward_kernel.h"

@@ -20,6 +20,7 @@ typedef struct rnnck__fwd_run {
     size_t module;
     const rnnck_module_info *info;
     int64_t T, B;
+    int threads;            /* >= 1: rnnck's threads (OpenBLAS runs at one) */
     const int64_t *lengths; /* (B,), each in [1, T]; NULL = all T */
     const void *x;          /* (T, B, I) */
     void *y;                /* (T, B, D*H_out), zero-filled by the caller */

@@ -2,7 +2,6 @@
  * forward_f32.c / forward_f64.c after defining:
  *   REAL        float or double
  *   FWD(name)   name with the precision suffix
- *   GEMM, GEMV  cblas_sgemm/cblas_dgemm, cblas_sgemv/cblas_dgemv
  *   ACT         rnnck__act_f32 / rnnck__act_f64
  *   RNNCK_DT    RNNCK_F32 / RNNCK_F64
  *
@@ -12,7 +11,9 @@
  * W_hh . h (two for a GRU with the reset before the product), and the gate
  * maths runs as a few long vectorised loops over the whole (gates, batch)
  * block. In float32 the recurrent products use W packed once per layer
- * (rec_gemm.h) instead of OpenBLAS, which re-packs W at every step. All
+ * (rec_gemm.h) instead of OpenBLAS, which re-packs W at every step. Every
+ * product left to OpenBLAS runs in fixed blocks (blas_blocks.h), so no
+ * result depends on the thread count. All
  * buffers are allocated once per call; nothing is allocated inside the time
  * loop. (Projecting the input in cache-sized chunks of steps instead was
  * measured slower: OpenBLAS repacks W_ih for every chunk.)
@@ -22,11 +23,11 @@
  * each sequence's reverse pass starts at its own last step. Finished rows go
  * through the same arithmetic but their state is never committed, so h_n/c_n
  * keep the last valid step and their outputs stay zero. */
+#include "forward/blas_blocks.h"
 #include "forward/forward_internal.h"
 #include "forward/rec_gemm.h"
 #include "forward/rec_team.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,8 +85,8 @@ typedef struct FWD(ctx) {
      * product), that GRU's n rows (applied to r*h), and the projection. */
     FWD(wmat) w_rec[2], w_rec_n[2], w_proj[2];
     float *packed;       /* packing space for every wmat above */
-    int threads;         /* OpenBLAS's thread count, which rnnck uses too */
-    rnnck__team *team;   /* while a layer runs with threads > 1 and packed products */
+    int threads;         /* rnnck's threads; OpenBLAS runs at one (blas_blocks.h) */
+    rnnck__team *team;   /* while a layer runs with threads > 1 */
 } FWD(ctx);
 
 /* Copies one parameter into dst in the compute dtype (loading lazily). */
@@ -215,14 +216,11 @@ static rnnck_status FWD(load_layer)(FWD(ctx) *c, int64_t l) {
     return RNNCK_OK;
 }
 
-/* C(M, N) = A(M, K) . B(N, K)^T; GEMV when N == 1. */
-static void FWD(gemm_nt)(int64_t M, int64_t N, int64_t K, const REAL *a, int64_t lda, const REAL *b, int64_t ldb,
-                         REAL *c, int64_t ldc) {
-    if (N == 1)
-        GEMV(CblasRowMajor, CblasNoTrans, (int)M, (int)K, 1, a, (int)lda, b, 1, 0, c, (int)ldc);
-    else
-        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1, a, (int)lda, b, (int)ldb, 0, c,
-             (int)ldc);
+/* C(M, N) = A(M, K) . B(N, K)^T by OpenBLAS, in fixed blocks (blas_blocks.h). */
+static void FWD(gemm_nt)(const FWD(ctx) *c, int64_t M, int64_t N, int64_t K, const REAL *a, int64_t lda,
+                         const REAL *b, int64_t ldb, REAL *out, int64_t ldc) {
+    rnnck__blas_product p = {sizeof(REAL) == sizeof(double), true, M, N, K, a, lda, b, ldb, out, ldc, false};
+    rnnck__blas_run(c->team, &p);
 }
 
 /* z (m, B) = W . h, or z += W . h when `accumulate`; h is (k, B). */
@@ -240,12 +238,9 @@ static void FWD(mul)(const FWD(ctx) *c, const FWD(wmat) *W, const REAL *h, REAL 
         return;
     }
 #endif
-    const REAL beta = accumulate ? 1 : 0;
-    if (B == 1)
-        GEMV(CblasRowMajor, CblasNoTrans, (int)W->m, (int)W->k, 1, W->w, (int)W->k, h, 1, beta, z, 1);
-    else
-        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)W->m, (int)B, (int)W->k, 1, W->w, (int)W->k, h, (int)B,
-             beta, z, (int)B);
+    rnnck__blas_product p = {sizeof(REAL) == sizeof(double), false, W->m, B, W->k, W->w, W->k, h, B, z, B,
+                             accumulate};
+    rnnck__blas_run(c->team, &p);
 }
 
 static void FWD(clip)(REAL *x, int64_t n, REAL lim) {
@@ -457,11 +452,7 @@ rnnck_status FWD(rnnck__forward)(const rnnck__fwd_run *run) {
     c.lbr = info->linear_before_reset;
     c.fb = (REAL)info->forget_bias;
     c.clip = (REAL)info->clip;
-#ifdef FWD_PACKED
-    /* The packed products split across `threads` workers (rec_team.h), the
-     * thread count OpenBLAS uses for the input projections. */
-    c.threads = openblas_get_num_threads();
-#endif
+    c.threads = run->threads;
 
     /* Workspace sizes, overflow-checked; BLAS takes int dimensions. */
     int64_t gx_n = 0, y_n = 0, gb_n = 0, max_in = info->input_size, par_n = 0;
@@ -506,7 +497,7 @@ rnnck_status FWD(rnnck__forward)(const rnnck__fwd_run *run) {
         if ((st = FWD(load_layer)(&c, l))) goto done;
         /* Without workers (thread limits reached) the products run on this
          * thread: same results, only slower, so that is not an error. */
-        if (c.threads > 1 && c.packed && rnnck__team_start(c.threads, &c.team)) rnnck__err_clear();
+        if (c.threads > 1 && rnnck__team_start(c.threads, &c.team)) rnnck__err_clear();
         int64_t in_w = rnnck__layer_input(info, l);
         REAL *out = l == c.L - 1 ? (REAL *)run->y : c.ybuf[l & 1];
         /* Positions past a sequence's end stay zero (run->y arrives zeroed). */
@@ -514,9 +505,9 @@ rnnck_status FWD(rnnck__forward)(const rnnck__fwd_run *run) {
         /* Both directions' input projections of all steps in one GEMM:
          * gx = W_ih (D*GH, I) . x (T*B, I)^T in the layout chosen above. */
         if (c.gx_cs == 1)
-            FWD(gemm_nt)(c.D * c.GH, c.TB, in_w, c.lp.w_ih, in_w, in, in_w, c.gx, c.TB);
+            FWD(gemm_nt)(&c, c.D * c.GH, c.TB, in_w, c.lp.w_ih, in_w, in, in_w, c.gx, c.TB);
         else
-            FWD(gemm_nt)(c.TB, c.D * c.GH, in_w, in, in_w, c.lp.w_ih, in_w, c.gx, c.D * c.GH);
+            FWD(gemm_nt)(&c, c.TB, c.D * c.GH, in_w, in, in_w, c.lp.w_ih, in_w, c.gx, c.D * c.GH);
         for (int d = 0; d < c.D; d++) FWD(run_direction)(&c, l, d, out);
         rnnck__team_stop(c.team);
         c.team = NULL;

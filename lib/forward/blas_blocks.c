@@ -1,0 +1,89 @@
+/* OpenBLAS products in fixed blocks (see blas_blocks.h). */
+#include "forward/blas_blocks.h"
+
+#include <cblas.h>
+#include <stdatomic.h>
+
+/* Below this many multiply-adds a product runs on the calling thread. A
+ * hand-off to the team costs about a microsecond on an idle machine, but on a
+ * loaded one a step's small product waited for a descheduled worker: LSTM
+ * T=200 B=1 H=256 (2^18 multiply-adds a step) took 15-20 ms at 2 threads
+ * against 4 at one when its sgemv was split. From 2^20 a block is long
+ * enough to pay for that. */
+#define TEAM_MIN_MACS 1048576.0
+
+typedef struct blocks_job {
+    const rnnck__blas_product *p;
+    int64_t row_blocks, nblocks;
+    _Atomic int64_t next;
+} blocks_job;
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+static int64_t block_rows(const rnnck__blas_product *p) {
+    return p->N <= RNNCK__NARROW_COLS ? RNNCK__BLOCK_ROWS_NARROW : RNNCK__BLOCK_ROWS_WIDE;
+}
+
+int64_t rnnck__blas_blocks(const rnnck__blas_product *p) {
+    return ceil_div(p->M, block_rows(p)) * ceil_div(p->N, RNNCK__BLOCK_COLS);
+}
+
+/* Block i: rows [r0, r0 + m), columns [c0, c0 + n) of C. */
+static void run_block(const rnnck__blas_product *p, int64_t row_blocks, int64_t i) {
+    const int64_t rows = block_rows(p);
+    const int64_t r0 = (i % row_blocks) * rows, c0 = (i / row_blocks) * RNNCK__BLOCK_COLS;
+    const int m = (int)(p->M - r0 < rows ? p->M - r0 : rows);
+    const int n = (int)(p->N - c0 < RNNCK__BLOCK_COLS ? p->N - c0 : RNNCK__BLOCK_COLS);
+    const int k = (int)p->K, lda = (int)p->lda, ldb = (int)p->ldb, ldc = (int)p->ldc;
+    /* Offset of column c0 of op(B): row c0 of a (N, K) B, column c0 of a (K, N) one. */
+    const int64_t boff = p->trans_b ? c0 * p->ldb : c0;
+    const enum CBLAS_TRANSPOSE tb = p->trans_b ? CblasTrans : CblasNoTrans;
+    /* op(B)'s single column: contiguous in a (1, K) B, stride ldb in a (K, 1) one. */
+    const int incx = p->trans_b ? 1 : ldb;
+    if (p->dbl) {
+        const double *a = (const double *)p->a + r0 * p->lda, *b = (const double *)p->b + boff;
+        double *c = (double *)p->c + r0 * p->ldc + c0;
+        const double beta = p->accumulate ? 1 : 0;
+        if (p->N == 1)
+            cblas_dgemv(CblasRowMajor, CblasNoTrans, m, k, 1, a, lda, b, incx, beta, c, ldc);
+        else
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, tb, m, n, k, 1, a, lda, b, ldb, beta, c, ldc);
+    } else {
+        const float *a = (const float *)p->a + r0 * p->lda, *b = (const float *)p->b + boff;
+        float *c = (float *)p->c + r0 * p->ldc + c0;
+        const float beta = p->accumulate ? 1 : 0;
+        if (p->N == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, m, k, 1, a, lda, b, incx, beta, c, ldc);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, m, n, k, 1, a, lda, b, ldb, beta, c, ldc);
+    }
+}
+
+/* Every part takes the next unclaimed block until none is left. */
+static void blocks_part(void *arg, int part, int nparts) {
+    blocks_job *j = arg;
+    (void)part, (void)nparts;
+    for (int64_t i; (i = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < j->nblocks;)
+        run_block(j->p, j->row_blocks, i);
+}
+
+void rnnck__blas_run(rnnck__team *team, const rnnck__blas_product *p) {
+    if (p->M < 1 || p->N < 1) return;
+    blocks_job j = {p, ceil_div(p->M, block_rows(p)), rnnck__blas_blocks(p), 0};
+    if (team && j.nblocks >= 2 && (double)p->M * (double)p->N * (double)p->K >= TEAM_MIN_MACS)
+        rnnck__team_run(team, blocks_part, &j);
+    else
+        blocks_part(&j, 0, 1);
+}
+
+int rnnck__blas_threads(void) { return openblas_get_num_threads(); }
+
+int rnnck__blas_single(void) {
+    int previous = openblas_get_num_threads();
+    if (previous != 1) openblas_set_num_threads(1);
+    return previous;
+}
+
+void rnnck__blas_restore(int previous) {
+    if (previous != openblas_get_num_threads()) openblas_set_num_threads(previous);
+}

@@ -146,7 +146,8 @@ static void *opener(void *arg) {
     return NULL;
 }
 
-Test(isolation, opens_among_busy_host_threads_never_hang_and_match_the_lone_run, .timeout = 900) {
+Test(isolation, opens_among_busy_host_threads_never_hang_and_match_the_lone_run) {
+    test_deadline(900);
     char *dir = tmpdir_new();
     char *files[MAX_FILES];
     size_t n = collect_files(dir, files);

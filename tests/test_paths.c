@@ -338,7 +338,12 @@ static void run_all(void) {
     directories_are_refused();
 }
 
-TestSuite(paths, .init = setup, .fini = teardown, .timeout = 300);
+/* Every test has a deadline (test_deadline): a hang is a failure. */
+static void setup_with_deadline(void) {
+    test_deadline(300);
+    setup();
+}
+TestSuite(paths, .init = setup_with_deadline, .fini = teardown);
 
 Test(paths, every_kind_of_path_as_the_current_user) { run_all(); }
 
@@ -350,7 +355,8 @@ Test(paths, every_kind_of_path_as_nobody) {
 }
 
 /* The library itself never blocks on a FIFO: it refuses it by name. */
-Test(paths, library_refuses_a_fifo_without_blocking, .timeout = 20) {
+Test(paths, library_refuses_a_fifo_without_blocking) {
+    test_deadline(20);
     char *fifo = make_fifo("lib.fifo");
     rnnck_model *m = NULL;
     rnnck_tensor *t = NULL;

@@ -92,7 +92,8 @@ static long file_size(const char *path) {
     return (long)sb.st_size;
 }
 
-Test(stream, converts_a_checkpoint_far_larger_than_its_memory_bound_one_tensor_at_a_time, .timeout = 600) {
+Test(stream, converts_a_checkpoint_far_larger_than_its_memory_bound_one_tensor_at_a_time) {
+    test_deadline(600);
 #if defined(__SANITIZE_ADDRESS__)
     /* ASan reserves terabytes of shadow address space: RLIMIT_AS cannot
      * apply; the ordinary build runs this test. */

@@ -23,6 +23,8 @@ char *fixture_path(const char *rel) {
     return path_join(root ? root : "fixtures", rel);
 }
 
+void test_deadline(unsigned seconds) { alarm(seconds); }
+
 unsigned char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;

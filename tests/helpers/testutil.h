@@ -33,6 +33,11 @@ char *fixture_path(const char *rel);
 /* Whole file into a malloc'd buffer; NULL if unreadable. */
 unsigned char *read_file(const char *path, size_t *len);
 int write_file(const char *path, const void *data, size_t len);
+/* Kills the calling test's worker with SIGALRM (Criterion reports a crash)
+ * if it is still running after `seconds`. Used instead of Criterion's
+ * `.timeout`: Criterion 2.4.1's runner leaks a 48-byte record when timed
+ * tests run side by side (--jobs 2), which LeakSanitizer then reports. */
+void test_deadline(unsigned seconds);
 /* Number of lines in s (counting a final line without '\n'). */
 size_t count_lines(const char *s);
 

@@ -56,7 +56,7 @@ static rnnck_status read_npz(const char *path, const rnnck_open_opts *opts, rnnc
     unsigned char *head = malloc(RNNCK__NPY_MAX_PREAMBLE);
     st = head ? rnnck__zsrc_new(&src) : rnnck__oom();
     rnnck__sd sd;
-    rnnck__sd_init(&sd);
+    rnnck__sd_init_for(&sd, opts, path);
     int64_t count = rnnck__zip_count(z);
     if (!st && count > lim.max_tensors)
         st = rnnck__err(RNNCK_E_NOMEM, "%s: %lld members, over the limit of %lld tensors", path, (long long)count,

@@ -88,7 +88,7 @@ static void torch_pass(const uint8_t *data, size_t size) {
     pk_value *root = NULL;
     rnnck_status st = rnnck__pk_load(data, size, "fuzz.pkl", &hooks, &pm, &root);
     rnnck__sd sd;
-    rnnck__sd_init(&sd);
+    rnnck__sd_init_for(&sd, NULL, "fuzz");
     rnnck_model *m = NULL;
     if (!st) {
         walk w = {.budget = 1u << 20};

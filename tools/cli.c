@@ -35,6 +35,17 @@ int cli_fail(const char *cmd, rnnck_status st) {
     return cli_exit_for(st);
 }
 
+static const cli_opt *find_opt(const cli_opt *opts, size_t nopts, const char *a) {
+    const char *eq = strchr(a, '=');
+    size_t len = eq ? (size_t)(eq - a) : strlen(a);
+    for (size_t k = 0; k < nopts; k++)
+        if (strlen(opts[k].name) == len && strncmp(opts[k].name, a, len) == 0) return &opts[k];
+    for (size_t k = 0; k < CLI_INPUT_NOPTS; k++)
+        if (strlen(cli_input_opts[k].name) == len && strncmp(cli_input_opts[k].name, a, len) == 0)
+            return &cli_input_opts[k];
+    return NULL;
+}
+
 int cli_parse(const char *cmd, int argc, char **argv, int first, const cli_opt *opts, size_t nopts,
               const char **positional, int min_pos, int max_pos, int *npos) {
     int n = 0;
@@ -48,12 +59,7 @@ int cli_parse(const char *cmd, int argc, char **argv, int first, const cli_opt *
         if (!only_positional && a[0] == '-' && a[1] != '\0') {
             const char *eq = strchr(a, '=');
             size_t len = eq ? (size_t)(eq - a) : strlen(a);
-            const cli_opt *o = NULL;
-            for (size_t k = 0; k < nopts; k++)
-                if (strlen(opts[k].name) == len && strncmp(opts[k].name, a, len) == 0) o = &opts[k];
-            for (size_t k = 0; !o && k < CLI_INPUT_NOPTS; k++)
-                if (strlen(cli_input_opts[k].name) == len && strncmp(cli_input_opts[k].name, a, len) == 0)
-                    o = &cli_input_opts[k];
+            const cli_opt *o = find_opt(opts, nopts, a);
             if (!o) {
                 cli_error(cmd, "unknown option %.*s (see rnnck %s --help)", (int)len, a, cmd);
                 return EXIT_USAGE;
@@ -98,14 +104,27 @@ int cli_parse(const char *cmd, int argc, char **argv, int first, const cli_opt *
     return 0;
 }
 
+/* Whether --help / -h stands where an option name stands: `--output -h`
+ * names a file called -h, it does not ask for help. Help is found before
+ * the real parse so that it wins over any other mistake on the line. */
+static bool help_requested(int argc, char **argv, const cli_opt *opts, size_t nopts) {
+    for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return true;
+        if (a[0] != '-' || a[1] == '\0' || strchr(a, '=')) continue;
+        const cli_opt *o = find_opt(opts, nopts, a);
+        if (o && o->kind != OPT_FLAG) i++; /* the next word is its value */
+    }
+    return false;
+}
+
 bool cli_start(const char *cmd, int argc, char **argv, const cli_opt *opts, size_t nopts, const char *help,
                const char **positional, int min_pos, int max_pos, const char *missing, int *npos, int *rc) {
-    for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(help, stdout);
-            *rc = EXIT_OK;
-            return true;
-        }
+    if (help_requested(argc, argv, opts, nopts)) {
+        fputs(help, stdout);
+        *rc = EXIT_OK;
+        return true;
+    }
     *rc = cli_parse(cmd, argc, argv, 2, opts, nopts, positional, 0, max_pos, npos);
     if (*rc) return true;
     if (*npos < min_pos) {

@@ -7,7 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-void rnnck__sd_init(rnnck__sd *sd) { memset(sd, 0, sizeof *sd); }
+void rnnck__sd_init_for(rnnck__sd *sd, const rnnck_open_opts *opts, const char *label) {
+    memset(sd, 0, sizeof *sd);
+    rnnck_limits lim;
+    if (opts && opts->limits)
+        lim = *opts->limits;
+    else
+        rnnck_limits_init(&lim);
+    sd->max_tensors = lim.max_tensors;
+    sd->label = label ? label : "state_dict";
+}
 
 void rnnck__sd_free(rnnck__sd *sd) {
     for (size_t i = 0; i < sd->n; i++) {
@@ -35,6 +44,11 @@ static rnnck_status alias_tensor(const rnnck_tensor *t, rnnck_tensor **out) {
 }
 
 rnnck_status rnnck__sd_add_tensor(rnnck__sd *sd, const char *name, rnnck_tensor *t) {
+    /* checked as entries arrive: each costs a name and a header, and a
+     * pickle can list one memoised tensor millions of times for 4 bytes each */
+    if (sd->max_tensors > 0 && (int64_t)sd->n >= sd->max_tensors)
+        return rnnck__err(RNNCK_E_NOMEM, "%s: more than %lld tensors (the limit)", sd->label,
+                          (long long)sd->max_tensors);
     if (sd->n == sd->cap) {
         size_t cap = sd->cap ? sd->cap * 2 : 32;
         rnnck__sd_entry *p = realloc(sd->items, cap * sizeof *p);
@@ -149,9 +163,15 @@ typedef struct group {
     rnnck_module_info info;
 } group;
 
+/* Prefixes are at most RNNCK__MAX_PREFIX (checked in find_groups), so the
+ * full name always fits: no truncation can find a different tensor. */
+#define RNNCK__MAX_PREFIX 1024
+#define FULL_NAME_MAX (RNNCK__MAX_PREFIX + 64)
+
 static rnnck_tensor *find_param(const name_index *ix, const char *prefix, const char *local) {
-    char name[1200];
-    snprintf(name, sizeof name, "%s%s%s", prefix, *prefix ? "." : "", local);
+    char name[FULL_NAME_MAX];
+    int n = snprintf(name, sizeof name, "%s%s%s", prefix, *prefix ? "." : "", local);
+    if (n < 0 || (size_t)n >= sizeof name) return NULL;
     long i = index_find(ix, name);
     return i < 0 ? NULL : ix->sd->items[i].t;
 }
@@ -210,9 +230,9 @@ static rnnck_status check_group(const name_index *ix, const group *g, const char
                 int64_t shape[2];
                 int nd = rnnck_param_shape(info, (rnnck_param)k, layer, shape);
                 if (!nd) continue;
-                char name[1200], want[64], got[64];
-                rnnck_status st = rnnck__param_full_name(info, (rnnck_param)k, layer, d, name, sizeof name);
-                if (st) return st;
+                char name[FULL_NAME_MAX], want[64], got[64];
+                if (rnnck__param_full_name(info, (rnnck_param)k, layer, d, name, sizeof name))
+                    return rnnck__err(RNNCK_E_FORMAT, "%s: module %s: parameter names too long", label, mod);
                 long i = index_find(ix, name);
                 if (i < 0)
                     return rnnck__err(RNNCK_E_FORMAT, "%s: module %s (%s) lacks parameter %s", label, mod,
@@ -292,10 +312,39 @@ static void free_groups(group *groups, size_t ng) {
     free(groups);
 }
 
-static rnnck_status find_groups(const rnnck__sd *sd, group **out, size_t *nout) {
+/* Prefix -> group index + 1, open addressing: finding a name's group is
+ * O(1), so 100,000 names with distinct prefixes cost 100,000 steps. */
+typedef struct group_table {
+    size_t *slots, nslots;
+} group_table;
+
+static uint64_t hash_bytes(const char *p, size_t n) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Slot holding prefix[0..plen) or the empty slot where it would go. */
+static size_t *table_slot(const group_table *t, const group *groups, const char *prefix, size_t plen) {
+    size_t i = (size_t)hash_bytes(prefix, plen) & (t->nslots - 1);
+    while (t->slots[i]) {
+        const char *g = groups[t->slots[i] - 1].prefix;
+        if (strlen(g) == plen && !memcmp(g, prefix, plen)) break;
+        i = (i + 1) & (t->nslots - 1);
+    }
+    return &t->slots[i];
+}
+
+static rnnck_status find_groups(const rnnck__sd *sd, const char *label, group **out, size_t *nout) {
     group *groups = NULL;
     size_t ng = 0, cap = 0;
     rnnck_status st = RNNCK_OK;
+    /* at most one group per name or description; twice that many slots */
+    group_table tab = {0};
+    size_t want = 2 * (sd->nmods + sd->n) + 2;
+    for (tab.nslots = 4; tab.nslots < want; tab.nslots *= 2) {}
+    tab.slots = calloc(tab.nslots, sizeof *tab.slots);
+    if (!tab.slots) return rnnck__oom();
     /* modules the file described come first, in its order */
     for (size_t i = 0; i < sd->nmods + sd->n && !st; i++) {
         const char *prefix;
@@ -312,8 +361,13 @@ static rnnck_status find_groups(const rnnck__sd *sd, group **out, size_t *nout) 
             size_t n = strlen(name);
             reverse = n > 8 && !strcmp(name + n - 8, "_reverse");
         }
-        size_t g = 0;
-        while (g < ng && !(strlen(groups[g].prefix) == plen && !strncmp(groups[g].prefix, prefix, plen))) g++;
+        if (plen > RNNCK__MAX_PREFIX) {
+            st = rnnck__err(RNNCK_E_FORMAT, "%s: module name of %zu characters (at most %d): %.40s...", label, plen,
+                            RNNCK__MAX_PREFIX, prefix);
+            break;
+        }
+        size_t *slot = table_slot(&tab, groups, prefix, plen);
+        size_t g = *slot ? *slot - 1 : ng;
         if (g == ng) {
             if (ng == cap) {
                 cap = cap ? cap * 2 : 4;
@@ -332,6 +386,7 @@ static rnnck_status find_groups(const rnnck__sd *sd, group **out, size_t *nout) 
             }
             memcpy(groups[ng].prefix, prefix, plen);
             groups[ng].prefix[plen] = 0;
+            *slot = ng + 1;
             if (i < sd->nmods) {
                 groups[ng].hinted = 1;
                 groups[ng].info = sd->mods[i];
@@ -345,6 +400,7 @@ static rnnck_status find_groups(const rnnck__sd *sd, group **out, size_t *nout) 
             groups[g].reverse |= reverse;
         }
     }
+    free(tab.slots);
     if (st) {
         free_groups(groups, ng);
         return st;
@@ -368,7 +424,7 @@ rnnck_status rnnck__sd_build(rnnck__sd *sd, const char *label, const rnnck_open_
     if (st) return st;
     group *groups = NULL;
     size_t ng = 0;
-    st = find_groups(sd, &groups, &ng);
+    st = find_groups(sd, label, &groups, &ng);
     for (size_t g = 0; g < ng && !st; g++)
         if (!groups[g].hinted) st = infer(&ix, &groups[g], label);
     for (const char *const *s = opts ? opts->sets : NULL; s && *s && !st; s++) st = apply_set(groups, ng, *s, label);

@@ -17,9 +17,13 @@ typedef struct rnnck__sd {
     size_t n, cap;
     rnnck_module_info *mods; /* descriptions known from the file (name owned) */
     size_t nmods, modcap;
+    int64_t max_tensors; /* checked as entries arrive (limits.max_tensors) */
+    const char *label;   /* the file, for messages (borrowed) */
 } rnnck__sd;
 
-void rnnck__sd_init(rnnck__sd *sd);
+/* Empty list that refuses more entries than the caller's max_tensors (opts
+ * may be NULL: the default); label names the file in messages. */
+void rnnck__sd_init_for(rnnck__sd *sd, const rnnck_open_opts *opts, const char *label);
 void rnnck__sd_free(rnnck__sd *sd);
 /* Adds `t` under `name`: the list keeps its own view of t's data, so one
  * tensor may be listed under several names (tied weights). */

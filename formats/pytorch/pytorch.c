@@ -4,6 +4,7 @@
  * pytorch_legacy.c, the hooks in pytorch_storage.c, the walk over saved
  * objects in pytorch_collect.c. */
 #include "formats.h"
+#include "core/budget.h"
 #include "pytorch/pytorch_internal.h"
 
 #include <stdlib.h>
@@ -111,15 +112,21 @@ static rnnck_status read_pytorch(const char *path, const rnnck_open_opts *opts, 
     if (!st) st = open_archive(&r);
     unsigned char *pkl = NULL;
     size_t len = 0;
-    char what[600];
+    /* the member name and the label for messages, each sized to fit: paths
+     * run to PATH_MAX and the prefix comes from the archive */
+    char *member = NULL, *what = NULL;
     if (!st) {
-        snprintf(what, sizeof what, "%s: %s/data.pkl", path, r.prefix);
+        member = rnnck__asprintf("%s/data.pkl", r.prefix);
+        what = rnnck__asprintf("%s: %s/data.pkl", path, r.prefix);
+        if (!member || !what) st = rnnck__oom();
+    }
+    if (!st) {
         int64_t idx;
-        st = rnnck__zip_find(r.z, what + strlen(path) + 2, &idx);
+        st = rnnck__zip_find(r.z, member, &idx);
         if (st)
             st = rnnck__err(RNNCK_E_FORMAT, "%s: archive has no %s/data.pkl record", path, r.prefix);
-        else
-            st = rnnck__zip_read(r.z, idx, (uint64_t)r.lim.max_tensor_bytes, &pkl, &len);
+        else /* metadata has its own limit, not the one for tensor data */
+            st = rnnck__zip_read(r.z, idx, rnnck__meta_limit(rnnck__zip_file_size(r.z)), &pkl, &len);
     }
     pk_machine *pm = NULL;
     pk_value *root = NULL;
@@ -130,7 +137,7 @@ static rnnck_status read_pytorch(const char *path, const rnnck_open_opts *opts, 
                       .max_values = PT_MAX_VALUES(&r)};
     if (!st) st = rnnck__pk_load(pkl, len, what, &hooks, &pm, &root);
     rnnck__sd sd;
-    rnnck__sd_init(&sd);
+    rnnck__sd_init_for(&sd, opts, path);
     if (!st) st = rnnck__pt_collect(&sd, root, opts, path);
     rnnck_model *m = NULL;
     if (!st) st = rnnck__sd_build(&sd, path, opts, &m);
@@ -146,6 +153,8 @@ static rnnck_status read_pytorch(const char *path, const rnnck_open_opts *opts, 
     rnnck__sd_free(&sd);
     rnnck__pk_machine_free(pm);
     free(pkl);
+    free(member);
+    free(what);
     rnnck__pt_reader_free(&r);
     return st;
 }

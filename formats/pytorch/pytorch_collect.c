@@ -35,29 +35,57 @@ static char *join(const char *prefix, const char *name) {
     return rnnck__asprintf("%s%s%s", prefix, *prefix ? "." : "", name);
 }
 
+static int by_str(const void *a, const void *b) {
+    const pk_value *x = *(const pk_value *const *)a, *y = *(const pk_value *const *)b;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return memcmp(x->s, y->s, x->len);
+}
+
+/* The strings of a _non_persistent_buffers_set, sorted, so each buffer name
+ * is looked up in log time (a set and a table of a million entries each
+ * must not cost a million squared). *out NULL when there are none. */
+static rnnck_status sorted_skip_names(const pk_value *skip, const pk_value ***out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    if (!skip || skip->kind != PK_SET || !skip->n) return RNNCK_OK;
+    const pk_value **v = malloc(skip->n * sizeof *v);
+    if (!v) return rnnck__oom();
+    for (size_t j = 0; j < skip->n; j++)
+        if (skip->items[j]->kind == PK_STR) v[(*n)++] = skip->items[j];
+    qsort(v, *n, sizeof *v, by_str);
+    *out = v;
+    return RNNCK_OK;
+}
+
 static rnnck_status add_tensor_dict(rnnck__sd *sd, const pk_value *d, const char *prefix, const pk_value *skip,
                                     const char *label) {
     if (!d || d->kind == PK_NONE) return RNNCK_OK;
     if (d->kind != PK_DICT)
         return rnnck__err(RNNCK_E_FORMAT, "%s: module %s: parameter table is a %s", label, *prefix ? prefix : "(root)",
                           rnnck__pk_kind_name(d->kind));
-    for (size_t i = 0; i < d->n; i++) {
+    const pk_value **skips;
+    size_t nskips;
+    rnnck_status st = sorted_skip_names(skip, &skips, &nskips);
+    for (size_t i = 0; i < d->n && !st; i++) {
         const pk_value *k = d->items[i], *v = d->vals[i];
         if (v->kind == PK_NONE) continue;
-        if (k->kind != PK_STR || !is_tensor(v) || strlen(k->s) != k->len)
-            return rnnck__err(RNNCK_E_FORMAT, "%s: module %s: entry of its parameter table is not a named tensor",
-                              label, *prefix ? prefix : "(root)");
-        bool skipped = false;
-        for (size_t j = 0; skip && skip->kind == PK_SET && j < skip->n; j++)
-            if (rnnck__pk_is_str(skip->items[j], k->s)) skipped = true;
-        if (skipped) continue; /* non-persistent buffer: not in the state_dict */
+        if (k->kind != PK_STR || !is_tensor(v) || strlen(k->s) != k->len) {
+            st = rnnck__err(RNNCK_E_FORMAT, "%s: module %s: entry of its parameter table is not a named tensor", label,
+                            *prefix ? prefix : "(root)");
+            break;
+        }
+        if (nskips && bsearch(&k, skips, nskips, sizeof *skips, by_str))
+            continue; /* non-persistent buffer: not in the state_dict */
         char *name = join(prefix, k->s);
-        if (!name) return rnnck__oom();
-        rnnck_status st = rnnck__sd_add_tensor(sd, name, v->ext);
+        if (!name) {
+            st = rnnck__oom();
+            break;
+        }
+        st = rnnck__sd_add_tensor(sd, name, v->ext);
         free(name);
-        if (st) return st;
     }
-    return RNNCK_OK;
+    free(skips);
+    return st;
 }
 
 static int64_t int_attr(const pk_value *state, const char *key, int64_t dflt, bool *bad) {

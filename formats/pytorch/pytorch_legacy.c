@@ -151,7 +151,7 @@ rnnck_status rnnck__pt_read_legacy(pt_reader *r, const rnnck_open_opts *opts, rn
                       .max_values = PT_MAX_VALUES(r)};
     if (!st) st = rnnck__pk_load(buf + obj_start, obj_len, what, &hooks, &pm, &root);
     rnnck__sd sd;
-    rnnck__sd_init(&sd);
+    rnnck__sd_init_for(&sd, opts, r->path);
     if (!st) st = rnnck__pt_collect(&sd, root, opts, r->path);
     if (!st) st = rnnck__sd_build(&sd, r->path, opts, out);
     rnnck__sd_free(&sd);

@@ -1,5 +1,6 @@
 /* Validation of one dataset's metadata (type, space, layout, filters,
  * storage) before any of its data is read, and the HDF5 types of dtypes. */
+#include "core/budget.h"
 #include "h5/h5_internal.h"
 
 #include <string.h>
@@ -215,13 +216,28 @@ static rnnck_status check_layout(const rnnck__h5_file *f, hid_t dcpl, const rnnc
 
 static rnnck_status check_storage(const rnnck__h5_file *f, hid_t ds, H5D_layout_t layout, const rnnck__h5_dsinfo *info,
                                   const char *object) {
-    if (layout == H5D_CHUNKED) return RNNCK_OK; /* compressed: any stored size */
     int64_t numel = 1;
     rnnck__shape_numel(info->ndim, info->shape, &numel);
     uint64_t need = (uint64_t)numel * rnnck_dtype_size(info->dtype); /* bounded by check_space */
     if (need == 0) return RNNCK_OK;
     hsize_t stored = H5Dget_storage_size(ds);
     char shape[160];
+    if (layout == H5D_CHUNKED) {
+        /* Compressed, so any stored size down to deflate's best ratio; but
+         * chunks never written read as fill values, and a 1 KB file must not
+         * become a 4 GiB tensor (docs/BUDGETS.md). */
+        if (stored == 0)
+            return rnnck__h5_fail(f, RNNCK_E_FORMAT, object, "shape %s declares %llu bytes but no chunk is stored",
+                                  rnnck__shape_str(info->ndim, info->shape, shape, sizeof shape),
+                                  (unsigned long long)need);
+        if (need / RNNCK__H5_MAX_INFLATION > stored)
+            return rnnck__h5_fail(f, RNNCK_E_FORMAT, object,
+                                  "shape %s declares %llu bytes but only %llu are stored (more than %d:1, beyond "
+                                  "what deflate reaches: chunks missing)",
+                                  rnnck__shape_str(info->ndim, info->shape, shape, sizeof shape),
+                                  (unsigned long long)need, (unsigned long long)stored, RNNCK__H5_MAX_INFLATION);
+        return RNNCK_OK;
+    }
     if (stored != need)
         return rnnck__h5_fail(f, RNNCK_E_FORMAT, object, "stores %llu bytes but shape %s of %s needs %llu",
                               (unsigned long long)stored,

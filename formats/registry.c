@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Order matters for detection: the first format that claims a file wins. */
@@ -55,16 +56,28 @@ rnnck_status rnnck_detect_format(const char *path, const char **format) {
     if (kind) return kind;
     FILE *f = fopen(path, "rb");
     if (!f) return rnnck__err(RNNCK_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    unsigned char head[512];
-    size_t n = fread(head, 1, sizeof head, f);
+    /* enough for a zip's first local header with the longest name (65535):
+     * torch.save archives are told apart by that name */
+    enum { HEAD = 30 + 65535 + 64 };
+    unsigned char *head = malloc(HEAD);
+    if (!head) {
+        fclose(f);
+        return rnnck__oom();
+    }
+    size_t n = fread(head, 1, HEAD, f);
     int err = ferror(f);
     fclose(f);
-    if (err) return rnnck__err(RNNCK_E_IO, "%s: read error", path);
+    if (err) {
+        free(head);
+        return rnnck__err(RNNCK_E_IO, "%s: read error", path);
+    }
     for (size_t i = 0; i < NFORMATS; i++)
         if (formats[i]->detect && formats[i]->detect(head, n)) {
             *format = formats[i]->name;
+            free(head);
             return RNNCK_OK;
         }
+    free(head);
     return rnnck__err(RNNCK_E_FORMAT, "%s: not a checkpoint in any supported format (%s)", path,
                       rnnck_formats_readable());
 }

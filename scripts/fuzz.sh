@@ -1,6 +1,6 @@
 #!/bin/sh
 # Coverage-guided fuzzing of rnnck's readers with libFuzzer (docs/FUZZING.md).
-#   scripts/fuzz.sh SECONDS [TARGET...]      default targets: all five
+#   scripts/fuzz.sh SECONDS [TARGET...]      default targets: all of them
 # Builds the libFuzzer binaries with clang (ASan + UBSan, the library itself
 # instrumented for coverage) in build-fuzz-clang/, then runs each target for
 # SECONDS on $FUZZ_JOBS cores (default: all). Seeds come from
@@ -11,7 +11,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECONDS_EACH=${1:?usage: scripts/fuzz.sh SECONDS [TARGET...]}
 shift
-TARGETS=${*:-npy pickle pytorch npz rnnck_h5}
+TARGETS=${*:-npy pickle pytorch npz rnnck_h5 onnx}
 BUILD=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz-clang}
 JOBS=${FUZZ_JOBS:-$(nproc)}
 
@@ -38,9 +38,12 @@ for t in $TARGETS; do
     mkdir -p "$corpus" "$artifacts"
     echo "== fuzz_$t: $SECONDS_EACH s on $JOBS job(s)"
     # -fork runs the workers as separate processes; -ignore_crashes=1 keeps
-    # going after a crash so one bug does not hide the next.
+    # going after a crash so one bug does not hide the next. The limits are
+    # the budget rule's (docs/BUDGETS.md): inputs up to 16 KiB, a second of
+    # run time per KB of the largest input, and no single allocation over 64x
+    # the largest input (1 MiB); the whole process stays under 2 GiB.
     if ! "$BUILD/fuzz/fuzz_$t" -fork="$JOBS" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
-        -max_total_time="$SECONDS_EACH" -timeout=20 -rss_limit_mb=2048 -malloc_limit_mb=2048 -max_len=65536 \
+        -max_total_time="$SECONDS_EACH" -timeout=16 -rss_limit_mb=2048 -malloc_limit_mb=1 -max_len=16384 \
         -artifact_prefix="$artifacts/" "$corpus" "$ROOT/fuzz/corpus/$t" >"$BUILD/fuzz_$t.log" 2>&1; then
         found=1
     fi

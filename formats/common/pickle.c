@@ -29,7 +29,7 @@ struct pk_machine {
  * torch 1.13 state_dicts, modules and protocol-4 files); a value costs about
  * 150 bytes, so a stream of one-byte values must not get one each. */
 #define PK_BYTES_PER_VALUE 2
-#define PK_VALUES_FLOOR 65536
+#define PK_VALUES_FLOOR 4096
 
 #define PK_MAX_MARKS 512
 

@@ -69,7 +69,7 @@ typedef struct pk_hooks {
     /* Role of module.name, or -1 to refuse it. NULL: only the generic set. */
     int (*classify)(void *ctx, const char *module, const char *name);
     /* Most values the stream may create (each costs ~150 bytes); 0 = no cap
-     * beyond the unpickler's own, one value per 2 bytes of stream (+65536).
+     * beyond the unpickler's own, one value per 2 bytes of stream (+4096).
      * Stack slots count against the same cap. */
     uint64_t max_values;
 } pk_hooks;

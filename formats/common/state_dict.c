@@ -2,6 +2,7 @@
  * names and shapes, overrides from the user, and export of a model's tensors
  * under PyTorch semantics. */
 #include "common/state_dict.h"
+#include "core/strmap.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -312,39 +313,14 @@ static void free_groups(group *groups, size_t ng) {
     free(groups);
 }
 
-/* Prefix -> group index + 1, open addressing: finding a name's group is
- * O(1), so 100,000 names with distinct prefixes cost 100,000 steps. */
-typedef struct group_table {
-    size_t *slots, nslots;
-} group_table;
-
-static uint64_t hash_bytes(const char *p, size_t n) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
-    return h;
-}
-
-/* Slot holding prefix[0..plen) or the empty slot where it would go. */
-static size_t *table_slot(const group_table *t, const group *groups, const char *prefix, size_t plen) {
-    size_t i = (size_t)hash_bytes(prefix, plen) & (t->nslots - 1);
-    while (t->slots[i]) {
-        const char *g = groups[t->slots[i] - 1].prefix;
-        if (strlen(g) == plen && !memcmp(g, prefix, plen)) break;
-        i = (i + 1) & (t->nslots - 1);
-    }
-    return &t->slots[i];
-}
-
 static rnnck_status find_groups(const rnnck__sd *sd, const char *label, group **out, size_t *nout) {
     group *groups = NULL;
     size_t ng = 0, cap = 0;
     rnnck_status st = RNNCK_OK;
-    /* at most one group per name or description; twice that many slots */
-    group_table tab = {0};
-    size_t want = 2 * (sd->nmods + sd->n) + 2;
-    for (tab.nslots = 4; tab.nslots < want; tab.nslots *= 2) {}
-    tab.slots = calloc(tab.nslots, sizeof *tab.slots);
-    if (!tab.slots) return rnnck__oom();
+    /* prefix -> group index: finding a name's group is O(1), so 100,000
+     * names with distinct prefixes cost 100,000 steps, not n^2/2 */
+    rnnck__strmap tab;
+    if ((st = rnnck__strmap_init(&tab, 64, false))) return st;
     /* modules the file described come first, in its order */
     for (size_t i = 0; i < sd->nmods + sd->n && !st; i++) {
         const char *prefix;
@@ -366,8 +342,8 @@ static rnnck_status find_groups(const rnnck__sd *sd, const char *label, group **
                             RNNCK__MAX_PREFIX, prefix);
             break;
         }
-        size_t *slot = table_slot(&tab, groups, prefix, plen);
-        size_t g = *slot ? *slot - 1 : ng;
+        uintptr_t found;
+        size_t g = rnnck__strmap_get_n(&tab, prefix, plen, &found) ? (size_t)found : ng;
         if (g == ng) {
             if (ng == cap) {
                 cap = cap ? cap * 2 : 4;
@@ -386,7 +362,10 @@ static rnnck_status find_groups(const rnnck__sd *sd, const char *label, group **
             }
             memcpy(groups[ng].prefix, prefix, plen);
             groups[ng].prefix[plen] = 0;
-            *slot = ng + 1;
+            if ((st = rnnck__strmap_add(&tab, groups[ng].prefix, ng, NULL))) {
+                free(groups[ng].prefix);
+                break;
+            }
             if (i < sd->nmods) {
                 groups[ng].hinted = 1;
                 groups[ng].info = sd->mods[i];
@@ -400,7 +379,7 @@ static rnnck_status find_groups(const rnnck__sd *sd, const char *label, group **
             groups[g].reverse |= reverse;
         }
     }
-    free(tab.slots);
+    rnnck__strmap_free(&tab);
     if (st) {
         free_groups(groups, ng);
         return st;

@@ -298,13 +298,12 @@ static rnnck_status resolve(fold *f, const rnnck__onnx_scope *scope, const char 
     }
     rnnck_status st = RNNCK_E_NOTFOUND;
     for (const rnnck__onnx_scope *s = scope; s && st == RNNCK_E_NOTFOUND; s = s->parent) {
-        const Onnx__GraphProto *g = s->graph;
-        for (size_t i = 0; i < g->n_initializer; i++)
-            if (g->initializer[i]->name && !strcmp(g->initializer[i]->name, name)) {
-                st = rnnck__onnx_tensor_decode(f->ctx, g->initializer[i], f->who, out);
-                goto done;
-            }
-        const Onnx__NodeProto *n = rnnck__onnx_producer(g, name);
+        const Onnx__TensorProto *init = rnnck__onnx_initializer(s, name);
+        if (init) {
+            st = rnnck__onnx_tensor_decode(f->ctx, init, f->who, out);
+            goto done;
+        }
+        const Onnx__NodeProto *n = rnnck__onnx_producer(s, name, NULL);
         if (n) {
             const char *op = n->op_type ? n->op_type : "";
             if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx"))
@@ -319,6 +318,7 @@ static rnnck_status resolve(fold *f, const rnnck__onnx_scope *scope, const char 
                                      "constants are folded)");
             goto done;
         }
+        const Onnx__GraphProto *g = s->graph; /* a refusal: searched once */
         for (size_t i = 0; i < g->n_input; i++)
             if (g->input[i]->name && !strcmp(g->input[i]->name, name)) {
                 st = rnnck__err(RNNCK_E_UNSUPPORTED, "%s: %s: '%.200s' is an input of graph '%.200s', not a constant",

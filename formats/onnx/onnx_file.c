@@ -80,12 +80,45 @@ int32_t rnnck__onnx_data_type(rnnck_dtype dtype) {
     }
 }
 
-const Onnx__NodeProto *rnnck__onnx_producer(const Onnx__GraphProto *g, const char *name) {
-    if (!name || !*name) return NULL;
-    for (size_t i = 0; i < g->n_node; i++)
-        for (size_t k = 0; k < g->node[i]->n_output; k++)
-            if (g->node[i]->output[k] && strcmp(g->node[i]->output[k], name) == 0) return g->node[i];
-    return NULL;
+rnnck_status rnnck__onnx_index_new(const Onnx__GraphProto *g, rnnck__onnx_index **out) {
+    rnnck__onnx_index *ix = calloc(1, sizeof *ix);
+    if (!ix) return rnnck__oom();
+    rnnck_status st = rnnck__strmap_init(&ix->inits, g->n_initializer, false);
+    if (!st) st = rnnck__strmap_init(&ix->producers, g->n_node, false);
+    if (!st && g->n_node && !(ix->rnode_of = malloc(g->n_node * sizeof *ix->rnode_of))) st = rnnck__oom();
+    for (size_t i = 0; i < g->n_node && !st; i++) ix->rnode_of[i] = -1;
+    for (size_t i = 0; i < g->n_initializer && !st; i++)
+        if (g->initializer[i]->name) st = rnnck__strmap_add(&ix->inits, g->initializer[i]->name, i, NULL);
+    for (size_t i = 0; i < g->n_node && !st; i++)
+        for (size_t k = 0; k < g->node[i]->n_output && !st; k++)
+            if (g->node[i]->output[k] && *g->node[i]->output[k])
+                st = rnnck__strmap_add(&ix->producers, g->node[i]->output[k], i, NULL);
+    if (st) {
+        rnnck__onnx_index_free(ix);
+        return st;
+    }
+    *out = ix;
+    return RNNCK_OK;
+}
+
+void rnnck__onnx_index_free(rnnck__onnx_index *ix) {
+    if (!ix) return;
+    rnnck__strmap_free(&ix->inits);
+    rnnck__strmap_free(&ix->producers);
+    free(ix->rnode_of);
+    free(ix);
+}
+
+const Onnx__NodeProto *rnnck__onnx_producer(const rnnck__onnx_scope *s, const char *name, size_t *pos) {
+    uintptr_t i;
+    if (!name || !*name || !rnnck__strmap_get(&s->index->producers, name, &i)) return NULL;
+    if (pos) *pos = (size_t)i;
+    return s->graph->node[i];
+}
+
+const Onnx__TensorProto *rnnck__onnx_initializer(const rnnck__onnx_scope *s, const char *name) {
+    uintptr_t i;
+    return rnnck__strmap_get(&s->index->inits, name, &i) ? s->graph->initializer[i] : NULL;
 }
 
 const Onnx__AttributeProto *rnnck__onnx_attr(const Onnx__NodeProto *n, const char *name) {

@@ -5,6 +5,7 @@
 #define RNNCK_ONNX_INTERNAL_H
 
 #include "core/internal.h"
+#include "core/strmap.h"
 #include "onnx.pb-c.h"
 
 /* Largest .onnx file read (protobuf-c unpacks a whole message in memory, so
@@ -14,12 +15,26 @@
 /* Deepest subgraph nesting (If/Loop/Scan bodies) and constant-folding chain. */
 #define RNNCK__ONNX_MAX_DEPTH 64
 
+/* A graph's names, hashed once (docs/BUDGETS.md): initializers and the node
+ * producing each value, so resolving every node's inputs is linear in the
+ * graph, not nodes x (nodes + initializers). */
+typedef struct rnnck__onnx_index {
+    rnnck__strmap inits;     /* name -> initializer position (first wins) */
+    rnnck__strmap producers; /* value name -> node position (first wins) */
+    long *rnode_of;          /* node position -> reader's recurrent node, or -1 */
+} rnnck__onnx_index;
+
 /* A graph and the graphs enclosing it: names resolve innermost first. */
 typedef struct rnnck__onnx_scope {
     const Onnx__GraphProto *graph;
     const struct rnnck__onnx_scope *parent;
     const char *path; /* "" for the main graph, "If_0.then_branch" below */
+    rnnck__onnx_index *index; /* owned by whoever made the scope */
 } rnnck__onnx_scope;
+
+/* Builds g's index. Caller frees with rnnck__onnx_index_free. */
+rnnck_status rnnck__onnx_index_new(const Onnx__GraphProto *g, rnnck__onnx_index **out);
+void rnnck__onnx_index_free(rnnck__onnx_index *ix);
 
 /* What constant resolution needs besides the graph. */
 typedef struct rnnck__onnx_ctx {
@@ -44,8 +59,11 @@ rnnck_status rnnck__onnx_constant(const rnnck__onnx_ctx *ctx, const rnnck__onnx_
 /* Decodes one TensorProto (raw_data, typed fields or external data). */
 rnnck_status rnnck__onnx_tensor_decode(const rnnck__onnx_ctx *ctx, const Onnx__TensorProto *tp,
                                        const char *who, rnnck_tensor **out);
-/* The node of scope->graph (not its parents) producing `name`, or NULL. */
-const Onnx__NodeProto *rnnck__onnx_producer(const Onnx__GraphProto *g, const char *name);
+/* The node of scope->graph (not its parents) producing `name`, or NULL;
+ * *pos (may be NULL) gets its position in the graph. */
+const Onnx__NodeProto *rnnck__onnx_producer(const rnnck__onnx_scope *s, const char *name, size_t *pos);
+/* The initializer of scope->graph (not its parents) called `name`, or NULL. */
+const Onnx__TensorProto *rnnck__onnx_initializer(const rnnck__onnx_scope *s, const char *name);
 /* The attribute `name` of node n, or NULL. */
 const Onnx__AttributeProto *rnnck__onnx_attr(const Onnx__NodeProto *n, const char *name);
 /* Integer list of a constant int64/int32 tensor of at most `max` elements. */

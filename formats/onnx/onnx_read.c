@@ -18,6 +18,9 @@ typedef struct reader {
     size_t count, cap;
     rnnck__onnx_scope **scopes; /* owned, freed at the end */
     size_t nscopes, scap;
+    rnnck__strmap names;    /* module names given so far (owned keys) */
+    rnnck__strmap prefixes; /* their dotted prefixes: "a" and "a.b" for "a.b.c" */
+    rnnck__strmap next_suffix; /* base name -> next _k to try */
 } reader;
 
 static bool is_recurrent(const Onnx__NodeProto *n) {
@@ -52,6 +55,9 @@ static rnnck_status walk(reader *r, const rnnck__onnx_scope *scope, int depth) {
     for (size_t i = 0; i < g->n_node; i++) {
         const Onnx__NodeProto *n = g->node[i];
         if (is_recurrent(n)) {
+            if (r->count >= (size_t)r->ctx.limits.max_tensors) /* checked as nodes arrive */
+                return rnnck__err(RNNCK_E_NOMEM, "%s: more than %lld recurrent nodes, over the limit", r->ctx.file,
+                                  (long long)r->ctx.limits.max_tensors);
             if (r->count == r->cap) {
                 size_t cap = r->cap ? 2 * r->cap : 8;
                 rnnck__onnx_rnode *p = realloc(r->nodes, cap * sizeof *p);
@@ -59,6 +65,7 @@ static rnnck_status walk(reader *r, const rnnck__onnx_scope *scope, int depth) {
                 r->nodes = p;
                 r->cap = cap;
             }
+            scope->index->rnode_of[i] = (long)r->count;
             rnnck__onnx_rnode *rn = &r->nodes[r->count++];
             rnnck_status st = rnnck__onnx_read_node(&r->ctx, scope, n, rn);
             if (st) return st;
@@ -93,7 +100,8 @@ static rnnck_status walk(reader *r, const rnnck__onnx_scope *scope, int depth) {
                 s->parent = scope;
                 s->path = rnnck__strdup(path);
                 if (!s->path) return rnnck__oom();
-                rnnck_status st = walk(r, s, depth + 1);
+                rnnck_status st = rnnck__onnx_index_new(sub, &s->index);
+                if (!st) st = walk(r, s, depth + 1);
                 if (st) return st;
             }
         }
@@ -139,26 +147,25 @@ static bool glue_args(const reader *r, const rnnck__onnx_scope *scope, const Onn
  * output, so the two nodes are layers k and k+1 of one module. -1 if none. */
 static long find_prev(const reader *r, size_t j) {
     const rnnck__onnx_rnode *rn = &r->nodes[j];
-    const Onnx__GraphProto *g = rn->scope->graph;
+    const rnnck__onnx_scope *g = rn->scope;
     if (rn->node->n_input < 1 || rn->info.batch_first) return -1;
     const char *x = rn->node->input[0];
-    const Onnx__NodeProto *outer = rnnck__onnx_producer(g, x);
+    const Onnx__NodeProto *outer = rnnck__onnx_producer(g, x, NULL);
     if (!outer || !outer->op_type || outer->n_input < 1) return -1;
     const Onnx__NodeProto *transpose = NULL, *src;
     const char *y = outer->input[0];
     if (!strcmp(outer->op_type, "Reshape")) {
-        src = rnnck__onnx_producer(g, y);
+        src = rnnck__onnx_producer(g, y, NULL);
         if (src && src->op_type && !strcmp(src->op_type, "Transpose") && src->n_input == 1) {
             transpose = src;
             y = src->input[0];
         }
     } else if (strcmp(outer->op_type, "Squeeze") != 0)
         return -1;
-    src = rnnck__onnx_producer(g, y);
+    size_t pos;
+    src = rnnck__onnx_producer(g, y, &pos);
     if (!src || !is_recurrent(src) || src->n_output < 1 || !src->output[0] || strcmp(src->output[0], y)) return -1;
-    long i = -1;
-    for (size_t k = 0; k < r->count; k++)
-        if (r->nodes[k].node == src) i = (long)k;
+    long i = g->index->rnode_of[pos];
     if (i < 0) return -1;
     const rnnck__onnx_rnode *p = &r->nodes[i];
     if (p->info.batch_first) return -1;
@@ -224,17 +231,26 @@ static const char *exporter_scope(const Onnx__NodeProto *n, char *buf, size_t ca
     return buf;
 }
 
+/* Whether `name` is a module name given already, a dotted prefix of one
+ * ("a" when "a.b" exists), or has one as its prefix: hashed, O(length). */
 static bool name_clashes(const reader *r, const char *name) {
-    size_t n = strlen(name);
-    for (size_t k = 0; k < r->count; k++) {
-        const char *o = r->nodes[k].name;
-        if (!o) continue;
-        size_t m = strlen(o);
-        if (!strcmp(o, name) || (m > n && !strncmp(o, name, n) && o[n] == '.') ||
-            (n > m && !strncmp(o, name, m) && name[m] == '.'))
-            return true;
-    }
+    if (rnnck__strmap_get(&r->names, name, NULL) || rnnck__strmap_get(&r->prefixes, name, NULL)) return true;
+    for (const char *dot = strchr(name, '.'); dot; dot = strchr(dot + 1, '.'))
+        if (rnnck__strmap_get_n(&r->names, name, (size_t)(dot - name), NULL)) return true;
     return false;
+}
+
+static rnnck_status take_name(reader *r, const char *name) {
+    rnnck_status st = rnnck__strmap_add(&r->names, name, 0, NULL);
+    char buf[1100];
+    for (const char *dot = strchr(name, '.'); dot && !st; dot = strchr(dot + 1, '.')) {
+        size_t n = (size_t)(dot - name);
+        if (n >= sizeof buf) break;
+        memcpy(buf, name, n);
+        buf[n] = 0;
+        st = rnnck__strmap_add(&r->prefixes, buf, 0, NULL);
+    }
+    return st;
 }
 
 /* Names the module whose first layer is node h (chain through next). */
@@ -253,9 +269,19 @@ static rnnck_status name_module(reader *r, size_t h) {
     if (!*name) snprintf(name, sizeof name, "%s", r->nodes[h].node->op_type);
     char unique[1100];
     snprintf(unique, sizeof unique, "%s", name);
-    for (int k = 2; name_clashes(r, unique) && k < 100000; k++) snprintf(unique, sizeof unique, "%s_%d", name, k);
-    r->nodes[h].name = rnnck__strdup(unique);
-    return r->nodes[h].name ? RNNCK_OK : rnnck__oom();
+    /* name, name_2, name_3...: each base remembers where its count stopped,
+     * so n nodes of one name cost n tries, not n^2 */
+    uintptr_t next = 2;
+    rnnck__strmap_get(&r->next_suffix, name, &next);
+    while (name_clashes(r, unique)) {
+        if (next > (uintptr_t)r->count + 2)
+            return rnnck__err(RNNCK_E_FORMAT, "%s: cannot name node '%.200s' uniquely", r->ctx.file, name);
+        snprintf(unique, sizeof unique, "%s_%lu", name, (unsigned long)next++);
+    }
+    rnnck_status st = rnnck__strmap_set(&r->next_suffix, name, next);
+    if (!st) st = take_name(r, unique);
+    if (!st && !(r->nodes[h].name = rnnck__strdup(unique))) st = rnnck__oom();
+    return st;
 }
 
 /* ------------------------------------------------------------ the model */
@@ -336,13 +362,15 @@ rnnck_status rnnck__onnx_read(const char *path, const rnnck_open_opts *opts, rnn
     Onnx__ModelProto *mp = NULL;
     rnnck_model *m = NULL;
     rnnck_status st = rnnck__onnx_load(path, &mp);
-    rnnck__onnx_scope main_scope = {mp ? mp->graph : NULL, NULL, ""};
+    rnnck__onnx_scope main_scope = {mp ? mp->graph : NULL, NULL, "", NULL};
+    if (!st) st = rnnck__strmap_init(&r.names, 16, true);
+    if (!st) st = rnnck__strmap_init(&r.prefixes, 16, true);
+    if (!st) st = rnnck__strmap_init(&r.next_suffix, 16, true);
+    if (!st) st = rnnck__onnx_index_new(main_scope.graph, &main_scope.index);
     if (!st) st = walk(&r, &main_scope, 0);
     if (!st && r.count == 0)
         st = rnnck__err(RNNCK_E_UNSUPPORTED, "%s: no LSTM, GRU or RNN node in the graph or its subgraphs (recurrent "
                         "layers lowered to Loop or Scan are not recognised)", path);
-    if (!st && r.count > (size_t)r.ctx.limits.max_tensors)
-        st = rnnck__err(RNNCK_E_NOMEM, "%s: %zu recurrent nodes, over the limit", path, r.count);
     if (!st) {
         link_stacks(&r);
         for (size_t h = 0; h < r.count && !st; h++)
@@ -355,9 +383,14 @@ rnnck_status rnnck__onnx_read(const char *path, const rnnck_open_opts *opts, rnn
     free(r.nodes);
     for (size_t k = 0; k < r.nscopes; k++) {
         free((char *)r.scopes[k]->path);
+        rnnck__onnx_index_free(r.scopes[k]->index);
         free(r.scopes[k]);
     }
     free(r.scopes);
+    rnnck__onnx_index_free(main_scope.index);
+    rnnck__strmap_free(&r.names);
+    rnnck__strmap_free(&r.prefixes);
+    rnnck__strmap_free(&r.next_suffix);
     free(r.ctx.dir);
     if (mp) onnx__model_proto__free_unpacked(mp, NULL);
     if (st) {

@@ -47,11 +47,13 @@ static rnnck_status legacy_refusal(const char *path) {
 }
 
 static rnnck_status read_small(pt_reader *r, const char *rec, char *buf, size_t n, bool *present) {
-    char member[400];
-    snprintf(member, sizeof member, "%s/%s", r->prefix, rec);
-    int64_t idx;
     *present = false;
-    if (rnnck__zip_find(r->z, member, &idx)) {
+    char *member = rnnck__asprintf("%s/%s", r->prefix, rec); /* the prefix may be long: never cut */
+    if (!member) return rnnck__oom();
+    int64_t idx;
+    rnnck_status found = rnnck__zip_find(r->z, member, &idx);
+    free(member);
+    if (found) {
         rnnck__err_clear();
         return RNNCK_OK;
     }

@@ -152,10 +152,15 @@ static rnnck_status load_storage(pt_reader *r, pk_machine *pm, const char *key, 
         return RNNCK_OK;
     }
     if (!r->z) return rnnck__pk_fail(pm, RNNCK_E_FORMAT, "storage %s is not among the file's storages", key);
+    /* labels may be cut short, member names never: the prefix is the
+     * archive's and may be long */
+    char *name = rnnck__asprintf("%s/data/%s", r->prefix, key);
+    if (!name) return rnnck__oom();
     char member[400];
-    snprintf(member, sizeof member, "%s/data/%s", r->prefix, key);
+    snprintf(member, sizeof member, "%s", name);
     int64_t idx;
-    rnnck_status st = rnnck__zip_find(r->z, member, &idx);
+    rnnck_status st = rnnck__zip_find(r->z, name, &idx);
+    free(name);
     if (st) return rnnck__pk_fail(pm, RNNCK_E_FORMAT, "storage %s has no record %s", key, member);
     uint64_t size;
     if ((st = rnnck__zip_member_size(r->z, idx, &size))) return st;

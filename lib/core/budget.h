@@ -8,10 +8,11 @@
 
 /* A metadata stream (a torch data.pkl, a JSON header, a protobuf graph) may
  * decompress to at most RATIO times the bytes the file stores, never below
- * FLOOR (small files stay readable) and never above MAX. Real ones are KBs:
- * torch.save stores data.pkl uncompressed, about 200 bytes per tensor. */
+ * FLOOR (tiny re-zipped files stay readable) and never above MAX. Real ones
+ * are KBs: torch.save stores data.pkl uncompressed, about 200 bytes per
+ * tensor, and pickle text deflates about 4-8:1. */
 #define RNNCK__META_MAX_BYTES ((uint64_t)64 << 20)
-#define RNNCK__META_FLOOR_BYTES ((uint64_t)1 << 20)
+#define RNNCK__META_FLOOR_BYTES ((uint64_t)64 << 10)
 #define RNNCK__META_MAX_RATIO 64
 
 static inline uint64_t rnnck__meta_limit(uint64_t stored_bytes) {

@@ -1,6 +1,7 @@
 /* The in-memory checkpoint: ordered named tensors, module descriptions, and an
  * optional lazy source that supplies tensor bytes on demand. */
 #include "core/internal.h"
+#include "core/strmap.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ struct rnnck_model {
     size_t nslots;
     module_entry *modules;
     size_t nmodules, module_cap;
+    rnnck__strmap module_names; /* name -> index: duplicate checks and lookups in O(1) */
     const rnnck_source_ops *src_ops;
     void *src_ctx;
 };
@@ -69,7 +71,17 @@ void rnnck_model_free(rnnck_model *m) {
     free(m->tensors);
     free(m->slots);
     free(m->modules);
+    rnnck__strmap_free(&m->module_names);
     free(m);
+}
+
+/* After a rollback: the map again holds exactly modules[0..nmodules). */
+static rnnck_status rebuild_module_names(rnnck_model *m) {
+    rnnck__strmap_free(&m->module_names);
+    rnnck_status st = rnnck__strmap_init(&m->module_names, m->nmodules, false);
+    for (size_t i = 0; i < m->nmodules && !st; i++)
+        st = rnnck__strmap_add(&m->module_names, m->modules[i].name_buf, i, NULL);
+    return st;
 }
 
 void rnnck__model_set_source(rnnck_model *m, const rnnck_source_ops *ops, void *ctx) {
@@ -125,9 +137,9 @@ rnnck_status rnnck__model_add_module_desc(rnnck_model *m, const rnnck_module_inf
     if (st) return st;
     const char *name = info->name ? info->name : "";
     if (*name && !valid_name(name)) return rnnck__err(RNNCK_E_USAGE, "module name '%.200s' is not valid", name);
-    for (size_t i = 0; i < m->nmodules; i++)
-        if (strcmp(m->modules[i].info.name, name) == 0)
-            return rnnck__err(RNNCK_E_USAGE, "duplicate module name '%s'", name);
+    if (!m->module_names.nslots && (st = rnnck__strmap_init(&m->module_names, 8, false))) return st;
+    if (rnnck__strmap_get(&m->module_names, name, NULL))
+        return rnnck__err(RNNCK_E_USAGE, "duplicate module name '%s'", name);
     if (m->nmodules == m->module_cap) {
         size_t cap = m->module_cap ? m->module_cap * 2 : 4;
         module_entry *p = realloc(m->modules, cap * sizeof *p);
@@ -140,6 +152,10 @@ rnnck_status rnnck__model_add_module_desc(rnnck_model *m, const rnnck_module_inf
     e->name_buf = rnnck__strdup(name);
     if (!e->name_buf) return rnnck__oom();
     e->info.name = e->name_buf;
+    if ((st = rnnck__strmap_add(&m->module_names, e->name_buf, m->nmodules, NULL))) {
+        free(e->name_buf);
+        return st;
+    }
     m->nmodules++;
     return RNNCK_OK;
 }
@@ -174,8 +190,10 @@ rnnck_status rnnck_model_add_module(rnnck_model *m, const rnnck_module_info *inf
     if (st) { /* roll back: the model is left as it was */
         for (size_t i = first_tensor; i < m->ntensors; i++) rnnck_tensor_free(m->tensors[i]);
         m->ntensors = first_tensor;
-        free(m->modules[--m->nmodules].name_buf);
-        rnnck_status st2 = rehash(m, m->nslots ? m->nslots : 32);
+        --m->nmodules;
+        rnnck_status st2 = rebuild_module_names(m); /* before the name it holds is freed */
+        free(m->modules[m->nmodules].name_buf);
+        if (!st2) st2 = rehash(m, m->nslots ? m->nslots : 32);
         return st2 ? st2 : st;
     }
     return RNNCK_OK;
@@ -188,11 +206,11 @@ const rnnck_module_info *rnnck_model_module(const rnnck_model *m, size_t i) {
 rnnck_status rnnck_model_find_module(const rnnck_model *m, const char *name, size_t *index) {
     rnnck__err_clear();
     if (!m || !name || !index) return rnnck__err(RNNCK_E_USAGE, "rnnck_model_find_module: NULL argument");
-    for (size_t i = 0; i < m->nmodules; i++)
-        if (strcmp(m->modules[i].info.name, name) == 0) {
-            *index = i;
-            return RNNCK_OK;
-        }
+    uintptr_t i;
+    if (m->module_names.nslots && rnnck__strmap_get(&m->module_names, name, &i)) {
+        *index = (size_t)i;
+        return RNNCK_OK;
+    }
     return rnnck__err(RNNCK_E_NOTFOUND, "no recurrent module named '%s'", name);
 }
 

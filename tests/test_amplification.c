@@ -1,0 +1,338 @@
+/* The budget rule, tested as a rule (docs/BUDGETS.md): every reader runs on
+ * inputs of growing size (1x, 2x, 4x, 8x), crafted to amplify work or memory,
+ * and what it costs must grow no faster than the input, within a generous
+ * factor. Costs are CPU seconds and peak RSS of a child (getrusage), never
+ * wall-clock time. A quadratic reader costs 64x at 8x and fails; a linear one
+ * costs about 8x. A reader added later joins by adding its generators here. */
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx.pb-c.h"
+#include "helpers/measure.h"
+#include "helpers/ptcraft.h"
+#include "helpers/testutil.h"
+#include "rnnck.h"
+
+TestSuite(amplification, .init = test_dir_setup, .fini = test_dir_teardown);
+
+/* Allowed: cost(8x) <= 8 * FACTOR * max(cost(1x), floor). Costs below the
+ * floors are noise (process set-up, page faults), not a trend. */
+#define FACTOR 3.0
+#define CPU_FLOOR_S 0.05
+#define RSS_FLOOR_KB (8 * 1024L)
+
+static const float one = 1.0f;
+typedef void (*generator)(const char *path, int scale);
+
+/* ------------------------------------------------------ torch.save (.pt) */
+
+/* K appends of an n-item memoised list (the cycle check's worst case). */
+static void pt_cycle_check(const char *path, int s) {
+    size_t n = 20000 * (size_t)s;
+    pkb b = {0};
+    pkb_proto2(&b);
+    pkb_op(&b, 'N');
+    pkb_put(&b, 0);
+    pkb_op(&b, ']');
+    pkb_put(&b, 1);
+    pkb_op(&b, '(');
+    for (size_t i = 0; i < n; i++) pkb_binget(&b, 0);
+    pkb_op(&b, 'e');
+    pkb_op(&b, '0');
+    pkb_op(&b, ']');
+    pkb_op(&b, '(');
+    for (size_t i = 0; i < n; i++) pkb_binget(&b, 1);
+    pkb_op(&b, 'e');
+    pkb_op(&b, '.');
+    cr_assert_eq(pt_write(path, &b, NULL, 0, false, NULL), 0);
+    pkb_free(&b);
+}
+
+/* A module's _buffers (n names) against a _non_persistent_buffers_set of
+ * 10n memoised strings. */
+static void pt_skip_set(const char *path, int s) {
+    size_t n = 4000 * (size_t)s, m = 10 * n;
+    int64_t shape[1] = {1};
+    pkb b = {0};
+    pkb_proto2(&b);
+    pkb_str(&b, "not_a_buffer");
+    pkb_put(&b, 2);
+    pkb_op(&b, '0');
+    pkb_tensor(&b, "0", 1, 1, shape);
+    pkb_put(&b, 1);
+    pkb_op(&b, '0');
+    pkb_global(&b, "torch.nn.modules.module", "Module");
+    pkb_op(&b, ')');
+    pkb_op(&b, 0x81);
+    pkb_op(&b, '}');
+    pkb_op(&b, '(');
+    pkb_str(&b, "_parameters");
+    pkb_op(&b, '}');
+    pkb_str(&b, "_modules");
+    pkb_op(&b, '}');
+    pkb_str(&b, "_buffers");
+    pkb_op(&b, '}');
+    pkb_op(&b, '(');
+    for (size_t i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "b%zu", i);
+        pkb_str(&b, name);
+        pkb_get(&b, 1);
+    }
+    pkb_op(&b, 'u');
+    pkb_str(&b, "_non_persistent_buffers_set");
+    pkb_op(&b, 0x8f);
+    pkb_op(&b, '(');
+    for (size_t i = 0; i < m; i++) pkb_get(&b, 2);
+    pkb_op(&b, 0x90);
+    pkb_op(&b, 'u');
+    pkb_op(&b, 'b');
+    pkb_op(&b, '.');
+    pt_storage_spec st = {"0", &one, sizeof one};
+    cr_assert_eq(pt_write(path, &b, &st, 1, false, NULL), 0);
+    pkb_free(&b);
+}
+
+/* n parameter-like names, each with its own module prefix. */
+static void pt_module_prefixes(const char *path, int s) {
+    size_t n = 10000 * (size_t)s;
+    int64_t shape[1] = {1};
+    pkb b = {0};
+    pkb_proto2(&b);
+    pkb_tensor(&b, "0", 1, 1, shape);
+    pkb_put(&b, 1);
+    pkb_op(&b, '0');
+    pkb_op(&b, '}');
+    pkb_op(&b, '(');
+    for (size_t i = 0; i < n; i++) {
+        char name[48];
+        snprintf(name, sizeof name, "m%06zu.weight_ih_l0", i);
+        pkb_str(&b, name);
+        pkb_get(&b, 1);
+    }
+    pkb_op(&b, 'u');
+    pkb_op(&b, '.');
+    pt_storage_spec st = {"0", &one, sizeof one};
+    cr_assert_eq(pt_write(path, &b, &st, 1, false, NULL), 0);
+    pkb_free(&b);
+}
+
+/* One memoised tensor listed under n distinct names (4 bytes each). */
+static void pt_aliases(const char *path, int s) {
+    size_t n = 12000 * (size_t)s;
+    int64_t shape[1] = {1};
+    pkb b = {0};
+    pkb_proto2(&b);
+    pkb_tensor(&b, "0", 1, 1, shape);
+    pkb_put(&b, 1);
+    pkb_op(&b, '0');
+    pkb_op(&b, '}');
+    for (size_t i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "t%zu", i);
+        pkb_str(&b, name);
+        pkb_get(&b, 1);
+        pkb_op(&b, 's');
+    }
+    pkb_op(&b, '.');
+    pt_storage_spec st = {"0", &one, sizeof one};
+    cr_assert_eq(pt_write(path, &b, &st, 1, false, NULL), 0);
+    pkb_free(&b);
+}
+
+/* One-byte values (an empty tuple per byte), deflated: the metadata limit
+ * and the value cap must keep memory in line with the file. */
+static void pt_one_byte_values(const char *path, int s) {
+    size_t n = 300000 * (size_t)s;
+    pkb b = {0};
+    pkb_proto2(&b);
+    pkb_op(&b, '(');
+    const unsigned char tup = ')';
+    pkb_repeat(&b, &tup, 1, n);
+    pkb_op(&b, 't');
+    pkb_op(&b, '.');
+    cr_assert_eq(pt_write(path, &b, NULL, 0, true, NULL), 0);
+    pkb_free(&b);
+}
+
+/* ------------------------------------ legitimate growth in every format */
+
+/* A model of 300*s one-layer LSTMs (I = H = 1): many names, many modules. */
+static rnnck_model *many_modules(int s) {
+    rnnck_model *m = NULL;
+    cr_assert_eq(rnnck_model_new(&m), RNNCK_OK);
+    for (int k = 0; k < 300 * s; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "m%05d", k);
+        rnnck_module_info info;
+        rnnck_module_info_init(&info, RNNCK_CELL_LSTM);
+        info.name = name;
+        info.input_size = 1;
+        info.hidden_size = 1;
+        cr_assert_eq(rnnck_model_add_module(m, &info), RNNCK_OK, "%s", rnnck_errmsg());
+    }
+    return m;
+}
+
+#define WRITER(fmt)                                                                                                    \
+    static void many_modules_##fmt(const char *path, int s) {                                                         \
+        rnnck_model *m = many_modules(s);                                                                              \
+        cr_assert_eq(rnnck_write(m, path, #fmt), RNNCK_OK, "%s", rnnck_errmsg());                                     \
+        rnnck_model_free(m);                                                                                           \
+    }
+WRITER(rnnck)
+WRITER(pytorch)
+WRITER(npz)
+WRITER(onnx)
+
+/* ------------------------------------------------------------- HDF5 */
+
+/* A chunked dataset declaring 16 MiB * s with a single chunk stored. */
+static void h5_declared_chunks(const char *path, int s) {
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert_geq(f, 0);
+    hid_t sp = H5Screate(H5S_SCALAR), st = H5Tcopy(H5T_C_S1);
+    H5Tset_size(st, 3);
+    hid_t a = H5Acreate2(f, "rnnck_schema", st, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, st, "1.0");
+    H5Aclose(a);
+    H5Tclose(st);
+    H5Sclose(sp);
+    hsize_t numel = ((hsize_t)4 << 20) * (hsize_t)s, chunk = 1024;
+    hid_t space = H5Screate_simple(1, &numel, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, &chunk);
+    H5Pset_deflate(dcpl, 9);
+    hid_t ds = H5Dcreate2(f, "declared", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    float zeros[1024] = {0};
+    hsize_t start = 0;
+    hid_t mem = H5Screate_simple(1, &chunk, NULL);
+    H5Sselect_hyperslab(space, H5S_SELECT_SET, &start, NULL, &chunk, NULL);
+    cr_assert_geq(H5Dwrite(ds, H5T_NATIVE_FLOAT, mem, space, H5P_DEFAULT, zeros), 0);
+    H5Sclose(mem);
+    H5Dclose(ds);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    H5Fclose(f);
+}
+
+/* ------------------------------------------------------------- ONNX */
+
+/* 1000*s LSTM nodes that all share one name and one set of initializers
+ * (about 40 bytes each): naming them same, same_2, same_3... used to try
+ * every suffix against every name given (cubic). */
+static void onnx_same_named_nodes(const char *path, int s) {
+    size_t n = 1000 * (size_t)s;
+    const int64_t H = 1, I = 1;
+    float w[4] = {0.1f, 0.2f, 0.3f, 0.4f};
+    int64_t wdims[3] = {1, 4 * H, I}, rdims[3] = {1, 4 * H, H};
+    Onnx__TensorProto tw = ONNX__TENSOR_PROTO__INIT, tr = ONNX__TENSOR_PROTO__INIT;
+    tw.name = "W", tw.data_type = 1, tw.has_data_type = 1, tw.n_dims = 3, tw.dims = wdims, tw.n_float_data = 4, tw.float_data = w;
+    tr.name = "R", tr.data_type = 1, tr.has_data_type = 1, tr.n_dims = 3, tr.dims = rdims, tr.n_float_data = 4, tr.float_data = w;
+    Onnx__TensorProto *inits[2] = {&tw, &tr};
+    Onnx__AttributeProto hs = ONNX__ATTRIBUTE_PROTO__INIT;
+    hs.name = "hidden_size", hs.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT, hs.has_type = 1, hs.i = H, hs.has_i = 1;
+    Onnx__AttributeProto *attrs[1] = {&hs};
+    char *ins[3] = {"X", "W", "R"};
+    Onnx__NodeProto *nodes = calloc(n, sizeof *nodes), **np = calloc(n, sizeof *np);
+    char (*outs)[24] = calloc(n, sizeof *outs);
+    char **outp = calloc(n, sizeof *outp);
+    cr_assert(nodes && np && outs && outp);
+    for (size_t i = 0; i < n; i++) {
+        onnx__node_proto__init(&nodes[i]);
+        snprintf(outs[i], sizeof outs[i], "y%zu", i);
+        outp[i] = outs[i];
+        nodes[i].name = "same";
+        nodes[i].op_type = "LSTM";
+        nodes[i].n_input = 3, nodes[i].input = ins;
+        nodes[i].n_output = 1, nodes[i].output = &outp[i];
+        nodes[i].n_attribute = 1, nodes[i].attribute = attrs;
+        np[i] = &nodes[i];
+    }
+    Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
+    g.name = "g", g.n_node = n, g.node = np, g.n_initializer = 2, g.initializer = inits;
+    Onnx__OperatorSetIdProto op = ONNX__OPERATOR_SET_ID_PROTO__INIT;
+    op.domain = "", op.version = 14, op.has_version = 1;
+    Onnx__OperatorSetIdProto *ops[1] = {&op};
+    Onnx__ModelProto m = ONNX__MODEL_PROTO__INIT;
+    m.ir_version = 8, m.has_ir_version = 1, m.graph = &g, m.n_opset_import = 1, m.opset_import = ops;
+    size_t len = onnx__model_proto__get_packed_size(&m);
+    uint8_t *buf = malloc(len);
+    cr_assert(buf);
+    onnx__model_proto__pack(&m, buf);
+    cr_assert_eq(write_file(path, buf, len), 0);
+    free(buf);
+    free(nodes);
+    free(np);
+    free(outs);
+    free(outp);
+}
+
+/* ----------------------------------------------------------- the check */
+
+static void amplify(const char *what, generator gen) {
+    test_deadline(600);
+    /* a child that reads a one-tensor file: the fixed cost of a process */
+    char *tiny = path_join(test_dir, "tiny.pt");
+    pkb b = {0};
+    int64_t shape[1] = {1};
+    pkb_proto2(&b);
+    pkb_op(&b, '}');
+    pkb_str(&b, "w");
+    pkb_tensor(&b, "0", 1, 1, shape);
+    pkb_op(&b, 's');
+    pkb_op(&b, '.');
+    pt_storage_spec st = {"0", &one, sizeof one};
+    cr_assert_eq(pt_write(tiny, &b, &st, 1, false, NULL), 0);
+    pkb_free(&b);
+    measured base = measure_open_load(tiny, NULL);
+    cr_assert_eq(base.status, RNNCK_OK, "%s", base.msg);
+    free(tiny);
+
+    const int scales[] = {1, 2, 4, 8};
+    measured r[4];
+    long bytes[4];
+    for (int k = 0; k < 4; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "in_%d", scales[k]);
+        char *path = path_join(test_dir, name);
+        gen(path, scales[k]);
+        size_t len = 0;
+        unsigned char *data = read_file(path, &len);
+        free(data);
+        bytes[k] = (long)len;
+        r[k] = measure_open_load(path, NULL);
+        cr_assert_neq(r[k].status, -1, "%s at %dx: the reader crashed", what, scales[k]);
+        cr_log_info("%-28s %dx: %9ld bytes  %7.3f s CPU  %8ld KB peak  -> %s", what, scales[k], bytes[k], r[k].cpu_s,
+                    r[k].maxrss_kb, r[k].status ? r[k].msg : "read");
+        free(path);
+    }
+    double cpu1 = r[0].cpu_s - base.cpu_s, cpu8 = r[3].cpu_s - base.cpu_s;
+    long rss1 = r[0].maxrss_kb - base.maxrss_kb, rss8 = r[3].maxrss_kb - base.maxrss_kb;
+    double in_ratio = (double)bytes[3] / (double)bytes[0];
+    double cpu_allowed = in_ratio * FACTOR * (cpu1 > CPU_FLOOR_S ? cpu1 : CPU_FLOOR_S);
+    double rss_allowed = in_ratio * FACTOR * (double)(rss1 > RSS_FLOOR_KB ? rss1 : RSS_FLOOR_KB);
+    cr_expect_leq(cpu8, cpu_allowed, "%s: CPU %.3f s at 8x vs %.3f s at 1x (input %.1fx): faster than linear",
+                  what, cpu8, cpu1, in_ratio);
+    cr_expect_leq((double)rss8, rss_allowed, "%s: peak %ld KB at 8x vs %ld KB at 1x (input %.1fx): faster than linear",
+                  what, rss8, rss1, in_ratio);
+}
+
+#define AMPLIFY(name, gen)                                                                                              \
+    Test(amplification, name) { amplify(#gen, gen); }
+
+AMPLIFY(pytorch_cycle_check_grows_linearly, pt_cycle_check)
+AMPLIFY(pytorch_non_persistent_buffer_set_grows_linearly, pt_skip_set)
+AMPLIFY(pytorch_module_prefixes_grow_linearly, pt_module_prefixes)
+AMPLIFY(pytorch_tensor_aliases_grow_linearly, pt_aliases)
+AMPLIFY(pytorch_one_byte_values_grow_linearly, pt_one_byte_values)
+AMPLIFY(rnnck_h5_many_modules_grow_linearly, many_modules_rnnck)
+AMPLIFY(pytorch_many_modules_grow_linearly, many_modules_pytorch)
+AMPLIFY(npz_many_modules_grow_linearly, many_modules_npz)
+AMPLIFY(onnx_many_modules_grow_linearly, many_modules_onnx)
+AMPLIFY(rnnck_h5_declared_chunks_grow_linearly, h5_declared_chunks)
+AMPLIFY(onnx_same_named_nodes_grow_linearly, onnx_same_named_nodes)

@@ -24,6 +24,8 @@ chmod +x "$BUILD/clang-wrapper"
 # targets alone link libFuzzer (fuzz/CMakeLists.txt adds -fsanitize=fuzzer).
 CC="$BUILD/clang-wrapper" cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRNNCK_SANITIZE=ON -DRNNCK_FUZZ=ON \
     -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link" >/dev/null
+# the isolated HDF5 reader too: round trips through .h5 read back with it
+cmake --build "$BUILD" -j"$JOBS" --target rnnck_h5_reader >/dev/null
 for t in $TARGETS; do
     cmake --build "$BUILD" -j"$JOBS" --target "fuzz_$t" >/dev/null
 done

@@ -293,3 +293,35 @@ Test(onnx_export, proj_size_and_forget_bias_are_refused_as_inexact) {
     free(out);
     tmpdir_remove(dir);
 }
+
+/* Goldens made by ONNX Runtime 1.30 itself (fixtures/onnx/ort). Regression:
+ * input_forget=1 couples the forget gate to the input gate, f = 1 - i, as
+ * ONNX Runtime computes it; rnnck computed i = 1 - f, which the ONNX Runtime
+ * cross-check tier (tests/crosscheck/ort) found 0.3 away. */
+Test(onnx_import, input_forget_couples_the_forget_gate_to_the_input_gate_as_onnx_runtime_computes_it) {
+    const char *name = "input_forget_peepholes_bidirectional";
+    char rel[256];
+    snprintf(rel, sizeof rel, "onnx/ort/%s/model.onnx", name);
+    rnnck_model *m = open_onnx(rel);
+    cr_assert_eq(rnnck_model_module_count(m), 1);
+    cr_assert(rnnck_model_module(m, 0)->input_forget && rnnck_model_module(m, 0)->peepholes);
+    snprintf(rel, sizeof rel, "onnx/ort/%s", name);
+    char *dir = fixture_path(rel);
+    fcase c = {0};
+    snprintf(c.dir, sizeof c.dir, "%s", dir);
+    snprintf(c.name, sizeof c.name, "ort/%s", name);
+    c.model = m;
+    c.input = fc_load_opt(&c, "input");
+    c.h0 = fc_load_opt(&c, "h0");
+    c.c0 = fc_load_opt(&c, "c0");
+    c.exp_out = fc_load_opt(&c, "expected_output");
+    c.exp_hn = fc_load_opt(&c, "expected_h_n");
+    c.exp_cn = fc_load_opt(&c, "expected_c_n");
+    cr_assert(c.input && c.h0 && c.c0 && c.exp_out && c.exp_hn && c.exp_cn);
+    ferr e = {0};
+    fc_run_and_compare(&c, RNNCK_F32, 2e-5, 2e-4, &e);
+    fc_run_and_compare(&c, RNNCK_F64, 2e-5, 2e-4, &e);
+    cr_log_info("%s vs ONNX Runtime: max abs %.3g", c.name, e.max_abs);
+    fc_close(&c);
+    free(dir);
+}

@@ -104,7 +104,9 @@ const toOrt = (a) => new ort.Tensor(a.dtype, a.data, a.shape);
 function compare(ref, got, what) {
   if (ref.shape.join() !== got.shape.join())
     return { abs: Infinity, rel: Infinity, worst: Infinity, note: `${what}: shape ${got.shape} vs ${ref.shape}` };
-  let abs = 0, rel = 0, worst = 0;
+  let abs = 0, rel = 0, worst = 0, peak = 0;
+  for (let i = 0; i < ref.data.length; i++) peak = Math.max(peak, Math.abs(Number(ref.data[i])));
+  if (!(peak > 0)) return { abs: Infinity, rel: Infinity, worst: Infinity, note: `${what}: the reference is all zero` };
   for (let i = 0; i < ref.data.length; i++) {
     const r = Number(ref.data[i]), d = Math.abs(Number(got.data[i]) - r);
     if (Number.isNaN(d)) return { abs: NaN, rel: NaN, worst: Infinity, note: `${what}: NaN` };
@@ -262,6 +264,25 @@ async function importNodeCase({ name, model, golden, layout = 0, feeds = {}, mod
   rows.push(r);
 }
 
+// A model of fixtures/onnx/ort (float32 single nodes, some with a
+// sequence_lens input, given to rnnck as --lengths), whose goldens ONNX
+// Runtime made when the fixture was generated.
+async function importOrtCase(name) {
+  const d = path.join(FX, 'onnx', 'ort', name), dir = path.join(work, `import_ort_${safe(name)}`);
+  fs.mkdirSync(dir);
+  const f = (n) => path.join(d, n), opt = (n) => (fs.existsSync(f(n)) ? readNpy(f(n)) : null);
+  const x = readNpy(f('input.npy')), h0 = readNpy(f('h0.npy')), c0 = opt('c0.npy'), L = opt('lengths.npy');
+  const lstm = !!c0;
+  const mine = rnnckOnOnnx(f('model.onnx'), dir, { x, h0, ...(lstm ? { c0 } : {}), ...(L ? { lengths: L } : {}) }, lstm);
+  const feeds = { X: x, initial_h: h0, ...(lstm ? { initial_c: c0 } : {}) };
+  if (L) feeds.sequence_lens = { dtype: 'int32', shape: L.shape, data: Int32Array.from(L.data, Number) };
+  const outs = await runOrt(f('model.onnx'), feeds);
+  const cmp = [compare(mine[0], onnxY(outs[0]), 'Y'), ...outs.slice(1).map((a, i) => compare(mine[i + 1], a, ['Y_h', 'Y_c'][i]))];
+  const gold = ['expected_output', 'expected_h_n', 'expected_c_n'].slice(0, mine.length).map((n) => readNpy(f(`${n}.npy`)));
+  rows.push({ name: `onnx/ort/${name}`, dir: 'import', ort: merge(cmp), gold: merge(gold.map((g, i) => compare(g, mine[i], ['Y', 'h_n', 'c_n'][i]))),
+              goldName: 'ORT file', note: L ? `sequence_lens ${Array.from(L.data).join(',')}` : undefined });
+}
+
 // ---------------------------------------------------------------- cases
 const lines = (f) => fs.readFileSync(f, 'utf8').split('\n').map((s) => s.trim()).filter(Boolean);
 const pt = (n) => path.join(FX, 'pytorch', n);
@@ -353,6 +374,8 @@ await attempt('onnx/misc/external', () => importNodeCase({ name: 'onnx/misc/exte
 await attempt('onnx/misc/if_subgraph', () => importNodeCase({
   name: 'onnx/misc/if_subgraph (If, then)', model: path.join(misc, 'if_subgraph.onnx'), golden: 'lstm_peepholes',
   module: 'choose.then_branch.cell_lstm_peepholes', feeds: { cond: new ort.Tensor('bool', [true], []) } }));
+for (const c of lines(path.join(FX, 'onnx', 'ort', 'cases.txt')))
+  await attempt(`onnx/ort/${c}`, () => importOrtCase(c));
 if (haveTorch) runTorch();
 
 // ---------------------------------------------------------------- report

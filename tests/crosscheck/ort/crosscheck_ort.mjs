@@ -168,6 +168,12 @@ async function exportCase({ name, src, sets = [], T = 7, B = 3, torch = false })
                                 : await runOrt(f('model.onnx'), feeds);
   const ortCmp = merge(mine.map((a, i) => compare(a, outs[i], ['Y', 'Y_h', 'Y_c'][i])));
   const r = { name, dir: 'export', ort: ortCmp, note: dt === 'float64' ? 'ORT: float32 copy' : undefined };
+  // rnnck validate SRC model.onnx: the export passes rnnck's own battery too
+  // (an ONNX model takes no --set: a source that needs one is validated as its .h5)
+  let vsrc = src;
+  if (sets.length) rn(['convert', src, (vsrc = f('source.h5')), ...sets], 'convert');
+  const v = spawnSync(rnnck, ['validate', vsrc, f('model.onnx'), '--no-diagnose', '--no-per-layer', '--long-len', '50'], { encoding: 'utf8' });
+  if (v.status !== 0) ortCmp.notes.push(`rnnck validate SRC model.onnx: exit ${v.status}: ${(v.stdout + v.stderr).trim().split('\n').slice(-3).join(' | ')}`), ortCmp.worst = Infinity;
   rows.push(r);
   if (torch && haveTorch) {
     torchJobs.push({ row: r, mine, job: {
@@ -371,6 +377,16 @@ for (const c of nodeCases)
 const misc = path.join(FX, 'onnx', 'misc');
 await attempt('onnx/misc/layout1', () => importNodeCase({ name: 'onnx/misc/layout1 (layout=1)', model: path.join(misc, 'layout1.onnx'), golden: 'lstm_peepholes', layout: 1 }));
 await attempt('onnx/misc/external', () => importNodeCase({ name: 'onnx/misc/external (external data)', model: path.join(misc, 'external.onnx'), golden: 'lstm_peepholes' }));
+{ // ONNX Runtime refuses this fixture: its X is float64, its weights float16
+  const model = path.join(misc, 'float16.onnx');
+  try {
+    await ort.InferenceSession.create(model);
+    failures.push('onnx/misc/float16: ONNX Runtime now loads it; add it to the compared models');
+  } catch (e) {
+    rows.push({ name: 'onnx/misc/float16 (float16 weights)', dir: 'import', ort: null,
+                note: 'ORT refuses the model: LSTM type T bound to both float64 (X) and float16 (W)' });
+  }
+}
 await attempt('onnx/misc/if_subgraph', () => importNodeCase({
   name: 'onnx/misc/if_subgraph (If, then)', model: path.join(misc, 'if_subgraph.onnx'), golden: 'lstm_peepholes',
   module: 'choose.then_branch.cell_lstm_peepholes', feeds: { cond: new ort.Tensor('bool', [true], []) } }));

@@ -135,39 +135,58 @@ async function runOrt(model, feeds) {
   return out;
 }
 
+async function runOrtNamed(model, feeds) {
+  const s = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  const f = {};
+  for (const [k, v] of Object.entries(feeds)) f[k] = v instanceof ort.Tensor ? v : toOrt(v);
+  const r = await s.run(f);
+  const out = Object.fromEntries(s.outputNames.map((n) => [n, fromOrt(r[n])]));
+  await s.release?.();
+  return out;
+}
+
 const rows = [];
 function row(name, dir, ortCmp, goldCmp, goldName, note) {
   rows.push({ name, dir, ort: ortCmp, gold: goldCmp, goldName, note });
 }
 
 // ---------------------------------------------------------------- export
-function moduleOf(src, sets) {
-  const j = JSON.parse(rn(['inspect', src, '--json', ...sets], 'inspect'));
-  if (j.modules.length !== 1) throw new Error(`${src}: ${j.modules.length} modules`);
-  return j.modules[0];
+function modulesOf(src, sets) {
+  return JSON.parse(rn(['inspect', src, '--json', ...sets], 'inspect')).modules;
 }
 
+// Graph inputs/outputs of an export are X, initial_h, ... for one module and
+// "NAME:X", ... for several (docs/CLI.md).
 const torchJobs = [];
 async function exportCase({ name, src, sets = [], T = 7, B = 3, torch = false }) {
   const dir = path.join(work, safe(name));
   fs.mkdirSync(dir);
-  const m = moduleOf(src, sets);
-  const D = m.bidirectional ? 2 : 1, dt = m.dtype;
-  const lstm = m.module === 'LSTM';
-  const x = randArr(dt, m.batch_first ? [B, T, m.input_size] : [T, B, m.input_size], 1);
-  const h0 = randArr(dt, [m.num_layers * D, B, m.hidden_size], 0.5);
-  const c0 = randArr(dt, [m.num_layers * D, B, m.hidden_size], 0.5);
   const f = (n) => path.join(dir, n);
-  writeNpy(f('x.npy'), x); writeNpy(f('h0.npy'), h0); writeNpy(f('c0.npy'), c0);
+  const mods = modulesOf(src, sets);
+  if (!mods.length) throw new Error(`${src}: no recurrent module`);
   rn(['convert', src, f('model.onnx'), '--to', 'onnx', ...sets], 'convert');
-  rn(['forward', src, '--input', f('x.npy'), '--h0', f('h0.npy'), ...(lstm ? ['--c0', f('c0.npy'), '--cn', f('cn.npy')] : []),
-      '--output', f('y.npy'), '--hn', f('hn.npy'), '--threads', '1', ...sets], 'forward');
-  const mine = [readNpy(f('y.npy')), readNpy(f('hn.npy')), ...(lstm ? [readNpy(f('cn.npy'))] : [])];
-  const feeds = { X: x, initial_h: h0, ...(lstm ? { initial_c: c0 } : {}) };
-  const outs = dt === 'float64' ? await runOrt(f32Model(f('model.onnx'), dir), f32Feeds(feeds))
-                                : await runOrt(f('model.onnx'), feeds);
-  const ortCmp = merge(mine.map((a, i) => compare(a, outs[i], ['Y', 'Y_h', 'Y_c'][i])));
-  const r = { name, dir: 'export', ort: ortCmp, note: dt === 'float64' ? 'ORT: float32 copy' : undefined };
+  const feeds = {}, mine = [], per = [];
+  let wide = false;
+  mods.forEach((m, k) => {
+    const D = m.bidirectional ? 2 : 1, dt = m.dtype, lstm = m.module === 'LSTM';
+    const p = mods.length === 1 ? '' : `${m.name || 'rnn'}:`, g = (n) => f(`m${k}_${n}`);
+    const x = randArr(dt, m.batch_first ? [B, T, m.input_size] : [T, B, m.input_size], 1);
+    const h0 = randArr(dt, [m.num_layers * D, B, m.hidden_size], 0.5);
+    const c0 = randArr(dt, [m.num_layers * D, B, m.hidden_size], 0.5);
+    writeNpy(g('x.npy'), x); writeNpy(g('h0.npy'), h0); writeNpy(g('c0.npy'), c0);
+    rn(['forward', src, ...(mods.length > 1 ? ['--module', m.name] : []), '--input', g('x.npy'), '--h0', g('h0.npy'),
+        ...(lstm ? ['--c0', g('c0.npy'), '--cn', g('cn.npy')] : []), '--output', g('y.npy'), '--hn', g('hn.npy'),
+        '--threads', '1', ...sets], 'forward');
+    const outs = [readNpy(g('y.npy')), readNpy(g('hn.npy')), ...(lstm ? [readNpy(g('cn.npy'))] : [])];
+    Object.assign(feeds, { [`${p}X`]: x, [`${p}initial_h`]: h0, ...(lstm ? { [`${p}initial_c`]: c0 } : {}) });
+    outs.forEach((a, i) => mine.push([`${p}${['Y', 'Y_h', 'Y_c'][i]}`, a]));
+    per.push({ m, outs, g });
+    if (dt === 'float64') wide = true;
+  });
+  const got = wide ? await runOrtNamed(f32Model(f('model.onnx'), dir), f32Feeds(feeds)) : await runOrtNamed(f('model.onnx'), feeds);
+  const ortCmp = merge(mine.map(([n, a]) => (got[n] ? compare(a, got[n], n) : { abs: Infinity, rel: Infinity, worst: Infinity, note: `no output ${n}` })));
+  const notes = [wide ? 'ORT: float32 copy' : '', mods.length > 1 ? `${mods.length} modules` : ''].filter(Boolean).join('; ');
+  const r = { name, dir: 'export', ort: ortCmp, note: notes || undefined };
   // rnnck validate SRC model.onnx: the export passes rnnck's own battery too
   // (an ONNX model takes no --set: a source that needs one is validated as its .h5)
   let vsrc = src;
@@ -175,12 +194,13 @@ async function exportCase({ name, src, sets = [], T = 7, B = 3, torch = false })
   const v = spawnSync(rnnck, ['validate', vsrc, f('model.onnx'), '--no-diagnose', '--no-per-layer', '--long-len', '50'], { encoding: 'utf8' });
   if (v.status !== 0) ortCmp.notes.push(`rnnck validate SRC model.onnx: exit ${v.status}: ${(v.stdout + v.stderr).trim().split('\n').slice(-3).join(' | ')}`), ortCmp.worst = Infinity;
   rows.push(r);
-  if (torch && haveTorch) {
-    torchJobs.push({ row: r, mine, job: {
+  if (torch && haveTorch && mods.length === 1) {
+    const [{ m, outs, g }] = per;
+    torchJobs.push({ row: r, mine: outs, job: {
       src, prefix: m.name, cell: m.module, input_size: m.input_size, hidden_size: m.hidden_size,
       num_layers: m.num_layers, bidirectional: m.bidirectional, batch_first: m.batch_first, bias: m.bias,
-      dtype: dt, x: f('x.npy'), h0: f('h0.npy'), c0: f('c0.npy'), out: dir } });
-  } else if (torch) r.goldName = 'torch absent';
+      dtype: m.dtype, x: g('x.npy'), h0: g('h0.npy'), c0: g('c0.npy'), out: dir } });
+  } else if (torch) r.goldName = haveTorch ? 'torch: one module only' : 'torch absent';
 }
 
 function runTorch() {
@@ -365,6 +385,19 @@ if (haveH5py) {
       variant(base, out, edits);
       await exportCase({ name, src: out, T: 9, B });
     });
+  // two modules in one file (init --name, joined with h5py): exported as one
+  // graph with "enc.rnn:X", "dec:X", ... inputs
+  await attempt('h5/two modules (LSTM enc.rnn + GRU lbr=0 dec)', async () => {
+    init(h5('enc.h5'), ['--cell', 'lstm', '--input-size', '6', '--hidden-size', '8', '--bidirectional', '--name', 'enc.rnn']);
+    init(h5('dec0.h5'), ['--cell', 'gru', '--input-size', '16', '--hidden-size', '7', '--num-layers', '2', '--name', 'dec']);
+    variant(h5('dec0.h5'), h5('dec.h5'), ['linear_before_reset=0']);
+    sh(PY, ['-c', 'import h5py, sys\nwith h5py.File(sys.argv[1], "w") as o:\n'
+               + '    for src, grp in ((sys.argv[2], "enc"), (sys.argv[3], "dec")):\n'
+               + '        with h5py.File(src, "r") as i:\n'
+               + '            for k, v in i.attrs.items(): o.attrs[k] = v\n'
+               + '            i.copy(i[grp], o, grp)\n', h5('two.h5'), h5('enc.h5'), h5('dec.h5')], 'join');
+    await exportCase({ name: 'h5/two modules (LSTM enc.rnn + GRU lbr=0 dec)', src: h5('two.h5'), B: 5 });
+  });
 } else {
   rows.push({ name: 'h5/(wide ONNX-semantics files)', dir: 'export', ort: null, note: 'skipped: python3-h5py absent' });
 }

@@ -334,11 +334,25 @@ Test(onnx_import, input_forget_couples_the_forget_gate_to_the_input_gate_as_onnx
     ort_case("input_forget_peepholes_bidirectional");
 }
 
-/* sequence_lens (a graph input, given to rnnck as --lengths): outputs past a
+/* Every model of fixtures/onnx/ort (cases.txt) against ONNX Runtime's outputs:
+ * sequence_lens (a graph input, given to rnnck as --lengths: outputs past a
  * sequence's end are zero, Y_h/Y_c come from its last valid step, the reverse
- * direction starts there; LSTM with peepholes and clip, GRU lbr=0, RNN. */
-Test(onnx_import, models_with_sequence_lens_run_to_onnx_runtimes_outputs) {
-    const char *cases[] = {"lstm_peepholes_clip_bidirectional_sequence_lens", "gru_lbr0_bidirectional_sequence_lens",
-                           "rnn_bidirectional_sequence_lens"};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) ort_case(cases[i]);
+ * direction starts there) on LSTM with peepholes and clip, GRU lbr=0 and RNN;
+ * activations with alpha/beta, clip, GRU lbr=1. */
+Test(onnx_import, models_with_sequence_lens_and_activation_parameters_run_to_onnx_runtimes_outputs) {
+    char *list = fixture_path("onnx/ort/cases.txt");
+    FILE *fp = fopen(list, "r");
+    cr_assert(fp != NULL, "%s", list);
+    char line[256];
+    int n = 0, lens = 0;
+    while (fgets(line, sizeof line, fp)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (!*line) continue;
+        ort_case(line);
+        n++;
+        lens += strstr(line, "sequence_lens") != NULL;
+    }
+    fclose(fp);
+    free(list);
+    cr_assert(n >= 7 && lens >= 3, "%d cases, %d with sequence_lens", n, lens);
 }

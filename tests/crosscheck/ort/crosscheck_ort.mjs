@@ -5,10 +5,15 @@
 //   (onnxruntime-node, CPU, one thread) and compare Y, Y_h, Y_c with
 //   `rnnck forward SRC` on the same X and initial states; PyTorch sources are
 //   also run in torch (tests/crosscheck/ort/torch_run.py) when it is there.
-// Import: the ONNX models in fixtures/onnx (torch.onnx.export ones and
-//   single-node ones) run in ONNX Runtime and in `rnnck forward` on the same
-//   .onnx file; compared with each other and with the goldens beside them
-//   (torch's outputs; onnx's reference helpers).
+//   `rnnck validate SRC m.onnx` must pass as well. Sources with several
+//   modules export one graph ("NAME:X" inputs), compared module by module.
+// Import: the ONNX models in fixtures/onnx (torch.onnx.export ones,
+//   single-node ones, misc, and fixtures/onnx/ort with sequence_lens) run in
+//   ONNX Runtime and in `rnnck forward` on the same .onnx file; compared with
+//   each other and with the goldens beside them (torch's outputs; onnx's
+//   reference helpers; ONNX Runtime's own stored outputs).
+// ONNX Runtime 1.30 runs recurrent ops in float32 only: float64 models run as
+//   a float32 copy (onnx_f32.py), rnnck's float64 result being the reference.
 // An element passes when |a - b| <= 2e-5 + 2e-4 |ref|, ref being rnnck's value
 // (torch's or the golden's in those columns). Prints a table of max abs / rel
 // errors per model; exits 1 naming the models outside tolerance, 77 (ctest:
@@ -192,7 +197,7 @@ async function exportCase({ name, src, sets = [], T = 7, B = 3, torch = false })
   // (an ONNX model takes no --set: a source that needs one is validated as its .h5)
   let vsrc = src;
   if (sets.length) rn(['convert', src, (vsrc = f('source.h5')), ...sets], 'convert');
-  const v = spawnSync(rnnck, ['validate', vsrc, f('model.onnx'), '--no-diagnose', '--no-per-layer', '--long-len', '50'], { encoding: 'utf8' });
+  const v = spawnSync(rnnck, ['validate', vsrc, f('model.onnx'), '--no-diagnose', '--no-per-layer', '--long-len', '40', '--seq-len', '10'], { encoding: 'utf8' });
   if (v.status !== 0) ortCmp.notes.push(`rnnck validate SRC model.onnx: exit ${v.status}: ${(v.stdout + v.stderr).trim().split('\n').slice(-3).join(' | ')}`), ortCmp.worst = Infinity;
   rows.push(r);
   if (torch && haveTorch && mods.length === 1) {
@@ -247,48 +252,38 @@ async function importTorchCase(name) {
 }
 
 // A single-node model of fixtures/onnx/nodes or misc: inputs X, initial_h,
-// initial_c from fixtures/forward/onnx/<golden>; layout 1 models take and give
-// batch-major tensors.
-async function importNodeCase({ name, model, golden, layout = 0, feeds = {}, module, seqLens }) {
+// initial_c from fixtures/forward/onnx/<golden> (float64, whose goldens come
+// from onnx's reference helpers). A layout=1 model takes batch-major X; ONNX
+// Runtime refuses layout=1, so it is only compared with the golden.
+async function importNodeCase({ name, model, golden, layout = 0, feeds = {}, module }) {
   const g = path.join(FX, 'forward', 'onnx', golden), dir = path.join(work, `import_${safe(name)}`);
   fs.mkdirSync(dir);
   const x = readNpy(path.join(g, 'input.npy')), h0 = readNpy(path.join(g, 'h0.npy'));
   const lstm = fs.existsSync(path.join(g, 'c0.npy'));
   const c0 = lstm ? readNpy(path.join(g, 'c0.npy')) : null;
-  const ortIn = layout ? { X: permute(x, [1, 0, 2]), initial_h: permute(h0, [1, 0, 2]) } : { X: x, initial_h: h0 };
-  if (lstm) ortIn.initial_c = layout ? permute(c0, [1, 0, 2]) : c0;
-  const mineIn = { x: layout ? permute(x, [1, 0, 2]) : x, h0, ...(lstm ? { c0 } : {}) };
   const extra = module ? ['--module', module] : [];
-  if (seqLens) {
-    const L = { dtype: 'int32', shape: [seqLens.length], data: Int32Array.from(seqLens) };
-    ortIn.sequence_lens = L;
-    mineIn.lengths = { dtype: 'int64', shape: [seqLens.length], data: BigInt64Array.from(seqLens.map(BigInt)) };
-  }
-  // rnnck on the fixture itself (against the golden), and on the model ORT runs
+  const mineIn = { x: layout ? permute(x, [1, 0, 2]) : x, h0, ...(lstm ? { c0 } : {}) };
+  // rnnck on the fixture itself, against the golden
   const mine = rnnckOnOnnx(model, dir, mineIn, lstm, extra);
+  const gold = ['expected_output', 'expected_h_n', 'expected_c_n'].slice(0, mine.length).map((n) => readNpy(path.join(g, `${n}.npy`)));
+  const y0 = layout ? permute(mine[0], [1, 0, 2]) : mine[0];
+  const r = { name, dir: 'import', gold: merge(gold.map((a, i) => compare(a, i ? mine[i] : y0, ['Y', 'h_n', 'c_n'][i]))), goldName: 'onnx ref' };
+  rows.push(r);
+  if (layout) {
+    r.ort = null;
+    r.note = 'ORT 1.30 refuses layout=1 ("Batchwise recurrent operations (layout == 1) are not supported")';
+    return;
+  }
+  // ORT and rnnck on the model ORT runs (a float32 copy of a float64 model)
   const wide = x.dtype === 'float64';
   const run = wide ? f32Model(model, dir) : model;
   const mine32 = wide ? rnnckOnOnnx(run, dir, f32Feeds(mineIn), lstm, extra) : mine;
-  if (layout) {
-    rows.push({ name, dir: 'import', ort: null, note: 'ORT 1.30 refuses layout=1 ("Batchwise recurrent operations (layout == 1) are not supported")' });
-    return;
-  }
+  const ortIn = { X: x, initial_h: h0, ...(lstm ? { initial_c: c0 } : {}) };
   const outs = await runOrt(run, wide ? { ...f32Feeds(ortIn), ...feeds } : { ...ortIn, ...feeds });
-  // graph outputs: Y (T, D, B, H) or (B, T, D, H) for layout 1, then Y_h (and Y_c) if listed
-  let y = outs[0];
-  if (layout) y = permute(y, [1, 0, 2, 3]);
-  y = onnxY(y);
-  if (layout) y = permute(y, [1, 0, 2]);
-  const states = outs.slice(1).map((a) => (layout ? permute(a, [1, 0, 2]) : a));
-  const cmp = [compare(mine32[0], y, 'Y'), ...states.map((a, i) => compare(mine32[i + 1], a, ['Y_h', 'Y_c'][i]))];
-  const r = { name, dir: 'import', ort: merge(cmp), note: wide ? 'ORT and rnnck: float32 copy' : undefined };
-  if (!seqLens) {
-    const gold = ['expected_output', 'expected_h_n', 'expected_c_n'].slice(0, mine.length).map((n) => readNpy(path.join(g, `${n}.npy`)));
-    const m0 = layout ? permute(mine[0], [1, 0, 2]) : mine[0];
-    r.gold = merge(gold.map((a, i) => compare(a, i ? mine[i] : m0, ['Y', 'h_n', 'c_n'][i])));
-    r.goldName = 'onnx ref';
-  }
-  rows.push(r);
+  // graph outputs: Y (T, D, B, H), then Y_h (and Y_c) where the model lists them
+  const cmp = [compare(mine32[0], onnxY(outs[0]), 'Y'), ...outs.slice(1).map((a, i) => compare(mine32[i + 1], a, ['Y_h', 'Y_c'][i]))];
+  r.ort = merge(cmp);
+  if (wide) r.note = 'ORT and rnnck: float32 copy';
 }
 
 // A model of fixtures/onnx/ort (float32 single nodes, some with a

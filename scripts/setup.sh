@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what rnnck needs to build and test on Debian 12 (skips what is there).
 # Usage: scripts/setup.sh [--crosscheck]   (--crosscheck adds python3-torch & co.
-# for the optional cross-check tier and for regenerating fixtures)
+# for the optional cross-check tier and for regenerating fixtures, and npm's
+# onnxruntime-node 1.30 in tests/crosscheck/ort for the ONNX Runtime tier)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libhdf5-dev hdf5-tools zlib1g-dev libopenblas-dev
       libcriterion-dev libzip-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev)

@@ -56,11 +56,18 @@ class Skip extends Error {} // a model this machine cannot run: listed, not fail
 const safe = (name) => name.replace(/[^A-Za-z0-9_.=-]+/g, '_');
 // ONNX Runtime 1.30's CPU LSTM/GRU/RNN kernels run float32 only: a float64
 // model runs as a float32 copy (onnx_f32.py) on float32 inputs.
+// Copies are made in batches (one python start for many models): f32Batch
+// writes them, f32Model finds one made before or makes it.
+const f32Made = new Map();
+function f32Batch(pairs) {
+  if (!haveOnnx || !pairs.length) return;
+  sh(PY, [path.join(here, 'onnx_f32.py'), ...pairs.flat()], 'onnx_f32');
+  for (const [src, dst] of pairs) f32Made.set(src, dst);
+}
 function f32Model(model, dir) {
   if (!haveOnnx) throw new Skip('not run: a float64 model needs python3-onnx for its float32 copy');
-  const out = path.join(dir, 'model_f32.onnx');
-  sh(PY, [path.join(here, 'onnx_f32.py'), model, out], 'onnx_f32');
-  return out;
+  if (!f32Made.has(model)) f32Batch([[model, path.join(dir, 'model_f32.onnx')]]);
+  return f32Made.get(model);
 }
 const toF32 = (a) => (a.dtype === 'float64' ? { dtype: 'float32', shape: a.shape, data: Float32Array.from(a.data) } : a);
 const f32Feeds = (feeds) => Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v instanceof ort.Tensor ? v : toF32(v)]));
@@ -163,7 +170,18 @@ function modulesOf(src, sets) {
 
 // Graph inputs/outputs of an export are X, initial_h, ... for one module and
 // "NAME:X", ... for several (docs/CLI.md).
-const torchJobs = [];
+const torchJobs = [], pendingF32 = [];
+async function runPendingF32() {
+  if (!haveOnnx) {
+    for (const p of pendingF32) {
+      p.r.note = 'not run: a float64 model needs python3-onnx for its float32 copy';
+      if (p.vnote) p.r.ort = { abs: 0, rel: 0, worst: Infinity, notes: [p.vnote] };
+    }
+    return;
+  }
+  f32Batch(pendingF32.map((p) => [p.src, p.dst]));
+  for (const p of pendingF32) await attempt(p.name, async () => p.finish(await runOrtNamed(p.dst, p.feeds)));
+}
 async function exportCase({ name, src, sets = [], T = 7, B = 3, torch = false }) {
   const dir = path.join(work, safe(name));
   fs.mkdirSync(dir);
@@ -189,17 +207,22 @@ async function exportCase({ name, src, sets = [], T = 7, B = 3, torch = false })
     per.push({ m, outs, g });
     if (dt === 'float64') wide = true;
   });
-  const got = wide ? await runOrtNamed(f32Model(f('model.onnx'), dir), f32Feeds(feeds)) : await runOrtNamed(f('model.onnx'), feeds);
-  const ortCmp = merge(mine.map(([n, a]) => (got[n] ? compare(a, got[n], n) : { abs: Infinity, rel: Infinity, worst: Infinity, note: `no output ${n}` })));
-  const notes = [wide ? 'ORT: float32 copy' : '', mods.length > 1 ? `${mods.length} modules` : ''].filter(Boolean).join('; ');
-  const r = { name, dir: 'export', ort: ortCmp, note: notes || undefined };
   // rnnck validate SRC model.onnx: the export passes rnnck's own battery too
   // (an ONNX model takes no --set: a source that needs one is validated as its .h5)
   let vsrc = src;
   if (sets.length) rn(['convert', src, (vsrc = f('source.h5')), ...sets], 'convert');
   const v = spawnSync(rnnck, ['validate', vsrc, f('model.onnx'), '--no-diagnose', '--no-per-layer', '--long-len', '40', '--seq-len', '10'], { encoding: 'utf8' });
-  if (v.status !== 0) ortCmp.notes.push(`rnnck validate SRC model.onnx: exit ${v.status}: ${(v.stdout + v.stderr).trim().split('\n').slice(-3).join(' | ')}`), ortCmp.worst = Infinity;
+  const vnote = v.status === 0 ? null : `rnnck validate SRC model.onnx: exit ${v.status}: ${(v.stdout + v.stderr).trim().split('\n').slice(-3).join(' | ')}`;
+  const notes = [wide ? 'ORT: float32 copy' : '', mods.length > 1 ? `${mods.length} modules` : ''].filter(Boolean).join('; ');
+  const r = { name, dir: 'export', note: notes || undefined };
   rows.push(r);
+  const finish = (got) => {
+    r.ort = merge(mine.map(([n, a]) => (got[n] ? compare(a, got[n], n) : { abs: Infinity, rel: Infinity, worst: Infinity, note: `no output ${n}` })));
+    if (vnote) r.ort.notes.push(vnote), r.ort.worst = Infinity;
+  };
+  // a float64 export runs in ORT later, after one batch makes every float32 copy
+  if (wide) pendingF32.push({ name, r, src: f('model.onnx'), dst: f('model_f32.onnx'), feeds: f32Feeds(feeds), finish, vnote });
+  else finish(await runOrtNamed(f('model.onnx'), feeds));
   if (torch && haveTorch && mods.length === 1) {
     const [{ m, outs, g }] = per;
     torchJobs.push({ row: r, mine: outs, job: {
@@ -399,7 +422,17 @@ if (haveH5py) {
   rows.push({ name: 'h5/(wide ONNX-semantics files)', dir: 'export', ort: null, note: 'skipped: python3-h5py absent' });
 }
 
-// Import: real torch.onnx.export models and single-node models
+await runPendingF32();
+
+// Import: real torch.onnx.export models and single-node models (the float64
+// ones run in ORT as float32 copies, made in one batch)
+if (haveOnnx) {
+  const f32dir = path.join(work, 'f32');
+  fs.mkdirSync(f32dir);
+  const src = [...nodeCases.map((c) => path.join(FX, 'onnx', 'nodes', `${c}.onnx`)),
+               ...['external', 'if_subgraph'].map((n) => path.join(FX, 'onnx', 'misc', `${n}.onnx`))];
+  f32Batch(src.map((m) => [m, path.join(f32dir, `${safe(path.relative(FX, m))}`)]));
+}
 for (const c of lines(path.join(FX, 'onnx', 'torch', 'cases.txt')))
   await attempt(`onnx/torch/${c}`, () => importTorchCase(c));
 for (const c of nodeCases)

@@ -2,7 +2,8 @@
 """Writes a float32 copy of a float64 ONNX model: ONNX Runtime 1.30's CPU
 LSTM, GRU and RNN kernels run float32 only. Every float64 initializer,
 Constant value and graph input/output becomes float32 (values rounded to
-nearest), everything else is kept. Usage: onnx_f32.py SRC.onnx DST.onnx"""
+nearest), everything else is kept.
+Usage: onnx_f32.py SRC.onnx DST.onnx [SRC2.onnx DST2.onnx ...]"""
 import sys
 
 import numpy as np
@@ -29,7 +30,11 @@ def graph(g):
                 graph(a.g)
 
 
-m = onnx.load(sys.argv[1])
-graph(m.graph)
-onnx.checker.check_model(m)
-onnx.save(m, sys.argv[2])
+args = sys.argv[1:]
+if not args or len(args) % 2:
+    sys.exit("usage: onnx_f32.py SRC.onnx DST.onnx [SRC2.onnx DST2.onnx ...]")
+for src, dst in zip(args[::2], args[1::2]):
+    m = onnx.load(src)
+    graph(m.graph)
+    onnx.checker.check_model(m)
+    onnx.save(m, dst)

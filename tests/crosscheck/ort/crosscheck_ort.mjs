@@ -170,7 +170,19 @@ function modulesOf(src, sets) {
 
 // Graph inputs/outputs of an export are X, initial_h, ... for one module and
 // "NAME:X", ... for several (docs/CLI.md).
-const torchJobs = [], pendingF32 = [];
+const torchJobs = [], pendingF32 = [], exported = [];
+// Every export passes onnx.checker.check_model(full_check=True) (python3-onnx).
+function checkExports() {
+  if (!haveOnnx || !exported.length) return;
+  const code = 'import sys, onnx\nfor p in sys.argv[1:]:\n    try:\n        onnx.checker.check_model(onnx.load(p), full_check=True)\n'
+             + '    except Exception as e:\n        print(p + ": " + str(e).splitlines()[0])\n';
+  const out = sh(PY, ['-c', code, ...exported.map(([, m]) => m)], 'onnx.checker').trim();
+  for (const line of out ? out.split('\n') : []) {
+    const hit = exported.find(([, m]) => line.startsWith(m));
+    failures.push(`${hit ? hit[0] : '?'}: onnx.checker refuses the export: ${line}`);
+  }
+  console.log(`onnx.checker.check_model(full_check=True): ${exported.length} exports checked`);
+}
 async function runPendingF32() {
   if (!haveOnnx) {
     for (const p of pendingF32) {
@@ -189,6 +201,7 @@ async function exportCase({ name, src, sets = [], T = 7, B = 3, torch = false })
   const mods = modulesOf(src, sets);
   if (!mods.length) throw new Error(`${src}: no recurrent module`);
   rn(['convert', src, f('model.onnx'), '--to', 'onnx', ...sets], 'convert');
+  exported.push([name, f('model.onnx')]);
   const feeds = {}, mine = [], per = [];
   let wide = false;
   mods.forEach((m, k) => {
@@ -423,6 +436,7 @@ if (haveH5py) {
 }
 
 await runPendingF32();
+checkExports();
 
 // Import: real torch.onnx.export models and single-node models (the float64
 // ones run in ORT as float32 copies, made in one batch)

@@ -377,7 +377,7 @@ typedef struct rnnck_module_info {
     int peepholes;           /* LSTM: peephole_l{k}[_reverse] (3H: i,f,o) */
     double clip;             /* > 0: gate pre-activations clipped to
                                 [-clip, clip] (ONNX clip); 0 = none */
-    int input_forget;        /* LSTM: couple input and forget gate, i = 1 - f
+    int input_forget;        /* LSTM: couple forget gate to input gate, f = 1 - i
                                 (ONNX input_forget=1) */
 } rnnck_module_info;
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what rnnck needs to build and test on Debian 12 (skips what is there).
 # Usage: scripts/setup.sh [--crosscheck]   (--crosscheck adds python3-torch & co.
-# for the optional cross-check tier and for regenerating fixtures)
+# for the optional cross-check tier and for regenerating fixtures, and npm's
+# onnxruntime-node 1.30 in tests/crosscheck/ort for the ONNX Runtime tier)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libhdf5-dev hdf5-tools zlib1g-dev libopenblas-dev
       libcriterion-dev libzip-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev)
@@ -18,4 +19,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+if [ "${1:-}" = "--crosscheck" ]; then
+  # ONNX Runtime for the cross-check tier (tests/crosscheck/ort): npm's
+  # onnxruntime-node ships the CPU library; --ignore-scripts skips its
+  # install script (it only fetches GPU extras). Skipped when present.
+  ort_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/crosscheck/ort"
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "setup: node/npm not found: the ONNX Runtime cross-check will be skipped"
+  elif (cd "$ort_dir" && node -e 'process.exit(require("onnxruntime-node/package.json").version.startsWith("1.30.") ? 0 : 1)') 2>/dev/null; then
+    echo "setup: onnxruntime-node already in $ort_dir/node_modules"
+  else
+    echo "setup: npm ci --ignore-scripts (onnxruntime-node 1.30) in $ort_dir"
+    (cd "$ort_dir" && npm ci --ignore-scripts --no-audit --no-fund)
+  fi
 fi

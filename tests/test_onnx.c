@@ -293,3 +293,66 @@ Test(onnx_export, proj_size_and_forget_bias_are_refused_as_inexact) {
     free(out);
     tmpdir_remove(dir);
 }
+
+/* Goldens made by ONNX Runtime 1.30 itself (fixtures/onnx/ort): runs the
+ * case's model.onnx in rnnck on its input, h0, c0 and lengths (the model's
+ * sequence_lens) in float32 and float64, within the cross-check tolerance. */
+static void ort_case(const char *name) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "onnx/ort/%s/model.onnx", name);
+    rnnck_model *m = open_onnx(rel);
+    cr_assert_eq(rnnck_model_module_count(m), 1, "%s", name);
+    snprintf(rel, sizeof rel, "onnx/ort/%s", name);
+    char *dir = fixture_path(rel);
+    fcase c = {0};
+    snprintf(c.dir, sizeof c.dir, "%s", dir);
+    snprintf(c.name, sizeof c.name, "ort/%s", name);
+    c.model = m;
+    c.input = fc_load_opt(&c, "input");
+    c.h0 = fc_load_opt(&c, "h0");
+    c.c0 = fc_load_opt(&c, "c0");
+    c.lengths = fc_load_opt(&c, "lengths");
+    c.exp_out = fc_load_opt(&c, "expected_output");
+    c.exp_hn = fc_load_opt(&c, "expected_h_n");
+    c.exp_cn = fc_load_opt(&c, "expected_c_n");
+    cr_assert(c.input && c.h0 && c.exp_out && c.exp_hn, "%s: files missing", name);
+    ferr e = {0};
+    fc_run_and_compare(&c, RNNCK_F32, 2e-5, 2e-4, &e);
+    fc_run_and_compare(&c, RNNCK_F64, 2e-5, 2e-4, &e);
+    cr_log_info("%s vs ONNX Runtime: max abs %.3g", c.name, e.max_abs);
+    fc_close(&c);
+    free(dir);
+}
+
+/* Regression: input_forget=1 couples the forget gate to the input gate,
+ * f = 1 - i, as ONNX Runtime computes it; rnnck computed i = 1 - f, which the
+ * ONNX Runtime cross-check tier (tests/crosscheck/ort) found 0.3 away. */
+Test(onnx_import, input_forget_couples_the_forget_gate_to_the_input_gate_as_onnx_runtime_computes_it) {
+    rnnck_model *m = open_onnx("onnx/ort/input_forget_peepholes_bidirectional/model.onnx");
+    cr_assert(rnnck_model_module(m, 0)->input_forget && rnnck_model_module(m, 0)->peepholes);
+    rnnck_model_free(m);
+    ort_case("input_forget_peepholes_bidirectional");
+}
+
+/* Every model of fixtures/onnx/ort (cases.txt) against ONNX Runtime's outputs:
+ * sequence_lens (a graph input, given to rnnck as --lengths: outputs past a
+ * sequence's end are zero, Y_h/Y_c come from its last valid step, the reverse
+ * direction starts there) on LSTM with peepholes and clip, GRU lbr=0 and RNN;
+ * activations with alpha/beta, clip, GRU lbr=1. */
+Test(onnx_import, models_with_sequence_lens_and_activation_parameters_run_to_onnx_runtimes_outputs) {
+    char *list = fixture_path("onnx/ort/cases.txt");
+    FILE *fp = fopen(list, "r");
+    cr_assert(fp != NULL, "%s", list);
+    char line[256];
+    int n = 0, lens = 0;
+    while (fgets(line, sizeof line, fp)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (!*line) continue;
+        ort_case(line);
+        n++;
+        lens += strstr(line, "sequence_lens") != NULL;
+    }
+    fclose(fp);
+    free(list);
+    cr_assert(n >= 7 && lens >= 3, "%d cases, %d with sequence_lens", n, lens);
+}

@@ -333,8 +333,10 @@ static const REAL *FWD(lstm_step)(FWD(ctx) *c, int d, bool all_active) {
         for (int64_t i = 0; i < HB; i++) zf[i] += c->fb;
     FWD(clip)(zi, 3 * HB, c->clip);
     ACT(act[0], zi, 2 * HB); /* i and f: adjacent blocks, one activation */
+    /* ONNX input_forget couples the forget gate to the input gate, f = 1 - i
+     * (as ONNX Runtime computes it; the f block's weights go unused). */
     if (c->info->input_forget)
-        for (int64_t i = 0; i < HB; i++) zi[i] = 1 - zf[i];
+        for (int64_t i = 0; i < HB; i++) zf[i] = 1 - zi[i];
     ACT(act[1], zg, HB);
     REAL *cn = c->tmp;
     for (int64_t i = 0; i < HB; i++) cn[i] = zf[i] * cs[i] + zi[i] * zg[i];

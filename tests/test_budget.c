@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "onnx.pb-c.h"
 #include "helpers/measure.h"
 #include "helpers/ptcraft.h"
 #include "helpers/testutil.h"
@@ -435,4 +436,59 @@ Test(budget, dash_h_as_an_option_value_is_a_value_not_a_help_request) {
     cr_expect_eq(r.exit_code, 0);
     cr_expect(strstr(r.out, "usage"), "%s", r.out);
     tool_result_free(&r);
+}
+
+/* Found by fuzzing with the budget limits: an ONNX initializer declaring
+ * dims of 2.6 GB with no data was allocated before its bytes were checked.
+ * Now raw_data, typed values and external files are checked first. */
+Test(budget, onnx_initializer_dims_without_data_allocate_nothing) {
+    const int64_t H = 1 << 14, I = 1 << 14; /* W: 4H x I floats = 4 GiB */
+    int64_t wdims[3] = {1, 4 * H, I}, rdims[3] = {1, 4 * H, H};
+    Onnx__TensorProto tw = ONNX__TENSOR_PROTO__INIT, tr = ONNX__TENSOR_PROTO__INIT;
+    tw.name = "W", tw.data_type = 1, tw.has_data_type = 1, tw.n_dims = 3, tw.dims = wdims;
+    tr.name = "R", tr.data_type = 1, tr.has_data_type = 1, tr.n_dims = 3, tr.dims = rdims;
+    uint8_t raw[16] = {0};
+    tw.raw_data.data = raw, tw.raw_data.len = sizeof raw, tw.has_raw_data = 1; /* 16 bytes for 4 GiB */
+    Onnx__TensorProto *inits[2] = {&tw, &tr};
+    Onnx__AttributeProto hs = ONNX__ATTRIBUTE_PROTO__INIT;
+    hs.name = "hidden_size", hs.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT, hs.has_type = 1;
+    hs.i = H, hs.has_i = 1;
+    Onnx__AttributeProto *attrs[1] = {&hs};
+    char *ins[3] = {"X", "W", "R"}, *outs[1] = {"Y"};
+    Onnx__NodeProto node = ONNX__NODE_PROTO__INIT;
+    node.name = "lstm", node.op_type = "LSTM", node.n_input = 3, node.input = ins, node.n_output = 1;
+    node.output = outs, node.n_attribute = 1, node.attribute = attrs;
+    Onnx__NodeProto *nodes[1] = {&node};
+    Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
+    g.name = "g", g.n_node = 1, g.node = nodes, g.n_initializer = 2, g.initializer = inits;
+    Onnx__OperatorSetIdProto op = ONNX__OPERATOR_SET_ID_PROTO__INIT;
+    op.domain = "", op.version = 14, op.has_version = 1;
+    Onnx__OperatorSetIdProto *ops[1] = {&op};
+    Onnx__ModelProto m = ONNX__MODEL_PROTO__INIT;
+    m.ir_version = 8, m.has_ir_version = 1, m.graph = &g, m.n_opset_import = 1, m.opset_import = ops;
+    size_t len = onnx__model_proto__get_packed_size(&m);
+    uint8_t *buf = malloc(len);
+    onnx__model_proto__pack(&m, buf);
+    char *file = path_join(test_dir, "dims.onnx");
+    cr_assert_eq(write_file(file, buf, len), 0);
+    free(buf);
+    rnnck_limits lim;
+    rnnck_limits_init(&lim);
+    rnnck_open_opts opts = {.limits = &lim};
+    /* 1 GiB of address space: the 4 GiB tensor cannot even be reserved */
+    measured r = measure_open_load_limited(file, &opts, (size_t)1 << 30);
+    cr_expect_eq(r.status, RNNCK_E_FORMAT, "status %d: %s", r.status, r.msg);
+    cr_expect(strstr(r.msg, "raw_data holds 16 bytes"), "%s", r.msg);
+    cr_expect_lt(r.maxrss_kb, 200 * 1024, "peak %ld KB", r.maxrss_kb);
+    /* typed values: none for 4 GiB of floats */
+    tw.has_raw_data = 0;
+    buf = malloc(onnx__model_proto__get_packed_size(&m));
+    len = onnx__model_proto__pack(&m, buf);
+    cr_assert_eq(write_file(file, buf, len), 0);
+    free(buf);
+    r = measure_open_load_limited(file, &opts, (size_t)1 << 30);
+    cr_expect_eq(r.status, RNNCK_E_FORMAT, "status %d: %s", r.status, r.msg);
+    cr_expect(strstr(r.msg, "typed values"), "%s", r.msg);
+    cr_expect_lt(r.maxrss_kb, 200 * 1024, "peak %ld KB", r.maxrss_kb);
+    free(file);
 }

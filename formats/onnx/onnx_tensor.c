@@ -57,8 +57,10 @@ static rnnck_status parse_u64(const rnnck__onnx_ctx *ctx, const Onnx__TensorProt
     return RNNCK_OK;
 }
 
+/* Checks the external file holds the bytes, and only then allocates *t (the
+ * tensor, dt and tp's dims) and reads them in. */
 static rnnck_status read_external(const rnnck__onnx_ctx *ctx, const Onnx__TensorProto *tp, const char *who,
-                                  size_t nbytes, void *dst) {
+                                  size_t nbytes, rnnck_dtype dt, rnnck_tensor **t) {
     const char *loc = NULL;
     uint64_t offset = 0, length = UINT64_MAX;
     rnnck_status st = RNNCK_OK;
@@ -88,10 +90,11 @@ static rnnck_status read_external(const rnnck__onnx_ctx *ctx, const Onnx__Tensor
         st = rnnck__err(RNNCK_E_FORMAT, "%s: %s: tensor '%.200s': external data file '%.200s' has %lld bytes, "
                         "offset %llu + %zu needed", ctx->file, who, tname(tp), loc, (long long)sb.st_size,
                         (unsigned long long)offset, nbytes);
-    } else {
+    } else if (!(st = rnnck_tensor_new(dt, (int)tp->n_dims, tp->dims, t))) {
+        char *dst = rnnck_tensor_data(*t);
         size_t done = 0;
         while (done < nbytes && !st) {
-            ssize_t r = pread(fd, (char *)dst + done, nbytes - done, (off_t)(offset + done));
+            ssize_t r = pread(fd, dst + done, nbytes - done, (off_t)(offset + done));
             if (r < 0 && errno == EINTR) continue;
             if (r <= 0)
                 st = rnnck__err(RNNCK_E_IO, "%s: %s: tensor '%.200s': reading external data '%.200s' failed",
@@ -133,16 +136,41 @@ rnnck_status rnnck__onnx_tensor_decode(const rnnck__onnx_ctx *ctx, const Onnx__T
         if (tp->dims[i] > ctx->limits.max_dim)
             return rnnck__err(RNNCK_E_FORMAT, "%s: %s: tensor '%.200s': dim %zu is %lld, over the limit", ctx->file,
                               who, tname(tp), i, (long long)tp->dims[i]);
-    rnnck_tensor *t;
-    rnnck_status st = rnnck_tensor_new(dt, (int)tp->n_dims, tp->dims, &t);
-    if (st) return st;
-    unsigned char *dst = rnnck_tensor_data(t);
+    /* The bytes the file really holds are checked before the tensor is
+     * allocated: dims alone never size an allocation (docs/BUDGETS.md). */
+    rnnck_tensor *t = NULL;
+    rnnck_status st = RNNCK_OK;
     bool external = tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
     size_t typed = 0;
+    if (!external && !tp->has_raw_data) {
+        switch (dt) {
+        case RNNCK_F32: typed = tp->n_float_data; break;
+        case RNNCK_F64: typed = tp->n_double_data; break;
+        case RNNCK_I64: typed = tp->n_int64_data; break;
+        default: typed = tp->n_int32_data; break; /* int32, and float16 / bfloat16 as 16-bit patterns */
+        }
+        if (typed != (size_t)numel)
+            return rnnck__err(RNNCK_E_FORMAT, "%s: %s: tensor '%.200s': %zu typed values, dims %s need %lld",
+                              ctx->file, who, tname(tp), typed,
+                              rnnck__shape_str((int)tp->n_dims, tp->dims, (char[160]){0}, 160), (long long)numel);
+    }
+    if (!external && tp->has_raw_data && tp->raw_data.len != nbytes)
+        return rnnck__err(RNNCK_E_FORMAT, "%s: %s: tensor '%.200s': raw_data holds %zu bytes, dims %s need %zu",
+                          ctx->file, who, tname(tp), tp->raw_data.len,
+                          rnnck__shape_str((int)tp->n_dims, tp->dims, (char[160]){0}, 160), nbytes);
     if (external) {
-        st = read_external(ctx, tp, who, nbytes, dst);
+        st = read_external(ctx, tp, who, nbytes, dt, &t);
         if (!st && !host_little_endian()) st = rnnck__err(RNNCK_E_UNSUPPORTED, "ONNX reader: big-endian host");
-    } else if (tp->has_raw_data) {
+        if (st) {
+            rnnck_tensor_free(t);
+            return st;
+        }
+        *out = t;
+        return RNNCK_OK;
+    }
+    if ((st = rnnck_tensor_new(dt, (int)tp->n_dims, tp->dims, &t))) return st;
+    unsigned char *dst = rnnck_tensor_data(t);
+    if (tp->has_raw_data) {
         if (tp->raw_data.len != nbytes)
             st = rnnck__err(RNNCK_E_FORMAT, "%s: %s: tensor '%.200s': raw_data holds %zu bytes, dims %s need %zu",
                             ctx->file, who, tname(tp), tp->raw_data.len,

@@ -7,6 +7,10 @@
 #include <unistd.h>
 
 measured measure_open_load(const char *path, const rnnck_open_opts *opts) {
+    return measure_open_load_limited(path, opts, 0);
+}
+
+measured measure_open_load_limited(const char *path, const rnnck_open_opts *opts, size_t as_bytes) {
     measured r = {.status = -1};
     int fds[2];
     if (pipe(fds) != 0) return r;
@@ -14,6 +18,14 @@ measured measure_open_load(const char *path, const rnnck_open_opts *opts) {
     pid_t pid = fork();
     if (pid == 0) {
         close(fds[0]);
+#if !defined(__SANITIZE_ADDRESS__)
+        if (as_bytes) {
+            struct rlimit rl = {as_bytes, as_bytes};
+            setrlimit(RLIMIT_AS, &rl);
+        }
+#else
+        (void)as_bytes;
+#endif
         rnnck_model *m = NULL;
         int st = rnnck_open(path, opts, &m);
         if (!st) st = rnnck_model_load_all(m);

@@ -15,5 +15,10 @@ typedef struct measured {
 
 /* rnnck_open(path) then rnnck_model_load_all, with `opts` (may be NULL). */
 measured measure_open_load(const char *path, const rnnck_open_opts *opts);
+/* The same with the child's address space limited to as_bytes (RLIMIT_AS),
+ * so an allocation the file did not pay for fails even where calloc would
+ * only have reserved it. Under AddressSanitizer (terabytes of shadow) no
+ * limit is set. */
+measured measure_open_load_limited(const char *path, const rnnck_open_opts *opts, size_t as_bytes);
 
 #endif

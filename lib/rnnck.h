@@ -664,7 +664,9 @@ typedef struct rnnck_open_opts {
  * "model_state_dict", "net", "module" are preferred when several do). */
 
 /* Sets *format to the name of the format of `path` judged by its first 512
- * bytes (a static string: "rnnck", "pytorch", "npz"). Returns: RNNCK_OK;
+ * bytes (a static string: "rnnck", "pytorch", "npz", "onnx", "keras"); an
+ * HDF5 file is "keras" when its root has Keras's attributes or groups and
+ * no rnnck_schema (the root is read in the isolated helper). Returns: RNNCK_OK;
  * RNNCK_E_USAGE (NULL argument); RNNCK_E_IO (cannot open or read);
  * RNNCK_E_FORMAT if no format claims it (*format is then not written). */
 RNNCK_API rnnck_status rnnck_detect_format(const char *path, const char **format);

@@ -5,13 +5,15 @@
 #include <pthread.h>
 #include <string.h>
 
-/* Order matters for detection: the first format that claims a file wins. */
+/* Order matters for detection: the first format that claims a file wins;
+ * formats with a confirm step are asked first (their head test overlaps
+ * another's: Keras files are HDF5 like rnnck's). */
 static const rnnck__format *const formats[] = {
-    &rnnck__format_keras, /* HDF5 files that Keras wrote (confirmed by their root), before rnnck */
     &rnnck__format_rnnck,
     &rnnck__format_pytorch,
     &rnnck__format_npz,
     &rnnck__format_onnx,
+    &rnnck__format_keras,
 };
 #define NFORMATS (sizeof formats / sizeof formats[0])
 
@@ -67,11 +69,13 @@ static rnnck_status detect(const char *path, bool trusted, const char **format) 
     int err = ferror(f);
     fclose(f);
     if (err) return rnnck__err(RNNCK_E_IO, "%s: read error", path);
-    for (size_t i = 0; i < NFORMATS; i++)
-        if (formats[i]->detect && formats[i]->detect(head, n) &&
-            (!formats[i]->confirm || formats[i]->confirm(path, trusted))) {
+    for (int confirming = 1; confirming >= 0; confirming--)
+        for (size_t i = 0; i < NFORMATS; i++) {
+            const rnnck__format *f = formats[i];
+            if (!f->detect || (f->confirm != NULL) != confirming || !f->detect(head, n)) continue;
+            if (f->confirm && !f->confirm(path, trusted)) continue;
             rnnck__err_clear(); /* a confirm that said no may have left a message */
-            *format = formats[i]->name;
+            *format = f->name;
             return RNNCK_OK;
         }
     return rnnck__err(RNNCK_E_FORMAT, "%s: not a checkpoint in any supported format (%s)", path,

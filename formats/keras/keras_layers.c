@@ -490,14 +490,28 @@ static rnnck_status nested(rnnck__kctx *ctx, const char *name, const rnnck__kcfg
         else
             o[i] = (owner){(size_t)(hit - ctx->cfgs.items), i};
     }
-    if (!st) qsort(o, nw, sizeof *o, owner_cmp);
-    for (size_t i = 0; i < nw && !st;) {
-        size_t j = i, n = 0;
-        while (j < nw && o[j].cfg == o[i].cfg) sub[n++] = w[o[j++].weight];
-        const rnnck__kcfg *c = &ctx->cfgs.items[o[i].cfg];
-        st = rnnck__keras_layer(ctx, c->name, c, NULL, sub, n, depth + 1);
+    /* Group by sub-layer (sort), then visit the groups in the order of
+     * their first weight: the sub-layers' order in the file. */
+    owner *groups = NULL;
+    size_t ng = 0;
+    if (!st) {
+        qsort(o, nw, sizeof *o, owner_cmp);
+        if (!(groups = calloc(nw ? nw : 1, sizeof *groups))) st = rnnck__oom();
+    }
+    for (size_t i = 0; i < nw && !st;) { /* groups[g] = {start in o, first weight} */
+        size_t j = i;
+        while (j < nw && o[j].cfg == o[i].cfg) j++;
+        groups[ng++] = (owner){o[i].weight, i};
         i = j;
     }
+    if (!st) qsort(groups, ng, sizeof *groups, owner_cmp);
+    for (size_t g = 0; g < ng && !st; g++) {
+        size_t i = groups[g].weight, n = 0;
+        for (size_t j = i; j < nw && o[j].cfg == o[i].cfg; j++) sub[n++] = w[o[j].weight];
+        const rnnck__kcfg *c = &ctx->cfgs.items[o[i].cfg];
+        st = rnnck__keras_layer(ctx, c->name, c, NULL, sub, n, depth + 1);
+    }
+    free(groups);
     free(o);
     free(sub);
     return st;

@@ -136,10 +136,21 @@ static rnnck_status read_zip(const char *path, const rnnck_open_opts *opts, rnnc
     int64_t max = opts && opts->limits ? opts->limits->max_tensor_bytes : (int64_t)16 << 30;
     if (rnnck__zip_find(z, "model.weights.h5", &iw))
         st = rnnck__err(RNNCK_E_FORMAT, "%s: .keras archive without model.weights.h5", path);
-    if (!st && rnnck__zip_find(z, "config.json", &ic) == RNNCK_OK)
-        st = rnnck__zip_read(z, ic, RNNCK__KERAS_MAX_JSON, &config, &clen);
-    if (!st && rnnck__zip_find(z, "metadata.json", &im) == RNNCK_OK)
-        st = rnnck__zip_read(z, im, 1 << 20, &meta, &mlen);
+    uint64_t size = 0;
+    if (!st && rnnck__zip_find(z, "config.json", &ic) == RNNCK_OK && !(st = rnnck__zip_member_size(z, ic, &size))) {
+        if (size > RNNCK__KERAS_MAX_JSON)
+            st = rnnck__err(RNNCK_E_FORMAT, "%s: config.json: %llu bytes of JSON exceed the limit of %zu", path,
+                            (unsigned long long)size, RNNCK__KERAS_MAX_JSON);
+        else
+            st = rnnck__zip_read(z, ic, RNNCK__KERAS_MAX_JSON, &config, &clen);
+    }
+    if (!st && rnnck__zip_find(z, "metadata.json", &im) == RNNCK_OK && !(st = rnnck__zip_member_size(z, im, &size))) {
+        if (size > (1 << 20))
+            st = rnnck__err(RNNCK_E_FORMAT, "%s: metadata.json: %llu bytes exceed the limit of 1 MiB", path,
+                            (unsigned long long)size);
+        else
+            st = rnnck__zip_read(z, im, 1 << 20, &meta, &mlen);
+    }
     if (!st) st = rnnck__zip_read(z, iw, (uint64_t)max, &weights, &wlen);
     rnnck__zip_close(z);
     char tmp[] = "/tmp/rnnck-keras-XXXXXX";

@@ -191,9 +191,9 @@ static rnnck_status read_keras(const char *path, const rnnck_open_opts *opts, rn
 
 const rnnck__format rnnck__format_keras = {
     .name = "keras",
-    .extensions = ",.keras,",
+    .extensions = ",", /* written only when asked (--to keras): .h5 stays rnnck */
     .detect = detect_keras,
     .read = read_keras,
-    .write = NULL,
+    .write = rnnck__keras_write,
     .confirm = confirm_keras,
 };

@@ -2,7 +2,8 @@
  *  keras_file.c    the format entry: detection, legacy .h5 vs Keras 3 layouts, .keras zips
  *  keras_config.c  model_config / config.json (cJSON): layers by name, versions, activations
  *  keras_weights.c which datasets belong to which layer (layer_names / weight_names, vars/N)
- *  keras_layers.c  one Keras layer -> rnnck module or named tensors (gate-layout table) */
+ *  keras_layers.c  one Keras layer -> rnnck module or named tensors (gate-layout table)
+ *  keras_write.c   --to keras: a Keras 2 weights file */
 #ifndef RNNCK_KERAS_INTERNAL_H
 #define RNNCK_KERAS_INTERNAL_H
 
@@ -92,5 +93,9 @@ rnnck_status rnnck__keras_layer(rnnck__kctx *ctx, const char *name, const rnnck_
                                 const rnnck__kweight *w, size_t nw, int depth);
 /* Loads a dataset into a new tensor of its own dtype and shape. */
 rnnck_status rnnck__keras_load(rnnck__kctx *ctx, const char *layer, const rnnck__kweight *w, rnnck_tensor **out);
+
+/* ---- keras_write.c ---- */
+/* --to keras: a Keras 2 weights-only .h5 (see keras_write.c). */
+rnnck_status rnnck__keras_write(rnnck_model *m, const char *path);
 
 #endif

@@ -543,6 +543,9 @@ rnnck_status rnnck__keras_layer(rnnck__kctx *ctx, const char *name, const rnnck_
         }
     }
     if (!strcmp(cls, "Bidirectional")) return bidirectional(ctx, name, c, w, nw);
+    /* A class guessed from a name (no config): two directions' weights make
+     * it a Bidirectional whatever the name says. */
+    if (!c && (nw == 4 || nw == 6) && has_weight(w, nw, "recurrent_kernel")) return bidirectional(ctx, name, NULL, w, nw);
     if (!strcmp(cls, "LSTM") || !strcmp(cls, "GRU") || !strcmp(cls, "SimpleRNN") || !strcmp(cls, "LSTMV1") ||
         !strcmp(cls, "GRUV1")) {
         rec_spec r = {0};

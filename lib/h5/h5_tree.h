@@ -83,4 +83,25 @@ rnnck_status rnnck__h5_probe_root(const char *path, bool trusted, rnnck_report *
 rnnck_status rnnck__h5_tree_walk_here(const char *path, const rnnck_limits *lim);
 rnnck_status rnnck__h5_probe_here(const char *path, rnnck_report *lines);
 
+/* ---- writing foreign HDF5 files (Keras) ----
+ * A file being written, with h5py's conventions for what Keras stores:
+ * string attributes and string lists as variable-length ASCII (h5py 3
+ * writes Python bytes so), an empty list as an empty float64 array,
+ * datasets contiguous, little-endian, in the tensor's dtype. Every call
+ * holds rnnck's HDF5 lock. Messages name `label` (the final path). */
+typedef struct rnnck__h5w rnnck__h5w;
+/* Creates (truncates) tmp_path. RNNCK_E_WRITE on failure. */
+rnnck_status rnnck__h5w_create(const char *tmp_path, const char *label, rnnck__h5w **out);
+/* Creates group `path` ("/a/b"), and any missing parents. */
+rnnck_status rnnck__h5w_group(rnnck__h5w *w, const char *path);
+/* Attribute `name` on object `obj` (a group path): one string (scalar) or n
+ * strings (a 1-d array; n = 0 writes h5py's empty float64 array). */
+rnnck_status rnnck__h5w_attr_string(rnnck__h5w *w, const char *obj, const char *name, const char *value);
+rnnck_status rnnck__h5w_attr_strings(rnnck__h5w *w, const char *obj, const char *name, const char *const *values,
+                                     size_t n);
+/* Dataset `path` (parents created) holding t (loaded, float32/float64). */
+rnnck_status rnnck__h5w_dataset(rnnck__h5w *w, const char *path, const rnnck_tensor *t);
+/* Closes the file; RNNCK_E_WRITE if it cannot be finished. Frees w. */
+rnnck_status rnnck__h5w_close(rnnck__h5w *w);
+
 #endif

@@ -15,3 +15,5 @@ export RNNCK_CROSSCHECK_DIR="$xc" RNNCK_FIXTURES="$PWD/fixtures"
 /usr/bin/python3 tests/crosscheck/check_pt_roundtrip.py "$xc" fixtures/pytorch
 # Keras: rnnck convert x.h5 y.pt, then torch reproduces the Keras goldens.
 /usr/bin/python3 tests/crosscheck/check_keras_torch.py "$build/rnnck" fixtures
+# --to keras: h5py reads the written files as Keras's load_weights does.
+/usr/bin/python3 tests/crosscheck/check_keras_written.py "$build/rnnck" fixtures

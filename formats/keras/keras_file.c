@@ -153,7 +153,9 @@ static rnnck_status read_zip(const char *path, const rnnck_open_opts *opts, rnnc
     }
     if (!st) st = rnnck__zip_read(z, iw, (uint64_t)max, &weights, &wlen);
     rnnck__zip_close(z);
-    char tmp[] = "/tmp/rnnck-keras-XXXXXX";
+    const char *dir = getenv("TMPDIR");
+    char *tmp = rnnck__asprintf("%s/rnnck-keras-XXXXXX", dir && *dir ? dir : "/tmp");
+    if (!st && !tmp) st = rnnck__oom();
     int fd = st ? -1 : mkstemp(tmp);
     if (!st && fd < 0) st = rnnck__err(RNNCK_E_IO, "%s: cannot create a temporary file: %s", path, strerror(errno));
     if (fd >= 0) {
@@ -169,10 +171,15 @@ static rnnck_status read_zip(const char *path, const rnnck_open_opts *opts, rnnc
         weights = NULL;
         char *label = rnnck__asprintf("%s: model.weights.h5", path);
         if (!label) st = rnnck__oom();
-        if (!st) st = read_h5(tmp, label, opts, (const char *)config, clen, (const char *)meta, mlen, out);
+        if (!st) {
+            st = read_h5(tmp, label, opts, (const char *)config, clen, (const char *)meta, mlen, out);
+            /* libhdf5-level messages name the private copy: say what it is */
+            if (st && strstr(rnnck_errmsg(), tmp)) rnnck__err_prefix("%s: model.weights.h5 (read from a copy)", path);
+        }
         free(label);
         unlink(tmp);
     }
+    free(tmp);
     free(weights);
     free(config);
     free(meta);

@@ -417,7 +417,7 @@ static rnnck_status dense(rnnck__kctx *ctx, const char *name, const cJSON *cfg, 
 static rnnck_status embedding(rnnck__kctx *ctx, const char *name, const rnnck__kweight *w, size_t nw) {
     if (nw != 1 || !named(&w[0], "embeddings"))
         return LERR(RNNCK_E_FORMAT, "Embedding has %zu weights, expected embeddings", nw);
-    rnnck_tensor *e;
+    rnnck_tensor *e = NULL;
     rnnck_status st = rnnck__keras_load(ctx, name, &w[0], &e);
     char got[160];
     if (!st && rnnck_tensor_ndim(e) != 2)
@@ -435,7 +435,7 @@ static rnnck_status other(rnnck__kctx *ctx, const char *name, const rnnck__kweig
         last_part(w[i].name, part, sizeof part);
         for (char *p = part; *p; p++)
             if (*p == '.') *p = '_';
-        rnnck_tensor *t;
+        rnnck_tensor *t = NULL;
         rnnck_status st = rnnck__keras_load(ctx, name, &w[i], &t);
         if (!st) st = add_named(ctx, name, part, t);
         rnnck_tensor_free(t);

@@ -67,20 +67,20 @@ static int reply_status(rnnck_report *report, rnnck_status st) {
 }
 
 static int run_job(int argc, char **argv, const char *job) {
-    bool check = strcmp(job, "check") == 0, probe = strcmp(job, "probe") == 0;
+    bool check = strcmp(job, "check") == 0, probe = strcmp(job, "probe") == 0, tree = strcmp(job, "tree") == 0;
     rnnck_limits lim;
     int64_t flags;
     if (argc != 9 || !parse_i64(argv[5], &lim.max_tensors) || !parse_i64(argv[6], &lim.max_tensor_bytes) ||
         !parse_i64(argv[7], &lim.max_dim) || !parse_i64(argv[8], &flags))
         return 2;
-    rnnck_report *report = check || probe ? calloc(1, sizeof *report) : NULL;
+    rnnck_report *report = check || probe || tree ? calloc(1, sizeof *report) : NULL;
     rnnck_status st;
-    if ((check || probe) && !report)
+    if ((check || probe || tree) && !report)
         st = rnnck__oom();
     else if (probe)
         st = rnnck__h5_probe_here(argv[4], report);
-    else if (strcmp(job, "tree") == 0)
-        st = rnnck__h5_tree_walk_here(argv[4], &lim);
+    else if (tree)
+        st = rnnck__h5_tree_walk_here(argv[4], &lim, report);
     else
         st = check ? rnnck__h5_check_here(argv[4], &lim, (unsigned)flags, report)
                    : rnnck__h5_preflight(argv[4], &lim, (unsigned)flags, NULL);

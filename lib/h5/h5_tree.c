@@ -6,6 +6,7 @@
 #include "h5/h5_internal.h"
 #include "h5/h5_tree.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -384,20 +385,287 @@ static rnnck_status tree_open(const char *path, const rnnck_limits *lim, bool tr
     return RNNCK_OK;
 }
 
-rnnck_status rnnck__h5_tree_walk_here(const char *path, const rnnck_limits *lim) {
+/* ---- the tree over the helper's pipe ----
+ * Untrusted files are walked in the helper only: it sends the tree as
+ * report lines, and this process rebuilds it without opening the file
+ * (libhdf5 bugs that a fresh process survives can still corrupt a process
+ * that has opened other files: fuzz/known_libhdf5/keras/). Lines, in
+ * depth-first order, strings hex-encoded:
+ *   N PATH IS_GROUP DTYPE NDIM D0..D(NDIM-1) CHUNKED PROBLEM_STATUS PROBLEM
+ *   A NAME KIND SCALAR COUNT           an attribute of the last node
+ *   S INDEX PIECE                     a piece of string INDEX of that attribute
+ *   V N X1..XN                        N more numbers of that attribute (%a) */
+#define PIECE 24000 /* raw bytes per S line (hex doubles it, under the 64 KiB line limit) */
+
+static rnnck_status emit(rnnck_report *r, char *line) {
+    if (!line) return rnnck__oom();
+    rnnck_status st = rnnck__report_add(r, line);
+    free(line);
+    return st;
+}
+
+static char *hex(const char *s, size_t n) {
+    static const char digits[] = "0123456789abcdef";
+    char *h = malloc(2 * n + 2);
+    if (!h) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        h[2 * i] = digits[(unsigned char)s[i] >> 4];
+        h[2 * i + 1] = digits[(unsigned char)s[i] & 15];
+    }
+    if (n == 0) h[0] = '-', h[1] = '\0'; /* an empty field stays a field */
+    else h[2 * n] = '\0';
+    return h;
+}
+
+static rnnck_status send_node(rnnck_report *r, const rnnck__h5t_node *n) {
+    char *hp = hex(n->path, strlen(n->path)), *pr = hex(n->problem ? n->problem : "", n->problem ? strlen(n->problem) : 0);
+    char dims[RNNCK_MAX_DIMS * 24 + 1] = "";
+    size_t used = 0;
+    for (int i = 0; i < n->ndim; i++) used += (size_t)snprintf(dims + used, sizeof dims - used, " %lld", (long long)n->shape[i]);
+    rnnck_status st = hp && pr ? emit(r, rnnck__asprintf("N %s %d %d %d%s %d %d %s", hp, n->is_group, (int)n->dtype,
+                                                            n->ndim, dims, n->chunked, (int)n->problem_status, pr))
+                               : rnnck__oom();
+    free(hp);
+    free(pr);
+    for (size_t i = 0; !st && i < n->nattrs; i++) {
+        const rnnck__h5t_attr *a = &n->attrs[i];
+        char *hn = hex(a->name, strlen(a->name));
+        st = hn ? emit(r, rnnck__asprintf("A %s %d %d %zu", hn, (int)a->kind, a->scalar, a->count)) : rnnck__oom();
+        free(hn);
+        for (size_t k = 0; !st && a->kind == RNNCK__H5T_STRING && k < a->count; k++)
+            for (size_t off = 0; !st && (off < a->lengths[k] || off == 0); off += PIECE) {
+                size_t len = a->lengths[k] - off < PIECE ? a->lengths[k] - off : PIECE;
+                char *hs = hex(a->strings[k] + off, len);
+                st = hs ? emit(r, rnnck__asprintf("S %zu %s", k, hs)) : rnnck__oom();
+                free(hs);
+                if (a->lengths[k] == 0) break;
+            }
+        for (size_t k = 0; !st && a->kind == RNNCK__H5T_NUMBER && k < a->count; k += 1000) {
+            size_t m = a->count - k < 1000 ? a->count - k : 1000;
+            char *line = malloc(16 + m * 32);
+            if (!line) return rnnck__oom();
+            size_t u = (size_t)sprintf(line, "V %zu", m);
+            for (size_t j = 0; j < m; j++) u += (size_t)sprintf(line + u, " %a", a->numbers[k + j]);
+            st = emit(r, line);
+        }
+    }
+    for (size_t i = 0; !st && i < n->nkids; i++) st = send_node(r, n->kids[i]);
+    return st;
+}
+
+rnnck_status rnnck__h5_tree_walk_here(const char *path, const rnnck_limits *lim, rnnck_report *lines) {
     rnnck__h5_tree *t = NULL;
     rnnck_status st = tree_open(path, lim, true, &t);
+    if (!st && lines) st = send_node(lines, t->root);
     rnnck__h5_tree_free(t);
     return st;
+}
+
+/* -- rebuilding it -- */
+
+static int unhex_digit(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Decodes the hex field at *p (up to a space or the end) into a new string. */
+static bool unhex(const char **p, char **out, size_t *len) {
+    const char *s = *p;
+    size_t n = strcspn(s, " ");
+    *p = s + n + (s[n] == ' ');
+    if (n == 1 && s[0] == '-') n = 0;
+    if (n % 2) return false;
+    char *o = malloc(n / 2 + 1);
+    if (!o) return false;
+    for (size_t i = 0; i < n / 2; i++) {
+        int hi = unhex_digit(s[2 * i]), lo = unhex_digit(s[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            free(o);
+            return false;
+        }
+        o[i] = (char)(hi << 4 | lo);
+    }
+    o[n / 2] = '\0';
+    *out = o;
+    if (len) *len = n / 2;
+    return true;
+}
+
+static bool next_ll(const char **p, long long *v) {
+    char *end;
+    errno = 0;
+    *v = strtoll(*p, &end, 10);
+    if (errno || end == *p || (*end && *end != ' ')) return false;
+    *p = end + (*end == ' ');
+    return true;
+}
+
+static bool add_kid(rnnck__h5t_node *parent, rnnck__h5t_node *kid) {
+    if ((parent->nkids & (parent->nkids - 1)) == 0) { /* capacity doubles at powers of two */
+        size_t cap = parent->nkids ? parent->nkids * 2 : 1;
+        rnnck__h5t_node **k = realloc(parent->kids, cap * sizeof *k);
+        if (!k) return false;
+        parent->kids = k;
+    }
+    parent->kids[parent->nkids++] = kid;
+    return true;
+}
+
+static bool append_piece(rnnck__h5t_attr *a, size_t k, const char *piece, size_t len) {
+    if (k >= a->count) return false;
+    char *s = realloc(a->strings[k], a->lengths[k] + len + 1);
+    if (!s) return false;
+    memcpy(s + a->lengths[k], piece, len);
+    a->lengths[k] += len;
+    s[a->lengths[k]] = '\0';
+    a->strings[k] = s;
+    return true;
+}
+
+/* Rebuilds the tree from the helper's lines; false on any inconsistency. */
+static bool rebuild(rnnck__h5_tree *t, const rnnck_report *r) {
+    rnnck__h5t_node *stack[RNNCK__H5_MAX_DEPTH + 2];
+    int depth = -1;
+    rnnck__h5t_node *node = NULL;
+    rnnck__h5t_attr *attr = NULL;
+    size_t nums = 0;
+    for (size_t i = 0; i < r->count; i++) {
+        const char *p = r->items[i] + 2;
+        char kind = r->items[i][0];
+        if (r->items[i][1] != ' ') return false;
+        if (kind == 'N') {
+            char *path = NULL, *problem = NULL;
+            long long g = 0, dt = 0, nd = 0, ch = 0, ps = 0, d = 0;
+            if (!unhex(&p, &path, NULL)) return false;
+            rnnck__h5t_node *n = calloc(1, sizeof *n);
+            if (!n) {
+                free(path);
+                return false;
+            }
+            n->path = path;
+            const char *slash = strrchr(path, '/');
+            n->name = rnnck__strdup(depth < 0 ? "" : slash ? slash + 1 : path);
+            bool ok = n->name && next_ll(&p, &g) && next_ll(&p, &dt) && next_ll(&p, &nd) && nd >= 0 &&
+                      nd <= RNNCK_MAX_DIMS;
+            for (int k = 0; ok && k < nd; k++) ok = next_ll(&p, &d) && d >= 0, n->shape[k] = d;
+            ok = ok && next_ll(&p, &ch) && next_ll(&p, &ps) && unhex(&p, &problem, NULL) && !*p;
+            n->is_group = g != 0;
+            n->dtype = (rnnck_dtype)dt;
+            n->ndim = (int)nd;
+            n->chunked = ch != 0;
+            n->problem_status = (rnnck_status)ps;
+            if (ok && problem && *problem) n->problem = problem;
+            else free(problem);
+            ok = ok && (n->is_group || n->problem || rnnck_dtype_size(n->dtype) > 0);
+            /* its parent: the deepest open group whose path prefixes it */
+            while (ok && depth >= 0) {
+                const char *pp = stack[depth]->path;
+                size_t pl = strlen(pp);
+                if (strcmp(pp, "/") == 0 ? path[0] == '/' && strchr(path + 1, '/') == NULL && path[1]
+                                         : strncmp(path, pp, pl) == 0 && path[pl] == '/' && !strchr(path + pl + 1, '/'))
+                    break;
+                depth--;
+            }
+            if (ok && depth < 0 && t->root) ok = false;
+            if (ok && depth >= 0) ok = add_kid(stack[depth], n);
+            else if (ok) t->root = n;
+            if (!ok) { /* never attached */
+                node_free(n);
+                return false;
+            }
+            if (n->is_group) {
+                if (depth + 1 > RNNCK__H5_MAX_DEPTH) return false;
+                stack[++depth] = n;
+            }
+            node = n;
+            attr = NULL;
+        } else if (kind == 'A') {
+            long long k = 0, sc = 0, cnt = 0;
+            char *name = NULL;
+            if (!node || !unhex(&p, &name, NULL)) return false;
+            if (!next_ll(&p, &k) || !next_ll(&p, &sc) || !next_ll(&p, &cnt) || *p || k < 0 || k > 2 || cnt < 0 ||
+                (k == RNNCK__H5T_STRING && (size_t)cnt > RNNCK__H5T_MAX_STRINGS) ||
+                (k == RNNCK__H5T_NUMBER && cnt > RNNCK__H5T_MAX_NUMBERS) || node->nattrs >= RNNCK__H5T_MAX_ATTRS) {
+                free(name);
+                return false;
+            }
+            if (!node->attrs && !(node->attrs = calloc(RNNCK__H5T_MAX_ATTRS, sizeof *node->attrs))) {
+                free(name);
+                return false;
+            }
+            attr = &node->attrs[node->nattrs++];
+            attr->name = name;
+            attr->kind = (rnnck__h5t_kind)k;
+            attr->scalar = sc != 0;
+            attr->count = (size_t)cnt;
+            nums = 0;
+            if (k == RNNCK__H5T_STRING) {
+                attr->strings = calloc(attr->count ? attr->count : 1, sizeof *attr->strings);
+                attr->lengths = calloc(attr->count ? attr->count : 1, sizeof *attr->lengths);
+                if (!attr->strings || !attr->lengths) return false;
+                for (size_t j = 0; j < attr->count; j++)
+                    if (!(attr->strings[j] = calloc(1, 1))) return false;
+            } else if (k == RNNCK__H5T_NUMBER) {
+                if (!(attr->numbers = calloc(attr->count ? attr->count : 1, sizeof(double)))) return false;
+            }
+        } else if (kind == 'S') {
+            long long k = 0;
+            char *piece = NULL;
+            size_t len;
+            if (!attr || attr->kind != RNNCK__H5T_STRING || !next_ll(&p, &k) || k < 0 || !unhex(&p, &piece, &len))
+                return false;
+            bool ok = !*p && len <= PIECE && (size_t)k < attr->count &&
+                      attr->lengths[k] + len <= RNNCK__H5T_MAX_ATTR_BYTES && append_piece(attr, (size_t)k, piece, len);
+            free(piece);
+            if (!ok) return false;
+        } else if (kind == 'V') {
+            long long m = 0;
+            if (!attr || attr->kind != RNNCK__H5T_NUMBER || !next_ll(&p, &m) || m < 1 ||
+                (size_t)m > attr->count - nums)
+                return false;
+            for (long long j = 0; j < m; j++) {
+                char *end;
+                attr->numbers[nums++] = strtod(p, &end);
+                if (end == p || (*end && *end != ' ')) return false;
+                p = end + (*end == ' ');
+            }
+            if (*p) return false;
+        } else {
+            return false;
+        }
+    }
+    return t->root != NULL && t->root->is_group;
+}
+
+static void sort_kids(rnnck__h5t_node *n) {
+    if (n->nkids > 1) qsort(n->kids, n->nkids, sizeof *n->kids, kid_cmp);
+    for (size_t i = 0; i < n->nkids; i++) sort_kids(n->kids[i]);
 }
 
 rnnck_status rnnck__h5_tree_load(const char *path, const rnnck_limits *lim, bool trusted, rnnck__h5_tree **out) {
     if (!path || !out) return rnnck__err(RNNCK_E_USAGE, "rnnck__h5_tree_load: NULL argument");
     if (lim && (lim->max_tensors < 1 || lim->max_tensor_bytes < 0 || lim->max_dim < 1))
         return rnnck__err(RNNCK_E_USAGE, "limits must be positive");
-    rnnck_status st = trusted ? RNNCK_OK : rnnck__h5_isolated(path, lim, 0, RNNCK__H5_JOB_TREE, NULL);
-    if (st) return st;
-    return tree_open(path, lim, trusted, out);
+    if (trusted) return tree_open(path, lim, true, out);
+    rnnck_report *lines = calloc(1, sizeof *lines);
+    rnnck__h5_tree *t = calloc(1, sizeof *t);
+    if (!lines || !t || !(t->path_copy = rnnck__strdup(path))) {
+        free(lines);
+        free(t);
+        return rnnck__oom();
+    }
+    t->file.fid = H5I_INVALID_HID;
+    t->file.path = t->path_copy;
+    rnnck_status st = rnnck__h5_isolated(path, lim, 0, RNNCK__H5_JOB_TREE, lines);
+    if (!st && !rebuild(t, lines))
+        st = rnnck__err(RNNCK_E_FORMAT, "%s: the isolated reader's description of the file is inconsistent", path);
+    if (!st) sort_kids(t->root);
+    rnnck_report_free(lines);
+    if (st) {
+        rnnck__h5_tree_free(t);
+        return st;
+    }
+    *out = t;
+    return RNNCK_OK;
 }
 
 const rnnck__h5t_node *rnnck__h5_tree_root(const rnnck__h5_tree *t) { return t ? t->root : NULL; }
@@ -448,7 +716,7 @@ rnnck_status rnnck__h5_tree_read(rnnck__h5_tree *t, const rnnck__h5t_node *n, vo
         return rnnck__err(RNNCK_E_USAGE, "%s: %s: read of %zu bytes does not match the dataset", t->file.path, n->path,
                           nbytes);
     if (nbytes == 0) return RNNCK_OK;
-    if (n->chunked && !t->trusted)
+    if (!t->trusted) /* untrusted: libhdf5 never touches this file in this process */
         return rnnck__h5_isolated_read(t->file.path, n->path, n->dtype, numel, dst, nbytes);
     rnnck__h5_lock();
     rnnck_status st = rnnck__h5_read_dataset(&t->file, n->path, n->dtype, numel, dst);

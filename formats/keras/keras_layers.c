@@ -88,14 +88,17 @@ static const char *shape_of(const rnnck_tensor *t, char *buf, size_t cap) {
 
 typedef struct rec_spec {
     rnnck_cell cell;       /* LSTM, GRU, RNN_TANH */
-    const char *cls;       /* "LSTM", "GRU", "SimpleRNN" */
+    const char *cls;       /* "LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU" */
     const cJSON *cfg;      /* the cell layer's config, or NULL */
+    int cudnn;             /* CuDNNLSTM / CuDNNGRU: input kernel blocks reshaped, two biases */
 } rec_spec;
 
 static rnnck_status rec_class(const rnnck__kctx *ctx, const char *name, const char *cls, rec_spec *r) {
     if (!strcmp(cls, "LSTM") || !strcmp(cls, "LSTMV1")) r->cell = RNNCK_CELL_LSTM, r->cls = "LSTM";
     else if (!strcmp(cls, "GRU") || !strcmp(cls, "GRUV1")) r->cell = RNNCK_CELL_GRU, r->cls = "GRU";
     else if (!strcmp(cls, "SimpleRNN")) r->cell = RNNCK_CELL_RNN_TANH, r->cls = "SimpleRNN";
+    else if (!strcmp(cls, "CuDNNLSTM")) r->cell = RNNCK_CELL_LSTM, r->cls = "CuDNNLSTM", r->cudnn = 1;
+    else if (!strcmp(cls, "CuDNNGRU")) r->cell = RNNCK_CELL_GRU, r->cls = "CuDNNGRU", r->cudnn = 1;
     else
         return LERR(RNNCK_E_UNSUPPORTED, "recurrent class '%.60s' is not supported (LSTM, GRU, SimpleRNN, "
                     "Bidirectional around them)", cls);
@@ -125,6 +128,7 @@ static rnnck_status rec_semantics(const rnnck__kctx *ctx, const char *name, cons
     rnnck_activation act, rec;
     const cJSON *av = c ? cJSON_GetObjectItemCaseSensitive(c, "activation") : NULL;
     const cJSON *rv = c ? cJSON_GetObjectItemCaseSensitive(c, "recurrent_activation") : NULL;
+    if (r->cudnn) av = rv = NULL, rec_default = "sigmoid"; /* cuDNN's cells: sigmoid gates, tanh */
     if ((st = rnnck__keras_activation(ctx, name, "activation", av, "tanh", &act))) return st;
     if (r->cell != RNNCK_CELL_RNN_TANH &&
         (st = rnnck__keras_activation(ctx, name, "recurrent_activation", rv, rec_default, &rec)))
@@ -144,7 +148,8 @@ static rnnck_status rec_semantics(const rnnck__kctx *ctx, const char *name, cons
     }
     if (r->cell == RNNCK_CELL_RNN_TANH && act.kind == RNNCK_ACT_RELU) info->cell = RNNCK_CELL_RNN_RELU;
     *reset_after = -1; /* unknown: decided by the bias shape */
-    if (r->cell == RNNCK_CELL_GRU && c) {
+    if (r->cudnn) *reset_after = r->cell == RNNCK_CELL_GRU ? 1 : -1, *use_bias = 1;
+    if (r->cell == RNNCK_CELL_GRU && c && !r->cudnn) {
         const cJSON *ra = cJSON_GetObjectItemCaseSensitive(c, "reset_after");
         /* Keras 2.0-2.1 had no reset_after: their GRUs are reset-before. */
         if (!ra) *reset_after = 0;
@@ -172,6 +177,28 @@ static rnnck_status put_matrix(const rnnck__gate_layout *lay, rnnck_cell cell, c
     }
     rnnck_status st = rnnck__gate_reorder(rnnck_tensor_data(dst), src, lay->order, rnnck_cell_gate_order(cell),
                                           (size_t)H, cols * es);
+    free(tmp);
+    return st;
+}
+
+/* CuDNNLSTM / CuDNNGRU (Keras's _convert_rnn_weights): input kernel block g,
+ * the (in, H) columns [g*H, (g+1)*H), holds the cuDNN (H, in) matrix's bytes
+ * in C order: PyTorch's block is that memory read as (H, in), a reshape;
+ * recurrent kernel blocks (H, H) are PyTorch's blocks as they stand. Then
+ * the blocks move from the keras row's order. */
+static rnnck_status put_cudnn(const rnnck__gate_layout *lay, rnnck_cell cell, const rnnck_tensor *k,
+                              rnnck_tensor *dst, int64_t H, bool input) {
+    size_t es = rnnck_dtype_size(rnnck_tensor_dtype(k));
+    size_t rows = (size_t)rnnck_tensor_dim(k, 0), G = (size_t)rnnck_cell_gates(cell), h = (size_t)H;
+    char *tmp = malloc(rnnck_tensor_nbytes(k) ? rnnck_tensor_nbytes(k) : 1);
+    if (!tmp) return rnnck__oom();
+    const char *src = rnnck_tensor_cdata(k);
+    for (size_t g = 0; g < G; g++)
+        for (size_t r = 0; r < rows; r++) /* block g as a C-order (rows, H) array, rows after rows */
+            memcpy(tmp + (g * rows * h + r * h) * es, src + (r * G * h + g * h) * es, h * es);
+    (void)input; /* both kinds: block g's C-order bytes are PyTorch's block (H, rows) */
+    rnnck_status st = rnnck__gate_reorder(rnnck_tensor_data(dst), tmp, lay->order, rnnck_cell_gate_order(cell),
+                                          (size_t)H, rows * es);
     free(tmp);
     return st;
 }
@@ -257,6 +284,14 @@ static rnnck_status recurrent(rnnck__kctx *ctx, const char *name, const rec_spec
             if (k == 2) {
                 bool two = rnnck_tensor_ndim(a) == 2 && rnnck_tensor_dim(a, 0) == 2 && rnnck_tensor_dim(a, 1) == G * H;
                 bool one = rnnck_tensor_ndim(a) == 1 && rnnck_tensor_dim(a, 0) == G * H;
+                if (r->cudnn) { /* one flat vector: input biases, then recurrent biases */
+                    if (rnnck_tensor_ndim(a) != 1 || rnnck_tensor_dim(a, 0) != 2 * G * H) {
+                        st = LERR(RNNCK_E_FORMAT, "weight '%.200s' has shape %s, expected (%lld) for %s", x->name,
+                                  shape_of(a, got, sizeof got), (long long)(2 * G * H), r->cls);
+                        break;
+                    }
+                    continue;
+                }
                 int ra = reset_after;
                 if (r->cell == RNNCK_CELL_GRU && ra < 0) ra = two ? 1 : 0;
                 bool ok = r->cell == RNNCK_CELL_GRU && ra == 1 ? two : one;
@@ -293,14 +328,16 @@ static rnnck_status recurrent(rnnck__kctx *ctx, const char *name, const rec_spec
     size_t es = rnnck_dtype_size(dt);
     for (int d = 0; d < dirs && !st; d++) {
         rnnck_tensor *p;
-        if (!(st = param(ctx, mod, RNNCK_PARAM_WEIGHT_IH, d, &p))) st = put_matrix(lay, r->cell, t[d][0], p, H);
-        if (!st && !(st = param(ctx, mod, RNNCK_PARAM_WEIGHT_HH, d, &p))) st = put_matrix(lay, r->cell, t[d][1], p, H);
+        if (!(st = param(ctx, mod, RNNCK_PARAM_WEIGHT_IH, d, &p)))
+            st = r->cudnn ? put_cudnn(lay, r->cell, t[d][0], p, H, true) : put_matrix(lay, r->cell, t[d][0], p, H);
+        if (!st && !(st = param(ctx, mod, RNNCK_PARAM_WEIGHT_HH, d, &p)))
+            st = r->cudnn ? put_cudnn(lay, r->cell, t[d][1], p, H, false) : put_matrix(lay, r->cell, t[d][1], p, H);
         if (!st && use_bias) {
             /* One Keras bias is bias_ih (bias_hh stays zero: exact); a GRU
              * with reset_after has two rows, input then recurrent. */
             const char *b = rnnck_tensor_cdata(t[d][2]);
             if (!(st = param(ctx, mod, RNNCK_PARAM_BIAS_IH, d, &p))) st = put_vector(lay, r->cell, b, p, H);
-            if (!st && r->cell == RNNCK_CELL_GRU && reset_after == 1 &&
+            if (!st && (r->cudnn || (r->cell == RNNCK_CELL_GRU && reset_after == 1)) &&
                 !(st = param(ctx, mod, RNNCK_PARAM_BIAS_HH, d, &p)))
                 st = put_vector(lay, r->cell, b + (size_t)(G * H) * es, p, H);
         }
@@ -547,7 +584,7 @@ rnnck_status rnnck__keras_layer(rnnck__kctx *ctx, const char *name, const rnnck_
      * it a Bidirectional whatever the name says. */
     if (!c && (nw == 4 || nw == 6) && has_weight(w, nw, "recurrent_kernel")) return bidirectional(ctx, name, NULL, w, nw);
     if (!strcmp(cls, "LSTM") || !strcmp(cls, "GRU") || !strcmp(cls, "SimpleRNN") || !strcmp(cls, "LSTMV1") ||
-        !strcmp(cls, "GRUV1")) {
+        !strcmp(cls, "GRUV1") || !strcmp(cls, "CuDNNLSTM") || !strcmp(cls, "CuDNNGRU")) {
         rec_spec r = {0};
         rnnck_status st = rec_class(ctx, name, cls, &r);
         r.cfg = c;

@@ -261,13 +261,14 @@ static rnnck_status recurrent(rnnck__kctx *ctx, const char *name, const rec_spec
             if (k == 1) { /* recurrent_kernel (H, G*H) fixes H */
                 int64_t h = rnnck_tensor_ndim(a) == 2 ? rnnck_tensor_dim(a, 0) : -1;
                 if (h < 1 || rnnck_tensor_dim(a, 1) != G * h || (units && h != units) || (d == 1 && h != H)) {
-                    st = LERR(RNNCK_E_FORMAT, "weight '%.200s' has shape %s; %s%s wants (units, %lld*units)%s",
-                              x->name, shape_of(a, got, sizeof got), r->cls, units ? " with config units" : "",
-                              (long long)G, units ? "" : "");
                     if (units)
                         st = LERR(RNNCK_E_FORMAT, "weight '%.200s' has shape %s but config units=%lld wants (%lld, %lld)",
                                   x->name, shape_of(a, got, sizeof got), (long long)units, (long long)units,
                                   (long long)(G * units));
+                    else
+                        st = LERR(RNNCK_E_FORMAT, "weight '%.200s' has shape %s; %s wants (units, %lld*units)%s",
+                                  x->name, shape_of(a, got, sizeof got), r->cls, (long long)G,
+                                  d == 1 ? ", as the forward direction" : "");
                     break;
                 }
                 H = h;

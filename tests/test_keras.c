@@ -521,3 +521,43 @@ Test(keras, maths_a_keras_weights_file_cannot_hold_is_refused_naming_module_and_
     free(src);
     free(out);
 }
+
+Test(keras, forward_cli_runs_a_keras_layer_by_name_batched_and_unbatched, .init = test_dir_setup,
+     .fini = test_dir_teardown) {
+    char *in = fixture_path("keras/tfk2_bilstm_stack.h5"), *x = fixture_path("keras/expect/tfk2_bilstm_stack.bidirectional.input.npy");
+    char *out = path_join(test_dir, "y.npy");
+    tool_result r = run_tool("forward", in, "--module", "bidirectional", "--input", x, "--output", out, NULL);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    tool_result_free(&r);
+    rnnck_tensor *y = NULL, *want = fixture_npy("keras/expect/tfk2_bilstm_stack.bidirectional.output.npy");
+    cr_assert_eq(rnnck_npy_load(out, &y), RNNCK_OK);
+    double max_abs = 0;
+    int fails = 0;
+    max_err(y, want, &max_abs, &fails);
+    cr_expect_eq(fails, 0, "CLI forward: max |err| %g", max_abs);
+    rnnck_tensor_free(y);
+    /* Unbatched (T, I): the first sequence alone gives the first row of the golden. */
+    rnnck_model *m = open_keras("tfk2_bilstm_stack.h5");
+    rnnck_tensor *xb = fixture_npy("keras/expect/tfk2_bilstm_stack.bidirectional.input.npy"), *x1 = NULL, *y1 = NULL,
+                 *hn = NULL;
+    int64_t T = rnnck_tensor_dim(xb, 1), I = rnnck_tensor_dim(xb, 2), O = rnnck_tensor_dim(want, 2);
+    int64_t shape[2] = {T, I};
+    cr_assert_eq(rnnck_tensor_from_data(RNNCK_F32, 2, shape, rnnck_tensor_data(xb), (size_t)(T * I) * 4, &x1),
+                 RNNCK_OK);
+    cr_assert_eq(rnnck_forward(m, module_of(m, "bidirectional"), x1, NULL, NULL, NULL, NULL, &y1, &hn, NULL),
+                 RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_tensor_ndim(y1), 2);
+    const float *a = rnnck_tensor_data(y1), *e = rnnck_tensor_data(want);
+    for (int64_t i = 0; i < T * O; i++)
+        cr_expect(fabs((double)a[i] - e[i]) <= ATOL + RTOL * fabs((double)e[i]), "unbatched element %lld",
+                  (long long)i);
+    rnnck_tensor_free(x1);
+    rnnck_tensor_free(y1);
+    rnnck_tensor_free(hn);
+    rnnck_tensor_free(xb);
+    rnnck_tensor_free(want);
+    rnnck_model_free(m);
+    free(in);
+    free(x);
+    free(out);
+}

@@ -45,12 +45,15 @@ static rnnck_status check_module(const kwriter *k, const rnnck_module_info *info
     if (info->forget_bias != 0) return inexact(k, info, "a run-time forget_bias has no Keras equivalent");
     if (info->dtype != RNNCK_F32 && info->dtype != RNNCK_F64) return inexact(k, info, "parameters other than float32/float64 are not written");
     /* A weights file holds no configuration: the activations must be the
-     * ones a Keras model has by default (sigmoid gates, tanh), or relu for a
-     * SimpleRNN (as torch.nn.RNN's nonlinearity, the model says it), so
-     * that the file read back means the same. GRU reset placement is told
-     * by the bias shape: (2, 3H) reset_after=True, (3H) reset-before. */
+     * ones a Keras model has by default (sigmoid gates, tanh; a relu
+     * SimpleRNN too is refused), so that the file read back means the same.
+     * GRU reset placement is told by the bias shape: (2, 3H)
+     * reset_after=True, (3H) reset-before. */
     rnnck_module_info plain = *info;
     plain.linear_before_reset = 1;
+    if (info->cell == RNNCK_CELL_RNN_RELU)
+        return inexact(k, info, "activation Relu cannot be recorded in a Keras weights file (no config: only "
+                       "Keras's default tanh reads back the same)");
     if (!rnnck_module_info_is_pytorch(&plain)) {
         int slots = info->cell == RNNCK_CELL_LSTM ? 3 : info->cell == RNNCK_CELL_GRU ? 2 : 1;
         for (int d = 0; d < 2; d++)

@@ -15,6 +15,10 @@ typedef struct rnnck__format {
     /* Writes m to path atomically, or refuses with RNNCK_E_INEXACT naming the
      * module and feature it cannot express. NULL if it cannot be written. */
     rnnck_status (*write)(rnnck_model *m, const char *path);
+    /* Optional: called after detect claimed the head, for containers whose
+     * head cannot tell (HDF5 holds rnnck and Keras files): 1 if the file is
+     * this format. May open the file (untrusted unless `trusted`). */
+    int (*confirm)(const char *path, bool trusted);
 } rnnck__format;
 
 /* Looks up a format by name; NULL if unknown. */
@@ -24,5 +28,6 @@ extern const rnnck__format rnnck__format_rnnck;
 extern const rnnck__format rnnck__format_pytorch;
 extern const rnnck__format rnnck__format_npz;
 extern const rnnck__format rnnck__format_onnx;
+extern const rnnck__format rnnck__format_keras;
 
 #endif

@@ -6,12 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Order matters for detection: the first format that claims a file wins. */
+/* Order matters for detection: the first format that claims a file wins;
+ * formats with a confirm step are asked first (their head test overlaps
+ * another's: Keras files are HDF5 like rnnck's). */
 static const rnnck__format *const formats[] = {
     &rnnck__format_rnnck,
     &rnnck__format_pytorch,
     &rnnck__format_npz,
     &rnnck__format_onnx,
+    &rnnck__format_keras,
 };
 #define NFORMATS (sizeof formats / sizeof formats[0])
 
@@ -49,9 +52,15 @@ static const char *list_formats(int writable) {
 const char *rnnck_formats_readable(void) { return list_formats(0); }
 const char *rnnck_formats_writable(void) { return list_formats(1); }
 
+static rnnck_status detect(const char *path, bool trusted, const char **format);
+
 rnnck_status rnnck_detect_format(const char *path, const char **format) {
     rnnck__err_clear();
     if (!path || !format) return rnnck__err(RNNCK_E_USAGE, "rnnck_detect_format: NULL argument");
+    return detect(path, false, format);
+}
+
+static rnnck_status detect(const char *path, bool trusted, const char **format) {
     rnnck_status kind = rnnck__require_regular_input(path, NULL); /* a FIFO would block fopen */
     if (kind) return kind;
     FILE *f = fopen(path, "rb");
@@ -71,9 +80,13 @@ rnnck_status rnnck_detect_format(const char *path, const char **format) {
         free(head);
         return rnnck__err(RNNCK_E_IO, "%s: read error", path);
     }
-    for (size_t i = 0; i < NFORMATS; i++)
-        if (formats[i]->detect && formats[i]->detect(head, n)) {
-            *format = formats[i]->name;
+    for (int confirming = 1; confirming >= 0; confirming--)
+        for (size_t i = 0; i < NFORMATS; i++) {
+            const rnnck__format *f = formats[i];
+            if (!f->detect || (f->confirm != NULL) != confirming || !f->detect(head, n)) continue;
+            if (f->confirm && !f->confirm(path, trusted)) continue;
+            rnnck__err_clear(); /* a confirm that said no may have left a message */
+            *format = f->name;
             free(head);
             return RNNCK_OK;
         }
@@ -89,7 +102,7 @@ rnnck_status rnnck_open(const char *path, const rnnck_open_opts *opts, rnnck_mod
     if (kind) return kind;
     const char *name = opts ? opts->format : NULL;
     if (!name) {
-        rnnck_status st = rnnck_detect_format(path, &name);
+        rnnck_status st = detect(path, opts && (opts->flags & RNNCK_OPEN_TRUSTED), &name);
         if (st) return st;
     }
     const rnnck__format *fmt = rnnck__format_find(name);

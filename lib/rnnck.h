@@ -76,7 +76,7 @@
  *    regular file is written through (the target is replaced, the link
  *    stays); "-" means standard output (fd 1); an existing character device,
  *    FIFO or socket is written directly, never renamed over, by writers that
- *    stream (npz, pytorch, npy, svg), while the rnnck (HDF5) writer refuses it
+ *    stream (npz, pytorch, npy, svg), while the HDF5 writers (rnnck, keras) refuse it
  *    with RNNCK_E_WRITE ("needs a seekable file"); a directory, block device
  *    or dangling symlink is RNNCK_E_WRITE. A stream keeps what was written
  *    before a failure. Opening a FIFO blocks until it has a reader.
@@ -664,7 +664,9 @@ typedef struct rnnck_open_opts {
  * "model_state_dict", "net", "module" are preferred when several do). */
 
 /* Sets *format to the name of the format of `path` judged by its first 512
- * bytes (a static string: "rnnck", "pytorch", "npz"). Returns: RNNCK_OK;
+ * bytes (a static string: "rnnck", "pytorch", "npz", "onnx", "keras"); an
+ * HDF5 file is "keras" when its root has Keras's attributes or groups and
+ * no rnnck_schema (the root is read in the isolated helper). Returns: RNNCK_OK;
  * RNNCK_E_USAGE (NULL argument); RNNCK_E_IO (cannot open or read);
  * RNNCK_E_FORMAT if no format claims it (*format is then not written). */
 RNNCK_API rnnck_status rnnck_detect_format(const char *path, const char **format);
@@ -693,7 +695,9 @@ RNNCK_API rnnck_status rnnck_open(const char *path, const rnnck_open_opts *opts,
  * rnnck_save); RNNCK_E_UNSUPPORTED
  * (rnnck: see rnnck_save); RNNCK_E_INEXACT (pytorch,
  * npz: a module with semantics torch.nn lacks, or for npz a bfloat16
- * tensor); RNNCK_E_WRITE; RNNCK_E_NOMEM; lazy-read statuses. */
+ * tensor; keras: proj_size, peepholes, clip, input_forget, forget_bias,
+ * non-default activations, tensors no Keras layer holds); RNNCK_E_WRITE;
+ * RNNCK_E_NOMEM; lazy-read statuses. "keras" is written only when named. */
 RNNCK_API rnnck_status rnnck_write(rnnck_model *m, const char *path, const char *format);
 /* Comma-separated names of the formats this build reads / writes. Static;
  * filled on first call (see "Threads and processes"). Never fail. */

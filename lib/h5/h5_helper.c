@@ -6,10 +6,12 @@
  * Usage (from the library only; argv is trusted, the file is not):
  *   rnnck-h5-reader walk  AS_BYTES CPU_S PATH MAX_TENSORS MAX_TENSOR_BYTES MAX_DIM FLAGS
  *   rnnck-h5-reader check AS_BYTES CPU_S PATH MAX_TENSORS MAX_TENSOR_BYTES MAX_DIM FLAGS
+ *   rnnck-h5-reader tree|probe (same arguments as walk; h5_tree.c)
  *   rnnck-h5-reader read  AS_BYTES CPU_S PATH OBJECT DTYPE NUMEL
  * Replies on fd 1 (see h5_isolate.c for the records). Exit 0 after a
  * complete reply, 2 on bad usage, 3 if the reply could not be written. */
 #include "h5/h5_internal.h"
+#include "h5/h5_tree.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -64,16 +66,21 @@ static int reply_status(rnnck_report *report, rnnck_status st) {
     return ok && send_text('S', st, st ? rnnck_errmsg() : "") ? 0 : 3;
 }
 
-static int run_job(int argc, char **argv, bool check) {
+static int run_job(int argc, char **argv, const char *job) {
+    bool check = strcmp(job, "check") == 0, probe = strcmp(job, "probe") == 0, tree = strcmp(job, "tree") == 0;
     rnnck_limits lim;
     int64_t flags;
     if (argc != 9 || !parse_i64(argv[5], &lim.max_tensors) || !parse_i64(argv[6], &lim.max_tensor_bytes) ||
         !parse_i64(argv[7], &lim.max_dim) || !parse_i64(argv[8], &flags))
         return 2;
-    rnnck_report *report = check ? calloc(1, sizeof *report) : NULL;
+    rnnck_report *report = check || probe || tree ? calloc(1, sizeof *report) : NULL;
     rnnck_status st;
-    if (check && !report)
+    if ((check || probe || tree) && !report)
         st = rnnck__oom();
+    else if (probe)
+        st = rnnck__h5_probe_here(argv[4], report);
+    else if (tree)
+        st = rnnck__h5_tree_walk_here(argv[4], &lim, report);
     else
         st = check ? rnnck__h5_check_here(argv[4], &lim, (unsigned)flags, report)
                    : rnnck__h5_preflight(argv[4], &lim, (unsigned)flags, NULL);
@@ -111,8 +118,9 @@ int rnnck__h5_helper_main(int argc, char **argv) {
     limit(RLIMIT_CPU, cpu);
     limit(RLIMIT_CORE, 0); /* a crash here is expected on hostile files: no core dumps */
     rnnck__h5_silence();
-    if (strcmp(argv[1], "walk") == 0) return run_job(argc, argv, false);
-    if (strcmp(argv[1], "check") == 0) return run_job(argc, argv, true);
+    if (strcmp(argv[1], "walk") == 0 || strcmp(argv[1], "check") == 0 || strcmp(argv[1], "tree") == 0 ||
+        strcmp(argv[1], "probe") == 0)
+        return run_job(argc, argv, argv[1]);
     if (strcmp(argv[1], "read") == 0) return run_read(argc, argv);
     return 2;
 }

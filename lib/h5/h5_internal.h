@@ -188,7 +188,9 @@ rnnck_status rnnck__h5_read_dataset(const rnnck__h5_file *f, const char *object,
 /* ---- isolation (lib/h5/h5_isolate.c, lib/h5/h5_helper.c) ---- */
 #define RNNCK__H5_HELPER_NAME "rnnck-h5-reader"
 #define RNNCK__H5_HELPER_MAGIC "RNCKH5\x01\n" /* 8 bytes: protocol version 1 */
-typedef enum { RNNCK__H5_JOB_WALK, RNNCK__H5_JOB_CHECK } rnnck__h5_job_kind;
+/* TREE: the generic walk of h5_tree.c (foreign formats); PROBE: the names
+ * at the root, sent back as report lines (detection). */
+typedef enum { RNNCK__H5_JOB_WALK, RNNCK__H5_JOB_CHECK, RNNCK__H5_JOB_TREE, RNNCK__H5_JOB_PROBE } rnnck__h5_job_kind;
 /* Runs a job (the metadata walk of rnnck_load, or the whole check) in the
  * helper and returns its status and message (and, with report, its report
  * lines); RNNCK_E_FORMAT if the helper crashed or broke the protocol;

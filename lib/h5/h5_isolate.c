@@ -287,7 +287,10 @@ rnnck_status rnnck__h5_isolated(const char *path, const rnnck_limits *lim, unsig
     /* CPU: generous for the size of the file (a check reads all its data). */
     int64_t cpu_s = 30 + file_size / ((int64_t)32 << 20);
     char *argv[] = {(char *)RNNCK__H5_HELPER_NAME,
-                    kind == RNNCK__H5_JOB_CHECK ? "check" : "walk",
+                    kind == RNNCK__H5_JOB_CHECK   ? "check"
+                    : kind == RNNCK__H5_JOB_TREE  ? "tree"
+                    : kind == RNNCK__H5_JOB_PROBE ? "probe"
+                                                  : "walk",
                     I64(as, as_limit(kind == RNNCK__H5_JOB_CHECK ? l.max_tensor_bytes : 0)),
                     I64(cpu, cpu_s),
                     (char *)path,

@@ -1,0 +1,563 @@
+/* Keras import (formats/keras): the fixtures of fixtures/keras (laid out as
+ * Keras 2 / tf.keras / Keras 3 write them, by make_keras_fixtures.py) read
+ * with the contract's names and shapes, every weight bit-exact against what
+ * the script wrote after the documented transform, the forward pass matches
+ * the TF.js (or NumPy-Keras) goldens, and malformed files are refused with
+ * exit 3 naming file, layer and field. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers/testutil.h"
+#include "rnnck.h"
+
+#define ATOL 2e-5
+#define RTOL 2e-4
+
+typedef struct kcase {
+    char file[128], fixture[128], module[128], cls[32], golden[16], bias[16], reset[16], rec_act[32], act[32];
+    int I, H, dirs;
+} kcase;
+
+static int read_cases(kcase *c, int max) {
+    char *path = fixture_path("keras/expect/cases.txt");
+    FILE *fp = fopen(path, "r");
+    cr_assert(fp, "cannot open %s", path);
+    free(path);
+    char line[1024];
+    int n = 0;
+    while (n < max && fgets(line, sizeof line, fp)) {
+        if (line[0] == '#' || line[0] == '\n') continue;
+        kcase *k = &c[n];
+        int got = sscanf(line, "%127s %127s %127s %31s %15s %d %d %d %15s %15s %31s %31s", k->file, k->fixture,
+                         k->module, k->cls, k->golden, &k->I, &k->H, &k->dirs, k->bias, k->reset, k->rec_act, k->act);
+        cr_assert_eq(got, 12, "bad line in cases.txt: %s", line);
+        n++;
+    }
+    fclose(fp);
+    return n;
+}
+
+static rnnck_model *open_keras(const char *file) {
+    char rel[300];
+    snprintf(rel, sizeof rel, "keras/%s", file);
+    char *path = fixture_path(rel);
+    rnnck_model *m = NULL;
+    rnnck_status st = rnnck_open(path, NULL, &m);
+    cr_assert_eq(st, RNNCK_OK, "%s: %s", path, rnnck_errmsg());
+    free(path);
+    return m;
+}
+
+static rnnck_tensor *expect_npy(const kcase *k, const char *what) {
+    char rel[400];
+    snprintf(rel, sizeof rel, "keras/expect/%s.%s.%s.npy", k->fixture, k->module, what);
+    char *path = fixture_path(rel);
+    rnnck_tensor *t = NULL;
+    cr_assert_eq(rnnck_npy_load(path, &t), RNNCK_OK, "%s: %s", path, rnnck_errmsg());
+    free(path);
+    return t;
+}
+
+static size_t module_of(rnnck_model *m, const char *name) {
+    size_t idx;
+    cr_assert_eq(rnnck_model_find_module(m, name, &idx), RNNCK_OK, "no module '%s': %s", name, rnnck_errmsg());
+    return idx;
+}
+
+static kcase cases[32];
+static int ncases;
+
+static void load_cases(void) { ncases = read_cases(cases, 32); }
+
+Test(keras, every_fixture_reads_with_the_layer_names_and_pytorch_shapes, .init = load_cases) {
+    cr_assert_geq(ncases, 10);
+    for (int i = 0; i < ncases; i++) {
+        const kcase *k = &cases[i];
+        rnnck_model *m = open_keras(k->file);
+        const rnnck_module_info *info = rnnck_model_module(m, module_of(m, k->module));
+        rnnck_cell cell = strstr(k->cls, "LSTM") ? RNNCK_CELL_LSTM
+                          : strstr(k->cls, "GRU") ? RNNCK_CELL_GRU
+                          : !strcmp(k->act, "relu") ? RNNCK_CELL_RNN_RELU : RNNCK_CELL_RNN_TANH;
+        cr_expect_eq(info->cell, cell, "%s %s: cell", k->file, k->module);
+        cr_expect_eq(info->input_size, k->I, "%s %s", k->file, k->module);
+        cr_expect_eq(info->hidden_size, k->H, "%s %s", k->file, k->module);
+        cr_expect_eq(info->num_layers, 1);
+        cr_expect_eq(info->bidirectional, k->dirs == 2, "%s %s", k->file, k->module);
+        cr_expect_eq(info->batch_first, 1, "Keras layers are batch-major");
+        cr_expect_eq(info->bias, 1);
+        int G = rnnck_cell_gates(cell);
+        for (int d = 0; d < k->dirs; d++) {
+            char name[300];
+            snprintf(name, sizeof name, "%s.weight_ih_l0%s", k->module, d ? "_reverse" : "");
+            rnnck_tensor *t = NULL;
+            cr_assert_eq(rnnck_model_find(m, name, &t), RNNCK_OK, "%s: no %s", k->file, name);
+            cr_expect_eq(rnnck_tensor_dim(t, 0), G * k->H);
+            cr_expect_eq(rnnck_tensor_dim(t, 1), k->I);
+            snprintf(name, sizeof name, "%s.bias_hh_l0%s", k->module, d ? "_reverse" : "");
+            cr_expect_eq(rnnck_model_find(m, name, &t), RNNCK_OK, "%s: no %s", k->file, name);
+        }
+        /* Semantics: reset placement and the gate activation of the version. */
+        if (cell == RNNCK_CELL_GRU)
+            cr_expect_eq(info->linear_before_reset, strcmp(k->reset, "after") == 0, "%s %s: reset", k->file,
+                         k->module);
+        if (!strcmp(k->rec_act, "hard_sigmoid") && cell != RNNCK_CELL_RNN_TANH) {
+            bool k3 = strstr(k->file, "k3") == k->file;
+            for (int d = 0; d < 2; d++) {
+                cr_expect_eq(info->act[d][0].kind, RNNCK_ACT_HARD_SIGMOID);
+                cr_expect_eq(info->act[d][0].alpha, k3 ? 1.0 / 6.0 : 0.2, "%s: Keras %d hard_sigmoid slope",
+                             k->file, k3 ? 3 : 2);
+                cr_expect_eq(info->act[d][0].beta, 0.5);
+            }
+        } else {
+            cr_expect(rnnck_module_info_is_pytorch(info) || cell == RNNCK_CELL_GRU, "%s %s", k->file, k->module);
+        }
+        rnnck_model_free(m);
+    }
+}
+
+/* PyTorch gate block g of a Keras kernel: LSTM i,f,c,o = i,f,g,o; GRU z,r,h
+ * -> r,z,n takes Keras block 1, 0, 2. */
+static int keras_block(const char *cls, int g) {
+    if (strstr(cls, "GRU")) return g == 0 ? 1 : g == 1 ? 0 : 2;
+    return g;
+}
+
+/* dst (G*H, in) must be src (in, G*H) transposed, blocks moved. */
+static void expect_weight(const kcase *k, rnnck_tensor *dst, rnnck_tensor *src, const char *what) {
+    int G = rnnck_tensor_dim(dst, 0) / k->H, in = (int)rnnck_tensor_dim(dst, 1);
+    cr_assert_eq(rnnck_tensor_dim(src, 0), in);
+    cr_assert_eq(rnnck_tensor_dim(src, 1), G * k->H);
+    const float *d = rnnck_tensor_data(dst), *s = rnnck_tensor_data(src);
+    int bad = 0;
+    for (int g = 0; g < G; g++)
+        for (int h = 0; h < k->H; h++)
+            for (int i = 0; i < in; i++) {
+                float want = s[i * G * k->H + keras_block(k->cls, g) * k->H + h];
+                bad += memcmp(&want, &d[(g * k->H + h) * in + i], sizeof want) != 0;
+            }
+    cr_expect_eq(bad, 0, "%s %s %s: %d elements differ", k->file, k->module, what, bad);
+}
+
+static void expect_bias(const kcase *k, rnnck_tensor *dst, const float *src, float scale, const char *what) {
+    int G = rnnck_tensor_dim(dst, 0) / k->H, bad = 0;
+    const float *d = rnnck_tensor_data(dst);
+    for (int g = 0; g < G; g++)
+        for (int h = 0; h < k->H; h++) {
+            float want = src ? src[keras_block(k->cls, g) * k->H + h] * scale : 0.0f;
+            bad += memcmp(&want, &d[g * k->H + h], sizeof want) != 0;
+        }
+    cr_expect_eq(bad, 0, "%s %s %s: %d elements differ", k->file, k->module, what, bad);
+}
+
+Test(keras, weights_are_bit_exact_after_transpose_and_gate_reorder, .init = load_cases) {
+    for (int i = 0; i < ncases; i++) {
+        const kcase *k = &cases[i];
+        rnnck_model *m = open_keras(k->file);
+        size_t mod = module_of(m, k->module);
+        for (int d = 0; d < k->dirs; d++) {
+            char w[32];
+            rnnck_tensor *p, *src;
+            snprintf(w, sizeof w, "w%d_0", d);
+            src = expect_npy(k, w);
+            cr_assert_eq(rnnck_model_param(m, mod, RNNCK_PARAM_WEIGHT_IH, 0, d, &p), RNNCK_OK);
+            expect_weight(k, p, src, "weight_ih");
+            rnnck_tensor_free(src);
+            snprintf(w, sizeof w, "w%d_1", d);
+            src = expect_npy(k, w);
+            cr_assert_eq(rnnck_model_param(m, mod, RNNCK_PARAM_WEIGHT_HH, 0, d, &p), RNNCK_OK);
+            expect_weight(k, p, src, "weight_hh");
+            rnnck_tensor_free(src);
+            snprintf(w, sizeof w, "w%d_2", d);
+            src = expect_npy(k, w);
+            const float *b = rnnck_tensor_data(src);
+            bool two = rnnck_tensor_ndim(src) == 2;
+            /* CuDNNLSTM's file holds Keras's conversion of this bias: half
+             * of it on each side (exact). */
+            bool halves = !strcmp(k->cls, "CuDNNLSTM");
+            cr_assert_eq(rnnck_model_param(m, mod, RNNCK_PARAM_BIAS_IH, 0, d, &p), RNNCK_OK);
+            expect_bias(k, p, b, halves ? 0.5f : 1.0f, "bias_ih");
+            /* One Keras bias: bias_hh is zero (exact); GRU reset_after: row 1. */
+            cr_assert_eq(rnnck_model_param(m, mod, RNNCK_PARAM_BIAS_HH, 0, d, &p), RNNCK_OK);
+            expect_bias(k, p, halves ? b : two ? b + rnnck_tensor_dim(src, 1) : NULL, halves ? 0.5f : 1.0f, "bias_hh");
+            rnnck_tensor_free(src);
+        }
+        rnnck_model_free(m);
+    }
+}
+
+static void max_err(const rnnck_tensor *got, const rnnck_tensor *want, double *max_abs, int *fails) {
+    cr_assert_eq(rnnck_tensor_numel(got), rnnck_tensor_numel(want));
+    const float *a = rnnck_tensor_cdata(got), *e = rnnck_tensor_cdata(want);
+    for (int64_t i = 0; i < rnnck_tensor_numel(want); i++) {
+        double d = fabs((double)a[i] - (double)e[i]);
+        if (d > *max_abs) *max_abs = d;
+        if (!(d <= ATOL + RTOL * fabs((double)e[i]))) (*fails)++;
+    }
+}
+
+Test(keras, forward_pass_matches_the_tfjs_and_keras_equation_goldens, .init = load_cases) {
+    double worst = 0;
+    for (int i = 0; i < ncases; i++) {
+        const kcase *k = &cases[i];
+        rnnck_model *m = open_keras(k->file);
+        rnnck_tensor *x = expect_npy(k, "input"), *y = expect_npy(k, "output"), *out = NULL, *hn = NULL, *cn = NULL;
+        cr_assert_eq(rnnck_tensor_dim(x, 2), k->I);
+        rnnck_status st = rnnck_forward(m, module_of(m, k->module), x, NULL, NULL, NULL, NULL, &out, &hn, &cn);
+        cr_assert_eq(st, RNNCK_OK, "%s %s: %s", k->file, k->module, rnnck_errmsg());
+        double max_abs = 0;
+        int fails = 0;
+        max_err(out, y, &max_abs, &fails);
+        cr_expect_eq(fails, 0, "%s %s (%s golden): %d outputs beyond %g + %g*|y|, max |err| %.3g", k->file, k->module,
+                     k->golden, fails, ATOL, RTOL, max_abs);
+        cr_log_info("%s %s (%s): max |err| %.3g", k->file, k->module, k->golden, max_abs);
+        if (max_abs > worst) worst = max_abs;
+        rnnck_tensor_free(out);
+        rnnck_tensor_free(hn);
+        rnnck_tensor_free(cn);
+        rnnck_tensor_free(x);
+        rnnck_tensor_free(y);
+        rnnck_model_free(m);
+    }
+    cr_expect_lt(worst, ATOL);
+}
+
+static rnnck_tensor *fixture_npy(const char *rel) {
+    char *path = fixture_path(rel);
+    rnnck_tensor *t = NULL;
+    cr_assert_eq(rnnck_npy_load(path, &t), RNNCK_OK, "%s: %s", path, rnnck_errmsg());
+    free(path);
+    return t;
+}
+
+Test(keras, dense_becomes_a_linear_weight_and_embedding_keeps_its_table) {
+    rnnck_model *m = open_keras("tfk2_lstm_dense.h5");
+    rnnck_tensor *k = fixture_npy("keras/expect/tfk2_lstm_dense.dense.kernel.npy");
+    rnnck_tensor *b = fixture_npy("keras/expect/tfk2_lstm_dense.dense.bias.npy"), *w = NULL, *wb = NULL;
+    cr_assert_eq(rnnck_model_find(m, "dense.weight", &w), RNNCK_OK);
+    cr_assert_eq(rnnck_model_find(m, "dense.bias", &wb), RNNCK_OK);
+    int64_t I = rnnck_tensor_dim(k, 0), O = rnnck_tensor_dim(k, 1);
+    cr_assert_eq(rnnck_tensor_dim(w, 0), O);
+    cr_assert_eq(rnnck_tensor_dim(w, 1), I);
+    const float *kd = rnnck_tensor_data(k), *wd = rnnck_tensor_data(w);
+    for (int64_t o = 0; o < O; o++)
+        for (int64_t i = 0; i < I; i++) cr_expect_eq(memcmp(&wd[o * I + i], &kd[i * O + o], 4), 0);
+    cr_expect_eq(memcmp(rnnck_tensor_data(wb), rnnck_tensor_data(b), rnnck_tensor_nbytes(b)), 0);
+    cr_expect_eq(rnnck_model_tensor_count(m), 6, "lstm (4) + dense (2); optimizer state ignored");
+    rnnck_tensor_free(k);
+    rnnck_tensor_free(b);
+    rnnck_model_free(m);
+    m = open_keras("tfk2_weights_gru.h5");
+    rnnck_tensor *e = fixture_npy("keras/expect/tfk2_weights_gru.embedding.embeddings.npy"), *we = NULL;
+    cr_assert_eq(rnnck_model_find(m, "embedding.weight", &we), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_tensor_nbytes(we), rnnck_tensor_nbytes(e));
+    cr_expect_eq(memcmp(rnnck_tensor_data(we), rnnck_tensor_data(e), rnnck_tensor_nbytes(e)), 0);
+    rnnck_tensor_free(e);
+    rnnck_model_free(m);
+}
+
+Test(keras, keras_hdf5_is_detected_by_content_and_rnnck_files_stay_rnnck) {
+    const char *files[] = {"keras/tfk2_lstm_dense.h5", "keras/tfk2_weights_gru.h5", "keras/k3_model.weights.h5",
+                           "keras/k3_gru_hard_sigmoid.keras", "schema/example_lstm.h5"};
+    const char *want[] = {"keras", "keras", "keras", "keras", "rnnck"};
+    for (size_t i = 0; i < 5; i++) {
+        char *p = fixture_path(files[i]);
+        const char *fmt = NULL;
+        cr_assert_eq(rnnck_detect_format(p, &fmt), RNNCK_OK, "%s: %s", p, rnnck_errmsg());
+        cr_expect_str_eq(fmt, want[i], "%s", files[i]);
+        free(p);
+    }
+}
+
+Test(keras, trusted_open_reads_the_same_model_without_the_helper) {
+    char *p = fixture_path("keras/tfk2_bilstm_stack.h5");
+    rnnck_open_opts opts = {0};
+    opts.flags = RNNCK_OPEN_TRUSTED;
+    rnnck_model *a = NULL, *b = NULL;
+    cr_assert_eq(rnnck_open(p, &opts, &a), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_open(p, NULL, &b), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_tensor_count(a), rnnck_model_tensor_count(b));
+    for (size_t i = 0; i < rnnck_model_tensor_count(a); i++) {
+        rnnck_tensor *x = rnnck_model_tensor(a, i), *y = rnnck_model_tensor(b, i);
+        cr_expect_str_eq(rnnck_tensor_name(x), rnnck_tensor_name(y));
+        cr_expect_eq(memcmp(rnnck_tensor_data(x), rnnck_tensor_data(y), rnnck_tensor_nbytes(x)), 0);
+    }
+    rnnck_model_free(a);
+    rnnck_model_free(b);
+    free(p);
+}
+
+Test(keras, convert_to_pytorch_keeps_names_and_bits_and_refuses_keras_only_maths, .init = test_dir_setup,
+     .fini = test_dir_teardown) {
+    char *in = fixture_path("keras/tfk2_bilstm_stack.h5"), *out = path_join(test_dir, "x.pt");
+    tool_result r = run_tool("convert", in, out, NULL);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    tool_result_free(&r);
+    rnnck_model *a = open_keras("tfk2_bilstm_stack.h5"), *b = NULL;
+    cr_assert_eq(rnnck_open(out, NULL, &b), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_load_all(b), RNNCK_OK);
+    cr_assert_eq(rnnck_model_tensor_count(a), rnnck_model_tensor_count(b));
+    for (size_t i = 0; i < rnnck_model_tensor_count(a); i++) {
+        rnnck_tensor *x = rnnck_model_tensor(a, i), *y = NULL;
+        cr_assert_eq(rnnck_model_find(b, rnnck_tensor_name(x), &y), RNNCK_OK, "%s", rnnck_tensor_name(x));
+        cr_expect_eq(memcmp(rnnck_tensor_data(x), rnnck_tensor_data(y), rnnck_tensor_nbytes(x)), 0);
+    }
+    rnnck_model_free(a);
+    rnnck_model_free(b);
+    free(in);
+    /* hard_sigmoid and reset-before GRUs: PyTorch cannot run them. */
+    const char *refused[] = {"keras/k21_gru_hard_sigmoid.h5", "keras/k3_gru_hard_sigmoid.keras"};
+    for (int i = 0; i < 2; i++) {
+        in = fixture_path(refused[i]);
+        r = run_tool("convert", in, out, "--to", "pytorch", NULL);
+        cr_expect_eq(r.exit_code, 3, "%s: %s", refused[i], r.err);
+        cr_expect(strstr(r.err, "gru") != NULL, "names the layer: %s", r.err);
+        tool_result_free(&r);
+        free(in);
+    }
+    free(out);
+}
+
+Test(keras, converted_rnnck_file_runs_like_the_keras_file, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *in = fixture_path("keras/tfk1_gru_bi.h5"), *out = path_join(test_dir, "x.h5");
+    tool_result r = run_tool("convert", in, out, NULL);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    tool_result_free(&r);
+    r = run_tool("validate", in, out, NULL);
+    cr_expect_eq(r.exit_code, 0, "keras vs its rnnck copy: %s %s", r.out, r.err);
+    tool_result_free(&r);
+    free(in);
+    free(out);
+}
+
+/* ---------------------------------------------------------- malformed files */
+
+Test(keras, malformed_keras_files_are_refused_naming_file_layer_and_field) {
+    char *path = fixture_path("keras/bad/EXPECT.txt");
+    FILE *fp = fopen(path, "r");
+    cr_assert(fp, "cannot open %s", path);
+    free(path);
+    char line[1024];
+    int n = 0;
+    while (fgets(line, sizeof line, fp)) {
+        if (line[0] == '#') continue;
+        char file[256], status[32], needles[700];
+        if (sscanf(line, "%255s %31s %699s", file, status, needles) != 3) continue;
+        char rel[300];
+        snprintf(rel, sizeof rel, "keras/bad/%s", file);
+        char *p = fixture_path(rel);
+        rnnck_model *m = NULL;
+        rnnck_status st = rnnck_open(p, NULL, &m);
+        rnnck_status want = !strcmp(status, "unsupported") ? RNNCK_E_UNSUPPORTED : RNNCK_E_FORMAT;
+        cr_expect_eq(st, want, "%s: status %d (%s), expected %s", file, st, rnnck_errmsg(), status);
+        const char *msg = rnnck_errmsg();
+        cr_expect(strstr(msg, file) != NULL, "%s: message does not name the file: %s", file, msg);
+        for (char *w = strtok(needles, "|"); w; w = strtok(NULL, "|"))
+            cr_expect(strstr(msg, w) != NULL, "%s: message lacks '%s': %s", file, w, msg);
+        rnnck_model_free(m);
+        tool_result r = run_tool("inspect", p, NULL);
+        cr_expect_eq(r.exit_code, 3, "%s: rnnck inspect exit %d", file, r.exit_code);
+        cr_expect_eq(count_lines(r.err), 1, "%s: one line: %s", file, r.err);
+        tool_result_free(&r);
+        free(p);
+        n++;
+    }
+    fclose(fp);
+    cr_expect_geq(n, 30, "at least 30 malformed Keras files (%d)", n);
+}
+
+Test(keras, truncated_and_damaged_keras_files_fail_cleanly, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = fixture_path("keras/tfk2_lstm_dense.h5");
+    size_t len;
+    unsigned char *good = read_file(p, &len);
+    cr_assert(good && len > 4096);
+    for (int i = 0; i < 12; i++) {
+        size_t n = i < 4 ? len * (size_t)(i + 1) / 5 : len;
+        unsigned char *bad = malloc(len);
+        memcpy(bad, good, len);
+        if (i >= 4)
+            for (int k = 0; k < 24; k++) bad[(200 + (size_t)i * 517 + (size_t)k * 131) % len] ^= (unsigned char)(0x33 + k);
+        char name[32];
+        snprintf(name, sizeof name, "bad%d.h5", i);
+        char *q = path_join(test_dir, name);
+        cr_assert_eq(write_file(q, bad, n), 0);
+        rnnck_open_opts opts = {0};
+        opts.format = "keras";
+        rnnck_model *m = NULL;
+        rnnck_status st = rnnck_open(q, &opts, &m);
+        if (st == RNNCK_OK) {
+            /* damage in data bytes can leave a readable file: it must run */
+            rnnck_model_free(m);
+        } else {
+            cr_expect(st == RNNCK_E_FORMAT || st == RNNCK_E_UNSUPPORTED, "%s: status %d: %s", name, st,
+                      rnnck_errmsg());
+            cr_expect(strstr(rnnck_errmsg(), name) != NULL, "%s: %s", name, rnnck_errmsg());
+        }
+        free(q);
+        free(bad);
+    }
+    free(good);
+    free(p);
+}
+
+/* ---------------------------------------------------------- --to keras */
+
+static void same_models_bitwise(rnnck_model *a, rnnck_model *b, const char *what) {
+    cr_assert_eq(rnnck_model_load_all(a), RNNCK_OK);
+    cr_assert_eq(rnnck_model_load_all(b), RNNCK_OK);
+    cr_expect_eq(rnnck_model_tensor_count(a), rnnck_model_tensor_count(b), "%s", what);
+    for (size_t i = 0; i < rnnck_model_tensor_count(a); i++) {
+        rnnck_tensor *x = rnnck_model_tensor(a, i), *y = NULL;
+        cr_assert_eq(rnnck_model_find(b, rnnck_tensor_name(x), &y), RNNCK_OK, "%s: %s missing", what,
+                     rnnck_tensor_name(x));
+        cr_assert_eq(rnnck_tensor_nbytes(x), rnnck_tensor_nbytes(y));
+        cr_expect_eq(memcmp(rnnck_tensor_data(x), rnnck_tensor_data(y), rnnck_tensor_nbytes(x)), 0, "%s: %s differs",
+                     what, rnnck_tensor_name(x));
+    }
+    cr_expect_eq(rnnck_model_module_count(a), rnnck_model_module_count(b));
+    for (size_t i = 0; i < rnnck_model_module_count(a); i++) {
+        const rnnck_module_info *x = rnnck_model_module(a, i);
+        size_t j;
+        cr_assert_eq(rnnck_model_find_module(b, x->name, &j), RNNCK_OK, "%s: module %s", what, x->name);
+        const rnnck_module_info *y = rnnck_model_module(b, j);
+        cr_expect_eq(x->cell, y->cell);
+        cr_expect_eq(x->linear_before_reset, y->linear_before_reset, "%s: %s reset placement", what, x->name);
+        cr_expect_eq(x->bidirectional, y->bidirectional);
+    }
+}
+
+Test(keras, keras_to_rnnck_to_keras_keeps_every_weight_bit_for_bit, .init = test_dir_setup,
+     .fini = test_dir_teardown) {
+    const char *files[] = {"tfk2_lstm_dense.h5", "tfk2_bilstm_stack.h5", "tfk2_nested.h5", "k3_model.weights.h5"};
+    for (size_t i = 0; i < 4; i++) {
+        char rel[200];
+        snprintf(rel, sizeof rel, "keras/%s", files[i]);
+        char *in = fixture_path(rel), *mid = path_join(test_dir, "mid.h5"), *out = path_join(test_dir, "out.h5");
+        tool_result r = run_tool("convert", in, mid, NULL);
+        cr_assert_eq(r.exit_code, 0, "%s: %s", files[i], r.err);
+        tool_result_free(&r);
+        r = run_tool("convert", mid, out, "--to", "keras", NULL);
+        cr_assert_eq(r.exit_code, 0, "%s: %s", files[i], r.err);
+        tool_result_free(&r);
+        const char *fmt = NULL;
+        cr_assert_eq(rnnck_detect_format(out, &fmt), RNNCK_OK);
+        cr_expect_str_eq(fmt, "keras");
+        rnnck_model *a = open_keras(files[i]), *b = NULL;
+        cr_assert_eq(rnnck_open(out, NULL, &b), RNNCK_OK, "%s", rnnck_errmsg());
+        same_models_bitwise(a, b, files[i]);
+        rnnck_model_free(a);
+        rnnck_model_free(b);
+        free(in);
+        free(mid);
+        free(out);
+    }
+}
+
+Test(keras, pytorch_modules_written_for_keras_run_the_same, .init = test_dir_setup, .fini = test_dir_teardown) {
+    const char *cells[] = {"lstm", "gru", "rnn_tanh"};
+    for (int i = 0; i < 3; i++) {
+        char *src = path_join(test_dir, "src.h5"), *out = path_join(test_dir, "k.h5");
+        tool_result r = run_tool("init", src, "--cell", cells[i], "--input-size", "5", "--hidden-size", "4",
+                                 "--bidirectional", "--seed", "7", NULL);
+        cr_assert_eq(r.exit_code, 0, "%s", r.err);
+        tool_result_free(&r);
+        /* random biases on both sides: the LSTM/RNN sum is then really tested */
+        r = run_tool("convert", src, out, "--to", "keras", NULL);
+        cr_assert_eq(r.exit_code, 0, "%s: %s", cells[i], r.err);
+        tool_result_free(&r);
+        r = run_tool("validate", src, out, "--atol", "1e-5", "--rtol", "1e-4", NULL);
+        cr_expect_eq(r.exit_code, 0, "%s: %s %s", cells[i], r.out, r.err);
+        tool_result_free(&r);
+        free(src);
+        free(out);
+    }
+    /* A stacked module becomes one Keras layer per layer (Keras stacks layers). */
+    char *src = path_join(test_dir, "s.h5"), *out = path_join(test_dir, "s_k.h5");
+    tool_result r = run_tool("init", src, "--cell", "gru", "--input-size", "5", "--hidden-size", "4", "--num-layers",
+                             "2", NULL);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    tool_result_free(&r);
+    r = run_tool("convert", src, out, "--to", "keras", NULL);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    tool_result_free(&r);
+    rnnck_model *m = NULL;
+    cr_assert_eq(rnnck_open(out, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    size_t idx;
+    cr_expect_eq(rnnck_model_find_module(m, "gru_l0", &idx), RNNCK_OK);
+    cr_expect_eq(rnnck_model_find_module(m, "gru_l1", &idx), RNNCK_OK);
+    cr_expect_eq(rnnck_model_module(m, idx)->input_size, 4, "layer 1 takes layer 0's output");
+    rnnck_model_free(m);
+    free(src);
+    free(out);
+}
+
+Test(keras, maths_a_keras_weights_file_cannot_hold_is_refused_naming_module_and_feature, .init = test_dir_setup,
+     .fini = test_dir_teardown) {
+    char *src = path_join(test_dir, "p.h5"), *out = path_join(test_dir, "k.h5");
+    tool_result r = run_tool("init", src, "--cell", "lstm", "--input-size", "3", "--hidden-size", "5",
+                             "--proj-size", "2", NULL);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    tool_result_free(&r);
+    r = run_tool("convert", src, out, "--to", "keras", NULL);
+    cr_expect_eq(r.exit_code, 3);
+    cr_expect(strstr(r.err, "proj_size") && strstr(r.err, "module"), "%s", r.err);
+    tool_result_free(&r);
+    char *hs = fixture_path("keras/k21_gru_hard_sigmoid.h5");
+    r = run_tool("convert", hs, out, "--to", "keras", NULL);
+    cr_expect_eq(r.exit_code, 3);
+    cr_expect(strstr(r.err, "gru_1") && strstr(r.err, "HardSigmoid"), "%s", r.err);
+    tool_result_free(&r);
+    cr_expect_eq(access(out, F_OK), -1, "no output after a refusal");
+    free(hs);
+    char *emb = fixture_path("keras/tfk2_weights_gru.h5");
+    r = run_tool("convert", emb, out, "--to", "keras", NULL);
+    cr_expect_eq(r.exit_code, 3);
+    cr_expect(strstr(r.err, "embedding.weight") != NULL, "%s", r.err);
+    tool_result_free(&r);
+    free(emb);
+    free(src);
+    free(out);
+}
+
+Test(keras, forward_cli_runs_a_keras_layer_by_name_batched_and_unbatched, .init = test_dir_setup,
+     .fini = test_dir_teardown) {
+    char *in = fixture_path("keras/tfk2_bilstm_stack.h5"), *x = fixture_path("keras/expect/tfk2_bilstm_stack.bidirectional.input.npy");
+    char *out = path_join(test_dir, "y.npy");
+    tool_result r = run_tool("forward", in, "--module", "bidirectional", "--input", x, "--output", out, NULL);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    tool_result_free(&r);
+    rnnck_tensor *y = NULL, *want = fixture_npy("keras/expect/tfk2_bilstm_stack.bidirectional.output.npy");
+    cr_assert_eq(rnnck_npy_load(out, &y), RNNCK_OK);
+    double max_abs = 0;
+    int fails = 0;
+    max_err(y, want, &max_abs, &fails);
+    cr_expect_eq(fails, 0, "CLI forward: max |err| %g", max_abs);
+    rnnck_tensor_free(y);
+    /* Unbatched (T, I): the first sequence alone gives the first row of the golden. */
+    rnnck_model *m = open_keras("tfk2_bilstm_stack.h5");
+    rnnck_tensor *xb = fixture_npy("keras/expect/tfk2_bilstm_stack.bidirectional.input.npy"), *x1 = NULL, *y1 = NULL,
+                 *hn = NULL;
+    int64_t T = rnnck_tensor_dim(xb, 1), I = rnnck_tensor_dim(xb, 2), O = rnnck_tensor_dim(want, 2);
+    int64_t shape[2] = {T, I};
+    cr_assert_eq(rnnck_tensor_from_data(RNNCK_F32, 2, shape, rnnck_tensor_data(xb), (size_t)(T * I) * 4, &x1),
+                 RNNCK_OK);
+    cr_assert_eq(rnnck_forward(m, module_of(m, "bidirectional"), x1, NULL, NULL, NULL, NULL, &y1, &hn, NULL),
+                 RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_tensor_ndim(y1), 2);
+    const float *a = rnnck_tensor_data(y1), *e = rnnck_tensor_data(want);
+    for (int64_t i = 0; i < T * O; i++)
+        cr_expect(fabs((double)a[i] - e[i]) <= ATOL + RTOL * fabs((double)e[i]), "unbatched element %lld",
+                  (long long)i);
+    rnnck_tensor_free(x1);
+    rnnck_tensor_free(y1);
+    rnnck_tensor_free(hn);
+    rnnck_tensor_free(xb);
+    rnnck_tensor_free(want);
+    rnnck_model_free(m);
+    free(in);
+    free(x);
+    free(out);
+}

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# The main job on shipped fixtures: set up, build, then convert a real PyTorch
-# checkpoint (embedding + 2-layer bidirectional LSTM + linear, saved by
-# torch.save) to rnnck's HDF5 and back, inspect it, run the forward pass on a
-# shipped input and compare with the output real PyTorch produced.
+# The main job on shipped fixtures: set up, build, then
+#  1. Keras -> PyTorch: a tf.keras 2 model file (Bidirectional(LSTM) + LSTM +
+#     Dense) converted to a torch.save state_dict, validated against the Keras
+#     file (both run under their own framework's semantics) and against the
+#     output real Keras layers (TF.js 4.22) computed for a shipped input;
+#  2. PyTorch -> ONNX: a 2-layer bidirectional LSTM state_dict exported to ONNX
+#     and validated against the source;
+#  3. PyTorch <-> rnnck HDF5: a real torch.save checkpoint (embedding + 2-layer
+#     bidirectional LSTM + linear) to HDF5 and back, checked, inspected, and
+#     its forward pass compared with the output real PyTorch saved.
 # Usage: scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,8 +16,24 @@ scripts/setup.sh
 scripts/build.sh build >/dev/null
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-fx=fixtures/pytorch
 run() { echo; echo "\$ $*"; "$@"; }
+
+echo "== 1. Keras -> PyTorch"
+kx=fixtures/keras
+run build/rnnck inspect $kx/tfk2_bilstm_stack.h5
+run build/rnnck convert $kx/tfk2_bilstm_stack.h5 "$out/keras_model.pt"
+run build/rnnck validate $kx/tfk2_bilstm_stack.h5 "$out/keras_model.pt"
+# A state_dict cannot say batch_first; the Keras input is (batch, time, features).
+run build/rnnck validate "$out/keras_model.pt" --set bidirectional.batch_first=true --module bidirectional \
+    --input $kx/expect/tfk2_bilstm_stack.bidirectional.input.npy \
+    --expect $kx/expect/tfk2_bilstm_stack.bidirectional.output.npy
+
+echo; echo "== 2. PyTorch -> ONNX"
+run build/rnnck convert fixtures/pytorch/lstm_bare.pt "$out/lstm.onnx"
+run build/rnnck validate fixtures/pytorch/lstm_bare.pt "$out/lstm.onnx"
+
+echo; echo "== 3. PyTorch <-> rnnck HDF5"
+fx=fixtures/pytorch
 run build/rnnck convert $fx/demo_model.pt "$out/demo.h5"
 run build/rnnck check "$out/demo.h5"
 run build/rnnck inspect "$out/demo.h5"

@@ -231,6 +231,69 @@ static void h5_declared_chunks(const char *path, int s) {
     H5Fclose(f);
 }
 
+/* ------------------------------------------------------------ Keras */
+
+static void str_array_attr(hid_t obj, const char *name, char **vals, size_t n, size_t width) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, width);
+    hsize_t dims = n;
+    hid_t sp = n ? H5Screate_simple(1, &dims, NULL) : H5Screate(H5S_SCALAR);
+    char *buf = calloc(n ? n : 1, width);
+    if (!n) n = 1; /* a scalar: one value */
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(vals[i]);
+        memcpy(buf + i * width, vals[i], len < width ? len : width);
+    }
+    hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert_geq(H5Awrite(a, t, buf), 0);
+    H5Aclose(a);
+    free(buf);
+    H5Sclose(sp);
+    H5Tclose(t);
+}
+
+/* A tf.keras weights file (save_weights layout) of 20*s Dense layers. */
+static void keras_many_layers(const char *path, int s) {
+    size_t n = 20 / SHRINK * (size_t)s;
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert_geq(f, 0);
+    char **names = calloc(n, sizeof *names);
+    for (size_t i = 0; i < n; i++) {
+        names[i] = malloc(32);
+        snprintf(names[i], 32, "dense_%zu", i);
+    }
+    str_array_attr(f, "layer_names", names, n, 16);
+    char *backend = "tensorflow", *version = "2.9.0";
+    str_array_attr(f, "backend", &backend, 0, strlen(backend));
+    str_array_attr(f, "keras_version", &version, 0, strlen(version));
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    const float w = 0.5f;
+    for (size_t i = 0; i < n; i++) {
+        hid_t g = H5Gcreate2(f, names[i], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        char wn[2][64], *wp[2] = {wn[0], wn[1]};
+        snprintf(wn[0], sizeof wn[0], "%s/kernel:0", names[i]);
+        snprintf(wn[1], sizeof wn[1], "%s/bias:0", names[i]);
+        str_array_attr(g, "weight_names", wp, 2, 40);
+        hsize_t kd[2] = {1, 1}, bd[1] = {1};
+        hid_t ks = H5Screate_simple(2, kd, NULL), bs = H5Screate_simple(1, bd, NULL);
+        hid_t k = H5Dcreate2(g, wn[0], H5T_IEEE_F32LE, ks, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t b = H5Dcreate2(g, wn[1], H5T_IEEE_F32LE, bs, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+        cr_assert(k >= 0 && b >= 0);
+        H5Dwrite(k, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, &w);
+        H5Dwrite(b, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, &w);
+        H5Dclose(k);
+        H5Dclose(b);
+        H5Sclose(ks);
+        H5Sclose(bs);
+        H5Gclose(g);
+        free(names[i]);
+    }
+    free(names);
+    H5Pclose(lcpl);
+    H5Fclose(f);
+}
+
 /* ------------------------------------------------------------- ONNX */
 
 /* 1000*s LSTM nodes that all share one name and one set of initializers
@@ -348,3 +411,4 @@ AMPLIFY(npz_many_modules_grow_linearly, many_modules_npz)
 AMPLIFY(onnx_many_modules_grow_linearly, many_modules_onnx)
 AMPLIFY(rnnck_h5_declared_chunks_grow_linearly, h5_declared_chunks)
 AMPLIFY(onnx_same_named_nodes_grow_linearly, onnx_same_named_nodes)
+AMPLIFY(keras_many_layers_grow_linearly, keras_many_layers)

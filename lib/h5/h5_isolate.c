@@ -26,7 +26,9 @@
  * records {u8 kind, i32 status, u64 length, length bytes}: 'L' a report
  * line, 'S' the final status and its message, then for reads 'D' the data.
  * Every field is checked: lengths bounded, kinds known, the data exactly the
- * size asked for, nothing after the end. Anything else is RNNCK_E_FORMAT. */
+ * size asked for, nothing after the end. Anything else is RNNCK_E_FORMAT.
+ * A session (job `serve`, at the end of this file) keeps one helper for many
+ * reads of one file: requests go to its fd 0, replies come back per read. */
 #include "h5/h5_internal.h"
 
 #include <dlfcn.h>

@@ -150,7 +150,7 @@ static int run_serve(int argc, char **argv) {
         size_t es = r > 0 ? rnnck_dtype_size((rnnck_dtype)dtype) : 0, nbytes;
         if (r < 0 || head[0] != 'R' || es == 0 || numel > (uint64_t)INT64_MAX ||
             rnnck__mul_overflow_size((size_t)numel, es, &nbytes) || len > MAX_OBJECT ||
-            read_all(0, object, (size_t)len) != (len ? 1 : 0)) {
+            (len && read_all(0, object, (size_t)len) != 1)) {
             rc = 2;
             break;
         }

@@ -1,6 +1,7 @@
 /* Fuzz target: the Keras reader (JSON configuration plus HDF5 mapping).
  *  - An input starting with the HDF5 signature is a Keras .h5 file, opened
- *    with format "keras" (its walk runs first in rnnck-h5-reader).
+ *    with format "keras" (walked in rnnck-h5-reader, its datasets read by one
+ *    more rnnck-h5-reader for the whole open).
  *  - Any other input is a config.json: it is zipped as a .keras archive with
  *    a fixed Keras 3 model.weights.h5 (fixtures/keras/k3_model.weights.h5:
  *    layers lstm, bidirectional, dense), so mutations reach cJSON and the

@@ -18,6 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
+#include "h5/h5_internal.h" /* the read session */
+#include "h5/h5_tree.h"
 #include "helpers/testutil.h"
 #include "rnnck.h"
 
@@ -221,4 +225,74 @@ Test(isolation, the_helper_is_found_beside_the_library_not_on_path) {
     cr_expect_eq(rnnck_load(good, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
     rnnck_model_free(m);
     free(good);
+}
+
+/* The one child of this process (the session's helper), from /proc; 0 if
+ * there is not exactly one. */
+static pid_t only_child(void) {
+    DIR *d = opendir("/proc");
+    cr_assert(d);
+    pid_t found = 0;
+    int count = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        const char *rp = strrchr(buf, ')');
+        int ppid = 0;
+        char state;
+        if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == (int)getpid()) {
+            found = (pid_t)atoi(e->d_name);
+            count++;
+        }
+    }
+    closedir(d);
+    return count == 1 ? found : 0;
+}
+
+Test(isolation, a_read_session_serves_many_reads_and_fails_cleanly_once_its_helper_dies) {
+    char *path = fixture_path("keras/tfk2_lstm_dense.h5");
+    const char *bias = "/model_weights/dense/dense/bias:0", *kernel = "/model_weights/dense/dense/kernel:0";
+    /* the same data read in-process (trusted) */
+    rnnck__h5_tree *t = NULL;
+    cr_assert_eq(rnnck__h5_tree_load(path, NULL, true, &t), RNNCK_OK, "%s", rnnck_errmsg());
+    float want_b[2], want_k[8], b[2], k[8];
+    cr_assert_eq(rnnck__h5_tree_read(t, rnnck__h5t_find(rnnck__h5_tree_root(t), bias), want_b, sizeof want_b),
+                 RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck__h5_tree_read(t, rnnck__h5t_find(rnnck__h5_tree_root(t), kernel), want_k, sizeof want_k),
+                 RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck__h5_tree_free(t);
+
+    unsigned long long starts = rnnck__h5_helper_starts();
+    rnnck__h5_session *s = NULL;
+    cr_assert_eq(rnnck__h5_session_open(path, 64, 1024, &s), RNNCK_OK, "%s", rnnck_errmsg());
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(rnnck__h5_session_read(s, bias, RNNCK_F32, 2, b, sizeof b), RNNCK_OK, "%s", rnnck_errmsg());
+        cr_assert_eq(rnnck__h5_session_read(s, kernel, RNNCK_F32, 8, k, sizeof k), RNNCK_OK, "%s", rnnck_errmsg());
+        cr_expect_eq(memcmp(b, want_b, sizeof b), 0);
+        cr_expect_eq(memcmp(k, want_k, sizeof k), 0);
+    }
+    /* a refused read (wrong element count) is answered; the session goes on */
+    cr_expect_eq(rnnck__h5_session_read(s, kernel, RNNCK_F32, 7, k, 28), RNNCK_E_FORMAT);
+    cr_expect(strstr(rnnck_errmsg(), "kernel:0"), "%s", rnnck_errmsg());
+    cr_expect_eq(rnnck__h5_session_read(s, bias, RNNCK_F32, 2, b, sizeof b), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_expect_eq(rnnck__h5_helper_starts() - starts, 1, "one helper for every read");
+    /* the helper dies: the next read fails (no SIGPIPE here), and so does
+     * every later one, without a new helper */
+    pid_t helper = only_child();
+    cr_assert_gt(helper, 0, "the session's helper is this process's only child");
+    cr_assert_eq(kill(helper, SIGKILL), 0);
+    cr_expect_eq(rnnck__h5_session_read(s, bias, RNNCK_F32, 2, b, sizeof b), RNNCK_E_FORMAT);
+    cr_expect(strstr(rnnck_errmsg(), "tfk2_lstm_dense.h5: /model_weights/dense/dense/bias:0"), "%s", rnnck_errmsg());
+    cr_expect_eq(rnnck__h5_session_read(s, kernel, RNNCK_F32, 8, k, sizeof k), RNNCK_E_FORMAT);
+    cr_expect(strstr(rnnck_errmsg(), "failed on an earlier dataset"), "%s", rnnck_errmsg());
+    cr_expect_eq(rnnck__h5_helper_starts() - starts, 1);
+    rnnck__h5_session_close(s);
+    free(path);
 }

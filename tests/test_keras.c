@@ -11,6 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <hdf5.h>
+
+#include "h5/h5_tree.h" /* rnnck__h5_helper_starts, the tree reader's budget */
 #include "helpers/testutil.h"
 #include "rnnck.h"
 
@@ -560,4 +563,125 @@ Test(keras, forward_cli_runs_a_keras_layer_by_name_batched_and_unbatched, .init 
     free(in);
     free(x);
     free(out);
+}
+
+/* ---- many datasets, one helper session ---- */
+
+static void fixed_strings_attr(hid_t obj, const char *name, char (*vals)[64], size_t n) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, 64);
+    hsize_t dims = n;
+    hid_t sp = H5Screate_simple(1, &dims, NULL);
+    hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert_geq(a, 0);
+    cr_assert_geq(H5Awrite(a, t, vals), 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+}
+
+/* A tf.keras save_weights file of n Dense layers d0..d{n-1} (2n datasets):
+ * layer i's 1x1 kernel holds i + 0.5 and its bias -i - 0.25, so a dataset
+ * read into the wrong tensor shows. */
+static void write_dense_layers(const char *path, size_t n) {
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert_geq(f, 0);
+    char (*names)[64] = calloc(n, sizeof *names);
+    cr_assert(names);
+    for (size_t i = 0; i < n; i++) snprintf(names[i], sizeof names[i], "d%zu", i);
+    fixed_strings_attr(f, "layer_names", names, n);
+    char version[1][64] = {"2.9.0"};
+    fixed_strings_attr(f, "keras_version", version, 1);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    for (size_t i = 0; i < n; i++) {
+        hid_t g = H5Gcreate2(f, names[i], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        char wn[2][64];
+        snprintf(wn[0], sizeof wn[0], "%s/kernel:0", names[i]);
+        snprintf(wn[1], sizeof wn[1], "%s/bias:0", names[i]);
+        fixed_strings_attr(g, "weight_names", wn, 2);
+        hsize_t kd[2] = {1, 1}, bd[1] = {1};
+        hid_t ks = H5Screate_simple(2, kd, NULL), bs = H5Screate_simple(1, bd, NULL);
+        hid_t k = H5Dcreate2(g, wn[0], H5T_IEEE_F32LE, ks, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t b = H5Dcreate2(g, wn[1], H5T_IEEE_F32LE, bs, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+        cr_assert(k >= 0 && b >= 0);
+        float kv = (float)i + 0.5f, bv = -(float)i - 0.25f;
+        H5Dwrite(k, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, &kv);
+        H5Dwrite(b, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, &bv);
+        H5Dclose(k);
+        H5Dclose(b);
+        H5Sclose(ks);
+        H5Sclose(bs);
+        H5Gclose(g);
+    }
+    H5Pclose(lcpl);
+    free(names);
+    cr_assert_geq(H5Fclose(f), 0);
+}
+
+/* Opens an n-layer file; returns the helper processes the open started,
+ * after checking every weight landed in its own tensor. */
+static unsigned long long helpers_to_open(size_t n) {
+    char *path = path_join(test_dir, "dense.h5");
+    write_dense_layers(path, n);
+    unsigned long long before = rnnck__h5_helper_starts();
+    rnnck_model *m = NULL;
+    cr_assert_eq(rnnck_open(path, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    unsigned long long started = rnnck__h5_helper_starts() - before;
+    cr_assert_eq(rnnck_model_tensor_count(m), 2 * n);
+    for (size_t i = 0; i < n; i++) {
+        char name[64];
+        rnnck_tensor *w = NULL, *b = NULL;
+        snprintf(name, sizeof name, "d%zu.kernel", i); /* no model_config: names kept */
+        cr_assert_eq(rnnck_model_find(m, name, &w), RNNCK_OK, "%s", name);
+        snprintf(name, sizeof name, "d%zu.bias", i);
+        cr_assert_eq(rnnck_model_find(m, name, &b), RNNCK_OK, "%s", name);
+        cr_expect_eq(*(const float *)rnnck_tensor_data(w), (float)i + 0.5f, "layer %zu kernel", i);
+        cr_expect_eq(*(const float *)rnnck_tensor_data(b), -(float)i - 0.25f, "layer %zu bias", i);
+    }
+    rnnck_model_free(m);
+    free(path);
+    return started;
+}
+
+Test(keras, many_datasets_are_read_by_a_constant_number_of_helper_processes, .init = test_dir_setup,
+     .fini = test_dir_teardown) {
+    unsigned long long few = helpers_to_open(2), many = helpers_to_open(300);
+    /* detection's probe, the walk, one session for the 4 or 600 reads */
+    cr_expect_eq(few, 3, "2 layers: %llu helper starts", few);
+    cr_expect_eq(many, few, "300 layers (600 datasets): %llu helper starts, 2 layers: %llu", many, few);
+}
+
+Test(keras, an_untrusted_tree_reads_no_more_bytes_than_its_datasets_hold, .init = test_dir_setup,
+     .fini = test_dir_teardown) {
+    char *path = path_join(test_dir, "dense.h5");
+    write_dense_layers(path, 2);
+    rnnck__h5_tree *t = NULL;
+    cr_assert_eq(rnnck__h5_tree_load(path, NULL, false, &t), RNNCK_OK, "%s", rnnck_errmsg());
+    const rnnck__h5t_node *k = rnnck__h5t_find(rnnck__h5_tree_root(t), "d1/d1/kernel:0");
+    const rnnck__h5t_node *b = rnnck__h5t_find(rnnck__h5_tree_root(t), "d0/d0/bias:0");
+    cr_assert(k && b);
+    float v = 0;
+    cr_assert_eq(rnnck__h5_tree_read(t, k, &v, 4), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_expect_eq(v, 1.5f);
+    /* the file holds 16 bytes of data: 12 more are allowed, then no more */
+    cr_assert_eq(rnnck__h5_tree_read(t, k, &v, 4), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck__h5_tree_read(t, b, &v, 4), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_expect_eq(v, -0.25f);
+    cr_assert_eq(rnnck__h5_tree_read(t, k, &v, 4), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_expect_eq(rnnck__h5_tree_read(t, k, &v, 4), RNNCK_E_FORMAT);
+    cr_expect(strstr(rnnck_errmsg(), "16 bytes the file's datasets hold"), "%s", rnnck_errmsg());
+    cr_expect(strstr(rnnck_errmsg(), "dense.h5"), "%s", rnnck_errmsg());
+    rnnck__h5_tree_free(t);
+    /* a tensor limit below a dataset's size: the walk refuses it, and a
+     * read of it is refused in this process */
+    rnnck_limits lim;
+    rnnck_limits_init(&lim);
+    lim.max_tensor_bytes = 2;
+    cr_assert_eq(rnnck__h5_tree_load(path, &lim, false, &t), RNNCK_OK, "%s", rnnck_errmsg());
+    k = rnnck__h5t_find(rnnck__h5_tree_root(t), "d1/d1/kernel:0");
+    cr_assert(k);
+    cr_expect_neq(rnnck__h5_tree_read(t, k, &v, 4), RNNCK_OK);
+    rnnck__h5_tree_free(t);
+    free(path);
 }

@@ -8,12 +8,15 @@
  *   rnnck-h5-reader check AS_BYTES CPU_S PATH MAX_TENSORS MAX_TENSOR_BYTES MAX_DIM FLAGS
  *   rnnck-h5-reader tree|probe (same arguments as walk; h5_tree.c)
  *   rnnck-h5-reader read  AS_BYTES CPU_S PATH OBJECT DTYPE NUMEL
+ *   rnnck-h5-reader serve AS_BYTES CPU_S PATH   (reads requested on fd 0)
  * Replies on fd 1 (see h5_isolate.c for the records). Exit 0 after a
- * complete reply, 2 on bad usage, 3 if the reply could not be written. */
+ * complete reply (serve: at the end of the requests), 2 on bad usage or a
+ * malformed request, 3 if the reply could not be written. */
 #include "h5/h5_internal.h"
 #include "h5/h5_tree.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -109,6 +112,68 @@ static int run_read(int argc, char **argv) {
     return rc;
 }
 
+/* 1: n bytes read; 0: the end of input before the first byte; -1: else. */
+static int read_all(int fd, void *buf, size_t n) {
+    char *p = buf;
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = read(fd, p + done, n - done);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 || (r == 0 && done)) return -1;
+        if (r == 0) return 0;
+        done += (size_t)r;
+    }
+    return 1;
+}
+
+#define MAX_OBJECT ((uint64_t)64 << 10)
+
+/* Many reads of one file: a request {u8 'R', i32 dtype, u64 numel, u64
+ * length, the dataset's path} gets the 'S' record, then 'D' when OK. */
+static int run_serve(int argc, char **argv) {
+    if (argc != 5) return 2;
+    if (!write_all(1, RNNCK__H5_HELPER_MAGIC, 8)) return 3;
+    rnnck__h5_file f;
+    rnnck_status open_st = rnnck__h5_open(argv[4], NULL, &f);
+    char *open_msg = open_st ? rnnck__strdup(rnnck_errmsg()) : NULL;
+    char *object = malloc(MAX_OBJECT + 1);
+    int rc = object ? 0 : 3;
+    while (!rc) {
+        unsigned char head[21];
+        int r = read_all(0, head, sizeof head);
+        if (r == 0) break;
+        int32_t dtype;
+        uint64_t numel, len;
+        memcpy(&dtype, head + 1, 4);
+        memcpy(&numel, head + 5, 8);
+        memcpy(&len, head + 13, 8);
+        size_t es = r > 0 ? rnnck_dtype_size((rnnck_dtype)dtype) : 0, nbytes;
+        if (r < 0 || head[0] != 'R' || es == 0 || numel > (uint64_t)INT64_MAX ||
+            rnnck__mul_overflow_size((size_t)numel, es, &nbytes) || len > MAX_OBJECT ||
+            (len && read_all(0, object, (size_t)len) != 1)) {
+            rc = 2;
+            break;
+        }
+        object[len] = '\0';
+        if (memchr(object, '\0', (size_t)len)) {
+            rc = 2;
+            break;
+        }
+        void *buf = malloc(nbytes ? nbytes : 1);
+        rnnck_status st;
+        if (open_st)
+            st = open_msg ? rnnck__err(open_st, "%s", open_msg) : rnnck__oom();
+        else
+            st = buf ? rnnck__h5_read_dataset(&f, object, (rnnck_dtype)dtype, (int64_t)numel, buf) : rnnck__oom();
+        if (!send_text('S', st, st ? rnnck_errmsg() : "") || (!st && !send_record('D', 0, buf, nbytes))) rc = 3;
+        free(buf);
+    }
+    free(object);
+    free(open_msg);
+    if (!open_st) rnnck__h5_close(&f);
+    return rc;
+}
+
 int rnnck__h5_helper_main(int argc, char **argv) {
     int64_t as, cpu;
     if (argc < 5 || !parse_i64(argv[2], &as) || !parse_i64(argv[3], &cpu) || as <= 0 || cpu <= 0) return 2;
@@ -122,5 +187,6 @@ int rnnck__h5_helper_main(int argc, char **argv) {
         strcmp(argv[1], "probe") == 0)
         return run_job(argc, argv, argv[1]);
     if (strcmp(argv[1], "read") == 0) return run_read(argc, argv);
+    if (strcmp(argv[1], "serve") == 0) return run_serve(argc, argv);
     return 2;
 }

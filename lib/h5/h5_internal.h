@@ -201,6 +201,18 @@ rnnck_status rnnck__h5_isolated(const char *path, const rnnck_limits *lim, unsig
  * size); RNNCK_E_FORMAT naming path and object if the helper crashed. */
 rnnck_status rnnck__h5_isolated_read(const char *path, const char *object, rnnck_dtype dtype, int64_t numel,
                                      void *dst, size_t nbytes);
+/* A helper kept for many reads of one file (job `serve`): started by
+ * session_open with an address-space limit for datasets of max_bytes and a
+ * CPU limit for total_bytes read in all; each read sends one request and
+ * checks the reply as rnnck__h5_isolated_read does. After the helper died
+ * or broke the protocol, every read fails (RNNCK_E_FORMAT). close ends it.
+ * Not for use by two threads at once. */
+typedef struct rnnck__h5_session rnnck__h5_session;
+rnnck_status rnnck__h5_session_open(const char *path, int64_t max_bytes, int64_t total_bytes,
+                                    rnnck__h5_session **out);
+rnnck_status rnnck__h5_session_read(rnnck__h5_session *s, const char *object, rnnck_dtype dtype, int64_t numel,
+                                    void *dst, size_t nbytes);
+void rnnck__h5_session_close(rnnck__h5_session *s);
 /* Absolute path of the helper found beside the library, or NULL. */
 const char *rnnck__h5_helper_path(void);
 /* main() of the helper program. */

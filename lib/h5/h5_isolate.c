@@ -26,7 +26,9 @@
  * records {u8 kind, i32 status, u64 length, length bytes}: 'L' a report
  * line, 'S' the final status and its message, then for reads 'D' the data.
  * Every field is checked: lengths bounded, kinds known, the data exactly the
- * size asked for, nothing after the end. Anything else is RNNCK_E_FORMAT. */
+ * size asked for, nothing after the end. Anything else is RNNCK_E_FORMAT.
+ * A session (job `serve`, at the end of this file) keeps one helper for many
+ * reads of one file: requests go to its fd 0, replies come back per read. */
 #include "h5/h5_internal.h"
 
 #include <dlfcn.h>
@@ -36,9 +38,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -102,7 +106,13 @@ typedef struct helper {
     int fd; /* read end of the reply pipe */
 } helper;
 
-static rnnck_status spawn_helper(const char *path, char *const *argv, helper *h) {
+static atomic_ullong helper_starts;
+
+unsigned long long rnnck__h5_helper_starts(void) { return atomic_load(&helper_starts); }
+
+/* Starts the helper with fd 1 on reply_fd and fd 0 on request_fd (-1:
+ * /dev/null). The caller closes its copies of both. */
+static rnnck_status spawn_helper_on(const char *path, char *const *argv, int request_fd, int reply_fd, pid_t *pid) {
     const char *exe = rnnck__h5_helper_path();
     if (!exe)
         return rnnck__err(RNNCK_E_IO,
@@ -111,9 +121,6 @@ static rnnck_status spawn_helper(const char *path, char *const *argv, helper *h)
                           "in-process (RNNCK_OPEN_TRUSTED)",
                           path, RNNCK__H5_HELPER_NAME, RNNCK_HELPER_FROM_LIBDIR, RNNCK_HELPER_FROM_BINDIR,
                           RNNCK_HELPER_INSTALLED_DIR);
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return rnnck__err(RNNCK_E_IO, "%s: cannot start the isolated reader: pipe: %s", path, strerror(errno));
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     sigset_t none, all;
@@ -121,20 +128,34 @@ static rnnck_status spawn_helper(const char *path, char *const *argv, helper *h)
     sigfillset(&all);
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&at);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    if (request_fd >= 0)
+        posix_spawn_file_actions_adddup2(&fa, request_fd, 0);
+    else
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, reply_fd, 1);
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addclosefrom_np(&fa, 3); /* the host's fds, whatever their flags */
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &all);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    int e = posix_spawn(&h->pid, exe, &fa, &at, argv, environ);
+    int e = posix_spawn(pid, exe, &fa, &at, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
+    if (e != 0) return rnnck__err(RNNCK_E_IO, "%s: cannot start the isolated reader %s: %s", path, exe, strerror(e));
+    atomic_fetch_add(&helper_starts, 1);
+    return RNNCK_OK;
+}
+
+/* One job: a reply pipe, no requests. */
+static rnnck_status spawn_helper(const char *path, char *const *argv, helper *h) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return rnnck__err(RNNCK_E_IO, "%s: cannot start the isolated reader: pipe: %s", path, strerror(errno));
+    rnnck_status st = spawn_helper_on(path, argv, -1, fds[1], &h->pid);
     close(fds[1]);
-    if (e != 0) {
+    if (st) {
         close(fds[0]);
-        return rnnck__err(RNNCK_E_IO, "%s: cannot start the isolated reader %s: %s", path, exe, strerror(e));
+        return st;
     }
     h->fd = fds[0];
     return RNNCK_OK;
@@ -316,4 +337,140 @@ rnnck_status rnnck__h5_isolated_read(const char *path, const char *object, rnnck
                     I64(ne, numel),
                     NULL};
     return run_helper(path, object, argv, NULL, dst, nbytes);
+}
+
+/* ---- a session: one helper, many reads ----
+ * The helper (job `serve`) sends the magic, opens the file once, then
+ * answers requests read from its fd 0 until their end. A request: {u8 'R',
+ * i32 dtype, u64 numel, u64 length, length bytes of the dataset's path}.
+ * Its reply: the 'S' record, then, when the status is OK, the 'D' record of
+ * exactly numel * dtype size bytes. Both directions share one socket, which
+ * this process writes with MSG_NOSIGNAL (a dead helper is an error, not a
+ * SIGPIPE in the host). */
+
+#define REQUEST_HEAD 21
+
+struct rnnck__h5_session {
+    pid_t pid;
+    int fd;      /* this side of the socket; -1 once the helper is gone */
+    char *path;  /* names the file in messages */
+    char *msg;   /* MAX_TEXT + 1 bytes for the helper's messages */
+    bool failed; /* the helper died or broke the protocol: no more reads */
+};
+
+static bool send_all(int fd, const void *buf, size_t n) {
+    const char *p = buf;
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+/* Ends a helper that died or broke the protocol, and says which. Closing
+ * the socket first: a helper blocked writing gets EPIPE, one reading EOF. */
+static rnnck_status session_failed(rnnck__h5_session *s, const char *object) {
+    s->failed = true;
+    int ws = -1;
+    if (s->fd >= 0) {
+        close(s->fd);
+        s->fd = -1;
+        pid_t r;
+        while ((r = waitpid(s->pid, &ws, 0)) < 0 && errno == EINTR) {
+        }
+        if (r != s->pid) ws = -1;
+    }
+    return crashed(s->path, object, ws);
+}
+
+rnnck_status rnnck__h5_session_open(const char *path, int64_t max_bytes, int64_t total_bytes,
+                                    rnnck__h5_session **out) {
+    int64_t file_size = 0;
+    rnnck_status st = rnnck__require_regular_input(path, &file_size);
+    if (st) return st;
+    if (max_bytes < 0 || total_bytes < 0)
+        return rnnck__err(RNNCK_E_USAGE, "%s: negative budget for the isolated reader", path);
+    rnnck__h5_session *s = calloc(1, sizeof *s);
+    if (!s || !(s->path = rnnck__strdup(path)) || !(s->msg = malloc(MAX_TEXT + 1))) {
+        if (s) free(s->path);
+        free(s);
+        return rnnck__oom();
+    }
+    s->fd = -1;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        st = rnnck__err(RNNCK_E_IO, "%s: cannot start the isolated reader: socketpair: %s", path, strerror(errno));
+    } else {
+        /* CPU: what a one-dataset read gets, plus the time to read every
+         * byte the session may be asked for (total_bytes, which the caller
+         * bounds by the file's datasets). AS: room for the largest one. */
+        char as[32], cpu[32];
+        if (total_bytes > ((int64_t)1 << 50)) total_bytes = (int64_t)1 << 50;
+        int64_t cpu_s = 30 + file_size / ((int64_t)32 << 20) + total_bytes / ((int64_t)32 << 20);
+        char *argv[] = {(char *)RNNCK__H5_HELPER_NAME, "serve", I64(as, as_limit(max_bytes)), I64(cpu, cpu_s),
+                        (char *)path, NULL};
+        st = spawn_helper_on(path, argv, sv[1], sv[1], &s->pid);
+        close(sv[1]);
+        if (st)
+            close(sv[0]);
+        else
+            s->fd = sv[0];
+    }
+    char magic[8];
+    if (!st && (!read_exact(s->fd, magic, sizeof magic) || memcmp(magic, RNNCK__H5_HELPER_MAGIC, 8) != 0))
+        st = session_failed(s, NULL);
+    if (st) {
+        rnnck__h5_session_close(s);
+        return st;
+    }
+    *out = s;
+    return RNNCK_OK;
+}
+
+rnnck_status rnnck__h5_session_read(rnnck__h5_session *s, const char *object, rnnck_dtype dtype, int64_t numel,
+                                    void *dst, size_t nbytes) {
+    size_t es = rnnck_dtype_size(dtype), want = 0, plen = strnlen(object, MAX_TEXT + 1);
+    if (!es || numel < 0 || rnnck__mul_overflow_size((size_t)numel, es, &want) || want != nbytes || plen > MAX_TEXT)
+        return rnnck__err(RNNCK_E_USAGE, "%s: %s: invalid read request (%lld elements of dtype %d into %zu bytes)",
+                          s->path, object, (long long)numel, (int)dtype, nbytes);
+    if (s->failed)
+        return rnnck__err(RNNCK_E_FORMAT, "%s: %s: the isolated reader failed on an earlier dataset of this file",
+                          s->path, object);
+    unsigned char head[REQUEST_HEAD];
+    int32_t dt = (int32_t)dtype;
+    uint64_t ne = (uint64_t)numel, pl = (uint64_t)plen;
+    head[0] = 'R';
+    memcpy(head + 1, &dt, 4);
+    memcpy(head + 5, &ne, 8);
+    memcpy(head + 13, &pl, 8);
+    if (!send_all(s->fd, head, sizeof head) || !send_all(s->fd, object, plen)) return session_failed(s, object);
+    char kind;
+    int32_t st;
+    uint64_t len;
+    if (!read_record_head(s->fd, &kind, &st, &len) || kind != 'S' || !known_status(st) || len > MAX_TEXT ||
+        !read_exact(s->fd, s->msg, (size_t)len))
+        return session_failed(s, object);
+    s->msg[len] = '\0';
+    if (memchr(s->msg, '\0', (size_t)len)) return session_failed(s, object);
+    if (st) return rnnck__err((rnnck_status)st, "%s", s->msg);
+    if (!read_record_head(s->fd, &kind, &st, &len) || kind != 'D' || st != 0 || len != (uint64_t)nbytes ||
+        !read_exact(s->fd, dst, nbytes))
+        return session_failed(s, object);
+    return RNNCK_OK;
+}
+
+void rnnck__h5_session_close(rnnck__h5_session *s) {
+    if (!s) return;
+    if (s->fd >= 0) { /* the end of the requests: the helper exits */
+        shutdown(s->fd, SHUT_WR);
+        close(s->fd);
+        while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+    }
+    free(s->msg);
+    free(s->path);
+    free(s);
 }

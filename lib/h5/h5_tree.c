@@ -16,6 +16,13 @@ struct rnnck__h5_tree {
     bool trusted;
     rnnck__h5t_node *root;
     size_t attr_bytes; /* total read, against RNNCK__H5T_MAX_TOTAL_ATTR_BYTES */
+    /* Untrusted: every dataset is read by one helper (a session started at
+     * the first read). Its budget: each read at most max_tensor_bytes, all
+     * reads together at most data_bytes, the sum of the readable datasets
+     * the walk found (each within the file's stored bytes, h5_dataset.c). */
+    rnnck_limits lim;
+    rnnck__h5_session *session;
+    int64_t data_bytes, max_bytes, read_bytes;
 };
 
 /* ---- freeing ---- */
@@ -42,6 +49,7 @@ static void node_free(rnnck__h5t_node *n) {
 
 void rnnck__h5_tree_free(rnnck__h5_tree *t) {
     if (!t) return;
+    rnnck__h5_session_close(t->session);
     rnnck__h5_lock();
     rnnck__h5_silence();
     rnnck__h5_close(&t->file);
@@ -641,6 +649,28 @@ static void sort_kids(rnnck__h5t_node *n) {
     for (size_t i = 0; i < n->nkids; i++) sort_kids(n->kids[i]);
 }
 
+/* Bytes of dataset n, or -1 if it cannot be read (refused, or over the
+ * limits: the helper's description is checked again here). */
+static int64_t dataset_bytes(const rnnck__h5_tree *t, const rnnck__h5t_node *n) {
+    int64_t numel = 1;
+    size_t es = rnnck_dtype_size(n->dtype);
+    if (n->is_group || n->problem || !es || !rnnck__shape_numel(n->ndim, n->shape, &numel) ||
+        numel > t->lim.max_tensor_bytes / (int64_t)es)
+        return -1;
+    return numel * (int64_t)es;
+}
+
+/* The read budget of an untrusted tree: the sum and the largest of its
+ * readable datasets (the sum saturates at INT64_MAX). */
+static void count_data(rnnck__h5_tree *t, const rnnck__h5t_node *n) {
+    int64_t b = dataset_bytes(t, n);
+    if (b > 0) {
+        t->data_bytes = b > INT64_MAX - t->data_bytes ? INT64_MAX : t->data_bytes + b;
+        if (b > t->max_bytes) t->max_bytes = b;
+    }
+    for (size_t i = 0; i < n->nkids; i++) count_data(t, n->kids[i]);
+}
+
 rnnck_status rnnck__h5_tree_load(const char *path, const rnnck_limits *lim, bool trusted, rnnck__h5_tree **out) {
     if (!path || !out) return rnnck__err(RNNCK_E_USAGE, "rnnck__h5_tree_load: NULL argument");
     if (lim && (lim->max_tensors < 1 || lim->max_tensor_bytes < 0 || lim->max_dim < 1))
@@ -655,10 +685,17 @@ rnnck_status rnnck__h5_tree_load(const char *path, const rnnck_limits *lim, bool
     }
     t->file.fid = H5I_INVALID_HID;
     t->file.path = t->path_copy;
+    if (lim)
+        t->lim = *lim;
+    else
+        rnnck_limits_init(&t->lim);
     rnnck_status st = rnnck__h5_isolated(path, lim, 0, RNNCK__H5_JOB_TREE, lines);
     if (!st && !rebuild(t, lines))
         st = rnnck__err(RNNCK_E_FORMAT, "%s: the isolated reader's description of the file is inconsistent", path);
-    if (!st) sort_kids(t->root);
+    if (!st) {
+        sort_kids(t->root);
+        count_data(t, t->root);
+    }
     rnnck_report_free(lines);
     if (st) {
         rnnck__h5_tree_free(t);
@@ -716,8 +753,20 @@ rnnck_status rnnck__h5_tree_read(rnnck__h5_tree *t, const rnnck__h5t_node *n, vo
         return rnnck__err(RNNCK_E_USAGE, "%s: %s: read of %zu bytes does not match the dataset", t->file.path, n->path,
                           nbytes);
     if (nbytes == 0) return RNNCK_OK;
-    if (!t->trusted) /* untrusted: libhdf5 never touches this file in this process */
-        return rnnck__h5_isolated_read(t->file.path, n->path, n->dtype, numel, dst, nbytes);
+    if (!t->trusted) { /* untrusted: libhdf5 never touches this file in this process */
+        if (dataset_bytes(t, n) < 0)
+            return rnnck__err(RNNCK_E_FORMAT, "%s: %s: %zu bytes exceed the limit of %lld bytes per tensor",
+                              t->file.path, n->path, nbytes, (long long)t->lim.max_tensor_bytes);
+        if ((int64_t)nbytes > t->data_bytes - t->read_bytes)
+            return rnnck__err(RNNCK_E_FORMAT,
+                              "%s: %s: reading %zu more bytes would exceed the %lld bytes the file's datasets hold",
+                              t->file.path, n->path, nbytes, (long long)t->data_bytes);
+        rnnck_status st = RNNCK_OK;
+        if (!t->session) st = rnnck__h5_session_open(t->file.path, t->max_bytes, t->data_bytes, &t->session);
+        if (!st) st = rnnck__h5_session_read(t->session, n->path, n->dtype, numel, dst, nbytes);
+        if (!st) t->read_bytes += (int64_t)nbytes;
+        return st;
+    }
     rnnck__h5_lock();
     rnnck_status st = rnnck__h5_read_dataset(&t->file, n->path, n->dtype, numel, dst);
     rnnck__h5_unlock();

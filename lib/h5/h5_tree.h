@@ -79,6 +79,8 @@ rnnck_status rnnck__h5_tree_read(rnnck__h5_tree *t, const rnnck__h5t_node *n, vo
  * "attr:NAME" or "link:NAME". Untrusted: runs in the helper. Returns as
  * rnnck__h5_tree_load. */
 rnnck_status rnnck__h5_probe_root(const char *path, bool trusted, rnnck_report **out);
+/* How many times this process has started rnnck-h5-reader (for tests). */
+unsigned long long rnnck__h5_helper_starts(void);
 /* The helper's jobs, run in this process (h5_helper.c). */
 rnnck_status rnnck__h5_tree_walk_here(const char *path, const rnnck_limits *lim, rnnck_report *lines);
 rnnck_status rnnck__h5_probe_here(const char *path, rnnck_report *lines);

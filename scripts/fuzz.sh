@@ -1,8 +1,8 @@
 #!/bin/sh
 # Coverage-guided fuzzing of rnnck's readers with libFuzzer (docs/FUZZING.md).
 #   scripts/fuzz.sh SECONDS [TARGET...]      default targets: all of them
-#   scripts/fuzz.sh --merge [TARGET...]       minimise the grown corpus into
-#                                              fuzz/corpus/<target> (commit it)
+#   scripts/fuzz.sh --merge [TARGET...]       add what the runs grew that adds
+#                                              coverage to fuzz/corpus/<target>
 # Builds the libFuzzer binaries with clang (ASan + UBSan, the library itself
 # instrumented for coverage) in build-fuzz-clang/, then runs each target for
 # SECONDS on $FUZZ_JOBS cores (default: all). Seeds come from
@@ -38,17 +38,14 @@ done
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 if [ "$MERGE" = 1 ]; then
-    # libFuzzer's merge keeps the smallest set of inputs that reaches all the
-    # coverage of the committed seeds plus what the runs grew.
+    # libFuzzer's merge adds to fuzz/corpus/<target> only the grown inputs that
+    # reach coverage the committed ones do not; the named seeds stay.
     for t in $TARGETS; do
-        tmp=$(mktemp -d)
-        "$BUILD/fuzz/fuzz_$t" -merge=1 -max_len=16384 -timeout=16 "$tmp" "$ROOT/fuzz/corpus/$t" "$BUILD/corpus/$t" \
-            >"$BUILD/merge_$t.log" 2>&1
-        rm -rf "$ROOT/fuzz/corpus/$t"
         mkdir -p "$ROOT/fuzz/corpus/$t"
-        cp "$tmp"/* "$ROOT/fuzz/corpus/$t/" 2>/dev/null || true
-        rm -rf "$tmp"
-        echo "== fuzz/corpus/$t: $(ls "$ROOT/fuzz/corpus/$t" | wc -l) inputs, $(du -sh "$ROOT/fuzz/corpus/$t" | cut -f1)"
+        before=$(ls "$ROOT/fuzz/corpus/$t" | wc -l)
+        "$BUILD/fuzz/fuzz_$t" -merge=1 -max_len=16384 -timeout=16 "$ROOT/fuzz/corpus/$t" "$BUILD/corpus/$t" \
+            >"$BUILD/merge_$t.log" 2>&1
+        echo "== fuzz/corpus/$t: $before -> $(ls "$ROOT/fuzz/corpus/$t" | wc -l) inputs, $(du -sh "$ROOT/fuzz/corpus/$t" | cut -f1)"
     done
     exit 0
 fi

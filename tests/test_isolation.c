@@ -296,3 +296,21 @@ Test(isolation, a_read_session_serves_many_reads_and_fails_cleanly_once_its_help
     rnnck__h5_session_close(s);
     free(path);
 }
+
+/* libhdf5 1.10.8 loops for minutes on some corrupt 15 KB files (found by
+ * fuzz_keras: over 26 s of CPU in a Release build before the helper's old
+ * 30 s limit). A metadata job gets 5 s of CPU plus time for the file's size:
+ * the helper is stopped and the file refused, naming the cause. */
+Test(isolation, a_file_libhdf5_loops_on_is_refused_when_the_helper_runs_out_of_cpu) {
+    test_deadline(300);
+    const char *src = getenv("RNNCK_SOURCE_DIR");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/fuzz/known_libhdf5/keras/cpu_loop_in_libhdf5_15KB.h5", src ? src : ".");
+    rnnck_open_opts opts = {.format = "keras"};
+    rnnck_model *m = NULL;
+    rnnck_status st = rnnck_open(path, &opts, &m);
+    cr_expect_eq(st, RNNCK_E_FORMAT, "status %d: %s", st, rnnck_errmsg());
+    cr_expect(strstr(rnnck_errmsg(), "CPU time"), "%s", rnnck_errmsg());
+    cr_expect_null(m);
+    rnnck_model_free(m);
+}

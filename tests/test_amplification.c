@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "onnx.pb-c.h"
+#include "helpers/h5craft.h"
 #include "helpers/measure.h"
 #include "helpers/ptcraft.h"
 #include "helpers/testutil.h"
@@ -46,20 +47,7 @@ typedef void (*generator)(const char *path, int scale);
 static void pt_cycle_check(const char *path, int s) {
     size_t n = 20000 / SHRINK * (size_t)s;
     pkb b = {0};
-    pkb_proto2(&b);
-    pkb_op(&b, 'N');
-    pkb_put(&b, 0);
-    pkb_op(&b, ']');
-    pkb_put(&b, 1);
-    pkb_op(&b, '(');
-    for (size_t i = 0; i < n; i++) pkb_binget(&b, 0);
-    pkb_op(&b, 'e');
-    pkb_op(&b, '0');
-    pkb_op(&b, ']');
-    pkb_op(&b, '(');
-    for (size_t i = 0; i < n; i++) pkb_binget(&b, 1);
-    pkb_op(&b, 'e');
-    pkb_op(&b, '.');
+    pkb_cycle_check(&b, n, n);
     cr_assert_eq(pt_write(path, &b, NULL, 0, false, NULL), 0);
     pkb_free(&b);
 }
@@ -67,81 +55,26 @@ static void pt_cycle_check(const char *path, int s) {
 /* A module's _buffers (n names) against a _non_persistent_buffers_set of
  * 10n memoised strings. */
 static void pt_skip_set(const char *path, int s) {
-    size_t n = 4000 / SHRINK * (size_t)s, m = 10 * n;
-    int64_t shape[1] = {1};
+    size_t n = 4000 / SHRINK * (size_t)s;
     pkb b = {0};
-    pkb_proto2(&b);
-    pkb_str(&b, "not_a_buffer");
-    pkb_put(&b, 2);
-    pkb_op(&b, '0');
-    pkb_tensor(&b, "0", 1, 1, shape);
-    pkb_put(&b, 1);
-    pkb_op(&b, '0');
-    pkb_global(&b, "torch.nn.modules.module", "Module");
-    pkb_op(&b, ')');
-    pkb_op(&b, 0x81);
-    pkb_op(&b, '}');
-    pkb_op(&b, '(');
-    pkb_str(&b, "_parameters");
-    pkb_op(&b, '}');
-    pkb_str(&b, "_modules");
-    pkb_op(&b, '}');
-    pkb_str(&b, "_buffers");
-    pkb_op(&b, '}');
-    pkb_op(&b, '(');
-    for (size_t i = 0; i < n; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "b%zu", i);
-        pkb_str(&b, name);
-        pkb_get(&b, 1);
-    }
-    pkb_op(&b, 'u');
-    pkb_str(&b, "_non_persistent_buffers_set");
-    pkb_op(&b, 0x8f);
-    pkb_op(&b, '(');
-    for (size_t i = 0; i < m; i++) pkb_get(&b, 2);
-    pkb_op(&b, 0x90);
-    pkb_op(&b, 'u');
-    pkb_op(&b, 'b');
-    pkb_op(&b, '.');
-    pt_storage_spec st = {"0", &one, sizeof one};
-    cr_assert_eq(pt_write(path, &b, &st, 1, false, NULL), 0);
+    pkb_skip_set(&b, n, 10 * n, true);
+    cr_assert_eq(pt_write_one_float(path, &b, false), 0);
     pkb_free(&b);
 }
 
 /* n parameter-like names, each with its own module prefix. */
 static void pt_module_prefixes(const char *path, int s) {
-    size_t n = 10000 / SHRINK * (size_t)s;
-    int64_t shape[1] = {1};
     pkb b = {0};
-    pkb_proto2(&b);
-    pkb_tensor(&b, "0", 1, 1, shape);
-    pkb_put(&b, 1);
-    pkb_op(&b, '0');
-    pkb_op(&b, '}');
-    pkb_op(&b, '(');
-    for (size_t i = 0; i < n; i++) {
-        char name[48];
-        snprintf(name, sizeof name, "m%06zu.weight_ih_l0", i);
-        pkb_str(&b, name);
-        pkb_get(&b, 1);
-    }
-    pkb_op(&b, 'u');
-    pkb_op(&b, '.');
-    pt_storage_spec st = {"0", &one, sizeof one};
-    cr_assert_eq(pt_write(path, &b, &st, 1, false, NULL), 0);
+    pkb_module_prefixes(&b, 10000 / SHRINK * (size_t)s);
+    cr_assert_eq(pt_write_one_float(path, &b, false), 0);
     pkb_free(&b);
 }
 
 /* One memoised tensor listed under n distinct names (4 bytes each). */
 static void pt_aliases(const char *path, int s) {
     size_t n = 12000 / SHRINK * (size_t)s;
-    int64_t shape[1] = {1};
     pkb b = {0};
-    pkb_proto2(&b);
-    pkb_tensor(&b, "0", 1, 1, shape);
-    pkb_put(&b, 1);
-    pkb_op(&b, '0');
+    pkb_begin_with_tensor(&b, 1);
     pkb_op(&b, '}');
     for (size_t i = 0; i < n; i++) {
         char name[32];
@@ -151,8 +84,7 @@ static void pt_aliases(const char *path, int s) {
         pkb_op(&b, 's');
     }
     pkb_op(&b, '.');
-    pt_storage_spec st = {"0", &one, sizeof one};
-    cr_assert_eq(pt_write(path, &b, &st, 1, false, NULL), 0);
+    cr_assert_eq(pt_write_one_float(path, &b, false), 0);
     pkb_free(&b);
 }
 
@@ -203,32 +135,9 @@ WRITER(onnx)
 
 /* ------------------------------------------------------------- HDF5 */
 
-/* A chunked dataset declaring 16 MiB * s with a single chunk stored. */
+/* A chunked dataset declaring 16 MiB * s with a single 4 KB chunk stored. */
 static void h5_declared_chunks(const char *path, int s) {
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    cr_assert_geq(f, 0);
-    hid_t sp = H5Screate(H5S_SCALAR), st = H5Tcopy(H5T_C_S1);
-    H5Tset_size(st, 3);
-    hid_t a = H5Acreate2(f, "rnnck_schema", st, sp, H5P_DEFAULT, H5P_DEFAULT);
-    H5Awrite(a, st, "1.0");
-    H5Aclose(a);
-    H5Tclose(st);
-    H5Sclose(sp);
-    hsize_t numel = ((hsize_t)4 << 20) * (hsize_t)s, chunk = 1024;
-    hid_t space = H5Screate_simple(1, &numel, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_chunk(dcpl, 1, &chunk);
-    H5Pset_deflate(dcpl, 9);
-    hid_t ds = H5Dcreate2(f, "declared", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    float zeros[1024] = {0};
-    hsize_t start = 0;
-    hid_t mem = H5Screate_simple(1, &chunk, NULL);
-    H5Sselect_hyperslab(space, H5S_SELECT_SET, &start, NULL, &chunk, NULL);
-    cr_assert_geq(H5Dwrite(ds, H5T_NATIVE_FLOAT, mem, space, H5P_DEFAULT, zeros), 0);
-    H5Sclose(mem);
-    H5Dclose(ds);
-    H5Pclose(dcpl);
-    H5Sclose(space);
-    H5Fclose(f);
+    cr_assert_eq(h5c_chunked_zeros_file(path, ((hsize_t)4 << 20) * (hsize_t)s, 1024, 1024), 0);
 }
 
 /* ------------------------------------------------------------ Keras */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "onnx.pb-c.h"
+#include "helpers/h5craft.h"
 #include "helpers/measure.h"
 #include "helpers/ptcraft.h"
 #include "helpers/testutil.h"
@@ -84,22 +85,8 @@ Test(budget, an_archive_folder_name_of_700_characters_reads) {
  * an n-item memoised list cost K*n. n = k = 400,000 ran over 150 s before. */
 Test(budget, appending_a_big_memoised_list_many_times_is_refused_quickly) {
     test_deadline(120);
-    const size_t n = 400000, k = 400000;
     pkb b = {0};
-    pkb_proto2(&b);
-    pkb_op(&b, 'N');
-    pkb_put(&b, 0);
-    pkb_op(&b, ']');
-    pkb_put(&b, 1);
-    pkb_op(&b, '(');
-    for (size_t i = 0; i < n; i++) pkb_binget(&b, 0);
-    pkb_op(&b, 'e');
-    pkb_op(&b, '0');
-    pkb_op(&b, ']');
-    pkb_op(&b, '(');
-    for (size_t i = 0; i < k; i++) pkb_binget(&b, 1);
-    pkb_op(&b, 'e');
-    pkb_op(&b, '.');
+    pkb_cycle_check(&b, 400000, 400000);
     char *file = path_join(test_dir, "cyclecheck.pt");
     cr_assert_eq(pt_write(file, &b, NULL, 0, false, NULL), 0);
     measured r = open_file(file);
@@ -110,54 +97,15 @@ Test(budget, appending_a_big_memoised_list_many_times_is_refused_quickly) {
     free(file);
 }
 
-/* A module object with a _buffers table of n entries (all the memoised
- * names `names[i % nnames]`) and a _non_persistent_buffers_set of m
- * memoised strings: n*m comparisons before (N = 100k, M = 1M: over 100 s). */
-static void skipset_pickle(pkb *b, size_t n, size_t m, bool distinct) {
-    int64_t shape[1] = {1};
-    pkb_proto2(b);
-    pkb_str(b, "not_w");
-    pkb_put(b, 2);
-    pkb_op(b, '0');
-    pkb_tensor(b, "0", 1, 1, shape);
-    pkb_put(b, 1);
-    pkb_op(b, '0');
-    pkb_global(b, "torch.nn.modules.module", "Module");
-    pkb_op(b, ')');
-    pkb_op(b, 0x81); /* NEWOBJ */
-    pkb_op(b, '}');
-    pkb_op(b, '(');
-    pkb_str(b, "_parameters");
-    pkb_op(b, '}');
-    pkb_str(b, "_modules");
-    pkb_op(b, '}');
-    pkb_str(b, "_buffers");
-    pkb_op(b, '}');
-    pkb_op(b, '(');
-    for (size_t i = 0; i < n; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "b%zu", distinct ? i : 0);
-        pkb_str(b, name);
-        pkb_get(b, 1);
-    }
-    pkb_op(b, 'u');
-    pkb_str(b, "_non_persistent_buffers_set");
-    pkb_op(b, 0x8f); /* EMPTY_SET */
-    pkb_op(b, '(');
-    for (size_t i = 0; i < m; i++) pkb_get(b, 2);
-    pkb_op(b, 0x90); /* ADDITEMS */
-    pkb_op(b, 'u');
-    pkb_op(b, 'b');
-    pkb_op(b, '.');
-}
-
+/* 3. A module object with a _buffers table of n entries against a
+ * _non_persistent_buffers_set of m memoised strings: n*m comparisons before
+ * (N = 100k, M = 1M: over 100 s). */
 Test(budget, a_huge_non_persistent_buffer_set_is_not_compared_entry_by_entry) {
     test_deadline(120);
     pkb b = {0};
-    skipset_pickle(&b, 60000, 600000, true);
-    pt_storage_spec s = {"0", &one, sizeof one};
+    pkb_skip_set(&b, 60000, 600000, true);
     char *file = path_join(test_dir, "skipset.pt");
-    cr_assert_eq(pt_write(file, &b, &s, 1, false, NULL), 0);
+    cr_assert_eq(pt_write_one_float(file, &b, false), 0);
     measured r = open_file(file);
     /* every buffer kept (none is in the set): 60,000 aliases of one tensor */
     cr_expect_eq(r.status, RNNCK_OK, "status %d: %s", r.status, r.msg);
@@ -169,24 +117,6 @@ Test(budget, a_huge_non_persistent_buffer_set_is_not_compared_entry_by_entry) {
 /* 4. Names each with its own module prefix: the group search was linear per
  * name (100,000 names: 54 s). With max_tensors raised to a million, the old
  * search would take hours (n^2/2); grouping is linear now. */
-static void groups_pickle(pkb *b, size_t n) {
-    int64_t shape[1] = {1};
-    pkb_proto2(b);
-    pkb_tensor(b, "0", 1, 1, shape);
-    pkb_put(b, 1);
-    pkb_op(b, '0');
-    pkb_op(b, '}');
-    pkb_op(b, '(');
-    for (size_t i = 0; i < n; i++) {
-        char name[48];
-        snprintf(name, sizeof name, "m%06zu.weight_ih_l0", i);
-        pkb_str(b, name);
-        pkb_get(b, 1);
-    }
-    pkb_op(b, 'u');
-    pkb_op(b, '.');
-}
-
 Test(budget, a_million_module_prefixes_are_grouped_in_linear_time) {
     test_deadline(120);
     pkb b = {0};
@@ -195,10 +125,9 @@ Test(budget, a_million_module_prefixes_are_grouped_in_linear_time) {
 #else
     const size_t names = 1000000;
 #endif
-    groups_pickle(&b, names);
-    pt_storage_spec s = {"0", &one, sizeof one};
+    pkb_module_prefixes(&b, names);
     char *file = path_join(test_dir, "groups.pt");
-    cr_assert_eq(pt_write(file, &b, &s, 1, false, NULL), 0);
+    cr_assert_eq(pt_write_one_float(file, &b, false), 0);
     rnnck_limits lim;
     rnnck_limits_init(&lim);
     lim.max_tensors = (int64_t)names;
@@ -295,39 +224,10 @@ Test(budget, one_byte_values_and_dup_slots_hit_the_value_cap) {
 
 /* 7. A chunked dataset whose chunks were never written reads as fill
  * values: a 1.5 KB file declared a 4 GiB tensor (12.6 GB peak, exit 0). */
-static void write_chunked(const char *path, hsize_t numel, hsize_t chunk, hsize_t written) {
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    cr_assert_geq(f, 0);
-    hid_t sp = H5Screate(H5S_SCALAR), st = H5Tcopy(H5T_C_S1);
-    H5Tset_size(st, 3);
-    hid_t a = H5Acreate2(f, "rnnck_schema", st, sp, H5P_DEFAULT, H5P_DEFAULT);
-    H5Awrite(a, st, "1.0");
-    H5Aclose(a);
-    H5Tclose(st);
-    H5Sclose(sp);
-    hid_t space = H5Screate_simple(1, &numel, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_chunk(dcpl, 1, &chunk);
-    H5Pset_deflate(dcpl, 6);
-    hid_t ds = H5Dcreate2(f, "big", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    cr_assert_geq(ds, 0);
-    if (written) {
-        float *zeros = calloc(written, sizeof *zeros);
-        hsize_t start = 0;
-        hid_t mem = H5Screate_simple(1, &written, NULL);
-        H5Sselect_hyperslab(space, H5S_SELECT_SET, &start, NULL, &written, NULL);
-        cr_assert_geq(H5Dwrite(ds, H5T_NATIVE_FLOAT, mem, space, H5P_DEFAULT, zeros), 0);
-        H5Sclose(mem);
-        free(zeros);
-    }
-    H5Dclose(ds);
-    H5Pclose(dcpl);
-    H5Sclose(space);
-    H5Fclose(f);
-}
 
 Test(budget, a_chunked_dataset_with_no_stored_chunks_is_refused) {
     char *file = path_join(test_dir, "h5chunk.h5");
-    write_chunked(file, (hsize_t)1 << 30, (hsize_t)1 << 20, 0);
+    h5c_chunked_zeros_file(file, (hsize_t)1 << 30, (hsize_t)1 << 20, 0);
     measured r = open_file(file);
     cr_expect_eq(r.status, RNNCK_E_FORMAT, "status %d: %s", r.status, r.msg);
     cr_expect(strstr(r.msg, "no chunk is stored") && strstr(r.msg, "big"), "%s", r.msg);
@@ -338,7 +238,7 @@ Test(budget, a_chunked_dataset_with_no_stored_chunks_is_refused) {
 Test(budget, a_chunked_dataset_declaring_far_more_than_it_stores_is_refused) {
     char *file = path_join(test_dir, "h5partial.h5");
     /* one 64K-element chunk of zeros written out of 2^28 elements (1 GiB) */
-    write_chunked(file, (hsize_t)1 << 28, (hsize_t)1 << 16, (hsize_t)1 << 16);
+    h5c_chunked_zeros_file(file, (hsize_t)1 << 28, (hsize_t)1 << 16, (hsize_t)1 << 16);
     measured r = open_file(file);
     cr_expect_eq(r.status, RNNCK_E_FORMAT, "status %d: %s", r.status, r.msg);
     cr_expect(strstr(r.msg, "chunks missing"), "%s", r.msg);
@@ -350,7 +250,7 @@ Test(budget, a_fully_written_chunked_dataset_of_zeros_still_reads) {
     /* all zeros deflate about as well as anything can: the ratio limit must
      * not refuse real files */
     char *file = path_join(test_dir, "h5zeros.h5");
-    write_chunked(file, (hsize_t)1 << 22, (hsize_t)1 << 16, (hsize_t)1 << 22);
+    h5c_chunked_zeros_file(file, (hsize_t)1 << 22, (hsize_t)1 << 16, (hsize_t)1 << 22);
     measured r = open_file(file);
     cr_expect_eq(r.status, RNNCK_OK, "status %d: %s", r.status, r.msg);
     free(file);

@@ -231,3 +231,38 @@ char *craft_example_copy(const char *dir, const char *name) {
     cr_assert_eq(craft_save_example(p), 0, "saving the example: %s", rnnck_errmsg());
     return p;
 }
+
+/* An rnnck schema file (root attribute rnnck_schema "1.0") holding one
+ * chunked, deflated float32 dataset "big" of numel elements, of which the
+ * first `written` are written as zeros (the other chunks are never stored). */
+int h5c_chunked_zeros_file(const char *path, hsize_t numel, hsize_t chunk, hsize_t written) {
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return -1;
+    hid_t sp = H5Screate(H5S_SCALAR), st = H5Tcopy(H5T_C_S1);
+    H5Tset_size(st, 3);
+    hid_t a = H5Acreate2(f, "rnnck_schema", st, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, st, "1.0");
+    H5Aclose(a);
+    H5Tclose(st);
+    H5Sclose(sp);
+    int rc = 0;
+    hid_t space = H5Screate_simple(1, &numel, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, &chunk);
+    H5Pset_deflate(dcpl, 6);
+    hid_t ds = H5Dcreate2(f, "big", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (written) {
+        float *zeros = calloc(written, sizeof *zeros);
+        hsize_t start = 0;
+        hid_t mem = H5Screate_simple(1, &written, NULL);
+        H5Sselect_hyperslab(space, H5S_SELECT_SET, &start, NULL, &written, NULL);
+        if (ds < 0 || H5Dwrite(ds, H5T_NATIVE_FLOAT, mem, space, H5P_DEFAULT, zeros) < 0) rc = -1;
+        H5Sclose(mem);
+        free(zeros);
+    }
+    H5Dclose(ds);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    if (ds < 0) rc = -1;
+    H5Fclose(f);
+    return rc;
+}

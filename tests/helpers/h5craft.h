@@ -44,4 +44,8 @@ int h5c_patch_contiguous_size(const char *path, const char *object, uint64_t new
 /* Writes the first n bytes of src to dst. */
 int h5c_truncate_copy(const char *src, const char *dst, size_t n);
 
+/* A schema file with one chunked float32 dataset "big" of numel elements,
+ * the first `written` of them zeros, the rest never stored. 0 on success. */
+int h5c_chunked_zeros_file(const char *path, hsize_t numel, hsize_t chunk, hsize_t written);
+
 #endif

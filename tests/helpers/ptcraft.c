@@ -143,3 +143,82 @@ int pt_write(const char *path, const pkb *pickle, const pt_storage_spec *storage
     }
     return zip_close(z) == 0 ? 0 : -1;
 }
+
+void pkb_begin_with_tensor(pkb *b, uint32_t memo) {
+    int64_t shape[1] = {1};
+    pkb_proto2(b);
+    pkb_tensor(b, "0", 1, 1, shape);
+    pkb_put(b, memo);
+    pkb_op(b, '0');
+}
+
+void pkb_cycle_check(pkb *b, size_t n, size_t k) {
+    pkb_proto2(b);
+    pkb_op(b, 'N');
+    pkb_put(b, 0);
+    pkb_op(b, ']');
+    pkb_put(b, 1);
+    pkb_op(b, '(');
+    for (size_t i = 0; i < n; i++) pkb_binget(b, 0);
+    pkb_op(b, 'e');
+    pkb_op(b, '0');
+    pkb_op(b, ']');
+    pkb_op(b, '(');
+    for (size_t i = 0; i < k; i++) pkb_binget(b, 1);
+    pkb_op(b, 'e');
+    pkb_op(b, '.');
+}
+
+void pkb_skip_set(pkb *b, size_t n, size_t m, bool distinct) {
+    pkb_begin_with_tensor(b, 1);
+    pkb_str(b, "not_a_buffer");
+    pkb_put(b, 2);
+    pkb_op(b, '0');
+    pkb_global(b, "torch.nn.modules.module", "Module");
+    pkb_op(b, ')');
+    pkb_op(b, 0x81); /* NEWOBJ */
+    pkb_op(b, '}');
+    pkb_op(b, '(');
+    pkb_str(b, "_parameters");
+    pkb_op(b, '}');
+    pkb_str(b, "_modules");
+    pkb_op(b, '}');
+    pkb_str(b, "_buffers");
+    pkb_op(b, '}');
+    pkb_op(b, '(');
+    for (size_t i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "b%zu", distinct ? i : 0);
+        pkb_str(b, name);
+        pkb_get(b, 1);
+    }
+    pkb_op(b, 'u');
+    pkb_str(b, "_non_persistent_buffers_set");
+    pkb_op(b, 0x8f); /* EMPTY_SET */
+    pkb_op(b, '(');
+    for (size_t i = 0; i < m; i++) pkb_get(b, 2);
+    pkb_op(b, 0x90); /* ADDITEMS */
+    pkb_op(b, 'u');
+    pkb_op(b, 'b');
+    pkb_op(b, '.');
+}
+
+void pkb_module_prefixes(pkb *b, size_t n) {
+    pkb_begin_with_tensor(b, 1);
+    pkb_op(b, '}');
+    pkb_op(b, '(');
+    for (size_t i = 0; i < n; i++) {
+        char name[48];
+        snprintf(name, sizeof name, "m%06zu.weight_ih_l0", i);
+        pkb_str(b, name);
+        pkb_get(b, 1);
+    }
+    pkb_op(b, 'u');
+    pkb_op(b, '.');
+}
+
+int pt_write_one_float(const char *path, const pkb *pickle, bool deflate_pickle) {
+    static const float one = 1.0f;
+    pt_storage_spec s = {"0", &one, sizeof one};
+    return pt_write(path, pickle, &s, 1, deflate_pickle, NULL);
+}

@@ -41,4 +41,21 @@ typedef struct pt_storage_spec {
 int pt_write(const char *path, const pkb *pickle, const pt_storage_spec *storages, size_t nstorages,
              bool deflate_pickle, const char *prefix);
 
+/* ---- hostile pickles of the budget tests (docs/BUDGETS.md) ---- */
+/* Protocol 2, then a one-float tensor of storage "0" memoised at `memo` and
+ * popped: later entries refer to it with pkb_get(memo). */
+void pkb_begin_with_tensor(pkb *b, uint32_t memo);
+/* A list of n items (memoised None) appended k times to another list: the
+ * unpickler's cycle check used to cost n*k. */
+void pkb_cycle_check(pkb *b, size_t n, size_t k);
+/* A torch.nn.Module object whose _buffers table has n entries (names b<i>,
+ * or all "b0" unless distinct) against a _non_persistent_buffers_set of m
+ * memoised strings: compared n*m before. */
+void pkb_skip_set(pkb *b, size_t n, size_t m, bool distinct);
+/* A dict of n names m<i>.weight_ih_l0, each its own module prefix, all
+ * naming one memoised tensor. */
+void pkb_module_prefixes(pkb *b, size_t n);
+/* Writes the pickle with the one-float storage "0" (1.0f). */
+int pt_write_one_float(const char *path, const pkb *pickle, bool deflate_pickle);
+
 #endif

@@ -73,6 +73,10 @@ int cli_parse(const char *cmd, int argc, char **argv, int first, const cli_opt *
                 continue;
             }
             if (o->kind == OPT_OPTIONAL) {
+                if (eq && !eq[1]) {
+                    cli_error(cmd, "option %s= needs a value after '='", o->name);
+                    return EXIT_USAGE;
+                }
                 *(const char **)o->target = eq ? eq + 1 : "";
                 continue;
             }

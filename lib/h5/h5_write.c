@@ -70,6 +70,8 @@ typedef struct writer {
     int level;            /* 0: contiguous; 1-9: chunked, shuffle + deflate at this level */
     uint64_t data_bytes;  /* tensor bytes written */
     uint64_t stored_bytes; /* what the datasets take in the file */
+    void *buf;             /* reused for every lazy tensor: no fresh pages (faults, zeroing) per tensor */
+    size_t buf_cap;
 } writer;
 
 static rnnck_status fail(const writer *w, const char *object, const char *what) {
@@ -177,22 +179,25 @@ static rnnck_status write_tensor(writer *w, rnnck_tensor *t) {
     if (!st && (t->dtype == RNNCK_BF16 || t->dtype == RNNCK_BOOL))
         st = rnnck__h5_write_attr_string(ds, "dtype", rnnck_dtype_name(t->dtype));
     if (!st && nbytes) {
-        void *buf = NULL;
         const void *data = NULL;
         if (rnnck__tensor_loaded(t) && rnnck_tensor_is_contiguous(t)) {
             data = rnnck_tensor_cdata(t);
         } else {
-            /* Lazy or strided: stream through a buffer freed right after. */
-            buf = malloc(nbytes);
-            if (!buf)
+            /* Lazy or strided: stream through one buffer, as large as the
+             * largest such tensor, freed when the file is done. */
+            if (nbytes > w->buf_cap) {
+                free(w->buf);
+                w->buf = malloc(nbytes);
+                w->buf_cap = w->buf ? nbytes : 0;
+            }
+            if (!w->buf)
                 st = rnnck__oom();
             else
-                st = rnnck_model_read(w->m, rnnck_tensor_name(t), t->dtype, buf, nbytes);
-            data = buf;
+                st = rnnck_model_read(w->m, rnnck_tensor_name(t), t->dtype, w->buf, nbytes);
+            data = w->buf;
         }
         if (!st && H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
             st = fail(w, object, "cannot write data");
-        free(buf);
         if (!st) {
             w->data_bytes += nbytes;
             w->stored_bytes += H5Dget_storage_size(ds);
@@ -303,7 +308,7 @@ static rnnck_status save_locked(rnnck_model *m, const char *path, int level, rnn
     rnnck__atomic a;
     rnnck_status st = rnnck__atomic_begin(&a, path, false);
     if (st) return st;
-    writer w = {m, path, H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID, level, 0, 0};
+    writer w = {m, path, H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID, level, 0, 0, NULL, 0};
     hid_t fcpl, fapl;
     st = make_plists(&w, &fcpl, &fapl);
     if (!st) {
@@ -316,6 +321,8 @@ static rnnck_status save_locked(rnnck_model *m, const char *path, int level, rnn
     if (!st) st = rnnck__h5_write_attr_string(root, "rnnck_writer", "rnnck " RNNCK_VERSION_STRING);
     for (size_t i = 0; !st && i < rnnck_model_tensor_count(m); i++)
         st = write_tensor(&w, rnnck_model_tensor(m, i));
+    free(w.buf);
+    w.buf = NULL;
     if (!st) st = write_modules(&w);
     if (root >= 0) H5Gclose(root);
     if (w.fid >= 0 && H5Fclose(w.fid) < 0 && !st)

@@ -99,10 +99,7 @@ int cmd_convert(int argc, char **argv) {
     rnnck_write_stats stats;
     rnnck_status st = rnnck_write_ex(m, pos[1], &wo, &stats);
     if (prog.shown) fputs("\r\033[K", stderr);
-    if (st == RNNCK_E_USAGE && level) {
-        /* --compress with a target that has no compression: usage. */
-        rc = cli_fail(cmd, st);
-    } else if (st) {
+    if (st) { /* --compress with a target that has no compression is E_USAGE: exit 2 */
         rc = cli_fail(cmd, st);
     } else {
         /* With OUT '-' standard output carries the checkpoint: report on stderr. */

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -113,8 +114,13 @@ rnnck_status rnnck__zip_check_headers(const char *path) {
     uint64_t size = fstat(fd, &sb) == 0 ? (uint64_t)sb.st_size : 0;
     rnnck_status st = RNNCK_OK;
     /* end of central directory record: the last "PK\5\6" whose comment ends the file */
-    unsigned char tail[65557];
-    size_t tlen = size < sizeof tail ? (size_t)size : sizeof tail;
+    enum { TAIL = 65557 }; /* end record (22) + the longest comment */
+    unsigned char *tail = malloc(TAIL);
+    if (!tail) {
+        close(fd);
+        return rnnck__oom();
+    }
+    size_t tlen = size < TAIL ? (size_t)size : TAIL;
     uint64_t eocd = UINT64_MAX;
     if (read_at(fd, size, size - tlen, tail, tlen))
         for (size_t p = tlen >= 22 ? tlen - 22 + 1 : 0; p-- > 0;)
@@ -122,14 +128,15 @@ rnnck_status rnnck__zip_check_headers(const char *path) {
                 eocd = size - tlen + p;
                 break;
             }
-    if (eocd == UINT64_MAX) {
-        close(fd);
-        return RNNCK_OK; /* libzip judges what is not a zip archive */
+    uint64_t count = 0, cd = 0;
+    if (eocd != UINT64_MAX) { /* else libzip judges what is not a zip archive */
+        const unsigned char *e = tail + (eocd - (size - tlen));
+        count = le(e + 10, 2);
+        cd = le(e + 16, 4);
     }
-    const unsigned char *e = tail + (eocd - (size - tlen));
-    uint64_t count = le(e + 10, 2), cd = le(e + 16, 4);
+    free(tail);
     unsigned char z[56];
-    if ((count == 0xFFFF || cd == 0xFFFFFFFFu) && eocd >= 20 && read_at(fd, size, eocd - 20, z, 20) &&
+    if (eocd != UINT64_MAX && (count == 0xFFFF || cd == 0xFFFFFFFFu) && eocd >= 20 && read_at(fd, size, eocd - 20, z, 20) &&
         le(z, 4) == 0x07064b50) {
         uint64_t rec = le(z + 8, 8);
         if (read_at(fd, size, rec, z, 56) && le(z, 4) == 0x06064b50) {

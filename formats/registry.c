@@ -128,8 +128,18 @@ static const rnnck__format *format_for_extension(const char *path) {
 }
 
 rnnck_status rnnck_write(rnnck_model *m, const char *path, const char *format) {
+    rnnck_write_opts opts = {.format = format};
+    return rnnck_write_ex(m, path, &opts, NULL);
+}
+
+rnnck_status rnnck_write_ex(rnnck_model *m, const char *path, const rnnck_write_opts *opts,
+                            rnnck_write_stats *stats) {
     rnnck__err_clear();
     if (!m || !path) return rnnck__err(RNNCK_E_USAGE, "rnnck_write: NULL argument");
+    const char *format = opts ? opts->format : NULL;
+    int level = opts ? opts->compress : 0;
+    if (level < 0 || level > 9)
+        return rnnck__err(RNNCK_E_USAGE, "%s: compression level %d is not 0-9", path, level);
     const rnnck__format *fmt = format ? rnnck__format_find(format) : format_for_extension(path);
     if (!fmt) {
         if (!format && strcmp(path, "-") == 0)
@@ -142,5 +152,15 @@ rnnck_status rnnck_write(rnnck_model *m, const char *path, const char *format) {
     if (!fmt->write)
         return rnnck__err(RNNCK_E_UNSUPPORTED, "format '%s' cannot be written (writable: %s)", fmt->name,
                           rnnck_formats_writable());
-    return fmt->write(m, path);
+    if (level && fmt != &rnnck__format_rnnck)
+        return rnnck__err(RNNCK_E_USAGE, "%s: compression applies to the rnnck (HDF5) format only, not %s", path,
+                          fmt->name);
+    uint64_t total = 0;
+    for (size_t i = 0; i < rnnck_model_tensor_count(m); i++) total += rnnck_tensor_nbytes(rnnck_model_tensor(m, i));
+    rnnck__progress_begin(opts ? opts->progress : NULL, opts ? opts->progress_ctx : NULL, total);
+    rnnck_write_stats ws = {total, total};
+    rnnck_status st = fmt == &rnnck__format_rnnck ? rnnck__save_ex(m, path, level, &ws) : fmt->write(m, path);
+    rnnck__progress_end();
+    if (!st && stats) *stats = ws;
+    return st;
 }

@@ -699,6 +699,35 @@ RNNCK_API rnnck_status rnnck_open(const char *path, const rnnck_open_opts *opts,
  * non-default activations, tensors no Keras layer holds); RNNCK_E_WRITE;
  * RNNCK_E_NOMEM; lazy-read statuses. "keras" is written only when named. */
 RNNCK_API rnnck_status rnnck_write(rnnck_model *m, const char *path, const char *format);
+/* Progress of a long write: called on the writing thread each time the
+ * data of one more tensor has been read from its source, with the bytes of
+ * tensor data read so far and the total of the model's tensors (tensors
+ * already in memory are not counted in `done`, so it may end below
+ * `total`). It must not call rnnck functions on the model being written. */
+typedef void (*rnnck_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+typedef struct rnnck_write_opts {
+    const char *format;          /* NULL = from the file extension, as rnnck_write */
+    int compress;                /* 0: none. 1-9: format "rnnck" only: every non-empty,
+                                    non-scalar dataset chunked (chunk shapes:
+                                    docs/SCHEMA.md, "Compression") with the shuffle
+                                    and deflate filters at this zlib level */
+    rnnck_progress_fn progress;  /* NULL: none */
+    void *progress_ctx;
+} rnnck_write_opts;
+
+typedef struct rnnck_write_stats {
+    uint64_t tensor_bytes; /* bytes of tensor data written */
+    uint64_t stored_bytes; /* rnnck: what the datasets take in the file (compressed
+                              size); other formats: tensor_bytes */
+} rnnck_write_stats;
+
+/* rnnck_write with options; opts NULL is rnnck_write(m, path, NULL). When
+ * stats is not NULL it is filled on success. Returns the statuses of
+ * rnnck_write, and RNNCK_E_USAGE for compress outside 0-9, or compress
+ * non-zero with a format other than "rnnck". */
+RNNCK_API rnnck_status rnnck_write_ex(rnnck_model *m, const char *path, const rnnck_write_opts *opts,
+                                      rnnck_write_stats *stats);
 /* Comma-separated names of the formats this build reads / writes. Static;
  * filled on first call (see "Threads and processes"). Never fail. */
 RNNCK_API const char *rnnck_formats_readable(void);

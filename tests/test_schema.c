@@ -870,20 +870,17 @@ Test(schema, reads_the_documented_example_file) {
 }
 
 Test(schema, chunked_data_that_crashes_libhdf5_is_refused_without_crashing) {
-    /* Valid metadata, but the chunk data of /head/big makes libhdf5 1.10.8
-     * segfault in H5VM_memcpyvv (h5dump too): chunked reads run in a child. */
+    /* The chunk data of /head/big makes libhdf5 1.10.8 segfault in
+     * H5VM_memcpyvv (h5dump too). Its chunks are declared (4, 7929864): 121
+     * MiB each for a 2 KiB dataset, which rnnck now refuses when the file is
+     * opened (chunks larger than their dataset), before libhdf5 touches the
+     * chunk data; chunked reads would run in the helper otherwise. */
     char *p = fixture_path("schema/bad_chunk_crashes_libhdf5.h5");
-    rnnck_model *m;
-    cr_assert_eq(rnnck_load(p, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
-    rnnck_tensor *t;
-    cr_assert_eq(rnnck_model_find(m, "head.big", &t), RNNCK_OK);
-    cr_assert_eq(rnnck_model_load_tensor(m, t), RNNCK_E_FORMAT);
+    rnnck_model *m = NULL;
+    cr_assert_eq(rnnck_load(p, NULL, &m), RNNCK_E_FORMAT, "%s", rnnck_errmsg());
+    cr_assert_null(m);
     cr_assert_not_null(strstr(rnnck_errmsg(), "/head/big"), "%s", rnnck_errmsg());
-    cr_assert_null(rnnck_tensor_data(t), "a failed read leaves the tensor unloaded");
-    /* The other tensors are unaffected. */
-    float w[16];
-    cr_assert_eq(rnnck_model_read(m, "head.weight", RNNCK_F32, w, sizeof w), RNNCK_OK, "%s", rnnck_errmsg());
-    rnnck_model_free(m);
+    cr_assert_not_null(strstr(rnnck_errmsg(), "chunk dimensions (4, 7929864)"), "%s", rnnck_errmsg());
     free(p);
 }
 

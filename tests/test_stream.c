@@ -131,3 +131,71 @@ Test(stream, converts_a_checkpoint_far_larger_than_its_memory_bound_one_tensor_a
     free(h5c);
     tmpdir_remove(dir);
 }
+
+/* ---- a .pt whose member sizes disagree with the zip directory ---- */
+
+static uint32_t le32(const unsigned char *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
+static void put32(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Offset of the local header of member `name` in a zip image. */
+static size_t local_header(const unsigned char *zip, size_t len, const char *name) {
+    size_t n = strlen(name);
+    for (size_t p = 0; p + 30 + n <= len; p++)
+        if (le32(zip + p) == 0x04034b50 && zip[p + 26] == n && memcmp(zip + p + 30, name, n) == 0) return p;
+    cr_assert_fail("no local header for %s", name);
+    return 0;
+}
+
+/* torch.save's records carry their sizes in a data descriptor after the data
+ * (flag bit 3), which libzip's consistency check does not compare. */
+Test(stream, a_pt_whose_data_descriptor_sizes_disagree_with_the_central_directory_is_refused) {
+    char *src = fixture_path("pytorch/gru_bare.pt"), *dir = tmpdir_new();
+    size_t len;
+    unsigned char *zip = read_file(src, &len);
+    cr_assert(zip);
+    size_t lh = local_header(zip, len, "gru_bare/data/0");
+    cr_assert(zip[lh + 6] & 8, "the fixture's records no longer use data descriptors");
+    size_t data = lh + 30 + zip[lh + 26] + (zip[lh + 28] | zip[lh + 29] << 8);
+    /* the record holds 144 bytes (weight_ih of GRU(3, 4)... as the directory says) */
+    size_t desc = data + 144;
+    cr_assert_eq(le32(zip + desc), 0x08074b50u, "no descriptor where the directory's size puts it");
+    struct {
+        size_t at;
+        uint32_t value;
+        const char *want;
+    } cases[] = {
+        {desc + 8, 200, "the data descriptor says compressed size 200 but the central directory says 144"},
+        {desc + 12, 4096, "the data descriptor says uncompressed size 4096 but the central directory says 144"},
+        {lh + 18, 100, "the local header says compressed size 100 but the central directory says 144"},
+        {lh + 22, 0xFFFF0000u, "the local header says uncompressed size 4294901760"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        unsigned char *bad = malloc(len);
+        cr_assert(bad);
+        memcpy(bad, zip, len);
+        put32(bad + cases[i].at, cases[i].value);
+        char *in = path_join(dir, "bad.pt"), *out = path_join(dir, "out.h5");
+        cr_assert_eq(write_file(in, bad, len), 0);
+        const char *args[] = {"convert", in, out, NULL};
+        tool_result r = run_tool_argv(args);
+        cr_expect_eq(r.exit_code, 3, "case %zu: exit %d: %s", i, r.exit_code, r.err);
+        cr_expect(strstr(r.err, "member gru_bare/data/0") && strstr(r.err, cases[i].want), "case %zu: %s", i, r.err);
+        cr_expect(access(out, F_OK) != 0, "case %zu: an output was written", i);
+        tool_result_free(&r);
+        free(bad);
+        free(in);
+        free(out);
+    }
+    /* the unpatched file converts */
+    char *out = path_join(dir, "ok.h5");
+    const char *args[] = {"convert", src, out, NULL};
+    tool_result r = run_tool_argv(args);
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    tool_result_free(&r);
+    free(out);
+    free(zip);
+    free(src);
+    tmpdir_remove(dir);
+}

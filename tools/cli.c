@@ -72,6 +72,14 @@ int cli_parse(const char *cmd, int argc, char **argv, int first, const cli_opt *
                 *(bool *)o->target = true;
                 continue;
             }
+            if (o->kind == OPT_OPTIONAL) {
+                if (eq && !eq[1]) {
+                    cli_error(cmd, "option %s= needs a value after '='", o->name);
+                    return EXIT_USAGE;
+                }
+                *(const char **)o->target = eq ? eq + 1 : "";
+                continue;
+            }
             const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
             if (!val) {
                 cli_error(cmd, "option %s needs a value", o->name);
@@ -113,7 +121,7 @@ static bool help_requested(int argc, char **argv, const cli_opt *opts, size_t no
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return true;
         if (a[0] != '-' || a[1] == '\0' || strchr(a, '=')) continue;
         const cli_opt *o = find_opt(opts, nopts, a);
-        if (o && o->kind != OPT_FLAG) i++; /* the next word is its value */
+        if (o && o->kind != OPT_FLAG && o->kind != OPT_OPTIONAL) i++; /* the next word is its value */
     }
     return false;
 }

@@ -17,7 +17,9 @@ enum {
     EXIT_OUTPUT = 4      /* output could not be written */
 };
 
-typedef enum { OPT_FLAG, OPT_STRING, OPT_LIST } opt_kind;
+/* OPT_OPTIONAL: a value only after '=' ("--compress", "--compress=9"); the
+ * target (const char **) becomes "" when the option is given bare. */
+typedef enum { OPT_FLAG, OPT_STRING, OPT_LIST, OPT_OPTIONAL } opt_kind;
 
 typedef struct cli_opt {
     const char *name; /* "--seed" */

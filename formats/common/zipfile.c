@@ -40,7 +40,16 @@ rnnck_status rnnck__zip_open(const char *path, rnnck__zip **out) {
     if (stat(path, &sb) != 0) return rnnck__err(RNNCK_E_IO, "%s: cannot open: %s", path, strerror(errno));
     int code = 0;
     zip_t *za = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &code);
-    if (!za) return open_error(path, code);
+    if (!za) {
+        /* name the member and field where libzip says only "inconsistent" */
+        if (code == ZIP_ER_INCONS && rnnck__zip_check_headers(path)) return RNNCK_E_FORMAT;
+        return open_error(path, code);
+    }
+    rnnck_status hst = rnnck__zip_check_headers(path);
+    if (hst) {
+        zip_discard(za);
+        return hst;
+    }
     rnnck__zip *z = calloc(1, sizeof *z);
     char *p = rnnck__strdup(path);
     zip_int64_t count = zip_get_num_entries(za, 0);

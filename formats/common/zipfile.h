@@ -13,6 +13,10 @@ typedef struct rnnck__zip rnnck__zip;
  * it is not a well-formed zip archive. */
 rnnck_status rnnck__zip_open(const char *path, rnnck__zip **out);
 void rnnck__zip_close(rnnck__zip *z);
+/* Compares each member's local header, or its data descriptor, with the
+ * central directory (zip_headers.c): RNNCK_E_FORMAT naming the member and
+ * the field that disagrees. rnnck__zip_open runs it. */
+rnnck_status rnnck__zip_check_headers(const char *path);
 int64_t rnnck__zip_count(const rnnck__zip *z);
 /* Name of member i (borrowed), NULL if out of range or unnamed. */
 const char *rnnck__zip_name(rnnck__zip *z, int64_t i);

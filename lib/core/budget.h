@@ -25,5 +25,8 @@ static inline uint64_t rnnck__meta_limit(uint64_t stored_bytes) {
  * has allocated on disk, plus one chunk's worth of slack: deflate's best
  * ratio is about 1032:1, so a real compressed tensor always fits. */
 #define RNNCK__H5_MAX_INFLATION 1100
+/* Bytes a chunk may declare beyond its dataset's own size (h5py's largest
+ * automatic chunk): lib/h5/h5_dataset.c. */
+#define RNNCK__H5_MAX_SPARE_CHUNK (1 << 20)
 
 #endif

@@ -146,6 +146,15 @@ rnnck_status rnnck__require_regular_input(const char *path, int64_t *size);
 /* rnnck_load with the choice of isolation (lib/h5/h5_schema.c): trusted
  * files are walked and read in this process only (RNNCK_OPEN_TRUSTED). */
 rnnck_status rnnck__load(const char *path, const rnnck_limits *limits, bool trusted, rnnck_model **out);
+/* rnnck_save with a deflate level (0: none, 1-9: chunked, shuffle + deflate)
+ * and, when stats is not NULL, what was written (lib/h5/h5_write.c). */
+rnnck_status rnnck__save_ex(rnnck_model *m, const char *path, int level, rnnck_write_stats *stats);
+
+/* Progress of the write running on this thread (lib/core/progress.c):
+ * rnnck_write_ex begins and ends it; lazy reads report their bytes. */
+void rnnck__progress_begin(rnnck_progress_fn fn, void *ctx, uint64_t total);
+void rnnck__progress_add(uint64_t bytes);
+void rnnck__progress_end(void);
 
 /* ---- outputs (lib/core/atomic.c) ---- */
 /* An output decided by what `path` is (docs/API.md, "Output paths"):

@@ -284,6 +284,7 @@ rnnck_status rnnck_model_load_tensor(rnnck_model *m, rnnck_tensor *t) {
     rnnck_status st = rnnck__tensor_alloc_storage(t);
     if (st) return st;
     st = m->src_ops->read(m->src_ctx, t, t->storage->data, t->storage->nbytes);
+    if (!st) rnnck__progress_add(t->storage->nbytes);
     if (st) {
         rnnck_storage *s = t->storage;
         t->storage = NULL;
@@ -314,7 +315,9 @@ rnnck_status rnnck_model_read(rnnck_model *m, const char *name, rnnck_dtype dtyp
     if (dtype == t->dtype) {
         if (!m->src_ops || t->source_key < 0)
             return rnnck__err(RNNCK_E_USAGE, "tensor %s has no data and no source", name);
-        return m->src_ops->read(m->src_ctx, t, dst, dst_bytes);
+        st = m->src_ops->read(m->src_ctx, t, dst, dst_bytes);
+        if (!st) rnnck__progress_add(dst_bytes);
+        return st;
     }
     /* Different dtype: read into a temporary, convert, drop it. */
     st = rnnck_model_load_tensor(m, t);

@@ -210,6 +210,22 @@ static rnnck_status check_layout(const rnnck__h5_file *f, hid_t dcpl, const rnnc
         if (chunk_bytes > f->lim.max_tensor_bytes || chunk_bytes > (int64_t)UINT32_MAX)
             return rnnck__h5_fail(f, RNNCK_E_FORMAT, object, "chunks of %lld bytes exceed the limit",
                                   (long long)chunk_bytes);
+        /* Reading allocates one whole chunk (and inflates into it): a chunk
+         * larger than its dataset would put memory use beyond the bound the
+         * tensor's own size sets (docs/BUDGETS.md). h5py's automatic chunks
+         * of resizable datasets reach 1 MiB: that much is always allowed. */
+        int64_t data_bytes = (int64_t)rnnck_dtype_size(info->dtype);
+        for (int i = 0; i < info->ndim; i++) data_bytes *= info->shape[i]; /* bounded by check_space */
+        if (chunk_bytes > data_bytes && chunk_bytes > RNNCK__H5_MAX_SPARE_CHUNK) {
+            char dims[160];
+            int64_t cd[RNNCK_MAX_DIMS];
+            for (int i = 0; i < crank; i++) cd[i] = (int64_t)cdims[i];
+            return rnnck__h5_fail(f, RNNCK_E_FORMAT, object,
+                                  "chunk dimensions %s declare chunks of %lld bytes, more than the dataset's %lld "
+                                  "bytes (and over %d bytes): refused before any is read",
+                                  rnnck__shape_str(crank, cd, dims, sizeof dims), (long long)chunk_bytes,
+                                  (long long)data_bytes, RNNCK__H5_MAX_SPARE_CHUNK);
+        }
     }
     return RNNCK_OK;
 }

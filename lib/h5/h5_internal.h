@@ -32,6 +32,12 @@ typedef struct rnnck__h5_file {
     rnnck_report *report;
 } rnnck__h5_file;
 
+/* ---- compressed chunks (lib/h5/h5_chunks.c) ---- */
+/* Checks that every deflated chunk of ds inflates to at most chunk_bytes
+ * (its declared size) before libhdf5 inflates any: RNNCK_E_FORMAT naming the
+ * chunk otherwise. A no-op for datasets without the deflate filter. */
+rnnck_status rnnck__h5_check_chunks(const rnnck__h5_file *f, hid_t ds, const char *object, size_t chunk_bytes);
+
 /* Turns off libhdf5's printing of its error stack (we translate failures). */
 void rnnck__h5_silence(void);
 /* The process-wide lock held by every entry point that touches libhdf5

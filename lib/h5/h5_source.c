@@ -29,6 +29,30 @@ void rnnck__h5_source_close(void *ctx) {
     free(s);
 }
 
+/* The bytes of one chunk of ds as declared (element size x chunk dims), 0
+ * for unchunked data; bounded at open (h5_dataset.c) and checked again. */
+static rnnck_status chunk_size(const rnnck__h5_file *f, hid_t ds, const char *object, size_t *out) {
+    hid_t dcpl = H5Dget_create_plist(ds), type = H5Dget_type(ds);
+    rnnck_status st = RNNCK_OK;
+    *out = 0;
+    if (dcpl < 0 || type < 0) {
+        st = rnnck__h5_fail(f, RNNCK_E_FORMAT, object, "dataset header cannot be read");
+    } else if (H5Pget_layout(dcpl) == H5D_CHUNKED) {
+        hsize_t cdims[RNNCK_MAX_DIMS + 1];
+        int rank = H5Pget_chunk(dcpl, RNNCK_MAX_DIMS + 1, cdims);
+        uint64_t bytes = H5Tget_size(type);
+        for (int i = 0; i < rank && bytes; i++)
+            bytes = cdims[i] && bytes <= UINT32_MAX / cdims[i] ? bytes * cdims[i] : 0;
+        if (rank < 0 || rank > RNNCK_MAX_DIMS || bytes == 0 || bytes > UINT32_MAX)
+            st = rnnck__h5_fail(f, RNNCK_E_FORMAT, object, "chunk dimensions changed or cannot be read");
+        else
+            *out = (size_t)bytes;
+    }
+    if (type >= 0) H5Tclose(type);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    return st;
+}
+
 /* One dataset read, in whichever process runs it (the helper too). */
 rnnck_status rnnck__h5_read_dataset(const rnnck__h5_file *f, const char *object, rnnck_dtype dtype, int64_t numel,
                                     void *dst) {
@@ -42,7 +66,10 @@ rnnck_status rnnck__h5_read_dataset(const rnnck__h5_file *f, const char *object,
      * changed underneath us since. */
     if (ds < 0 || mem < 0 || n < 0 || (uint64_t)n != (uint64_t)numel)
         st = rnnck__h5_fail(f, RNNCK_E_FORMAT, object, "dataset changed or cannot be opened");
-    else if (H5Dread(ds, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0)
+    size_t chunk_bytes = 0;
+    if (!st) st = chunk_size(f, ds, object, &chunk_bytes);
+    if (!st && chunk_bytes) st = rnnck__h5_check_chunks(f, ds, object, chunk_bytes);
+    if (!st && H5Dread(ds, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0)
         st = rnnck__h5_fail(f, RNNCK_E_FORMAT, object, "data cannot be read (corrupt or truncated)");
     if (mem >= 0) H5Tclose(mem);
     if (space >= 0) H5Sclose(space);

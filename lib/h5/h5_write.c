@@ -67,6 +67,11 @@ typedef struct writer {
     rnnck_model *m;
     const char *path; /* the final path, for messages */
     hid_t fid, gcpl, dcpl;
+    int level;            /* 0: contiguous; 1-9: chunked, shuffle + deflate at this level */
+    uint64_t data_bytes;  /* tensor bytes written */
+    uint64_t stored_bytes; /* what the datasets take in the file */
+    void *buf;             /* reused for every lazy tensor: no fresh pages (faults, zeroing) per tensor */
+    size_t buf_cap;
 } writer;
 
 static rnnck_status fail(const writer *w, const char *object, const char *what) {
@@ -105,6 +110,46 @@ static rnnck_status make_parents(writer *w, char *object) {
     return RNNCK_OK;
 }
 
+/* Chunk shape of a compressed dataset (docs/SCHEMA.md, "Compression"): a
+ * module's 2-d parameter whose rows are a whole number of gate blocks of
+ * hidden_size rows gets chunks of one gate block (all columns), so reading
+ * a gate block inflates one chunk and a layer's tensors a few; every other
+ * parameter (weight_hr, biases, peepholes) is one chunk. Tensors outside
+ * modules get chunks of whole rows of about RNNCK__H5_CHUNK_TARGET bytes.
+ * Any chunk is kept under RNNCK__H5_CHUNK_MAX by halving its rows. */
+#define RNNCK__H5_CHUNK_TARGET ((uint64_t)1 << 20)
+#define RNNCK__H5_CHUNK_MAX ((uint64_t)1 << 30)
+
+static void chunk_shape(const rnnck_model *m, const rnnck_tensor *t, hsize_t *chunk) {
+    int nd = t->ndim;
+    uint64_t row_bytes = rnnck_dtype_size(t->dtype);
+    for (int i = 1; i < nd; i++) {
+        chunk[i] = (hsize_t)t->shape[i];
+        row_bytes *= (uint64_t)t->shape[i];
+    }
+    uint64_t rows = (uint64_t)t->shape[0];
+    const char *name = rnnck_tensor_name(t), *dot = strrchr(name, '.');
+    char module[1024] = "";
+    if (dot && (size_t)(dot - name) < sizeof module) memcpy(module, name, (size_t)(dot - name)), module[dot - name] = 0;
+    size_t index;
+    const rnnck_module_info *info = NULL;
+    if (!(dot && !*module)) {
+        if (rnnck_model_find_module(m, module, &index) == RNNCK_OK)
+            info = rnnck_model_module(m, index);
+        else
+            rnnck__err_clear(); /* not a module's tensor: no error */
+    }
+    if (info) {
+        int64_t h = info->hidden_size;
+        if (nd == 2 && h > 0 && t->shape[0] > h && t->shape[0] % h == 0) rows = (uint64_t)h;
+    } else {
+        uint64_t fit = row_bytes ? RNNCK__H5_CHUNK_TARGET / row_bytes : rows;
+        if (fit < rows) rows = fit ? fit : 1;
+    }
+    while (rows > 1 && rows * row_bytes > RNNCK__H5_CHUNK_MAX) rows = (rows + 1) / 2;
+    chunk[0] = (hsize_t)rows;
+}
+
 static rnnck_status write_tensor(writer *w, rnnck_tensor *t) {
     char *object = h5_path(rnnck_tensor_name(t));
     if (!object) return rnnck__oom();
@@ -116,29 +161,47 @@ static rnnck_status write_tensor(writer *w, rnnck_tensor *t) {
         dims[i] = (hsize_t)t->shape[i];
     hid_t space = st ? -1 : t->ndim ? H5Screate_simple(t->ndim, dims, NULL) : H5Screate(H5S_SCALAR);
     hid_t ftype = rnnck__h5_file_type(t->dtype), mtype = rnnck__h5_mem_type(t->dtype);
-    hid_t ds =
-        space >= 0 && ftype >= 0 ? H5Dcreate2(w->fid, object, ftype, space, H5P_DEFAULT, w->dcpl, H5P_DEFAULT) : -1;
+    size_t nbytes = rnnck_tensor_nbytes(t);
+    hid_t dcpl = w->dcpl;
+    if (!st && w->level && t->ndim && nbytes) {
+        hsize_t chunk[RNNCK_MAX_DIMS];
+        chunk_shape(w->m, t, chunk);
+        dcpl = H5Pcopy(w->dcpl);
+        if (dcpl < 0 || H5Pset_chunk(dcpl, t->ndim, chunk) < 0 || H5Pset_shuffle(dcpl) < 0 ||
+            H5Pset_deflate(dcpl, (unsigned)w->level) < 0)
+            st = fail(w, object, "cannot set up chunked, compressed storage");
+    }
+    hid_t ds = !st && space >= 0 && ftype >= 0 && dcpl >= 0
+                   ? H5Dcreate2(w->fid, object, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT)
+                   : -1;
+    if (dcpl >= 0 && dcpl != w->dcpl) H5Pclose(dcpl);
     if (!st && ds < 0) st = fail(w, object, "cannot create dataset");
     if (!st && (t->dtype == RNNCK_BF16 || t->dtype == RNNCK_BOOL))
         st = rnnck__h5_write_attr_string(ds, "dtype", rnnck_dtype_name(t->dtype));
-    size_t nbytes = rnnck_tensor_nbytes(t);
     if (!st && nbytes) {
-        void *buf = NULL;
         const void *data = NULL;
         if (rnnck__tensor_loaded(t) && rnnck_tensor_is_contiguous(t)) {
             data = rnnck_tensor_cdata(t);
         } else {
-            /* Lazy or strided: stream through a buffer freed right after. */
-            buf = malloc(nbytes);
-            if (!buf)
+            /* Lazy or strided: stream through one buffer, as large as the
+             * largest such tensor, freed when the file is done. */
+            if (nbytes > w->buf_cap) {
+                free(w->buf);
+                w->buf = malloc(nbytes);
+                w->buf_cap = w->buf ? nbytes : 0;
+            }
+            if (!w->buf)
                 st = rnnck__oom();
             else
-                st = rnnck_model_read(w->m, rnnck_tensor_name(t), t->dtype, buf, nbytes);
-            data = buf;
+                st = rnnck_model_read(w->m, rnnck_tensor_name(t), t->dtype, w->buf, nbytes);
+            data = w->buf;
         }
         if (!st && H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
             st = fail(w, object, "cannot write data");
-        free(buf);
+        if (!st) {
+            w->data_bytes += nbytes;
+            w->stored_bytes += H5Dget_storage_size(ds);
+        }
     }
     if (ds >= 0) H5Dclose(ds);
     if (ftype >= 0) H5Tclose(ftype);
@@ -219,18 +282,22 @@ static rnnck_status check_names(const rnnck_model *m, const char *path) {
     return st;
 }
 
-static rnnck_status save_locked(rnnck_model *m, const char *path);
+static rnnck_status save_locked(rnnck_model *m, const char *path, int level, rnnck_write_stats *stats);
 
-rnnck_status rnnck_save(rnnck_model *m, const char *path) {
+rnnck_status rnnck__save_ex(rnnck_model *m, const char *path, int level, rnnck_write_stats *stats) {
     rnnck__err_clear();
     if (!m || !path) return rnnck__err(RNNCK_E_USAGE, "rnnck_save: NULL argument");
+    if (level < 0 || level > 9)
+        return rnnck__err(RNNCK_E_USAGE, "%s: compression level %d is not 0-9", path, level);
     rnnck__h5_lock();
-    rnnck_status st = save_locked(m, path);
+    rnnck_status st = save_locked(m, path, level, stats);
     rnnck__h5_unlock();
     return st;
 }
 
-static rnnck_status save_locked(rnnck_model *m, const char *path) {
+rnnck_status rnnck_save(rnnck_model *m, const char *path) { return rnnck__save_ex(m, path, 0, NULL); }
+
+static rnnck_status save_locked(rnnck_model *m, const char *path, int level, rnnck_write_stats *stats) {
     rnnck_status names_st = check_names(m, path);
     if (names_st) return names_st;
     for (size_t i = 0; i < rnnck_model_module_count(m); i++) {
@@ -241,7 +308,7 @@ static rnnck_status save_locked(rnnck_model *m, const char *path) {
     rnnck__atomic a;
     rnnck_status st = rnnck__atomic_begin(&a, path, false);
     if (st) return st;
-    writer w = {m, path, H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID};
+    writer w = {m, path, H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID, level, 0, 0, NULL, 0};
     hid_t fcpl, fapl;
     st = make_plists(&w, &fcpl, &fapl);
     if (!st) {
@@ -254,6 +321,8 @@ static rnnck_status save_locked(rnnck_model *m, const char *path) {
     if (!st) st = rnnck__h5_write_attr_string(root, "rnnck_writer", "rnnck " RNNCK_VERSION_STRING);
     for (size_t i = 0; !st && i < rnnck_model_tensor_count(m); i++)
         st = write_tensor(&w, rnnck_model_tensor(m, i));
+    free(w.buf);
+    w.buf = NULL;
     if (!st) st = write_modules(&w);
     if (root >= 0) H5Gclose(root);
     if (w.fid >= 0 && H5Fclose(w.fid) < 0 && !st)
@@ -266,5 +335,10 @@ static rnnck_status save_locked(rnnck_model *m, const char *path) {
         rnnck__atomic_abort(&a);
         return st;
     }
-    return rnnck__atomic_commit(&a);
+    st = rnnck__atomic_commit(&a);
+    if (!st && stats) {
+        stats->tensor_bytes = w.data_bytes;
+        stats->stored_bytes = w.stored_bytes;
+    }
+    return st;
 }

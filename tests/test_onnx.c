@@ -61,6 +61,8 @@ Test(onnx_import, single_nodes_map_to_pytorch_layout_bit_exactly_and_run_to_the_
         cr_assert_eq(info->linear_before_reset, c.info.linear_before_reset, "%s: lbr", names[i]);
         cr_assert_eq(info->peepholes, c.info.peepholes, "%s: peepholes", names[i]);
         cr_assert_eq(info->clip, (double)(float)c.info.clip, "%s: clip", names[i]);
+        cr_assert_eq(info->reverse, c.info.reverse, "%s: direction=\"reverse\" (schema 1.1)", names[i]);
+        cr_assert_eq(info->output_reversed, 0, "%s: ONNX's Y keeps time positions", names[i]);
         /* The parameters are the case's PyTorch-layout arrays, bit for bit. */
         char prefix[170];
         snprintf(prefix, sizeof prefix, "%s.", want_name);

@@ -192,6 +192,7 @@ static bool acts_equal(const rnnck_module_info *a, const rnnck_module_info *b) {
 static bool stackable(const rnnck__onnx_rnode *p, const rnnck__onnx_rnode *n) {
     const rnnck_module_info *a = &p->info, *b = &n->info;
     return a->cell == b->cell && a->hidden_size == b->hidden_size && a->bidirectional == b->bidirectional &&
+           a->reverse == b->reverse &&
            a->dtype == b->dtype && a->linear_before_reset == b->linear_before_reset && a->clip == b->clip &&
            a->input_forget == b->input_forget && acts_equal(a, b) &&
            b->input_size == a->hidden_size * (a->bidirectional ? 2 : 1);

@@ -405,7 +405,9 @@ void fz_check_forward(rnnck_model *m) {
         } else {
             int64_t dirs = info->bidirectional ? 2 : 1;
             int64_t h_out = info->proj_size > 0 ? info->proj_size : info->hidden_size;
-            require_shape(out, "output", 3, shape[0], shape[1], dirs * h_out);
+            /* merge_mode sum/mul/ave leave one H_out-wide output (schema 1.1) */
+            bool merged = info->merge_mode != RNNCK_MERGE_CONCAT && info->merge_mode != RNNCK_MERGE_NONE;
+            require_shape(out, "output", 3, shape[0], shape[1], (merged ? 1 : dirs) * h_out);
             require_shape(hn, "h_n", 3, info->num_layers * dirs, B, h_out);
             if (info->cell == RNNCK_CELL_LSTM)
                 require_shape(cn, "c_n", 3, info->num_layers * dirs, B, info->hidden_size);

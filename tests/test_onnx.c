@@ -322,23 +322,59 @@ Test(onnx_export, reverse_only_stack_is_written_as_reverse_nodes_and_runs_the_sa
     tmpdir_remove(dir);
 }
 
-/* What the ONNX writer does not express is refused, and PyTorch cannot hold
- * an imported direction="reverse" node: exit 3 naming the module. */
-Test(onnx_export, processing_order_outputs_and_merges_are_refused_and_reverse_nodes_do_not_go_to_pytorch) {
-    static const char *const refused[][2] = {{"keras/v11/lstm_go_backwards.h5", "processing order"},
-                                             {"keras/v11/bilstm_merge_ave.h5", "merge_mode ave"}};
+/* Keras go_backwards (outputs in processing order) is exported exactly, as a
+ * forward node over the time-reversed input; the reader knows that Slice and
+ * gives the same module back, which still runs to TF.js's outputs. Merge
+ * modes other than concat are refused, and PyTorch cannot hold an imported
+ * direction="reverse" node: exit 3 naming the module. */
+Test(onnx_export, keras_go_backwards_round_trips_through_onnx_and_merges_are_refused) {
     char *dir = tmpdir_new(), *out = path_join(dir, "x.onnx"), *pt = path_join(dir, "x.pt");
-    for (int i = 0; i < 2; i++) {
-        char *in = fixture_path(refused[i][0]);
+    static const char *const back[] = {"lstm_go_backwards", "gru_go_backwards", "simple_rnn_go_backwards"};
+    for (int i = 0; i < 3; i++) {
+        char rel[200];
+        snprintf(rel, sizeof rel, "keras/v11/%s.h5", back[i]);
+        char *in = fixture_path(rel);
         tool_result r = run_tool("convert", in, out, "--to", "onnx", NULL);
-        cr_expect_eq(r.exit_code, 3, "%s: %s", refused[i][0], r.err);
-        cr_expect(strstr(r.err, "module rnn") && strstr(r.err, refused[i][1]), "%s", r.err);
+        cr_assert_eq(r.exit_code, 0, "%s: %s", back[i], r.err);
+        tool_result_free(&r);
+        rnnck_model *m = NULL;
+        cr_assert_eq(rnnck_open(out, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+        const rnnck_module_info *info = rnnck_model_module(m, 0);
+        cr_assert_eq(info->reverse, 1, "%s", back[i]);
+        cr_assert_eq(info->output_reversed, 1, "%s: the Slice before the node is read as processing order", back[i]);
+        fcase c = {0};
+        snprintf(c.dir, sizeof c.dir, "%s/forward/keras11/%s", fc_fixtures(), back[i]);
+        snprintf(c.name, sizeof c.name, "onnx export of keras/v11/%s", back[i]);
+        c.input = fc_load_opt(&c, "input");
+        c.exp_out = fc_load_opt(&c, "expected_output");
+        c.exp_hn = fc_load_opt(&c, "expected_h_n");
+        rnnck_tensor *y = NULL, *hn = NULL, *cn = NULL;
+        cr_assert_eq(rnnck_forward(m, 0, c.input, NULL, NULL, NULL, NULL, &y, &hn, &cn), RNNCK_OK, "%s",
+                     rnnck_errmsg());
+        ferr e = {0};
+        fc_compare("output", c.name, y, c.exp_out, 1e-5, 1e-4, &e);
+        fc_compare("h_n", c.name, hn, c.exp_hn, 1e-5, 1e-4, &e);
+        rnnck_tensor_free(y);
+        rnnck_tensor_free(hn);
+        rnnck_tensor_free(cn);
+        c.model = NULL;
+        fc_close(&c);
+        rnnck_model_free(m);
+        r = run_tool("validate", in, out, NULL);
+        cr_expect_eq(r.exit_code, 0, "%s: keras vs its onnx export: %s %s", back[i], r.out, r.err);
         tool_result_free(&r);
         free(in);
     }
+    remove(out);
+    char *in = fixture_path("keras/v11/bilstm_merge_ave.h5");
+    tool_result r = run_tool("convert", in, out, "--to", "onnx", NULL);
+    cr_expect_eq(r.exit_code, 3, "%s", r.err);
+    cr_expect(strstr(r.err, "module rnn") && strstr(r.err, "merge_mode ave"), "%s", r.err);
+    tool_result_free(&r);
+    free(in);
     cr_expect_eq(access(out, F_OK), -1, "no output after a refusal");
-    char *in = fixture_path("onnx/nodes/lstm_reverse.onnx");
-    tool_result r = run_tool("convert", in, pt, "--to", "pytorch", NULL);
+    in = fixture_path("onnx/nodes/lstm_reverse.onnx");
+    r = run_tool("convert", in, pt, "--to", "pytorch", NULL);
     cr_expect_eq(r.exit_code, 3, "%s", r.err);
     cr_expect(strstr(r.err, "cell_lstm_reverse") && strstr(r.err, "direction"), "%s", r.err);
     tool_result_free(&r);

@@ -194,7 +194,8 @@ static void require_same_module(const rnnck_module_info *a, const rnnck_module_i
     if (!exact) return;
     FZ_REQUIRE(a->cell == b->cell && a->batch_first == b->batch_first &&
                    a->linear_before_reset == b->linear_before_reset && a->peepholes == b->peepholes &&
-                   a->input_forget == b->input_forget && same_double(a->forget_bias, b->forget_bias) && same_double(a->clip, b->clip),
+                   a->input_forget == b->input_forget && a->reverse == b->reverse &&
+                   a->output_reversed == b->output_reversed && a->merge_mode == b->merge_mode && same_double(a->forget_bias, b->forget_bias) && same_double(a->clip, b->clip),
                "module '%s': semantics changed in the round trip", nm);
     /* Field by field: the struct has padding after `kind`. */
     for (int dir = 0; dir < 2; dir++)
@@ -404,7 +405,9 @@ void fz_check_forward(rnnck_model *m) {
         } else {
             int64_t dirs = info->bidirectional ? 2 : 1;
             int64_t h_out = info->proj_size > 0 ? info->proj_size : info->hidden_size;
-            require_shape(out, "output", 3, shape[0], shape[1], dirs * h_out);
+            /* merge_mode sum/mul/ave leave one H_out-wide output (schema 1.1) */
+            bool merged = info->merge_mode != RNNCK_MERGE_CONCAT && info->merge_mode != RNNCK_MERGE_NONE;
+            require_shape(out, "output", 3, shape[0], shape[1], (merged ? 1 : dirs) * h_out);
             require_shape(hn, "h_n", 3, info->num_layers * dirs, B, h_out);
             if (info->cell == RNNCK_CELL_LSTM)
                 require_shape(cn, "c_n", 3, info->num_layers * dirs, B, info->hidden_size);

@@ -108,11 +108,13 @@ extern "C" {
 /* MAJOR*10000 + MINOR*100 + PATCH */
 #define RNNCK_VERSION_NUMBER 100
 
-/* The schema version this library writes ("MAJOR.MINOR"). Readers accept any
- * file whose major equals RNNCK_SCHEMA_MAJOR. */
+/* The newest schema version this library writes ("MAJOR.MINOR"). A file is
+ * written as "1.1" only when a module uses what 1.1 added (a reverse-only
+ * direction, a merge mode other than concat), else as "1.0". Readers accept
+ * any file whose major equals RNNCK_SCHEMA_MAJOR. */
 #define RNNCK_SCHEMA_MAJOR 1
-#define RNNCK_SCHEMA_MINOR 0
-#define RNNCK_SCHEMA_STRING "1.0"
+#define RNNCK_SCHEMA_MINOR 1
+#define RNNCK_SCHEMA_STRING "1.1"
 
 /* Run-time version of the library actually linked: its RNNCK_VERSION_STRING
  * (static) and RNNCK_VERSION_NUMBER. Never fail. */
@@ -349,6 +351,25 @@ RNNCK_API rnnck_act_kind rnnck_act_from_name(const char *name);
  * LSTM only). RNN cells use slot [0] only (tanh or relu). */
 #define RNNCK_ACT_SLOTS 3
 
+/* How a bidirectional module combines its two directions' output sequences
+ * (Keras Bidirectional merge_mode). y_f is the forward direction's output,
+ * y_r the reverse direction's, both at the time steps they belong to. */
+typedef enum rnnck_merge_mode {
+    RNNCK_MERGE_CONCAT = 0, /* [y_f, y_r] on the last axis (PyTorch, ONNX, Keras default) */
+    RNNCK_MERGE_SUM = 1,    /* y_f + y_r */
+    RNNCK_MERGE_MUL = 2,    /* y_f * y_r */
+    RNNCK_MERGE_AVE = 3,    /* (y_f + y_r) / 2 */
+    RNNCK_MERGE_NONE = 4,   /* kept apart (Keras returns the list [y_f, y_r]);
+                               rnnck_forward gives them in concat's layout,
+                               y_f in the first H_out columns, y_r after */
+    RNNCK_MERGE_COUNT_
+} rnnck_merge_mode;
+/* "concat", "sum", "mul", "ave", "none" (schema spelling, static); "invalid".
+ * Never fails. */
+RNNCK_API const char *rnnck_merge_mode_name(rnnck_merge_mode mode);
+/* RNNCK_MERGE_COUNT_ if unknown or NULL. Never fails. */
+RNNCK_API rnnck_merge_mode rnnck_merge_mode_from_name(const char *name);
+
 /* Description of one recurrent module: PyTorch's constructor arguments plus the
  * semantics other frameworks have and PyTorch lacks. A description whose
  * semantics fields all hold their PyTorch defaults (see rnnck_module_info_init)
@@ -379,15 +400,31 @@ typedef struct rnnck_module_info {
                                 [-clip, clip] (ONNX clip); 0 = none */
     int input_forget;        /* LSTM: couple forget gate to input gate, f = 1 - i
                                 (ONNX input_forget=1) */
+    /* --- schema 1.1 (defaults = PyTorch) --- */
+    int reverse;             /* unidirectional only: 1 = the one direction runs
+                                from the last time step to the first (Keras
+                                go_backwards=True, ONNX direction="reverse");
+                                its parameters keep the names without _reverse,
+                                and h_n is the state after time step 0 */
+    int output_reversed;     /* reverse only, num_layers 1 only: 1 = the output
+                                sequence comes in the order it was computed,
+                                output[s] = state after time step len-1-s (Keras
+                                go_backwards with return_sequences); 0 = each
+                                output at the time step it belongs to (ONNX Y) */
+    rnnck_merge_mode merge_mode; /* bidirectional only; other than CONCAT needs
+                                    num_layers 1 (Keras Bidirectional merge_mode) */
 } rnnck_module_info;
 
 /* Fills *info (not NULL) with PyTorch defaults for `cell`: name "" (static),
  * bias=1, num_layers=1, dtype float32, PyTorch activations,
- * linear_before_reset=1, no extras; sizes 0 (to be set). Never fails. */
+ * linear_before_reset=1, no extras, reverse=0, output_reversed=0,
+ * merge_mode CONCAT; sizes 0 (to be set). Never fails. */
 RNNCK_API void rnnck_module_info_init(rnnck_module_info *info, rnnck_cell cell);
 /* Checks a description: sizes > 0 and bounded, proj_size < hidden_size and
  * LSTM-only, float dtype, activations valid and matching an RNN cell, extras
- * only on cells that have them. Returns: RNNCK_OK; RNNCK_E_USAGE (info NULL,
+ * only on cells that have them; reverse 0/1 and only unidirectional,
+ * output_reversed 0/1 and only with reverse and one layer, merge_mode known,
+ * other than CONCAT only bidirectional with one layer. Returns: RNNCK_OK; RNNCK_E_USAGE (info NULL,
  * or the first problem, named in the message). */
 RNNCK_API rnnck_status rnnck_module_info_validate(const rnnck_module_info *info);
 /* 1 when the description is expressible as a plain torch.nn module (0 for
@@ -696,7 +733,9 @@ RNNCK_API rnnck_status rnnck_open(const char *path, const rnnck_open_opts *opts,
  * (rnnck: see rnnck_save); RNNCK_E_INEXACT (pytorch,
  * npz: a module with semantics torch.nn lacks, or for npz a bfloat16
  * tensor; keras: proj_size, peepholes, clip, input_forget, forget_bias,
- * non-default activations, tensors no Keras layer holds); RNNCK_E_WRITE;
+ * non-default activations, a reverse-only module, merge modes other than
+ * concat, tensors no Keras layer holds; onnx: proj_size, forget_bias, merge
+ * modes other than concat, tensors outside recurrent modules); RNNCK_E_WRITE;
  * RNNCK_E_NOMEM; lazy-read statuses. "keras" is written only when named. */
 RNNCK_API rnnck_status rnnck_write(rnnck_model *m, const char *path, const char *format);
 /* Progress of a long write: called on the writing thread each time the
@@ -759,12 +798,17 @@ typedef struct rnnck_forward_opts {
  * into m and stay (an HDF5 call if HDF5-backed).
  * Outputs (caller owns them, rnnck_tensor_free; c_n may be NULL, and *c_n is
  * set to NULL for non-LSTM):
- *  output  (T, B, D*H_out) / (B, T, D*H_out) / (T, D*H_out)
+ *  output  (T, B, W) / (B, T, W) / (T, W), W = D*H_out (merge_mode SUM, MUL
+ *          or AVE: W = H_out, the two directions merged)
  *  h_n     (L*D, B, H_out) / (L*D, H_out);  c_n (L*D, B, H) / (L*D, H)
- * H_out = proj_size if > 0 else hidden_size. Streaming: feeding h_n/c_n of one
+ * H_out = proj_size if > 0 else hidden_size. A reverse-only module
+ * (info->reverse) runs each sequence from its last valid step to step 0;
+ * with output_reversed its output is in that processing order (row s holds
+ * the state after step len-1-s; rows past len are zero), else at the steps
+ * the outputs belong to. Streaming: feeding h_n/c_n of one
  * call as h0/c0 of the next gives the same result as one call on the joined
- * sequence (unidirectional modules; a reverse direction sees the whole
- * sequence by definition). Returns: RNNCK_OK; RNNCK_E_USAGE (m, input,
+ * sequence (forward unidirectional modules; a reverse direction sees the
+ * whole sequence by definition). Returns: RNNCK_OK; RNNCK_E_USAGE (m, input,
  * output or h_n NULL; module out of range or its description invalid; c0 for
  * a non-LSTM; compute dtype not F32/F64; an input, state or lengths tensor
  * not loaded); RNNCK_E_SHAPE (a shape or dtype mismatch, with expected and

@@ -106,6 +106,16 @@ static inline void fc_parse_meta(fcase *c) {
         else if (!strcmp(k, "peepholes")) in->peepholes = atoi(v);
         else if (!strcmp(k, "clip")) in->clip = atof(v);
         else if (!strcmp(k, "input_forget")) in->input_forget = atoi(v);
+        else if (!strcmp(k, "direction")) {
+            cr_assert(!strcmp(v, "reverse") || !strcmp(v, "forward"), "%s: direction %s", path, v);
+            in->reverse = !strcmp(v, "reverse");
+        } else if (!strcmp(k, "output_order")) {
+            cr_assert(!strcmp(v, "processed") || !strcmp(v, "time"), "%s: output_order %s", path, v);
+            in->output_reversed = !strcmp(v, "processed");
+        } else if (!strcmp(k, "merge_mode")) {
+            in->merge_mode = rnnck_merge_mode_from_name(v);
+            cr_assert(in->merge_mode != RNNCK_MERGE_COUNT_, "%s: merge_mode %s", path, v);
+        }
         else if (!strncmp(k, "act_", 4)) {
             int d = k[4] - '0', s = k[6] - '0';
             cr_assert(d >= 0 && d < 2 && s >= 0 && s < RNNCK_ACT_SLOTS, "%s: key %s", path, k);

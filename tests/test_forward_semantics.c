@@ -51,6 +51,76 @@ Test(forward_semantics, keras_tf1_equations_float32) {
     cr_log_info("keras/tf1 float32: %d cases, max abs err %.3g", n, e.max_abs);
 }
 
+/* Schema 1.1 under Keras's semantics, against TF.js 4.22's layers (float32
+ * goldens, so the tolerance is float32's in both compute dtypes): go_backwards
+ * with its output in processing order, and every Bidirectional merge mode. */
+static int run_keras11(rnnck_dtype compute, ferr *e) {
+    static char names[MAX_CASES][128];
+    int n = fc_list("keras11", names, MAX_CASES);
+    for (int i = 0; i < n; i++) {
+        fcase c;
+        fc_open(&c, "keras11", names[i]);
+        cr_expect(c.info.reverse || c.info.bidirectional, "%s: case exercises neither reverse nor merge", names[i]);
+        fc_run_and_compare(&c, compute, 1e-5, 1e-4, e);
+        fc_close(&c);
+    }
+    return n;
+}
+
+Test(forward_semantics, keras_go_backwards_and_merge_modes_match_tfjs_float64) {
+    ferr e = {0, 0, 0};
+    int n = run_keras11(RNNCK_F64, &e);
+    cr_expect_geq(n, 10);
+    cr_log_info("keras11 (tfjs) float64: %d cases, max abs err %.3g, max rel %.3g", n, e.max_abs, e.max_rel);
+}
+
+Test(forward_semantics, keras_go_backwards_and_merge_modes_match_tfjs_float32) {
+    ferr e = {0, 0, 0};
+    int n = run_keras11(RNNCK_F32, &e);
+    cr_log_info("keras11 (tfjs) float32: %d cases, max abs err %.3g, max rel %.3g", n, e.max_abs, e.max_rel);
+}
+
+/* The two output orders of a reverse-only module are the same states: the
+ * processing order (Keras) is the time order (ONNX) read backwards per
+ * sequence, and h_n is the same; with lengths, each sequence from its end. */
+Test(forward_semantics, reverse_output_orders_are_the_same_states_reversed_per_sequence) {
+    fcase c;
+    fc_open(&c, "keras11", "lstm_go_backwards_wide_batch");
+    int64_t T = rnnck_tensor_dim(c.input, 0), B = rnnck_tensor_dim(c.input, 1);
+    int64_t lens[64];
+    cr_assert_leq(B, 64);
+    for (int64_t b = 0; b < B; b++) lens[b] = 1 + b % T;
+    int64_t ls[1] = {B};
+    rnnck_tensor *len;
+    cr_assert_eq(rnnck_tensor_from_data(RNNCK_I64, 1, ls, lens, sizeof(int64_t) * (size_t)B, &len), RNNCK_OK);
+    rnnck_forward_opts o = {1, RNNCK_F64};
+    rnnck_tensor *y1, *h1, *y2, *h2;
+    cr_assert_eq(rnnck_forward(c.model, 0, c.input, NULL, NULL, len, &o, &y1, &h1, NULL), RNNCK_OK, "%s",
+                 rnnck_errmsg());
+    rnnck_module_info *info = (rnnck_module_info *)rnnck_model_module(c.model, 0);
+    info->output_reversed = 0; /* same module, ONNX's order */
+    cr_assert_eq(rnnck_forward(c.model, 0, c.input, NULL, NULL, len, &o, &y2, &h2, NULL), RNNCK_OK);
+    const double *a = rnnck_tensor_cdata(y1), *b2 = rnnck_tensor_cdata(y2);
+    int64_t H = c.info.hidden_size;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t s = 0; s < T; s++)
+            for (int64_t k = 0; k < H; k++) {
+                double got = a[(s * B + b) * H + k];
+                double want = s < lens[b] ? b2[((lens[b] - 1 - s) * B + b) * H + k] : 0.0;
+                cr_assert_eq(got, want, "b=%lld s=%lld k=%lld", (long long)b, (long long)s, (long long)k);
+            }
+    cr_assert_eq(memcmp(rnnck_tensor_cdata(h1), rnnck_tensor_cdata(h2), rnnck_tensor_nbytes(h1)), 0);
+    /* A short sequence's reverse pass starts at its own last step: its
+     * first output is not the full-length run's. */
+    cr_expect_neq(a[(0 * B + 0) * H], 0.0);
+    rnnck_tensor_free(y1);
+    rnnck_tensor_free(h1);
+    rnnck_tensor_free(y2);
+    rnnck_tensor_free(h2);
+    rnnck_tensor_free(len);
+    fc_close(&c);
+}
+
 /* float32 again with every recurrent-product path this CPU has (OpenBLAS,
  * AVX2, AVX-512 packed kernels): the wide-batch cases select the packed ones. */
 Test(forward_semantics, float32_with_every_recurrent_kernel) {
@@ -60,6 +130,7 @@ Test(forward_semantics, float32_with_every_recurrent_kernel) {
         ferr e = {0, 0, 0};
         run_group("onnx", RNNCK_F32, 2e-5, 2e-4, &e);
         run_group("keras", RNNCK_F32, 2e-5, 2e-4, &e);
+        run_keras11(RNNCK_F32, &e);
         if (isa != RNNCK__ISA_NONE)
             cr_expect_gt(rnnck__rec_calls(isa), before, "isa %d: no packed product ran", isa);
         cr_log_info("onnx+keras float32, isa %d: max abs err %.3g", isa, e.max_abs);

@@ -685,3 +685,120 @@ Test(keras, an_untrusted_tree_reads_no_more_bytes_than_its_datasets_hold, .init 
     rnnck__h5_tree_free(t);
     free(path);
 }
+
+/* ------------------------------------------------------------ schema 1.1 */
+
+/* A time-major (T, B, W) array as batch-major (B, T, W), float32. */
+static rnnck_tensor *batch_major(const rnnck_tensor *t) {
+    int64_t T = rnnck_tensor_dim(t, 0), B = rnnck_tensor_dim(t, 1), W = rnnck_tensor_dim(t, 2);
+    int64_t s[3] = {B, T, W};
+    rnnck_tensor *o;
+    cr_assert_eq(rnnck_tensor_new(RNNCK_F32, 3, s, &o), RNNCK_OK);
+    double *src = malloc(sizeof(double) * (size_t)(T * B * W));
+    cr_assert_eq(rnnck_tensor_copy_out(t, RNNCK_F64, src, sizeof(double) * (size_t)(T * B * W)), RNNCK_OK);
+    float *d = rnnck_tensor_data(o);
+    for (int64_t i = 0; i < T; i++)
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t k = 0; k < W; k++) d[(b * T + i) * W + k] = (float)src[(i * B + b) * W + k];
+    free(src);
+    return o;
+}
+
+static rnnck_tensor *golden(const char *kcase, const char *what) {
+    char rel[300];
+    snprintf(rel, sizeof rel, "forward/keras11/%s/%s.npy", kcase, what);
+    return fixture_npy(rel);
+}
+
+/* fixtures/keras/v11/<case>.h5 hold tf.keras 2 models of one go_backwards
+ * layer or one Bidirectional with a merge mode, with the weights of the TF.js
+ * goldens of fixtures/forward/keras11/<case>: read, they must say what the
+ * config says and run (batch-major, as Keras does) to TF.js's output. */
+Test(keras, go_backwards_and_merge_modes_read_as_schema_1_1_and_run_to_tfjs_outputs) {
+    char *list = fixture_path("forward/keras11/cases.txt");
+    FILE *fp = fopen(list, "r");
+    cr_assert(fp, "%s", list);
+    free(list);
+    char name[128];
+    int n = 0, merges_seen = 0, backwards_seen = 0;
+    double worst = 0;
+    while (fscanf(fp, "%127s", name) == 1) {
+        char file[200];
+        snprintf(file, sizeof file, "v11/%s.h5", name);
+        rnnck_model *m = open_keras(file);
+        size_t mi = module_of(m, "rnn");
+        const rnnck_module_info *info = rnnck_model_module(m, mi);
+        bool back = strstr(name, "go_backwards") != NULL;
+        cr_expect_eq(info->reverse, back, "%s: reverse", name);
+        cr_expect_eq(info->output_reversed, back, "%s: Keras returns the processing order", name);
+        rnnck_merge_mode want = RNNCK_MERGE_CONCAT;
+        const char *mm = strstr(name, "merge_");
+        if (mm) {
+            char word[16] = "";
+            sscanf(mm + 6, "%15[a-z]", word);
+            want = rnnck_merge_mode_from_name(word);
+            merges_seen++;
+        }
+        backwards_seen += back;
+        cr_expect_eq(info->merge_mode, want, "%s: merge_mode %s", name, rnnck_merge_mode_name(info->merge_mode));
+        rnnck_tensor *xt = golden(name, "input"), *yt = golden(name, "expected_output");
+        rnnck_tensor *x = batch_major(xt), *y = batch_major(yt), *out = NULL, *hn = NULL, *cn = NULL;
+        cr_assert_eq(rnnck_forward(m, mi, x, NULL, NULL, NULL, NULL, &out, &hn, &cn), RNNCK_OK, "%s: %s", name,
+                     rnnck_errmsg());
+        double max_abs = 0;
+        int fails = 0;
+        max_err(out, y, &max_abs, &fails);
+        cr_expect_eq(fails, 0, "%s: %d outputs off, max |err| %.3g", name, fails, max_abs);
+        if (max_abs > worst) worst = max_abs;
+        rnnck_tensor_free(out);
+        rnnck_tensor_free(hn);
+        rnnck_tensor_free(cn);
+        rnnck_tensor_free(x);
+        rnnck_tensor_free(y);
+        rnnck_tensor_free(xt);
+        rnnck_tensor_free(yt);
+        rnnck_model_free(m);
+        n++;
+    }
+    fclose(fp);
+    cr_expect_geq(n, 10);
+    cr_expect_geq(merges_seen, 5);
+    cr_expect_geq(backwards_seen, 3);
+    cr_log_info("keras v11 files: %d, max |err| vs TF.js %.3g", n, worst);
+}
+
+/* PyTorch has neither a lone backward direction nor merged directions: exit 3
+ * naming the layer and the feature; rnnck's own format keeps them (1.1). */
+Test(keras, go_backwards_and_merge_modes_are_refused_for_pytorch_and_kept_in_rnnck_files, .init = test_dir_setup,
+     .fini = test_dir_teardown) {
+    static const char *const cases[][2] = {{"lstm_go_backwards", "go_backwards"},
+                                           {"bilstm_merge_sum", "merge_mode sum"},
+                                           {"bilstm_merge_none", "merge_mode none"},
+                                           {"bigru_merge_sum", "merge_mode sum"}};
+    char *pt = path_join(test_dir, "x.pt"), *h5 = path_join(test_dir, "x.h5"), *kk = path_join(test_dir, "k.h5");
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char rel[200];
+        snprintf(rel, sizeof rel, "keras/v11/%s.h5", cases[i][0]);
+        char *in = fixture_path(rel);
+        tool_result r = run_tool("convert", in, pt, "--to", "pytorch", NULL);
+        cr_expect_eq(r.exit_code, 3, "%s: exit %d: %s", cases[i][0], r.exit_code, r.err);
+        cr_expect(strstr(r.err, "rnn") && strstr(r.err, cases[i][1]), "%s: %s", cases[i][0], r.err);
+        cr_expect_eq(access(pt, F_OK), -1, "no output after a refusal");
+        tool_result_free(&r);
+        /* --to keras writes weights files: no config to hold the feature */
+        r = run_tool("convert", in, kk, "--to", "keras", NULL);
+        cr_expect_eq(r.exit_code, 3, "%s: --to keras exit %d: %s", cases[i][0], r.exit_code, r.err);
+        cr_expect(strstr(r.err, "rnn") && strstr(r.err, cases[i][1]), "%s: %s", cases[i][0], r.err);
+        tool_result_free(&r);
+        r = run_tool("convert", in, h5, NULL);
+        cr_expect_eq(r.exit_code, 0, "%s: %s", cases[i][0], r.err);
+        tool_result_free(&r);
+        r = run_tool("validate", in, h5, NULL);
+        cr_expect_eq(r.exit_code, 0, "%s: keras vs its rnnck 1.1 copy: %s %s", cases[i][0], r.out, r.err);
+        tool_result_free(&r);
+        free(in);
+    }
+    free(pt);
+    free(h5);
+    free(kk);
+}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "forward_case.h"
 #include "helpers/testutil.h"
@@ -61,6 +62,8 @@ Test(onnx_import, single_nodes_map_to_pytorch_layout_bit_exactly_and_run_to_the_
         cr_assert_eq(info->linear_before_reset, c.info.linear_before_reset, "%s: lbr", names[i]);
         cr_assert_eq(info->peepholes, c.info.peepholes, "%s: peepholes", names[i]);
         cr_assert_eq(info->clip, (double)(float)c.info.clip, "%s: clip", names[i]);
+        cr_assert_eq(info->reverse, c.info.reverse, "%s: direction=\"reverse\" (schema 1.1)", names[i]);
+        cr_assert_eq(info->output_reversed, 0, "%s: ONNX's Y keeps time positions", names[i]);
         /* The parameters are the case's PyTorch-layout arrays, bit for bit. */
         char prefix[170];
         snprintf(prefix, sizeof prefix, "%s.", want_name);
@@ -244,6 +247,7 @@ static void export_roundtrip(const char *rel) {
     cr_assert_eq(a->linear_before_reset, b->linear_before_reset, "%s", rel);
     cr_assert_eq(a->peepholes, b->peepholes, "%s", rel);
     cr_assert_eq(a->clip, b->clip, "%s", rel);
+    cr_assert_eq(a->reverse, b->reverse, "%s: direction", rel);
     for (int d = 0; d < 2; d++)
         for (int s = 0; s < RNNCK_ACT_SLOTS; s++) {
             cr_assert_eq(a->act[d][s].kind, b->act[d][s].kind, "%s", rel);
@@ -264,8 +268,120 @@ Test(onnx_export, exports_read_back_as_the_same_module_bit_for_bit) {
                           "onnx/torch/rnn_relu/model.onnx", "onnx/nodes/lstm_bidirectional_acts_per_direction.onnx",
                           "onnx/nodes/gru_lbr0_bidirectional_clip.onnx", "onnx/nodes/lstm_peepholes_clip.onnx",
                           "onnx/nodes/rnn_softsign_bidirectional.onnx", "onnx/misc/layout1.onnx",
-                          "onnx/misc/float16.onnx"};
+                          "onnx/misc/float16.onnx", "onnx/nodes/lstm_reverse_peepholes_clip.onnx",
+                          "onnx/nodes/gru_lbr0_reverse.onnx", "onnx/nodes/rnn_reverse_softsign.onnx"};
     for (size_t i = 0; i < sizeof rels / sizeof rels[0]; i++) export_roundtrip(rels[i]);
+}
+
+/* Schema 1.1: a reverse-only module of two layers is exported as two
+ * direction="reverse" nodes, read back as one module, and runs the same. */
+Test(onnx_export, reverse_only_stack_is_written_as_reverse_nodes_and_runs_the_same) {
+    rnnck_model *m;
+    rnnck_module_info info;
+    rnnck_module_info_init(&info, RNNCK_CELL_GRU);
+    info.name = "enc";
+    info.input_size = 3;
+    info.hidden_size = 4;
+    info.num_layers = 2;
+    info.reverse = 1;
+    cr_assert_eq(rnnck_model_new(&m), RNNCK_OK);
+    cr_assert_eq(rnnck_model_add_module(m, &info), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_init_module(m, 0, RNNCK_INIT_DEFAULT, 5, 0, 0), RNNCK_OK);
+    char *dir = tmpdir_new(), *out = path_join(dir, "r.onnx");
+    cr_assert_eq(rnnck_write(m, out, "onnx"), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_model *back = NULL;
+    cr_assert_eq(rnnck_open(out, NULL, &back), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_module_count(back), 1, "the two reverse nodes join into one module");
+    const rnnck_module_info *b = rnnck_model_module(back, 0);
+    cr_assert_eq(b->reverse, 1);
+    cr_assert_eq(b->num_layers, 2);
+    int64_t xs[3] = {5, 2, 3};
+    rnnck_tensor *x;
+    cr_assert_eq(rnnck_tensor_new(RNNCK_F32, 3, xs, &x), RNNCK_OK);
+    float *xd = rnnck_tensor_data(x);
+    for (int i = 0; i < 30; i++) xd[i] = (float)sin(i * 0.7);
+    rnnck_tensor *y1, *h1, *y2, *h2, *yf, *hf;
+    cr_assert_eq(rnnck_forward(m, 0, x, NULL, NULL, NULL, NULL, &y1, &h1, NULL), RNNCK_OK);
+    cr_assert_eq(rnnck_forward(back, 0, x, NULL, NULL, NULL, NULL, &y2, &h2, NULL), RNNCK_OK);
+    cr_assert_eq(memcmp(rnnck_tensor_cdata(y1), rnnck_tensor_cdata(y2), rnnck_tensor_nbytes(y1)), 0);
+    cr_assert_eq(memcmp(rnnck_tensor_cdata(h1), rnnck_tensor_cdata(h2), rnnck_tensor_nbytes(h1)), 0);
+    /* and it is not the forward module under another name */
+    ((rnnck_module_info *)rnnck_model_module(m, 0))->reverse = 0;
+    cr_assert_eq(rnnck_forward(m, 0, x, NULL, NULL, NULL, NULL, &yf, &hf, NULL), RNNCK_OK);
+    cr_assert_neq(memcmp(rnnck_tensor_cdata(y1), rnnck_tensor_cdata(yf), rnnck_tensor_nbytes(y1)), 0);
+    rnnck_tensor_free(x);
+    rnnck_tensor_free(y1);
+    rnnck_tensor_free(h1);
+    rnnck_tensor_free(y2);
+    rnnck_tensor_free(h2);
+    rnnck_tensor_free(yf);
+    rnnck_tensor_free(hf);
+    rnnck_model_free(back);
+    rnnck_model_free(m);
+    free(out);
+    tmpdir_remove(dir);
+}
+
+/* Keras go_backwards (outputs in processing order) is exported exactly, as a
+ * forward node over the time-reversed input; the reader knows that Slice and
+ * gives the same module back, which still runs to TF.js's outputs. Merge
+ * modes other than concat are refused, and PyTorch cannot hold an imported
+ * direction="reverse" node: exit 3 naming the module. */
+Test(onnx_export, keras_go_backwards_round_trips_through_onnx_and_merges_are_refused) {
+    char *dir = tmpdir_new(), *out = path_join(dir, "x.onnx"), *pt = path_join(dir, "x.pt");
+    static const char *const back[] = {"lstm_go_backwards", "gru_go_backwards", "simple_rnn_go_backwards"};
+    for (int i = 0; i < 3; i++) {
+        char rel[200];
+        snprintf(rel, sizeof rel, "keras/v11/%s.h5", back[i]);
+        char *in = fixture_path(rel);
+        tool_result r = run_tool("convert", in, out, "--to", "onnx", NULL);
+        cr_assert_eq(r.exit_code, 0, "%s: %s", back[i], r.err);
+        tool_result_free(&r);
+        rnnck_model *m = NULL;
+        cr_assert_eq(rnnck_open(out, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+        const rnnck_module_info *info = rnnck_model_module(m, 0);
+        cr_assert_eq(info->reverse, 1, "%s", back[i]);
+        cr_assert_eq(info->output_reversed, 1, "%s: the Slice before the node is read as processing order", back[i]);
+        fcase c = {0};
+        snprintf(c.dir, sizeof c.dir, "%s/forward/keras11/%s", fc_fixtures(), back[i]);
+        snprintf(c.name, sizeof c.name, "onnx export of keras/v11/%s", back[i]);
+        c.input = fc_load_opt(&c, "input");
+        c.exp_out = fc_load_opt(&c, "expected_output");
+        c.exp_hn = fc_load_opt(&c, "expected_h_n");
+        rnnck_tensor *y = NULL, *hn = NULL, *cn = NULL;
+        cr_assert_eq(rnnck_forward(m, 0, c.input, NULL, NULL, NULL, NULL, &y, &hn, &cn), RNNCK_OK, "%s",
+                     rnnck_errmsg());
+        ferr e = {0};
+        fc_compare("output", c.name, y, c.exp_out, 1e-5, 1e-4, &e);
+        fc_compare("h_n", c.name, hn, c.exp_hn, 1e-5, 1e-4, &e);
+        rnnck_tensor_free(y);
+        rnnck_tensor_free(hn);
+        rnnck_tensor_free(cn);
+        c.model = NULL;
+        fc_close(&c);
+        rnnck_model_free(m);
+        r = run_tool("validate", in, out, NULL);
+        cr_expect_eq(r.exit_code, 0, "%s: keras vs its onnx export: %s %s", back[i], r.out, r.err);
+        tool_result_free(&r);
+        free(in);
+    }
+    remove(out);
+    char *in = fixture_path("keras/v11/bilstm_merge_ave.h5");
+    tool_result r = run_tool("convert", in, out, "--to", "onnx", NULL);
+    cr_expect_eq(r.exit_code, 3, "%s", r.err);
+    cr_expect(strstr(r.err, "module rnn") && strstr(r.err, "merge_mode ave"), "%s", r.err);
+    tool_result_free(&r);
+    free(in);
+    cr_expect_eq(access(out, F_OK), -1, "no output after a refusal");
+    in = fixture_path("onnx/nodes/lstm_reverse.onnx");
+    r = run_tool("convert", in, pt, "--to", "pytorch", NULL);
+    cr_expect_eq(r.exit_code, 3, "%s", r.err);
+    cr_expect(strstr(r.err, "cell_lstm_reverse") && strstr(r.err, "direction"), "%s", r.err);
+    tool_result_free(&r);
+    free(in);
+    free(out);
+    free(pt);
+    tmpdir_remove(dir);
 }
 
 Test(onnx_export, proj_size_and_forget_bias_are_refused_as_inexact) {

@@ -903,3 +903,175 @@ Test(schema, refuses_groups_nested_too_deep, .init = test_dir_setup, .fini = tes
     expect_refused(p, RNNCK_E_FORMAT, "groups nested deeper than 32", NULL);
     free(p);
 }
+
+/* ------------------------------------------------------------ schema 1.1 */
+
+static char *root_schema_version(const char *path, char *buf, size_t n) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    cr_assert_geq(f, 0);
+    hid_t a = H5Aopen(f, "rnnck_schema", H5P_DEFAULT);
+    hid_t t = H5Aget_type(a);
+    size_t sz = H5Tget_size(t);
+    cr_assert_lt(sz, n);
+    memset(buf, 0, n);
+    cr_assert_geq(H5Aread(a, t, buf), 0);
+    H5Tclose(t);
+    H5Aclose(a);
+    H5Fclose(f);
+    return buf;
+}
+
+/* A model with a reverse-only GRU (Keras go_backwards: output in processing
+ * order) and a bidirectional LSTM with merge_mode `merge`. */
+static rnnck_model *v11_model(rnnck_merge_mode merge) {
+    rnnck_model *m;
+    cr_assert_eq(rnnck_model_new(&m), RNNCK_OK);
+    rnnck_module_info g, l;
+    rnnck_module_info_init(&g, RNNCK_CELL_GRU);
+    g.name = "back.gru";
+    g.input_size = 3;
+    g.hidden_size = 2;
+    g.reverse = 1;
+    g.output_reversed = 1;
+    rnnck_module_info_init(&l, RNNCK_CELL_LSTM);
+    l.name = "bi";
+    l.input_size = 2;
+    l.hidden_size = 3;
+    l.bidirectional = 1;
+    l.merge_mode = merge;
+    cr_assert_eq(rnnck_model_add_module(m, &g), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_add_module(m, &l), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(craft_fill(m), 0);
+    return m;
+}
+
+Test(schema, reverse_direction_and_merge_modes_round_trip_as_schema_1_1, .init = test_dir_setup,
+     .fini = test_dir_teardown) {
+    for (int mm = RNNCK_MERGE_CONCAT; mm < RNNCK_MERGE_COUNT_; mm++) {
+        rnnck_model *m = v11_model((rnnck_merge_mode)mm);
+        char *p = path_join(test_dir, "v11.h5");
+        cr_assert_eq(rnnck_save(m, p), RNNCK_OK, "%s", rnnck_errmsg());
+        char v[16];
+        cr_assert_str_eq(root_schema_version(p, v, sizeof v), "1.1");
+        rnnck_model *l;
+        cr_assert_eq(rnnck_load(p, NULL, &l), RNNCK_OK, "%s", rnnck_errmsg());
+        for (size_t i = 0; i < 2; i++) {
+            const rnnck_module_info *a = rnnck_model_module(m, i), *b = rnnck_model_module(l, i);
+            assert_same_info(a, b);
+            cr_assert_eq(b->reverse, a->reverse);
+            cr_assert_eq(b->output_reversed, a->output_reversed);
+            cr_assert_eq(b->merge_mode, a->merge_mode, "merge %s", rnnck_merge_mode_name((rnnck_merge_mode)mm));
+        }
+        rnnck_report *r;
+        cr_assert_eq(rnnck_check_file(p, 0, &r), RNNCK_OK, "%s", rnnck_errmsg());
+        cr_assert_eq(rnnck_report_count(r), 0, "%s", rnnck_report_item(r, 0));
+        rnnck_report_free(r);
+        rnnck_model_free(l);
+        rnnck_model_free(m);
+        free(p);
+    }
+}
+
+Test(schema, files_without_1_1_features_stay_schema_1_0, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
+    char v[16];
+    cr_assert_str_eq(root_schema_version(p, v, sizeof v), "1.0");
+    hid_t f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
+    cr_assert_eq(H5Aexists_by_name(f, "/enc/rnn", "direction", H5P_DEFAULT), 0);
+    cr_assert_eq(H5Aexists_by_name(f, "/enc/rnn", "merge_mode", H5P_DEFAULT), 0);
+    cr_assert_eq(H5Aexists_by_name(f, "/enc/rnn", "output_order", H5P_DEFAULT), 0);
+    H5Fclose(f);
+    /* and a 1.0 file reads with the 1.0 meaning */
+    rnnck_model *m;
+    cr_assert_eq(rnnck_load(p, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    const rnnck_module_info *i = rnnck_model_module(m, 0);
+    cr_assert_eq(i->reverse, 0);
+    cr_assert_eq(i->output_reversed, 0);
+    cr_assert_eq(i->merge_mode, RNNCK_MERGE_CONCAT);
+    rnnck_model_free(m);
+    free(p);
+}
+
+Test(schema, refuses_an_unknown_merge_mode_naming_the_known_ones, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
+    cr_assert_eq(h5c_set_attr_string(p, "/", "rnnck_schema", "1.1"), 0);
+    cr_assert_eq(h5c_set_attr_string(p, "/enc/rnn", "merge_mode", "max"), 0);
+    expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn: attribute merge_mode is 'max'", "concat, sum, mul, ave, none");
+    free(p);
+}
+
+Test(schema, refuses_1_1_attributes_that_contradict_the_module, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
+    /* the example is bidirectional: a reverse-only direction contradicts it */
+    cr_assert_eq(h5c_set_attr_string(p, "/enc/rnn", "direction", "reverse"), 0);
+    expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn", "contradicts bidirectional");
+    cr_assert_eq(h5c_delete_attr(p, "/enc/rnn", "direction"), 0);
+    /* it has two layers: a merge other than concat needs one */
+    cr_assert_eq(h5c_set_attr_string(p, "/enc/rnn", "merge_mode", "sum"), 0);
+    expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn: attributes out of range", "merge_mode sum");
+    free(p);
+}
+
+/* The example file made unidirectional (h5py-style edits): a copy a
+ * direction attribute can be put on. */
+static char *unidirectional_example(const char *name) {
+    char *p = craft_example_copy(test_dir, name);
+    cr_assert_eq(h5c_set_attr_i64(p, "/enc/rnn", "bidirectional", 0), 0);
+    for (int l = 0; l < 2; l++) {
+        static const char *const k[] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+        for (int i = 0; i < 4; i++) {
+            char obj[64];
+            snprintf(obj, sizeof obj, "/enc/rnn/%s_l%d_reverse", k[i], l);
+            cr_assert_eq(h5c_delete_link(p, obj), 0);
+        }
+    }
+    /* layer 1 now takes H inputs, not 2H */
+    float w[16 * 4] = {0};
+    hsize_t dims[2] = {16, 4};
+    cr_assert_eq(h5c_put_dataset(p, "/enc/rnn/weight_ih_l1", H5T_IEEE_F32LE, 2, dims, H5P_DEFAULT, w), 0);
+    cr_assert_eq(h5c_set_attr_string(p, "/enc/rnn", "activations", "Sigmoid,Tanh,Tanh"), 0);
+    double zero3[3] = {0, 0, 0};
+    hid_t f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    hsize_t three = 3;
+    for (int i = 0; i < 2; i++) {
+        const char *n = i ? "activation_beta" : "activation_alpha";
+        H5Adelete_by_name(f, "/enc/rnn", n, H5P_DEFAULT);
+        hid_t sp = H5Screate_simple(1, &three, NULL);
+        hid_t a = H5Acreate_by_name(f, "/enc/rnn", n, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        H5Awrite(a, H5T_NATIVE_DOUBLE, zero3);
+        H5Aclose(a);
+        H5Sclose(sp);
+    }
+    H5Fclose(f);
+    rnnck_model *m;
+    cr_assert_eq(rnnck_load(p, NULL, &m), RNNCK_OK, "the unidirectional copy reads: %s", rnnck_errmsg());
+    rnnck_model_free(m);
+    return p;
+}
+
+Test(schema, reverse_module_reads_from_a_hand_written_1_1_file, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = unidirectional_example("x.h5");
+    cr_assert_eq(h5c_set_attr_string(p, "/", "rnnck_schema", "1.1"), 0);
+    cr_assert_eq(h5c_set_attr_string(p, "/enc/rnn", "direction", "reverse"), 0);
+    rnnck_model *m;
+    cr_assert_eq(rnnck_load(p, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    const rnnck_module_info *i = rnnck_model_module(m, 0);
+    cr_assert_eq(i->reverse, 1);
+    cr_assert_eq(i->output_reversed, 0, "output_order absent means time order");
+    cr_assert_eq(i->num_layers, 2);
+    rnnck_model_free(m);
+    free(p);
+}
+
+Test(schema, refuses_an_unknown_direction_or_output_order, .init = test_dir_setup, .fini = test_dir_teardown) {
+    char *p = unidirectional_example("x.h5");
+    cr_assert_eq(h5c_set_attr_string(p, "/enc/rnn", "direction", "sideways"), 0);
+    expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn: attribute direction is 'sideways'", "forward, reverse");
+    cr_assert_eq(h5c_set_attr_string(p, "/enc/rnn", "direction", "reverse"), 0);
+    cr_assert_eq(h5c_set_attr_string(p, "/enc/rnn", "output_order", "shuffled"), 0);
+    expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn: attribute output_order is 'shuffled'", "time, processed");
+    /* "processed" needs one layer; the example has two */
+    cr_assert_eq(h5c_set_attr_string(p, "/enc/rnn", "output_order", "processed"), 0);
+    expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn: attributes out of range", "output_reversed");
+    free(p);
+}

@@ -434,6 +434,16 @@ rnnck_status rnnck__sd_build(rnnck__sd *sd, const char *label, const rnnck_open_
 
 /* Names the first feature of a module that torch.nn cannot express. */
 static const char *inexpressible(const rnnck_module_info *info) {
+    if (info->reverse)
+        return info->output_reversed ? "a lone backward direction with its output in processing order (Keras "
+                                       "go_backwards=True)"
+                                     : "a lone backward direction (ONNX direction=\"reverse\")";
+    if (info->merge_mode != RNNCK_MERGE_CONCAT) {
+        static const char *const why[RNNCK_MERGE_COUNT_] = {
+            "", "Bidirectional merge_mode sum", "Bidirectional merge_mode mul", "Bidirectional merge_mode ave",
+            "Bidirectional merge_mode none (two separate outputs)"};
+        return why[info->merge_mode];
+    }
     if (info->peepholes) return "peephole connections";
     if (info->input_forget) return "coupled input/forget gates (input_forget)";
     if (info->clip > 0) return "gate clipping (clip)";

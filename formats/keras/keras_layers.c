@@ -91,6 +91,7 @@ typedef struct rec_spec {
     const char *cls;       /* "LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU" */
     const cJSON *cfg;      /* the cell layer's config, or NULL */
     int cudnn;             /* CuDNNLSTM / CuDNNGRU: input kernel blocks reshaped, two biases */
+    rnnck_merge_mode merge; /* Bidirectional's merge_mode */
 } rec_spec;
 
 static rnnck_status rec_class(const rnnck__kctx *ctx, const char *name, const char *cls, rec_spec *r) {
@@ -117,12 +118,12 @@ static rnnck_status rec_semantics(const rnnck__kctx *ctx, const char *name, cons
     int go_backwards = 0, time_major = 0;
     if (c && (st = rnnck__keras_cfg_bool(ctx, name, c, "go_backwards", 0, &go_backwards))) return st;
     if (c && (st = rnnck__keras_cfg_bool(ctx, name, c, "time_major", 0, &time_major))) return st;
-    if (go_backwards && dirs == 1)
-        return LERR(RNNCK_E_UNSUPPORTED, "go_backwards=true (one reversed direction alone) has no equivalent in the "
-                    "rnnck schema 1.0");
-    if (go_backwards)
+    /* Keras's Bidirectional around a go_backwards layer runs its forward
+     * layer backwards and reverses only the backward layer's output: two
+     * directions one module of the schema cannot pair. */
+    if (go_backwards && dirs != 1)
         return LERR(RNNCK_E_UNSUPPORTED, "Bidirectional around a go_backwards=true layer has no equivalent in the "
-                    "rnnck schema 1.0");
+                    "rnnck schema");
     /* Keras before 2.3 defaulted recurrent_activation to hard_sigmoid. */
     const char *rec_default = ctx->major < 2 || (ctx->major == 2 && ctx->minor < 3) ? "hard_sigmoid" : "sigmoid";
     rnnck_activation act, rec;
@@ -156,6 +157,9 @@ static rnnck_status rec_semantics(const rnnck__kctx *ctx, const char *name, cons
         else if ((st = rnnck__keras_cfg_bool(ctx, name, c, "reset_after", 0, reset_after))) return st;
     }
     info->batch_first = !time_major;
+    /* go_backwards: one direction from the last step, its return_sequences
+     * output in that processing order (Keras does not reverse it back). */
+    if (go_backwards) info->reverse = info->output_reversed = 1;
     return RNNCK_OK;
 }
 
@@ -315,6 +319,7 @@ static rnnck_status recurrent(rnnck__kctx *ctx, const char *name, const rec_spec
         info.num_layers = 1;
         info.bias = use_bias;
         info.bidirectional = dirs == 2;
+        if (dirs == 2) info.merge_mode = r->merge;
         info.dtype = dt;
         if (r->cell == RNNCK_CELL_GRU) info.linear_before_reset = reset_after == 1;
         st = rnnck_model_add_module(ctx->m, &info);
@@ -357,13 +362,15 @@ static rnnck_status bidirectional(rnnck__kctx *ctx, const char *name, const cJSO
         const char *merge = NULL;
         const cJSON *mm = cJSON_GetObjectItemCaseSensitive(cfg, "merge_mode");
         rnnck_status st = RNNCK_OK;
-        if (mm && cJSON_IsNull(mm))
-            return LERR(RNNCK_E_UNSUPPORTED, "merge_mode None (two separate outputs) has no equivalent in the rnnck "
-                        "schema 1.0 (concat only)");
-        if ((st = rnnck__keras_cfg_string(ctx, name, cfg, "merge_mode", &merge))) return st;
-        if (merge && strcmp(merge, "concat"))
-            return LERR(RNNCK_E_UNSUPPORTED, "merge_mode '%.40s' has no equivalent in the rnnck schema 1.0 (concat "
-                        "only)", merge);
+        if (mm && cJSON_IsNull(mm)) {
+            r.merge = RNNCK_MERGE_NONE; /* the two outputs as a list */
+        } else {
+            if ((st = rnnck__keras_cfg_string(ctx, name, cfg, "merge_mode", &merge))) return st;
+            r.merge = merge ? rnnck_merge_mode_from_name(merge) : RNNCK_MERGE_CONCAT;
+            if (r.merge == RNNCK_MERGE_COUNT_ || r.merge == RNNCK_MERGE_NONE) /* "none" is spelt null */
+                return LERR(RNNCK_E_FORMAT, "merge_mode '%.40s' is not one of Keras's (concat, sum, mul, ave, "
+                            "null)", merge);
+        }
         const cJSON *inner = cJSON_GetObjectItemCaseSensitive(cfg, "layer");
         const cJSON *icfg = cJSON_GetObjectItemCaseSensitive(inner, "config");
         const cJSON *icls = cJSON_GetObjectItemCaseSensitive(inner, "class_name");

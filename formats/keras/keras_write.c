@@ -39,6 +39,18 @@ static rnnck_status inexact(const kwriter *k, const rnnck_module_info *info, con
 
 static rnnck_status check_module(const kwriter *k, const rnnck_module_info *info) {
     if (info->proj_size > 0) return inexact(k, info, "proj_size (LSTM projection) has no Keras equivalent");
+    /* Keras holds these in the layer config, which a weights file lacks. */
+    if (info->reverse)
+        return inexact(k, info, info->output_reversed
+                                    ? "go_backwards=True cannot be recorded in a Keras weights file (no config)"
+                                    : "a lone reverse direction with outputs at their time steps (ONNX "
+                                      "direction=\"reverse\") has no Keras equivalent");
+    if (info->merge_mode != RNNCK_MERGE_CONCAT) {
+        char what[160];
+        snprintf(what, sizeof what, "Bidirectional merge_mode %s cannot be recorded in a Keras weights file (no "
+                 "config: Keras reads back concat)", rnnck_merge_mode_name(info->merge_mode));
+        return inexact(k, info, what);
+    }
     if (info->peepholes) return inexact(k, info, "peepholes have no Keras equivalent");
     if (info->clip > 0) return inexact(k, info, "clip (gate pre-activation clipping) has no Keras equivalent");
     if (info->input_forget) return inexact(k, info, "input_forget (coupled input and forget gates) has no Keras equivalent");

@@ -270,9 +270,9 @@ rnnck_status rnnck__onnx_read_node(const rnnck__onnx_ctx *ctx, const rnnck__onnx
     r->info.bias = r->B != NULL;
     r->info.peepholes = r->P != NULL;
     r->info.dtype = dt;
-    if (r->reverse_only)
-        return NODE_ERR(RNNCK_E_UNSUPPORTED, "direction 'reverse' (one backward direction alone) has no equivalent in "
-                        "the rnnck schema yet");
+    /* direction="reverse": schema 1.1's reverse-only module; ONNX's Y keeps
+     * each output at its time step (output_reversed 0). */
+    r->info.reverse = r->reverse_only;
     return RNNCK_OK;
 }
 

@@ -192,6 +192,7 @@ static bool acts_equal(const rnnck_module_info *a, const rnnck_module_info *b) {
 static bool stackable(const rnnck__onnx_rnode *p, const rnnck__onnx_rnode *n) {
     const rnnck_module_info *a = &p->info, *b = &n->info;
     return a->cell == b->cell && a->hidden_size == b->hidden_size && a->bidirectional == b->bidirectional &&
+           a->reverse == b->reverse &&
            a->dtype == b->dtype && a->linear_before_reset == b->linear_before_reset && a->clip == b->clip &&
            a->input_forget == b->input_forget && acts_equal(a, b) &&
            b->input_size == a->hidden_size * (a->bidirectional ? 2 : 1);
@@ -298,6 +299,32 @@ static rnnck_status put_blocks(rnnck_model *m, size_t mod, rnnck_param kind, int
                                from->order, to->order, rows_per_block, row_bytes);
 }
 
+/* Whether a one-layer forward node reads its X through exactly the time
+ * reversal rnnck's writer puts before a Keras go_backwards layer: Slice(X,
+ * starts [-1], ends <= -2^31, axes [0], steps [-1]), without sequence_lens
+ * (with lengths the reversal would move the padding first). A forward run
+ * over the reversed steps is a reverse-only module whose outputs come in
+ * processing order (schema 1.1). */
+static bool reads_time_reversed(const reader *r, const rnnck__onnx_rnode *rn) {
+    const Onnx__NodeProto *n = rn->node;
+    if (rn->dirs != 1 || rn->reverse_only || rn->info.batch_first || n->n_input < 1 || !n->input[0]) return false;
+    if (n->n_input > 4 && n->input[4] && *n->input[4]) return false;
+    const Onnx__NodeProto *sl = rnnck__onnx_producer(rn->scope, n->input[0], NULL);
+    if (!sl || !sl->op_type || strcmp(sl->op_type, "Slice") || sl->n_input != 5) return false;
+    int64_t v[4][2];
+    size_t nv[4];
+    static const char *const what[4] = {"starts", "ends", "axes", "steps"};
+    for (int i = 0; i < 4; i++) {
+        if (!sl->input[i + 1] || !*sl->input[i + 1]) return false;
+        rnnck__err_clear();
+        if (rnnck__onnx_const_ints(&r->ctx, rn->scope, sl->input[i + 1], what[i], v[i], 2, &nv[i]) || nv[i] != 1) {
+            rnnck__err_clear();
+            return false;
+        }
+    }
+    return v[0][0] == -1 && v[1][0] <= -((int64_t)1 << 31) && v[2][0] == 0 && v[3][0] == -1;
+}
+
 static rnnck_status add_module(reader *r, rnnck_model *m, size_t h) {
     rnnck__onnx_rnode *first = &r->nodes[h];
     rnnck_module_info info = first->info;
@@ -308,6 +335,7 @@ static rnnck_status add_module(reader *r, rnnck_model *m, size_t h) {
         info.bias |= r->nodes[k].B != NULL;
         info.peepholes |= r->nodes[k].P != NULL;
     }
+    if (info.num_layers == 1 && reads_time_reversed(r, first)) info.reverse = info.output_reversed = 1;
     rnnck_status st = rnnck_model_add_module(m, &info);
     if (st) {
         rnnck__err_prefix("%s: node '%.200s'", r->ctx.file, rnnck__onnx_node_label(first->node));

@@ -4,8 +4,11 @@
  * one module. Inputs X, initial_h (and initial_c), outputs Y, Y_h (and Y_c),
  * states (L*D, B, H) as PyTorch gives them; X and Y are batch-major for a
  * batch_first module. Weights go through the one gate-layout table.
- * Refused (RNNCK_E_INEXACT): proj_size, forget_bias (a run-time add ONNX
- * lacks). Activation alpha/beta and clip are float32 attributes in ONNX. */
+ * A reverse-only module is a direction="reverse" node; one whose outputs
+ * come in processing order (Keras go_backwards) is a forward node after a
+ * Slice that reverses the time axis. Refused (RNNCK_E_INEXACT): proj_size,
+ * forget_bias (a run-time add ONNX lacks), merge modes other than concat
+ * (they would need ops after the node, which this writer does not add). Activation alpha/beta and clip are float32 attributes in ONNX. */
 #include "onnx/onnx_node.h"
 #include "common/gate_layout.h"
 #include "formats.h"
@@ -218,6 +221,10 @@ static rnnck_status check_module(const rnnck_module_info *info, const char *path
     if (info->forget_bias != 0)
         return rnnck__err(RNNCK_E_INEXACT, "%s: module %s: forget_bias (added at run time) has no ONNX attribute",
                           path, label);
+    if (info->merge_mode != RNNCK_MERGE_CONCAT)
+        return rnnck__err(RNNCK_E_INEXACT, "%s: module %s: merge_mode %s is not written: ONNX's bidirectional Y keeps "
+                          "both directions and rnnck adds no merging op", path, label,
+                          rnnck_merge_mode_name(info->merge_mode));
     if (info->dtype != RNNCK_F32 && info->dtype != RNNCK_F64 && info->dtype != RNNCK_F16)
         return rnnck__err(RNNCK_E_INEXACT, "%s: module %s: ONNX recurrent ops take float16/32/64, not %s", path, label,
                           rnnck_dtype_name(info->dtype));
@@ -249,6 +256,17 @@ static rnnck_status add_module(graph_b *g, rnnck_model *m, size_t mi, const char
         const int64_t perm[3] = {1, 0, 2};
         attr_ints(g, node(g, "Transpose", t, 1, &cur, 1, (const char *const *)&t), "perm", perm, 3);
         cur = t;
+    }
+    if (info->output_reversed) {
+        /* Keras go_backwards: a forward node over the time-reversed input
+         * computes the states in processing order, which is how Keras
+         * returns them (exact; the reader knows this Slice). */
+        const int64_t s0[1] = {-1}, s1[1] = {INT64_MIN}, ax[1] = {0}, st1[1] = {-1};
+        char *rv = astr(a, "/%s/Reverse_in", tag);
+        const char *in[5] = {cur, const_ints(g, "starts", s0, 1), const_ints(g, "ends", s1, 1),
+                             const_ints(g, "axes", ax, 1), const_ints(g, "steps", st1, 1)};
+        node(g, "Slice", rv, 5, in, 1, (const char *const *)&rv);
+        cur = rv;
     }
     char **yh = az(a, sizeof(char *) * (size_t)L), **yc = az(a, sizeof(char *) * (size_t)L);
     if (!yh || !yc) return rnnck__oom();
@@ -299,7 +317,8 @@ static rnnck_status add_module(graph_b *g, rnnck_model *m, size_t mi, const char
         const char *out[3] = {y, yh[l], yc[l]};
         Onnx__NodeProto *n = node(g, op, nm, lstm ? (P ? 8 : 7) : 6, in, lstm ? 3 : 2, out);
         attr_int(g, n, "hidden_size", H);
-        attr_str(g, n, "direction", D == 2 ? "bidirectional" : "forward");
+        attr_str(g, n, "direction",
+                 D == 2 ? "bidirectional" : (info->reverse && !info->output_reversed) ? "reverse" : "forward");
         if (cell == RNNCK_CELL_GRU) attr_int(g, n, "linear_before_reset", info->linear_before_reset);
         if (info->clip > 0) {
             Onnx__AttributeProto *c = attr(a, "clip", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);

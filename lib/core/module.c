@@ -58,6 +58,16 @@ rnnck_act_kind rnnck_act_from_name(const char *name) {
     return RNNCK_ACT_COUNT_;
 }
 
+static const char *const merge_names[RNNCK_MERGE_COUNT_] = {"concat", "sum", "mul", "ave", "none"};
+const char *rnnck_merge_mode_name(rnnck_merge_mode mode) {
+    return ((unsigned)mode < RNNCK_MERGE_COUNT_) ? merge_names[mode] : "invalid";
+}
+rnnck_merge_mode rnnck_merge_mode_from_name(const char *name) {
+    for (int i = 0; name && i < RNNCK_MERGE_COUNT_; i++)
+        if (strcmp(merge_names[i], name) == 0) return (rnnck_merge_mode)i;
+    return RNNCK_MERGE_COUNT_;
+}
+
 /* The activations torch.nn gives each cell, per slot. */
 static rnnck_activation pytorch_act(rnnck_cell cell, int slot) {
     rnnck_activation a = {RNNCK_ACT_TANH, 0, 0};
@@ -170,6 +180,17 @@ rnnck_status rnnck_module_info_validate(const rnnck_module_info *info) {
                           label);
     if ((unsigned)info->peepholes > 1 || (unsigned)info->input_forget > 1)
         return rnnck__err(RNNCK_E_USAGE, "module %s: peepholes and input_forget must be 0 or 1", label);
+    if ((unsigned)info->reverse > 1 || (unsigned)info->output_reversed > 1)
+        return rnnck__err(RNNCK_E_USAGE, "module %s: reverse and output_reversed must be 0 or 1", label);
+    if (info->reverse && info->bidirectional)
+        return rnnck__err(RNNCK_E_USAGE, "module %s: reverse applies to unidirectional modules only", label);
+    if (info->output_reversed && (!info->reverse || info->num_layers != 1))
+        return rnnck__err(RNNCK_E_USAGE, "module %s: output_reversed needs reverse=1 and num_layers 1", label);
+    if ((unsigned)info->merge_mode >= RNNCK_MERGE_COUNT_)
+        return rnnck__err(RNNCK_E_USAGE, "module %s: merge_mode %d is invalid", label, (int)info->merge_mode);
+    if (info->merge_mode != RNNCK_MERGE_CONCAT && (!info->bidirectional || info->num_layers != 1))
+        return rnnck__err(RNNCK_E_USAGE, "module %s: merge_mode %s needs a bidirectional module of one layer", label,
+                          rnnck_merge_mode_name(info->merge_mode));
     return RNNCK_OK;
 }
 
@@ -180,7 +201,7 @@ int rnnck_module_info_is_pytorch(const rnnck_module_info *info) {
         for (int s = 0; s < slots; s++)
             if (!act_equal(info->act[d][s], pytorch_act(info->cell, s))) return 0;
     return info->linear_before_reset == 1 && info->forget_bias == 0 && !info->peepholes && info->clip == 0 &&
-           !info->input_forget;
+           !info->input_forget && !info->reverse && !info->output_reversed && info->merge_mode == RNNCK_MERGE_CONCAT;
 }
 
 static const char *const param_stems[RNNCK_PARAM_COUNT_] = {

@@ -86,6 +86,47 @@ static void swap01(const char *src, char *dst, int64_t n0, int64_t n1, int64_t w
             memcpy(dst + (size_t)(j * n0 + i) * row, src + (size_t)(i * n1 + j) * row, row);
 }
 
+/* Output rows of each sequence in processing order: row s of batch entry b
+ * becomes row len-1-s (rows past len stay as they are: zero). */
+static void time_reverse(char *y, int64_t T, int64_t B, size_t row, const int64_t *len) {
+    char tmp[512];
+    char *buf = row <= sizeof tmp ? tmp : malloc(row);
+    for (int64_t b = 0; b < B; b++) {
+        int64_t L = len ? len[b] : T;
+        for (int64_t s = 0; s < L / 2; s++) {
+            char *p = y + (size_t)(s * B + b) * row, *q = y + (size_t)((L - 1 - s) * B + b) * row;
+            if (buf) {
+                memcpy(buf, p, row);
+                memcpy(p, q, row);
+                memcpy(q, buf, row);
+            } else { /* no memory for a row: swap byte by byte */
+                for (size_t k = 0; k < row; k++) {
+                    char v = p[k];
+                    p[k] = q[k];
+                    q[k] = v;
+                }
+            }
+        }
+    }
+    if (buf != tmp) free(buf);
+}
+
+/* Keras Bidirectional's merges of (n, 2P) rows [y_f, y_r] into (n, P), with
+ * Keras's operations: y_f + y_r, y_f * y_r, (y_f + y_r) / 2. */
+#define MERGE_FN(NAME, REAL)                                                                 \
+    static void NAME(rnnck_merge_mode mode, const REAL *y, REAL *out, int64_t n, int64_t P) { \
+        for (int64_t r = 0; r < n; r++) {                                                   \
+            const REAL *f = y + r * 2 * P, *b = f + P;                                      \
+            REAL *o = out + r * P;                                                          \
+            for (int64_t k = 0; k < P; k++)                                                 \
+                o[k] = mode == RNNCK_MERGE_SUM   ? f[k] + b[k]                              \
+                       : mode == RNNCK_MERGE_MUL ? f[k] * b[k]                              \
+                                                 : (f[k] + b[k]) / 2;                       \
+        }                                                                                   \
+    }
+MERGE_FN(merge_f32, float)
+MERGE_FN(merge_f64, double)
+
 rnnck_status rnnck_forward(rnnck_model *m, size_t module, const rnnck_tensor *input, const rnnck_tensor *h0,
                            const rnnck_tensor *c0, const rnnck_tensor *lengths, const rnnck_forward_opts *opts,
                            rnnck_tensor **output, rnnck_tensor **h_n, rnnck_tensor **c_n) {
@@ -175,15 +216,28 @@ rnnck_status rnnck_forward(rnnck_model *m, size_t module, const rnnck_tensor *in
     rnnck__blas_restore(blas_threads);
     if (st) goto fail;
 
+    /* ---- schema 1.1: processing order, merged directions ---- */
+    if (info->output_reversed) time_reverse(rnnck_tensor_data(y), T, B, (size_t)(D * P) * es, len);
+    if (info->merge_mode != RNNCK_MERGE_CONCAT && info->merge_mode != RNNCK_MERGE_NONE) {
+        int64_t ms[3] = {T, B, P};
+        rnnck_tensor *ym = NULL;
+        if ((st = rnnck_tensor_new(cdt, 3, ms, &ym))) goto fail;
+        if (cdt == RNNCK_F32) merge_f32(info->merge_mode, rnnck_tensor_cdata(y), rnnck_tensor_data(ym), T * B, P);
+        else merge_f64(info->merge_mode, rnnck_tensor_cdata(y), rnnck_tensor_data(ym), T * B, P);
+        rnnck_tensor_free(y);
+        y = ym;
+    }
+    const int64_t W = rnnck_tensor_dim(y, 2);
+
     /* ---- PyTorch output layouts ---- */
     if (unbatched) {
-        int64_t s2[2] = {T, D * P};
+        int64_t s2[2] = {T, W};
         if ((st = rnnck_tensor_new(cdt, 2, s2, &yt))) goto fail;
         memcpy(rnnck_tensor_data(yt), rnnck_tensor_cdata(y), rnnck_tensor_nbytes(y));
     } else if (info->batch_first) {
-        int64_t s3[3] = {B, T, D * P};
+        int64_t s3[3] = {B, T, W};
         if ((st = rnnck_tensor_new(cdt, 3, s3, &yt))) goto fail;
-        swap01(rnnck_tensor_cdata(y), rnnck_tensor_data(yt), T, B, D * P, es);
+        swap01(rnnck_tensor_cdata(y), rnnck_tensor_data(yt), T, B, W, es);
     } else {
         yt = y;
         y = NULL;

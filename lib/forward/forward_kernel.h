@@ -391,6 +391,9 @@ static void FWD(run_direction)(FWD(ctx) *c, int64_t l, int d, REAL *out) {
     REAL *c_state = c->lstm ? (REAL *)c->run->c + (l * D + d) * B * H : NULL;
     FWD(transpose)(h_state, c->hT, B, P);
     if (c_state) FWD(transpose)(c_state, c->cT, B, H);
+    /* The reverse direction of a bidirectional module, or a reverse-only
+     * module (its one direction, d = 0), runs from the last step. */
+    const bool backwards = d == 1 || c->info->reverse;
     int64_t steps = c->T;
     if (len) {
         steps = 0;
@@ -404,7 +407,7 @@ static void FWD(run_direction)(FWD(ctx) *c, int64_t l, int d, REAL *out) {
             all_active &= s < L;
             /* Time step read; a finished row reads a harmless valid one, the
              * forward direction's s so the columns stay contiguous. */
-            int64_t t = s < L ? (d == 0 ? s : L - 1 - s) : (d == 0 ? s : 0);
+            int64_t t = s < L ? (!backwards ? s : L - 1 - s) : (!backwards ? s : 0);
             c->col[b] = t * B + b;
         }
         /* Pre-activations: input projection + bias, then += W_hh . h. A GRU

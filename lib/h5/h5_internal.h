@@ -105,6 +105,8 @@ hid_t rnnck__h5_file_type(rnnck_dtype dtype);
 rnnck_status rnnck__h5_read_module(rnnck__h5_file *f, hid_t group, const char *object, const char *module_name,
                                    rnnck_module_info *info, bool *ok);
 rnnck_status rnnck__h5_write_module(hid_t group, const rnnck_module_info *info);
+/* 1 when the module uses what schema 1.1 added (the file is then "1.1"). */
+int rnnck__h5_module_is_v11(const rnnck_module_info *info);
 
 /* ---- the lazy source (lib/h5/h5_source.c) ---- */
 typedef struct rnnck__h5_source rnnck__h5_source;

@@ -2,6 +2,7 @@
  * every problem reported, written in one fixed order. */
 #include "h5/h5_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,6 +119,63 @@ static rnnck_status read_activations(reader *r, rnnck_module_info *info) {
     return RNNCK_OK;
 }
 
+/* An optional string attribute of schema 1.1 naming one of `names` (count n):
+ * absent leaves *v alone; an unknown value is refused, listing the known. */
+static rnnck_status optional_choice(reader *r, const char *name, const char *const *names, int n, int *v,
+                                    bool *present) {
+    char text[32] = "";
+    *present = false;
+    rnnck_status st = rnnck__h5_attr_string(r->f, r->group, r->object, name, text, sizeof text, present);
+    if (st) return problem(r, st);
+    if (!*present) return RNNCK_OK;
+    for (int i = 0; i < n; i++)
+        if (strcmp(text, names[i]) == 0) {
+            *v = i;
+            return RNNCK_OK;
+        }
+    char known[128] = "";
+    for (int i = 0, used = 0; i < n; i++)
+        used += snprintf(known + used, sizeof known - (size_t)used, "%s%s", i ? ", " : "", names[i]);
+    *present = false;
+    return problem(r, rnnck__h5_fail(r->f, RNNCK_E_FORMAT, r->object,
+                                     "attribute %s is '%s', which schema 1.1 does not define (expected %s)", name, text,
+                                     known));
+}
+
+/* Schema 1.1: direction ("forward" | "reverse"), output_order ("time" |
+ * "processed"), merge_mode ("concat" | "sum" | "mul" | "ave" | "none"); each
+ * optional, absent meaning the 1.0 behaviour. */
+static rnnck_status read_v11(reader *r, rnnck_module_info *info) {
+    static const char *const dirs[] = {"forward", "reverse"};
+    static const char *const orders[] = {"time", "processed"};
+    static const char *const merges[] = {"concat", "sum", "mul", "ave", "none"};
+    bool got;
+    int v = 0;
+    rnnck_status st = optional_choice(r, "direction", dirs, 2, &v, &got);
+    if (st) return st;
+    if (got) info->reverse = v;
+    v = 0;
+    if ((st = optional_choice(r, "output_order", orders, 2, &v, &got))) return st;
+    if (got) info->output_reversed = v;
+    if (got && !info->reverse)
+        return problem(r, rnnck__h5_fail(r->f, RNNCK_E_FORMAT, r->object,
+                                         "attribute output_order applies only with direction 'reverse'"));
+    v = 0;
+    if ((st = optional_choice(r, "merge_mode", merges, 5, &v, &got))) return st;
+    if (got) info->merge_mode = (rnnck_merge_mode)v;
+    if (got && !info->bidirectional)
+        return problem(r, rnnck__h5_fail(r->f, RNNCK_E_FORMAT, r->object,
+                                         "attribute merge_mode applies to bidirectional modules only"));
+    if (info->reverse && info->bidirectional)
+        return problem(r, rnnck__h5_fail(r->f, RNNCK_E_FORMAT, r->object,
+                                         "attribute direction 'reverse' contradicts bidirectional = 1"));
+    return RNNCK_OK;
+}
+
+int rnnck__h5_module_is_v11(const rnnck_module_info *info) {
+    return info->reverse || info->output_reversed || info->merge_mode != RNNCK_MERGE_CONCAT;
+}
+
 rnnck_status rnnck__h5_read_module(rnnck__h5_file *f, hid_t group, const char *object, const char *module_name,
                                    rnnck_module_info *info, bool *ok) {
     reader r = {f, group, object, false};
@@ -172,6 +230,7 @@ rnnck_status rnnck__h5_read_module(rnnck__h5_file *f, hid_t group, const char *o
             (st = forbid(&r, "input_forget", cell)))
             return st;
     }
+    if (dirs_known && (st = read_v11(&r, info))) return st;
     if (!r.bad) {
         st = rnnck_module_info_validate(info);
         if (st) {
@@ -218,6 +277,12 @@ rnnck_status rnnck__h5_write_module(hid_t g, const rnnck_module_info *info) {
     if (info->cell == RNNCK_CELL_LSTM && ((st = rnnck__h5_write_attr_f64(g, "forget_bias", info->forget_bias)) ||
                                           (st = rnnck__h5_write_attr_i8(g, "peepholes", info->peepholes)) ||
                                           (st = rnnck__h5_write_attr_i8(g, "input_forget", info->input_forget))))
+        return st;
+    /* Schema 1.1 attributes, only where they say something 1.0 cannot. */
+    if (info->reverse && (st = rnnck__h5_write_attr_string(g, "direction", "reverse"))) return st;
+    if (info->output_reversed && (st = rnnck__h5_write_attr_string(g, "output_order", "processed"))) return st;
+    if (info->merge_mode != RNNCK_MERGE_CONCAT &&
+        (st = rnnck__h5_write_attr_string(g, "merge_mode", rnnck_merge_mode_name(info->merge_mode))))
         return st;
     return RNNCK_OK;
 }

@@ -212,7 +212,9 @@ rnnck_status rnnck__run_case(rnnck_model *m, size_t module, const rnnck__case *c
     out->L = info->num_layers;
     out->H_out = rnnck__h_out(info);
     out->H = info->hidden_size;
-    out->width = D * out->H_out;
+    /* merge_mode sum/mul/ave leave one H_out-wide output. */
+    out->yD = (info->merge_mode == RNNCK_MERGE_CONCAT || info->merge_mode == RNNCK_MERGE_NONE) ? D : 1;
+    out->width = out->yD * out->H_out;
     rnnck_tensor_free(x);
     rnnck_tensor_free(h0);
     rnnck_tensor_free(c0);

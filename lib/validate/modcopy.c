@@ -260,6 +260,9 @@ int rnnck__modules_compatible(const rnnck_module_info *a, const rnnck_module_inf
     DIFF_FIELD(num_layers, "num_layers")
     DIFF_FIELD(bidirectional, "bidirectional")
     DIFF_FIELD(proj_size, "proj_size")
+    /* Outputs in another order or merged differently cannot be compared. */
+    DIFF_FIELD(output_reversed, "output_reversed (output in processing order)")
+    DIFF_FIELD(merge_mode, "merge_mode")
 #undef DIFF_FIELD
     return 1;
 }

@@ -191,7 +191,7 @@ static void tick(progress *p) {
 static rnnck_status compare_output(rnnck_validation *v, size_t pair, const char *case_name, int64_t layer,
                                    const rnnck__run_out *ra, const rnnck__run_out *rb, const rnnck__tol *tol,
                                    int series) {
-    for (int d = 0; d < ra->D; d++) {
+    for (int d = 0; d < ra->yD; d++) {
         rnnck_validation_row r = {pair, case_name, RNNCK_OUT_OUTPUT, layer, d, {0}, 0};
         rnnck__stats_init(&r.err);
         double *steps = NULL;
@@ -465,6 +465,7 @@ rnnck_status rnnck_validate_expected(rnnck_model *m, size_t module, const rnnck_
         re.B = rr.B = rnnck_tensor_dim(ty, 1);
         re.width = rr.width = rnnck_tensor_dim(ty, 2);
         re.D = rr.D = info->bidirectional ? 2 : 1;
+        re.yD = rr.yD = re.width / rnnck__h_out(info);
         re.H_out = rr.H_out = rnnck__h_out(info);
         re.L = rr.L = info->num_layers;
         rnnck_dtype ulp = (rnnck_tensor_dtype(expected) == RNNCK_F64 && compute == RNNCK_F64) ? RNNCK_F64 : RNNCK_F32;

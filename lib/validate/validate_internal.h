@@ -77,9 +77,10 @@ rnnck_status rnnck__make_battery(const rnnck_module_info *info, const rnnck_vali
 void rnnck__cases_free(rnnck__case *c, size_t n);
 /* Outputs of one run, time-major, as doubles. */
 typedef struct rnnck__run_out {
-    double *y;     /* (T, B, D*H_out) */
+    double *y;     /* (T, B, width): width = yD*H_out */
     double *h, *c; /* (L*D, B, H_out), (L*D, B, H) or NULL */
     int64_t T, B, width, L, D, H_out, H;
+    int64_t yD;    /* slices of H_out in y: D, or 1 for merged directions */
 } rnnck__run_out;
 void rnnck__run_out_free(rnnck__run_out *r);
 /* Runs module `module` of m on case c (transposing for batch_first and

@@ -397,6 +397,12 @@ for (const c of nodeCases) {
     await exportCase({ name: `h5/${c}`, src: h5(`${c}.h5`), B: 4 });
   });
 }
+// Keras go_backwards layers (schema 1.1: outputs in processing order),
+// exported as a time-reversing Slice before a forward node
+for (const c of fs.readdirSync(path.join(FX, 'keras', 'v11')).filter((n) => n.includes('go_backwards')).sort())
+  await attempt(`keras/v11/${c}`, async () => {
+    await exportCase({ name: `keras/v11/${c}`, src: path.join(FX, 'keras', 'v11', c), T: 7, B: 3 });
+  });
 if (haveH5py) {
   const wide = [
     ['h5/GRU lbr=0 bi clip=2 H=32 B=20', ['--cell', 'gru', '--input-size', '12', '--hidden-size', '32', '--bidirectional'],

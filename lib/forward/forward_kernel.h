@@ -33,8 +33,8 @@
 
 /* Parameters of one layer, converted to the compute dtype. */
 typedef struct FWD(layer) {
-    REAL *w_ih;     /* (D*GH, I_l): both directions stacked */
-    REAL *w_hh[2];  /* (GH, H_out) */
+    const REAL *w_ih;    /* (D*GH, I_l): both directions stacked */
+    const REAL *w_hh[2]; /* (GH, H_out) */
     REAL *b_x[2];   /* (GH): b_ih + b_hh, except GRU lbr=1 where the n block is b_in only */
     REAL *b_hn[2];  /* (H): GRU lbr=1 recurrent n bias, applied inside r*(...) */
     REAL *w_hr[2];  /* (P, H) projection */
@@ -96,6 +96,23 @@ static rnnck_status FWD(fetch)(FWD(ctx) *c, rnnck_param kind, int64_t layer, int
     if (!st && !rnnck__tensor_loaded(t)) st = rnnck_model_load_tensor(c->run->m, t);
     if (!st) st = rnnck_tensor_copy_out(t, RNNCK_DT, dst, n * sizeof(REAL));
     return st;
+}
+
+/* The parameter's own data when it is already in the compute dtype and
+ * C-contiguous (no copy: the weights are not touched twice); else a copy in
+ * dst, as fetch makes. */
+static rnnck_status FWD(fetch_view)(FWD(ctx) *c, rnnck_param kind, int64_t layer, int rev, REAL *dst, size_t n,
+                                    const REAL **out) {
+    rnnck_tensor *t;
+    rnnck_status st = rnnck_model_param(c->run->m, c->run->module, kind, layer, rev, &t);
+    if (!st && !rnnck__tensor_loaded(t)) st = rnnck_model_load_tensor(c->run->m, t);
+    if (st) return st;
+    if (t->dtype == RNNCK_DT && rnnck_tensor_is_contiguous(t) && rnnck_tensor_numel(t) == (int64_t)n) {
+        *out = rnnck_tensor_cdata(t);
+        return RNNCK_OK;
+    }
+    *out = dst;
+    return rnnck_tensor_copy_out(t, RNNCK_DT, dst, n * sizeof(REAL));
 }
 
 /* Shapes (m, k) of the three per-step products of a direction: W_hh rows
@@ -178,14 +195,18 @@ static rnnck_status FWD(load_layer)(FWD(ctx) *c, int64_t l) {
     REAL *p = c->params;
     FWD(layer) *lp = &c->lp;
     memset(lp, 0, sizeof *lp);
-    lp->w_ih = p;
+    REAL *w_ih = p;
     p += c->D * GH * in;
+    lp->w_ih = w_ih;
     for (int d = 0; d < c->D; d++) {
-        rnnck_status st = FWD(fetch)(c, RNNCK_PARAM_WEIGHT_IH, l, d, lp->w_ih + d * GH * in, (size_t)(GH * in));
+        /* One direction's W_ih is used where it lies; two are stacked for
+         * their single GEMM. */
+        rnnck_status st = c->D == 1 ? FWD(fetch_view)(c, RNNCK_PARAM_WEIGHT_IH, l, d, w_ih, (size_t)(GH * in), &lp->w_ih)
+                                    : FWD(fetch)(c, RNNCK_PARAM_WEIGHT_IH, l, d, w_ih + d * GH * in, (size_t)(GH * in));
         if (st) return st;
-        lp->w_hh[d] = p;
+        REAL *w_hh = p;
         p += GH * P;
-        if ((st = FWD(fetch)(c, RNNCK_PARAM_WEIGHT_HH, l, d, lp->w_hh[d], (size_t)(GH * P)))) return st;
+        if ((st = FWD(fetch_view)(c, RNNCK_PARAM_WEIGHT_HH, l, d, w_hh, (size_t)(GH * P), &lp->w_hh[d]))) return st;
         lp->b_x[d] = p;
         p += GH;
         lp->b_hn[d] = p;

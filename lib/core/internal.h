@@ -146,6 +146,10 @@ rnnck_status rnnck__require_regular_input(const char *path, int64_t *size);
 /* rnnck_load with the choice of isolation (lib/h5/h5_schema.c): trusted
  * files are walked and read in this process only (RNNCK_OPEN_TRUSTED). */
 rnnck_status rnnck__load(const char *path, const rnnck_limits *limits, bool trusted, rnnck_model **out);
+/* Forgets the calling thread's note of a helper walk made during format
+ * detection (lib/h5/h5_schema.c, rnnck__h5_walked): rnnck_open calls it when
+ * done, so the note serves only the open that made it. */
+void rnnck__h5_walked_forget(void);
 
 /* ---- outputs (lib/core/atomic.c) ---- */
 /* An output decided by what `path` is (docs/API.md, "Output paths"):

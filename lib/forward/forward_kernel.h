@@ -30,6 +30,22 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+/* Workspace of 4 MiB or more: 2 MiB-aligned and marked for transparent huge
+ * pages (Linux, where THP is "madvise"), so that first touching it costs one
+ * page fault per 2 MiB instead of per 4 KiB (T100 B32 H512: 26 MB of input
+ * projections, 6,300 faults). free() releases it. */
+static void *rnnck__big_alloc(size_t n) {
+    const size_t huge = (size_t)2 << 20;
+    if (n < 2 * huge) return malloc(n);
+    void *p = NULL;
+    if (posix_memalign(&p, huge, (n + huge - 1) / huge * huge)) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, (n + huge - 1) / huge * huge, MADV_HUGEPAGE);
+#endif
+    return p;
+}
 
 /* Parameters of one layer, converted to the compute dtype. */
 typedef struct FWD(layer) {
@@ -496,7 +512,7 @@ rnnck_status FWD(rnnck__forward)(const rnnck__fwd_run *run) {
     bool feature_major = c.B >= 8;
     c.gx_rs = feature_major ? c.TB : 1;
     c.gx_cs = feature_major ? 1 : c.D * c.GH;
-    c.gx = malloc(sizeof(REAL) * (size_t)(gx_n ? gx_n : 1));
+    c.gx = rnnck__big_alloc(sizeof(REAL) * (size_t)(gx_n ? gx_n : 1));
     c.z = calloc((size_t)gb_n, sizeof(REAL));
     c.hT = calloc(P * B, sizeof(REAL));
     c.cT = calloc(H * B, sizeof(REAL));
@@ -506,9 +522,9 @@ rnnck_status FWD(rnnck__forward)(const rnnck__fwd_run *run) {
     c.col = calloc(B, sizeof(int64_t));
     c.active = calloc(B, 1);
     c.params = malloc(sizeof(REAL) * (size_t)par_n);
-    if (pack_n) c.packed = malloc(sizeof(float) * pack_n);
+    if (pack_n) c.packed = rnnck__big_alloc(sizeof(float) * pack_n);
     int nbuf = c.L > 1 ? (c.L > 2 ? 2 : 1) : 0;
-    for (int i = 0; i < nbuf; i++) c.ybuf[i] = malloc(sizeof(REAL) * (size_t)y_n);
+    for (int i = 0; i < nbuf; i++) c.ybuf[i] = rnnck__big_alloc(sizeof(REAL) * (size_t)y_n);
     rnnck_status st = RNNCK_OK;
     if (!c.gx || !c.z || !c.hT || !c.cT || !c.hnew || !c.m || !c.tmp || !c.col || !c.active || !c.params ||
         (pack_n && !c.packed) || (nbuf > 0 && !c.ybuf[0]) || (nbuf > 1 && !c.ybuf[1])) {

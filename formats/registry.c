@@ -57,7 +57,9 @@ static rnnck_status detect(const char *path, bool trusted, const char **format);
 rnnck_status rnnck_detect_format(const char *path, const char **format) {
     rnnck__err_clear();
     if (!path || !format) return rnnck__err(RNNCK_E_USAGE, "rnnck_detect_format: NULL argument");
-    return detect(path, false, format);
+    rnnck_status st = detect(path, false, format);
+    rnnck__h5_walked_forget();
+    return st;
 }
 
 static rnnck_status detect(const char *path, bool trusted, const char **format) {
@@ -101,15 +103,23 @@ rnnck_status rnnck_open(const char *path, const rnnck_open_opts *opts, rnnck_mod
     rnnck_status kind = rnnck__require_regular_input(path, NULL);
     if (kind) return kind;
     const char *name = opts ? opts->format : NULL;
+    rnnck__h5_walked_forget(); /* only this open's detection may leave a note */
     if (!name) {
         rnnck_status st = detect(path, opts && (opts->flags & RNNCK_OPEN_TRUSTED), &name);
-        if (st) return st;
+        if (st) {
+            rnnck__h5_walked_forget();
+            return st;
+        }
     }
     const rnnck__format *fmt = rnnck__format_find(name);
-    if (!fmt || !fmt->read)
+    if (!fmt || !fmt->read) {
+        rnnck__h5_walked_forget();
         return rnnck__err(RNNCK_E_USAGE, "unknown or unreadable format '%s' (readable: %s)", name,
                           rnnck_formats_readable());
-    return fmt->read(path, opts, out);
+    }
+    rnnck_status st = fmt->read(path, opts, out);
+    rnnck__h5_walked_forget(); /* the note was for this open only */
+    return st;
 }
 
 static const rnnck__format *format_for_extension(const char *path) {

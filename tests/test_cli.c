@@ -1,11 +1,14 @@
 /* The command line: exit codes, init/inspect/check/convert behaviour. */
+#include <cblas.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "helpers/testutil.h"
 
 static char *dir;
@@ -219,4 +222,62 @@ Test(cli, convert_round_trip_keeps_every_tensor) {
     tool_result_free(&ia);
     tool_result_free(&ib);
     free(a), free(b);
+}
+
+/* Threads of this process (/proc/self/task). */
+static int task_count(void) {
+    DIR *d = opendir("/proc/self/task");
+    cr_assert(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+static rnnck_tensor *forward_output(rnnck_model *m, const rnnck_tensor *x, int threads) {
+    rnnck_forward_opts fo = {threads, RNNCK_F32};
+    rnnck_tensor *y = NULL, *hn = NULL, *cn = NULL;
+    cr_assert_eq(rnnck_forward(m, 0, x, NULL, NULL, NULL, &fo, &y, &hn, &cn), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_tensor_free(hn);
+    rnnck_tensor_free(cn);
+    return y;
+}
+
+Test(cli, blas_single_stops_openblas_pool_and_a_forward_does_not_restart_it) {
+    openblas_set_num_threads(2); /* a pool with one worker, whatever the core count */
+    int before = task_count();
+    cr_expect_eq(cli_blas_single(), 2, "returns OpenBLAS's count from before");
+    cr_expect_eq(openblas_get_num_threads(), 1);
+    cr_expect_eq(task_count(), before - 1, "OpenBLAS's worker is still running");
+
+    rnnck_module_info info;
+    rnnck_module_info_init(&info, RNNCK_CELL_LSTM);
+    info.input_size = 24;
+    info.hidden_size = 32;
+    info.num_layers = 2;
+    rnnck_model *m;
+    cr_assert_eq(rnnck_model_new(&m), RNNCK_OK);
+    cr_assert_eq(rnnck_model_add_module(m, &info), RNNCK_OK, "%s", rnnck_errmsg());
+    uint32_t s = 7;
+    for (size_t i = 0; i < rnnck_model_tensor_count(m); i++) {
+        rnnck_tensor *t = rnnck_model_tensor(m, i);
+        float *d = rnnck_tensor_data(t);
+        for (int64_t k = 0; k < rnnck_tensor_numel(t); k++) d[k] = (float)((s = s * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
+    }
+    int64_t xs[3] = {9, 20, 24};
+    rnnck_tensor *x;
+    cr_assert_eq(rnnck_tensor_new(RNNCK_F32, 3, xs, &x), RNNCK_OK);
+    float *xd = rnnck_tensor_data(x);
+    for (int64_t k = 0; k < rnnck_tensor_numel(x); k++) xd[k] = (float)((s = s * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
+    rnnck_tensor *y1 = forward_output(m, x, 1), *y2 = forward_output(m, x, 2);
+    cr_expect_eq(memcmp(rnnck_tensor_cdata(y1), rnnck_tensor_cdata(y2), rnnck_tensor_nbytes(y1)), 0,
+                 "output differs between 1 and 2 threads");
+    /* rnnck's workers are joined, and OpenBLAS's count is left at one, so its pool stays down. */
+    cr_expect_eq(openblas_get_num_threads(), 1);
+    cr_expect_eq(task_count(), before - 1, "a thread outlived the forward pass, or OpenBLAS's pool restarted");
+    rnnck_tensor_free(y1);
+    rnnck_tensor_free(y2);
+    rnnck_tensor_free(x);
+    rnnck_model_free(m);
 }

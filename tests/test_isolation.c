@@ -25,6 +25,9 @@
 #include "helpers/testutil.h"
 #include "rnnck.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #if defined(__SANITIZE_ADDRESS__)
 #define OPENS 200
 #else
@@ -313,4 +316,94 @@ Test(isolation, a_file_libhdf5_loops_on_is_refused_when_the_helper_runs_out_of_c
     cr_expect(strstr(rnnck_errmsg(), "CPU time"), "%s", rnnck_errmsg());
     cr_expect_null(m);
     rnnck_model_free(m);
+}
+
+/* Helper processes this process saw end (SIGCHLD; each helper is waited for
+ * before the next starts, so none is merged with another). */
+static volatile sig_atomic_t children_ended;
+static void count_child(int sig) {
+    (void)sig;
+    children_ended++;
+}
+
+static int helpers_for(rnnck_status (*op)(const char *, rnnck_model **), const char *path, rnnck_status *st) {
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = count_child;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGCHLD, &sa, &old);
+    children_ended = 0;
+    rnnck_model *m = NULL;
+    *st = op(path, &m);
+    rnnck_model_free(m);
+    sigaction(SIGCHLD, &old, NULL);
+    return (int)children_ended;
+}
+
+static rnnck_status open_detected(const char *path, rnnck_model **m) { return rnnck_open(path, NULL, m); }
+static rnnck_status open_small_limits(const char *path, rnnck_model **m) {
+    rnnck_limits l;
+    rnnck_limits_init(&l);
+    l.max_tensors = 1000;
+    rnnck_open_opts o = {0};
+    o.limits = &l;
+    return rnnck_open(path, &o, m);
+}
+static rnnck_status detect_then_load(const char *path, rnnck_model **m) {
+    const char *fmt;
+    rnnck_status st = rnnck_detect_format(path, &fmt);
+    return st ? st : rnnck_load(path, NULL, m);
+}
+
+Test(isolation, an_open_that_detects_an_rnnck_file_walks_it_in_the_probe_helper_only) {
+    char *good = fixture_path("schema/example_lstm.h5");
+    rnnck_status st;
+    cr_expect_eq(helpers_for(open_detected, good, &st), 1, "detection's probe helper and a second walk helper");
+    cr_expect_eq(st, RNNCK_OK, "%s", rnnck_errmsg());
+    /* Other limits than the probe's: the load walks again, in its own helper. */
+    cr_expect_eq(helpers_for(open_small_limits, good, &st), 2);
+    cr_expect_eq(st, RNNCK_OK, "%s", rnnck_errmsg());
+    /* rnnck_detect_format keeps no note for a later, separate load. */
+    cr_expect_eq(helpers_for(detect_then_load, good, &st), 2);
+    cr_expect_eq(st, RNNCK_OK, "%s", rnnck_errmsg());
+    /* A file refused by the walk is still refused, with the walk's message. */
+    char *bad = fixture_path("schema/bad_crashes_libhdf5.h5");
+    rnnck_model *m = NULL;
+    cr_expect_eq(rnnck_open(bad, NULL, &m), RNNCK_E_FORMAT);
+    rnnck_model_free(m);
+    free(bad);
+    free(good);
+}
+
+Test(isolation, a_walk_noted_at_detection_counts_only_for_the_unchanged_file_once) {
+    char *dir = tmpdir_new();
+    char *src = fixture_path("schema/example_lstm.h5"), path[512];
+    snprintf(path, sizeof path, "%s/m.h5", dir);
+    rnnck_model *m = NULL;
+    cr_assert_eq(rnnck_load(src, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_save(m, path), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_model_free(m);
+    struct stat before;
+    cr_assert_eq(stat(path, &before), 0);
+    rnnck__h5_walked_note(path, &before);
+    cr_expect(rnnck__h5_walked(path, NULL));
+    cr_expect(!rnnck__h5_walked(path, NULL), "a note serves one load only");
+    rnnck__h5_walked_note(path, &before);
+    rnnck_limits l;
+    rnnck_limits_init(&l);
+    l.max_dim = 1000;
+    cr_expect(!rnnck__h5_walked(path, &l), "noted under the default limits, loaded under others");
+    rnnck__h5_walked_note(path, &before);
+    rnnck__h5_walked_forget();
+    cr_expect(!rnnck__h5_walked(path, NULL));
+    /* The file changes after the walk: its mtime and ctime move. */
+    rnnck__h5_walked_note(path, &before);
+    struct timespec later[2] = {{before.st_atim.tv_sec + 10, 0}, {before.st_mtim.tv_sec + 10, 0}};
+    cr_assert_eq(utimensat(AT_FDCWD, path, later, 0), 0);
+    cr_expect(!rnnck__h5_walked(path, NULL), "a file changed since its walk counts as walked");
+    /* ... or changed while the helper walked it: nothing is noted. */
+    rnnck__h5_walked_note(path, &before);
+    cr_expect(!rnnck__h5_walked(path, NULL));
+    free(src);
+    tmpdir_remove(dir);
 }

@@ -67,6 +67,15 @@ typedef struct cli_open_args {
 } cli_open_args;
 int cli_open_model(const char *cmd, const char *path, const cli_open_args *a, rnnck_model **out);
 
+/* ---- OpenBLAS (tools/cli_blas.c) ---- */
+/* For commands that own the process: sets OpenBLAS to one thread and stops
+ * its worker pool, whose idle workers otherwise spin (sched_yield) for about
+ * 0.1 s after start-up beside the command: rnnck_forward runs every OpenBLAS
+ * call at one thread anyway (blas_blocks.h), so the pool has no use. Returns
+ * OpenBLAS's count before (its default: one per core, or OPENBLAS_NUM_THREADS),
+ * the default for --threads. */
+int cli_blas_single(void);
+
 /* ---- inputs and outputs that are not plain files (tools/cli_input.c) ---- */
 /* Options every command accepts: --max-input BYTES, --input-wait SECONDS. */
 #define CLI_INPUT_NOPTS 2

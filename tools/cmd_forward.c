@@ -70,6 +70,9 @@ int cmd_forward(int argc, char **argv) {
         return EXIT_USAGE;
     }
     rnnck_forward_opts fo = {0};
+    /* Before any file is opened: the pool's spin would run beside the
+     * helper processes and the forward pass. */
+    fo.threads = cli_blas_single();
     if (threads_s) {
         int64_t t;
         if (!cli_parse_i64(cmd, "--threads", threads_s, 1, 1024, &t)) return EXIT_USAGE;

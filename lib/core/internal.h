@@ -155,6 +155,10 @@ rnnck_status rnnck__save_ex(rnnck_model *m, const char *path, int level, rnnck_w
 void rnnck__progress_begin(rnnck_progress_fn fn, void *ctx, uint64_t total);
 void rnnck__progress_add(uint64_t bytes);
 void rnnck__progress_end(void);
+/* Forgets the calling thread's note of a helper walk made during format
+ * detection (lib/h5/h5_schema.c, rnnck__h5_walked): rnnck_open calls it when
+ * done, so the note serves only the open that made it. */
+void rnnck__h5_walked_forget(void);
 
 /* ---- outputs (lib/core/atomic.c) ---- */
 /* An output decided by what `path` is (docs/API.md, "Output paths"):

@@ -432,20 +432,28 @@ rnnck_status rnnck_npy_save(const rnnck_tensor *t, const char *path) {
     if (!rnnck__tensor_loaded(t))
         return rnnck__err(RNNCK_E_USAGE, "%s: tensor %s is not loaded", path, rnnck_tensor_name(t));
     size_t nbytes = rnnck_tensor_nbytes(t), es = rnnck_dtype_size(t->dtype);
-    unsigned char *data = malloc(nbytes ? nbytes : 1);
-    if (!data) return rnnck__oom();
-    rnnck_status st = rnnck_tensor_copy_out(t, t->dtype, data, nbytes); /* C order, contiguous */
-    if (st) {
-        free(data);
-        return st;
+    /* A contiguous tensor on a little-endian host is written from where it
+     * lies; otherwise from a C-ordered, little-endian copy. */
+    unsigned char *data = NULL;
+    const unsigned char *out = rnnck_tensor_cdata(t);
+    rnnck_status st = RNNCK_OK;
+    if (!rnnck_tensor_is_contiguous(t) || !host_is_little()) {
+        data = malloc(nbytes ? nbytes : 1);
+        if (!data) return rnnck__oom();
+        st = rnnck_tensor_copy_out(t, t->dtype, data, nbytes); /* C order, contiguous */
+        if (st) {
+            free(data);
+            return st;
+        }
+        if (!host_is_little()) byte_swap(data, nbytes / es, es);
+        out = data;
     }
-    if (!host_is_little()) byte_swap(data, nbytes / es, es);
     char header[512];
     size_t hsize = format_header(t, header, sizeof header);
     rnnck__atomic a;
     st = rnnck__atomic_begin(&a, path, true);
     if (!st) {
-        if (fwrite(header, 1, hsize, a.fp) != hsize || (nbytes && fwrite(data, 1, nbytes, a.fp) != nbytes)) {
+        if (fwrite(header, 1, hsize, a.fp) != hsize || (nbytes && fwrite(out, 1, nbytes, a.fp) != nbytes)) {
             st = rnnck__err(RNNCK_E_WRITE, "%s: write failed: %s", path, strerror(errno));
             rnnck__atomic_abort(&a);
         } else {

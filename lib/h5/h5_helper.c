@@ -81,7 +81,7 @@ static int run_job(int argc, char **argv, const char *job) {
     if ((check || probe || tree) && !report)
         st = rnnck__oom();
     else if (probe)
-        st = rnnck__h5_probe_here(argv[4], report);
+        st = rnnck__h5_probe_with_walk(argv[4], &lim, (unsigned)flags, report);
     else if (tree)
         st = rnnck__h5_tree_walk_here(argv[4], &lim, report);
     else

@@ -6,6 +6,7 @@
 #include "core/internal.h"
 
 #include <hdf5.h>
+#include <sys/stat.h>
 
 /* Bounds on the walk of an untrusted file (beyond rnnck_limits). */
 #define RNNCK__H5_MAX_DEPTH 32    /* group nesting */
@@ -187,6 +188,15 @@ rnnck_status rnnck__h5_scan_ex(const char *path, const rnnck_limits *lim, rnnck_
                                rnnck_model **out);
 /* The jobs the helper runs (h5_schema.c, check.c): in-process, trusted. */
 rnnck_status rnnck__h5_preflight(const char *path, const rnnck_limits *lim, unsigned flags, rnnck_report *report);
+/* A clean rnnck walk of `path` by a helper during detection (the probe job),
+ * remembered for the calling thread: the file's identity (device, inode,
+ * size, mtime, ctime, the same before and after the helper ran) and the
+ * default limits. rnnck__h5_walked(path, limits) is true, once, when the
+ * file still has that identity and the limits are the defaults: the load
+ * then skips its own helper walk (the in-process walk follows as always).
+ * rnnck__h5_walked_forget (core/internal.h) drops what is remembered. */
+void rnnck__h5_walked_note(const char *path, const struct stat *before);
+bool rnnck__h5_walked(const char *path, const rnnck_limits *limits);
 rnnck_status rnnck__h5_check_here(const char *path, const rnnck_limits *lim, unsigned flags, rnnck_report *report);
 /* Reads dataset `object` of the open file f, numel elements of dtype, into
  * dst (h5_source.c). RNNCK_E_FORMAT if it changed or cannot be read. */

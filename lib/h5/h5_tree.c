@@ -828,15 +828,35 @@ rnnck_status rnnck__h5_probe_here(const char *path, rnnck_report *lines) {
     return st;
 }
 
+static bool has_line(const rnnck_report *r, const char *line) {
+    for (size_t i = 0; i < r->count; i++)
+        if (!strcmp(r->items[i], line)) return true;
+    return false;
+}
+
+rnnck_status rnnck__h5_probe_with_walk(const char *path, const rnnck_limits *lim, unsigned flags,
+                                       rnnck_report *lines) {
+    rnnck_status st = rnnck__h5_probe_here(path, lines);
+    if (st || !has_line(lines, "attr:rnnck_schema")) return st;
+    /* A walk that fails is not the probe's failure: the load walks again in
+     * its own helper and reports why. */
+    bool ok = rnnck__h5_preflight(path, lim, flags, NULL) == RNNCK_OK;
+    rnnck__err_clear();
+    return rnnck__report_add(lines, ok ? "walk:ok" : "walk:failed");
+}
+
 rnnck_status rnnck__h5_probe_root(const char *path, bool trusted, rnnck_report **out) {
     rnnck_report *r = calloc(1, sizeof *r);
     if (!r) return rnnck__oom();
+    struct stat before;
+    bool known = !trusted && stat(path, &before) == 0;
     rnnck_status st = trusted ? rnnck__h5_probe_here(path, r)
                               : rnnck__h5_isolated(path, NULL, 0, RNNCK__H5_JOB_PROBE, r);
     if (st) {
         rnnck_report_free(r);
         return st;
     }
+    if (known && has_line(r, "walk:ok")) rnnck__h5_walked_note(path, &before);
     *out = r;
     return RNNCK_OK;
 }

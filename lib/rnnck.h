@@ -862,6 +862,8 @@ typedef struct rnnck_validate_opts {
      * may be NULL. It must not use the models being validated. */
     void (*progress)(void *user, int64_t done, int64_t total);
     void *progress_user;
+    int threads; /* rnnck_forward_opts.threads of every forward run (0, the
+                    default: OpenBLAS's count); results do not depend on it */
 } rnnck_validate_opts;
 /* Fills *opts with the defaults above. NULL-safe, never fails. */
 RNNCK_API void rnnck_validate_opts_init(rnnck_validate_opts *opts);

@@ -394,6 +394,33 @@ Test(validate, refuses_bad_options_and_models_without_modules) {
     rnnck_model_free(empty);
 }
 
+Test(validate, thread_count_is_checked_and_leaves_every_error_bit_identical) {
+    rnnck_module_info info = describe(RNNCK_CELL_LSTM, "rnn", 12, 40, 2, 1);
+    rnnck_model *a = make_model(&info, 11), *b = make_model(&info, 12);
+    rnnck_validate_opts o = quick_opts();
+    o.diagnose = 0;
+    o.threads = -1;
+    rnnck_validation *v = NULL, *w = NULL;
+    cr_expect_eq(rnnck_validate(a, b, &o, &v), RNNCK_E_USAGE);
+    cr_expect(strstr(rnnck_errmsg(), "threads"), "%s", rnnck_errmsg());
+    o.threads = 1;
+    cr_assert_eq(rnnck_validate(a, b, &o, &v), RNNCK_OK, "%s", rnnck_errmsg());
+    o.threads = 3;
+    cr_assert_eq(rnnck_validate(a, b, &o, &w), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_validation_row_count(v), rnnck_validation_row_count(w));
+    cr_expect_not(rnnck_validation_passed(v), "different weights must fail");
+    for (size_t i = 0; i < rnnck_validation_row_count(v); i++) {
+        const rnnck_validation_row *r1 = rnnck_validation_row_at(v, i), *r3 = rnnck_validation_row_at(w, i);
+        cr_expect_eq(memcmp(&r1->err.max_abs, &r3->err.max_abs, sizeof(double)), 0, "row %zu: %a vs %a", i,
+                     r1->err.max_abs, r3->err.max_abs);
+        cr_expect_eq(r1->err.failures, r3->err.failures, "row %zu", i);
+    }
+    rnnck_validation_free(v);
+    rnnck_validation_free(w);
+    rnnck_model_free(a);
+    rnnck_model_free(b);
+}
+
 static void count_progress(void *user, int64_t done, int64_t total) {
     int64_t *st = user;
     cr_expect_leq(done, total);

@@ -215,6 +215,9 @@ int cmd_validate(int argc, char **argv) {
     rnnck_validate_opts o;
     rnnck_validate_opts_init(&o);
     if (!parse_numbers(cmd, &a, &o)) return EXIT_USAGE;
+    /* As in forward: OpenBLAS's idle pool would spin beside the helper
+     * processes and rnnck's own threads; rnnck keeps the count. */
+    o.threads = cli_blas_single();
     bool show_progress = isatty(fileno(stderr)) && !expect_mode;
     if (show_progress) o.progress = progress_cb;
 

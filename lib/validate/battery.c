@@ -175,7 +175,7 @@ static rnnck_status to_doubles(const rnnck_tensor *t, int batch_first_3d, double
     return RNNCK_OK;
 }
 
-rnnck_status rnnck__run_case(rnnck_model *m, size_t module, const rnnck__case *c, rnnck_dtype compute,
+rnnck_status rnnck__run_case(rnnck_model *m, size_t module, const rnnck__case *c, const rnnck_forward_opts *fo,
                              rnnck__run_out *out) {
     const rnnck_module_info *info = rnnck_model_module(m, module);
     if (!info) return rnnck__err(RNNCK_E_USAGE, "no module with index %zu", module);
@@ -199,9 +199,8 @@ rnnck_status rnnck__run_case(rnnck_model *m, size_t module, const rnnck__case *c
     }
     if (!st) st = leading_slices(c->h0, LD, &h0);
     if (!st && info->cell == RNNCK_CELL_LSTM) st = leading_slices(c->c0, LD, &c0);
-    rnnck_forward_opts fo = {0, compute};
     if (!st)
-        st = rnnck_forward(m, module, x ? x : c->x, h0, c0, c->lengths, &fo, &y, &hn, &cn);
+        st = rnnck_forward(m, module, x ? x : c->x, h0, c0, c->lengths, fo, &y, &hn, &cn);
     memset(out, 0, sizeof *out);
     if (!st) st = to_doubles(y, info->batch_first, &out->y);
     if (!st) st = to_doubles(hn, 0, &out->h);

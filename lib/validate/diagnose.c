@@ -42,6 +42,7 @@ typedef struct diag {
     unsigned dir_mask;                /* its disagreeing directions: bit 0 forward, 1 reverse */
     rnnck__case input;
     rnnck_dtype compute;
+    rnnck_forward_opts fwd; /* compute and the caller's thread count */
     rnnck__tol tol;
     double before, part_before;
     int64_t runs;
@@ -114,7 +115,7 @@ static rnnck_status run_candidate(diag *g, const diag_side *s, int on_a, const r
         return RNNCK_OK;
     }
     rnnck__run_out r = {0};
-    if (!st) st = rnnck__run_case(copy, 0, &g->input, g->compute, &r);
+    if (!st) st = rnnck__run_case(copy, 0, &g->input, &g->fwd, &r);
     rnnck_model_free(copy);
     if (st) return st;
     g->runs++;
@@ -455,8 +456,8 @@ static int by_error(const void *x, const void *y) {
 static rnnck_status make_part(diag *g, int64_t layers) {
     rnnck_status st = rnnck__module_copy(g->full.a, g->full.ma, NULL, layers, &g->part.a);
     if (!st) st = rnnck__module_copy(g->full.b, g->full.mb, NULL, layers, &g->part.b);
-    if (!st) st = rnnck__run_case(g->part.a, 0, &g->input, g->compute, &g->part.ref_a);
-    if (!st) st = rnnck__run_case(g->part.b, 0, &g->input, g->compute, &g->part.ref_b);
+    if (!st) st = rnnck__run_case(g->part.a, 0, &g->input, &g->fwd, &g->part.ref_a);
+    if (!st) st = rnnck__run_case(g->part.b, 0, &g->input, &g->fwd, &g->part.ref_b);
     g->runs += 2;
     if (!st) {
         int pass;
@@ -514,11 +515,12 @@ rnnck_status rnnck__diagnose(rnnck_model *a, size_t ma, rnnck_model *b, size_t m
     g.first_layer = (first_layer >= 0 && first_layer < g.ib->num_layers) ? first_layer : 0;
     g.dir_mask = dir_mask ? dir_mask : 3u;
     g.compute = compute;
+    g.fwd = rnnck__validate_fwd(o, compute);
     g.tol = (rnnck__tol){o->atol, o->rtol, compute};
     g.list = list;
     rnnck_status st = make_input(&g, o);
-    if (!st) st = rnnck__run_case(a, ma, &g.input, compute, &g.full.ref_a);
-    if (!st) st = rnnck__run_case(b, mb, &g.input, compute, &g.full.ref_b);
+    if (!st) st = rnnck__run_case(a, ma, &g.input, &g.fwd, &g.full.ref_a);
+    if (!st) st = rnnck__run_case(b, mb, &g.input, &g.fwd, &g.full.ref_b);
     g.runs = 2;
     if (!st) {
         int pass;

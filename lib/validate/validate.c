@@ -120,6 +120,8 @@ static rnnck_status check_opts(const rnnck_validate_opts *o) {
         return rnnck__err(RNNCK_E_USAGE, "validate: seq_len %lld must be in [1, 1000000]", (long long)o->seq_len);
     if (o->batch < 1 || o->batch > 100000)
         return rnnck__err(RNNCK_E_USAGE, "validate: batch %lld must be in [1, 100000]", (long long)o->batch);
+    if (o->threads < 0 || o->threads > 1024)
+        return rnnck__err(RNNCK_E_USAGE, "validate: threads %d must be in [0, 1024]", o->threads);
     if (o->long_len < 0 || o->long_len > 1000000)
         return rnnck__err(RNNCK_E_USAGE, "validate: long_len %lld must be in [0, 1000000]", (long long)o->long_len);
     if (!(o->atol >= 0) || !(o->rtol >= 0) || !isfinite(o->atol) || !isfinite(o->rtol))
@@ -241,15 +243,15 @@ static rnnck_status compare_states(rnnck_validation *v, size_t pair, const char 
 /* Runs the first `layers` layers of both modules on c and compares the
  * output sequences. */
 static rnnck_status compare_truncated(rnnck_validation *v, size_t pair, rnnck_model *a, size_t ma, rnnck_model *b,
-                                      size_t mb, const rnnck__case *c, int64_t layers, rnnck_dtype compute,
+                                      size_t mb, const rnnck__case *c, int64_t layers, const rnnck_forward_opts *fo,
                                       const rnnck__tol *tol, int series, progress *pr) {
     rnnck_model *ta = NULL, *tb = NULL;
     rnnck__run_out ra = {0}, rb = {0};
     rnnck_status st = rnnck__module_copy(a, ma, NULL, layers, &ta);
     if (!st) st = rnnck__module_copy(b, mb, NULL, layers, &tb);
-    if (!st) st = rnnck__run_case(ta, 0, c, compute, &ra);
+    if (!st) st = rnnck__run_case(ta, 0, c, fo, &ra);
     if (!st) tick(pr);
-    if (!st) st = rnnck__run_case(tb, 0, c, compute, &rb);
+    if (!st) st = rnnck__run_case(tb, 0, c, fo, &rb);
     if (!st) tick(pr);
     if (!st) st = compare_output(v, pair, c->name, layers - 1, &ra, &rb, tol, series);
     rnnck__run_out_free(&ra);
@@ -265,6 +267,7 @@ static rnnck_status validate_pair(rnnck_validation *v, size_t pair, rnnck_model 
     const rnnck_module_info *ia = rnnck_model_module(a, ma);
     size_t first_row = v->nrows;
     rnnck_status st = RNNCK_OK;
+    rnnck_forward_opts fo = rnnck__validate_fwd(o, compute);
     for (size_t k = 0; k < ncases && !st; k++) {
         const rnnck__case *c = &cases[k];
         /* The plot shows where errors grow along time: the long case, or
@@ -272,12 +275,12 @@ static rnnck_status validate_pair(rnnck_validation *v, size_t pair, rnnck_model 
         int series = strcmp(c->name, "long") == 0 || strcmp(c->name, "user") == 0;
         if (o->per_layer)
             for (int64_t l = 1; l < ia->num_layers && !st; l++)
-                st = compare_truncated(v, pair, a, ma, b, mb, c, l, compute, tol, series, pr);
+                st = compare_truncated(v, pair, a, ma, b, mb, c, l, &fo, tol, series, pr);
         if (st) break;
         rnnck__run_out ra = {0}, rb = {0};
-        st = rnnck__run_case(a, ma, c, compute, &ra);
+        st = rnnck__run_case(a, ma, c, &fo, &ra);
         if (!st) tick(pr);
-        if (!st) st = rnnck__run_case(b, mb, c, compute, &rb);
+        if (!st) st = rnnck__run_case(b, mb, c, &fo, &rb);
         if (!st) tick(pr);
         if (!st) st = compare_output(v, pair, c->name, ia->num_layers - 1, &ra, &rb, tol, series);
         if (!st) st = compare_states(v, pair, c->name, &ra, &rb, tol);
@@ -447,7 +450,7 @@ rnnck_status rnnck_validate_expected(rnnck_model *m, size_t module, const rnnck_
         return rnnck__err(RNNCK_E_SHAPE, "expected output has dtype %s, need a float type",
                           rnnck_dtype_name(rnnck_tensor_dtype(expected)));
     rnnck_dtype compute = rnnck_tensor_dtype(input) == RNNCK_F64 ? RNNCK_F64 : RNNCK_F32;
-    rnnck_forward_opts fo = {0, compute};
+    rnnck_forward_opts fo = rnnck__validate_fwd(&o, compute);
     rnnck_tensor *y = NULL, *hn = NULL, *cn = NULL, *ty = NULL, *te = NULL;
     st = rnnck_forward(m, module, input, NULL, NULL, NULL, &fo, &y, &hn, &cn);
     if (!st) st = same_shape(y, expected);

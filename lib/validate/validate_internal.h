@@ -84,9 +84,13 @@ typedef struct rnnck__run_out {
 } rnnck__run_out;
 void rnnck__run_out_free(rnnck__run_out *r);
 /* Runs module `module` of m on case c (transposing for batch_first and
- * truncating h0/c0 to the module's layers). */
-rnnck_status rnnck__run_case(rnnck_model *m, size_t module, const rnnck__case *c, rnnck_dtype compute,
+ * truncating h0/c0 to the module's layers) with forward options fo. */
+rnnck_status rnnck__run_case(rnnck_model *m, size_t module, const rnnck__case *c, const rnnck_forward_opts *fo,
                              rnnck__run_out *out);
+/* The forward options of a validation computing in `compute`. */
+static inline rnnck_forward_opts rnnck__validate_fwd(const rnnck_validate_opts *o, rnnck_dtype compute) {
+    return (rnnck_forward_opts){o->threads, compute};
+}
 /* Time-major copy (T, B, I) of an input in the module's layout, as `dtype`. */
 rnnck_status rnnck__to_time_major(const rnnck_tensor *x, int batch_first, rnnck_dtype dtype, rnnck_tensor **out);
 

@@ -36,30 +36,6 @@ static void init_model(const char *path, const char *cell, const char *dtype, co
 }
 
 /* Every tensor of a equals b's byte for byte, same dtype and shape. */
-static void require_identical(const char *a_path, const char *b_path) {
-    rnnck_model *a, *b;
-    cr_assert_eq(rnnck_open(a_path, NULL, &a), RNNCK_OK, "%s", rnnck_errmsg());
-    cr_assert_eq(rnnck_open(b_path, NULL, &b), RNNCK_OK, "%s", rnnck_errmsg());
-    cr_assert_eq(rnnck_model_tensor_count(a), rnnck_model_tensor_count(b));
-    for (size_t i = 0; i < rnnck_model_tensor_count(a); i++) {
-        rnnck_tensor *ta = rnnck_model_tensor(a, i), *tb;
-        const char *name = rnnck_tensor_name(ta);
-        cr_assert_eq(rnnck_model_find(b, name, &tb), RNNCK_OK, "%s lacks %s", b_path, name);
-        cr_assert_eq(rnnck_tensor_dtype(ta), rnnck_tensor_dtype(tb), "%s: dtype differs", name);
-        size_t n = rnnck_tensor_nbytes(ta);
-        cr_assert_eq(rnnck_tensor_nbytes(tb), n);
-        unsigned char *x = malloc(n), *y = malloc(n);
-        cr_assert(x && y);
-        cr_assert_eq(rnnck_model_read(a, name, rnnck_tensor_dtype(ta), x, n), RNNCK_OK, "%s", rnnck_errmsg());
-        cr_assert_eq(rnnck_model_read(b, name, rnnck_tensor_dtype(tb), y, n), RNNCK_OK, "%s", rnnck_errmsg());
-        cr_assert(memcmp(x, y, n) == 0, "%s: bytes differ", name);
-        free(x);
-        free(y);
-    }
-    rnnck_model_free(a);
-    rnnck_model_free(b);
-}
-
 /* Layout, chunk dims and filters of dataset `object` in path. */
 typedef struct h5_layout {
     H5D_layout_t layout;
@@ -112,14 +88,14 @@ Test(compress, every_float_dtype_round_trips_bit_exactly_through_a_compressed_fi
         cr_assert_eq(l.layout, H5D_CHUNKED, "%s: not chunked", dtypes[i]);
         cr_assert(l.shuffle && l.deflate && l.level == 6, "%s: filters shuffle %d deflate %d level %u", dtypes[i],
                   l.shuffle, l.deflate, l.level);
-        require_identical(plain, packed);
+        require_same_tensors(plain, packed);
         /* and back into PyTorch's format and the plain file again */
         snprintf(name, sizeof name, "back_%s.pt", dtypes[i]);
         char *pt = path_join(test_dir, name);
         r = run_tool("convert", packed, pt, NULL);
         cr_assert_eq(r.exit_code, 0, "%s: %s", dtypes[i], r.err);
         tool_result_free(&r);
-        require_identical(plain, pt);
+        require_same_tensors(plain, pt);
         r = run_tool("check", packed, NULL);
         cr_expect_eq(r.exit_code, 0, "check of a compressed file: %s%s", r.out, r.err);
         tool_result_free(&r);
@@ -163,7 +139,7 @@ Test(compress, chunks_are_one_gate_block_for_weights_and_whole_vectors_for_biase
                          (unsigned long long)l.chunk[1]);
         cr_expect_eq(l.level, 9u, "%s", want[i].object);
     }
-    require_identical(plain, packed);
+    require_same_tensors(plain, packed);
     free(plain);
     free(packed);
 }
@@ -200,7 +176,7 @@ Test(compress, compressible_data_makes_a_smaller_file_and_the_saving_is_reported
              (unsigned long long)s.stored_bytes);
     cr_expect(strstr(r.err, line), "want '%s' in: %s", line, r.err);
     tool_result_free(&r);
-    require_identical(plain, packed);
+    require_same_tensors(plain, packed);
     free(plain);
     free(packed);
     free(again);

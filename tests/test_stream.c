@@ -63,29 +63,6 @@ static long baseline_limit(const char *dir) {
     return hi;
 }
 
-static void require_same_tensors(const char *a_path, const char *b_path) {
-    rnnck_model *a, *b;
-    cr_assert_eq(rnnck_open(a_path, NULL, &a), RNNCK_OK, "%s", rnnck_errmsg());
-    cr_assert_eq(rnnck_open(b_path, NULL, &b), RNNCK_OK, "%s", rnnck_errmsg());
-    cr_assert_eq(rnnck_model_tensor_count(a), rnnck_model_tensor_count(b));
-    for (size_t i = 0; i < rnnck_model_tensor_count(a); i++) {
-        rnnck_tensor *ta = rnnck_model_tensor(a, i), *tb;
-        const char *name = rnnck_tensor_name(ta);
-        cr_assert_eq(rnnck_model_find(b, name, &tb), RNNCK_OK, "%s lacks %s", b_path, name);
-        size_t n = rnnck_tensor_nbytes(ta);
-        cr_assert_eq(rnnck_tensor_nbytes(tb), n, "%s: sizes differ", name);
-        unsigned char *x = malloc(n ? n : 1), *y = malloc(n ? n : 1);
-        cr_assert(x && y);
-        cr_assert_eq(rnnck_model_read(a, name, rnnck_tensor_dtype(ta), x, n), RNNCK_OK, "%s", rnnck_errmsg());
-        cr_assert_eq(rnnck_model_read(b, name, rnnck_tensor_dtype(tb), y, n), RNNCK_OK, "%s", rnnck_errmsg());
-        cr_assert(memcmp(x, y, n) == 0, "%s: bytes differ between %s and %s", name, a_path, b_path);
-        free(x);
-        free(y);
-    }
-    rnnck_model_free(a);
-    rnnck_model_free(b);
-}
-
 static long file_size(const char *path) {
     struct stat sb;
     cr_assert_eq(stat(path, &sb), 0, "%s missing", path);

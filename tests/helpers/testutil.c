@@ -1,5 +1,7 @@
 #include "testutil.h"
 
+#include "rnnck.h"
+
 #include <criterion/criterion.h>
 
 #include <fcntl.h>
@@ -164,4 +166,28 @@ void test_dir_setup(void) {
 void test_dir_teardown(void) {
     tmpdir_remove(test_dir);
     test_dir = NULL;
+}
+
+void require_same_tensors(const char *a_path, const char *b_path) {
+    rnnck_model *a, *b;
+    cr_assert_eq(rnnck_open(a_path, NULL, &a), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_open(b_path, NULL, &b), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_tensor_count(a), rnnck_model_tensor_count(b));
+    for (size_t i = 0; i < rnnck_model_tensor_count(a); i++) {
+        rnnck_tensor *ta = rnnck_model_tensor(a, i), *tb;
+        const char *name = rnnck_tensor_name(ta);
+        cr_assert_eq(rnnck_model_find(b, name, &tb), RNNCK_OK, "%s lacks %s", b_path, name);
+        cr_assert_eq(rnnck_tensor_dtype(ta), rnnck_tensor_dtype(tb), "%s: dtype differs", name);
+        size_t n = rnnck_tensor_nbytes(ta);
+        cr_assert_eq(rnnck_tensor_nbytes(tb), n, "%s: sizes differ", name);
+        unsigned char *x = malloc(n ? n : 1), *y = malloc(n ? n : 1);
+        cr_assert(x && y);
+        cr_assert_eq(rnnck_model_read(a, name, rnnck_tensor_dtype(ta), x, n), RNNCK_OK, "%s", rnnck_errmsg());
+        cr_assert_eq(rnnck_model_read(b, name, rnnck_tensor_dtype(tb), y, n), RNNCK_OK, "%s", rnnck_errmsg());
+        cr_assert(memcmp(x, y, n) == 0, "%s: bytes differ between %s and %s", name, a_path, b_path);
+        free(x);
+        free(y);
+    }
+    rnnck_model_free(a);
+    rnnck_model_free(b);
 }

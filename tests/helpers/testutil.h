@@ -40,5 +40,8 @@ int write_file(const char *path, const void *data, size_t len);
 void test_deadline(unsigned seconds);
 /* Number of lines in s (counting a final line without '\n'). */
 size_t count_lines(const char *s);
+/* Asserts that two checkpoints (any formats rnnck_open reads) hold the same
+ * tensor names, each with the same dtype and the same bytes. */
+void require_same_tensors(const char *a_path, const char *b_path);
 
 #endif

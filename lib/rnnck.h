@@ -767,6 +767,19 @@ typedef struct rnnck_write_stats {
  * non-zero with a format other than "rnnck". */
 RNNCK_API rnnck_status rnnck_write_ex(rnnck_model *m, const char *path, const rnnck_write_opts *opts,
                                       rnnck_write_stats *stats);
+/* The nearest model torch.nn can run, for conversions that accept an
+ * approximation (rnnck convert --allow-approx): a new model whose modules
+ * have PyTorch's cell maths in place of what torch.nn lacks (activations
+ * become PyTorch's, a reset-before GRU becomes reset-after, clip is dropped,
+ * peepholes and their tensors are dropped); names, shapes and every other
+ * tensor stay (shared with m, not copied: m must outlive *out; unloaded
+ * tensors of m are loaded). A run-time forget_bias is kept (exporters fold
+ * it exactly). Measure what changed with rnnck_validate(m, *out).
+ * Returns: RNNCK_OK; RNNCK_E_USAGE if an argument is NULL; RNNCK_E_INEXACT
+ * naming the module when one has structure no torch.nn module has (a lone
+ * backward direction, a merge mode other than concat, input_forget, a
+ * forget_bias without biases); lazy-read statuses; RNNCK_E_NOMEM. */
+RNNCK_API rnnck_status rnnck_model_approximate_torch(rnnck_model *m, rnnck_model **out);
 /* Comma-separated names of the formats this build reads / writes. Static;
  * filled on first call (see "Threads and processes"). Never fail. */
 RNNCK_API const char *rnnck_formats_readable(void);

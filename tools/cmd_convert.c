@@ -1,13 +1,14 @@
 /* rnnck convert: between formats, exactly or not at all. */
 #include "cli.h"
 
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 static const char *const help =
     "usage: rnnck convert IN OUT [--from FMT] [--to FMT] [--key K] [--set MODULE.ATTR=VALUE ...]\n"
-    "                             [--compress[=LEVEL]] [--quiet]\n\n"
+    "                             [--compress[=LEVEL]] [--quiet] [--allow-approx]\n\n"
     "Reads IN (format detected by content unless --from), writes OUT (format from --to, else from\n"
     "OUT's extension: .h5 -> rnnck, .pt/.pth -> pytorch, .npz -> npz, .onnx -> onnx; Keras files\n"
     "need --to keras, since .h5 is rnnck's). Gate permutations,\n"
@@ -20,7 +21,11 @@ static const char *const help =
     "the format streams (npz, pytorch), else refused with exit 4 (docs/CLI.md, \"Paths\").\n"
     "--compress[=LEVEL] (rnnck output only): chunked datasets, shuffle + deflate at zlib LEVEL\n"
     "1-9 (default 6); the bytes saved are reported on stderr. A conversion running over 2 s shows\n"
-    "its progress on stderr when stderr is a terminal; --quiet shows neither.\n";
+    "its progress on stderr when stderr is a terminal; --quiet shows neither.\n"
+    "--allow-approx: when the target refuses the cell maths (activations, GRU reset-before, clip,\n"
+    "peepholes), write torch.nn's nearest maths instead, measure the output error on validate's\n"
+    "battery and print it on stderr. Structure (a lone backward direction, merge modes other than\n"
+    "concat, input_forget) is still refused.\n";
 
 /* Progress on a terminal: bytes done, rate, ETA; shown once the write has
  * run for PROGRESS_AFTER seconds, redrawn at most every PROGRESS_EVERY. */
@@ -64,15 +69,84 @@ static bool parse_level(const char *cmd, const char *arg, int *level) {
     return true;
 }
 
+/* "gate activation HardSigmoid(0.2, 0.5) -> Sigmoid; ..." : what an
+ * approximation changed in one module. */
+static void describe_change(const rnnck_module_info *from, const rnnck_module_info *to, char *buf, size_t size) {
+    static const char *const slot_names[RNNCK_ACT_SLOTS] = {"gate activation", "candidate activation",
+                                                            "output activation"};
+    size_t used = 0;
+    buf[0] = '\0';
+#define ADD(...)                                                                                   \
+    do {                                                                                           \
+        if (used < size) used += (size_t)snprintf(buf + used, size - used, "%s", used ? "; " : ""); \
+        if (used < size) used += (size_t)snprintf(buf + used, size - used, __VA_ARGS__);            \
+    } while (0)
+    for (int d = 0; d < (from->bidirectional ? 2 : 1); d++)
+        for (int k = 0; k < RNNCK_ACT_SLOTS; k++) {
+            rnnck_activation a = from->act[d][k], b = to->act[d][k];
+            if (a.kind == b.kind && a.alpha == b.alpha && a.beta == b.beta) continue;
+            if (d == 1 && !memcmp(&from->act[0][k], &a, sizeof a)) continue; /* said for direction 0 */
+            ADD("%s %s(%g, %g) -> %s", slot_names[k], rnnck_act_name(a.kind), a.alpha, a.beta, rnnck_act_name(b.kind));
+        }
+    if (from->linear_before_reset != to->linear_before_reset) ADD("GRU reset-before -> reset-after");
+    if (from->clip != to->clip) ADD("clip %g dropped", from->clip);
+    if (from->peepholes != to->peepholes) ADD("peepholes dropped");
+#undef ADD
+}
+
+/* --allow-approx after the target refused m's maths: writes torch.nn's
+ * nearest maths and prints, per changed module, the worst output error
+ * validate's battery measures between the two. */
+static rnnck_status write_approximation(const char *cmd, rnnck_model *m, const char *out_path,
+                                        const rnnck_write_opts *wo, rnnck_write_stats *stats) {
+    rnnck_model *a = NULL;
+    rnnck_validation *v = NULL;
+    rnnck_status st = rnnck_model_approximate_torch(m, &a);
+    rnnck_validate_opts vo;
+    rnnck_validate_opts_init(&vo);
+    vo.diagnose = 0;
+    vo.threads = cli_blas_single();
+    if (!st) st = rnnck_validate(m, a, &vo, &v);
+    for (size_t i = 0; !st && i < rnnck_model_module_count(m); i++) {
+        const rnnck_module_info *from = rnnck_model_module(m, i), *to = rnnck_model_module(a, i);
+        char what[512];
+        describe_change(from, to, what, sizeof what);
+        if (!what[0]) continue;
+        size_t pair = SIZE_MAX; /* modules pair by name: the approximation keeps every name */
+        for (size_t p = 0; p < rnnck_validation_pair_count(v); p++) {
+            const char *name = rnnck_validation_pair_at(v, p)->module_a;
+            if (name && !strcmp(name, from->name)) pair = p;
+        }
+        double worst_abs = 0, worst_rel = 0;
+        int64_t count = 0;
+        for (size_t r = 0; r < rnnck_validation_row_count(v); r++) {
+            const rnnck_validation_row *row = rnnck_validation_row_at(v, r);
+            if (row->pair != pair) continue;
+            if (row->err.max_abs > worst_abs) worst_abs = row->err.max_abs;
+            if (row->err.max_rel > worst_rel) worst_rel = row->err.max_rel;
+            count += row->err.count;
+        }
+        fprintf(stderr,
+                "rnnck %s: approximated module %s: %s; outputs differ by up to %.3g abs, %.3g rel (%lld values of "
+                "validate's battery)\n",
+                cmd, *from->name ? from->name : "(bare)", what, worst_abs, worst_rel, (long long)count);
+    }
+    if (!st) st = rnnck_write_ex(a, out_path, wo, stats);
+    rnnck_validation_free(v);
+    rnnck_model_free(a);
+    return st;
+}
+
 int cmd_convert(int argc, char **argv) {
     const char *cmd = "convert";
     const char *to = NULL, *compress = NULL;
-    bool quiet = false;
+    bool quiet = false, allow_approx = false;
     cli_open_args oa = {0};
     const cli_opt opts[] = {
         {"--from", OPT_STRING, &oa.from}, {"--to", OPT_STRING, &to},
         {"--key", OPT_STRING, &oa.key},   {"--set", OPT_LIST, &oa.sets},
         {"--compress", OPT_OPTIONAL, &compress}, {"--quiet", OPT_FLAG, &quiet},
+        {"--allow-approx", OPT_FLAG, &allow_approx},
     };
     const char *pos[2];
     int npos;
@@ -99,6 +173,12 @@ int cmd_convert(int argc, char **argv) {
     }
     rnnck_write_stats stats;
     rnnck_status st = rnnck_write_ex(m, pos[1], &wo, &stats);
+    if (st == RNNCK_E_INEXACT && allow_approx) {
+        if (prog.shown) fputs("\r\033[K", stderr);
+        fprintf(stderr, "rnnck %s: %s\nrnnck %s: --allow-approx: writing torch.nn's nearest maths instead\n", cmd,
+                rnnck_errmsg(), cmd);
+        st = write_approximation(cmd, m, pos[1], &wo, &stats);
+    }
     if (prog.shown) fputs("\r\033[K", stderr);
     if (st) { /* --compress with a target that has no compression is E_USAGE: exit 2 */
         rc = cli_fail(cmd, st);

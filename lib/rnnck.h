@@ -733,8 +733,10 @@ RNNCK_API rnnck_status rnnck_open(const char *path, const rnnck_open_opts *opts,
  * (rnnck: see rnnck_save); RNNCK_E_INEXACT (pytorch,
  * npz: a module with semantics torch.nn lacks, or for npz a bfloat16
  * tensor; keras: proj_size, peepholes, clip, input_forget, forget_bias,
- * non-default activations, a reverse-only module, merge modes other than
- * concat, tensors no Keras layer holds; onnx: proj_size, forget_bias, merge
+ * a reverse-only module with outputs at their time steps, merge mode none,
+ * tensors no Keras layer holds, and, unless the model is a plain stack of
+ * recurrent layers (then written as a full model with its model_config),
+ * go_backwards, other merge modes and non-default activations; onnx: proj_size, forget_bias, merge
  * modes other than concat, tensors outside recurrent modules); RNNCK_E_WRITE;
  * RNNCK_E_NOMEM; lazy-read statuses. "keras" is written only when named. */
 RNNCK_API rnnck_status rnnck_write(rnnck_model *m, const char *path, const char *format);

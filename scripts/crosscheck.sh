@@ -17,3 +17,9 @@ export RNNCK_CROSSCHECK_DIR="$xc" RNNCK_FIXTURES="$PWD/fixtures"
 /usr/bin/python3 tests/crosscheck/check_keras_torch.py "$build/rnnck" fixtures
 # --to keras: h5py reads the written files as Keras's load_weights does.
 /usr/bin/python3 tests/crosscheck/check_keras_written.py "$build/rnnck" fixtures
+# --to keras full models: TF.js rebuilds them from model_config alone.
+if [ -d fixtures/keras/node_modules/@tensorflow/tfjs ] && command -v node >/dev/null; then
+  /usr/bin/python3 tests/crosscheck/check_keras_tfjs.py "$build/rnnck" fixtures
+else
+  echo "crosscheck: TF.js not installed in fixtures/keras (scripts/setup.sh --crosscheck): model_config check skipped"
+fi

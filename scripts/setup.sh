@@ -33,4 +33,15 @@ if [ "${1:-}" = "--crosscheck" ]; then
     echo "setup: npm ci --ignore-scripts (onnxruntime-node 1.30) in $ort_dir"
     (cd "$ort_dir" && npm ci --ignore-scripts --no-audit --no-fund)
   fi
+  # TF.js 4.22 (Keras layers in pure JS) in fixtures/keras: the fixture
+  # scripts' goldens and the model_config cross-check use it.
+  tfjs_dir="$(cd "$(dirname "$0")/.." && pwd)/fixtures/keras"
+  if ! command -v npm >/dev/null; then
+    :
+  elif (cd "$tfjs_dir" && node -e 'process.exit(require("@tensorflow/tfjs/package.json").version === "4.22.0" ? 0 : 1)') 2>/dev/null; then
+    echo "setup: @tensorflow/tfjs already in $tfjs_dir/node_modules"
+  else
+    echo "setup: npm ci --ignore-scripts (@tensorflow/tfjs 4.22) in $tfjs_dir"
+    (cd "$tfjs_dir" && npm ci --ignore-scripts --no-audit --no-fund)
+  fi
 fi

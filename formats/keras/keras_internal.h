@@ -3,7 +3,8 @@
  *  keras_config.c  model_config / config.json (cJSON): layers by name, versions, activations
  *  keras_weights.c which datasets belong to which layer (layer_names / weight_names, vars/N)
  *  keras_layers.c  one Keras layer -> rnnck module or named tensors (gate-layout table)
- *  keras_write.c   --to keras: a Keras 2 weights file */
+ *  keras_write.c   --to keras: a Keras 2 weights file, or a full model
+ *  keras_stack.c   the model_config of a full model (a plain stack Keras rebuilds) */
 #ifndef RNNCK_KERAS_INTERNAL_H
 #define RNNCK_KERAS_INTERNAL_H
 
@@ -47,6 +48,28 @@ typedef struct rnnck__kctx {
     rnnck__kcfgs cfgs;
     rnnck_model *m;
 } rnnck__kctx;
+
+/* ---- keras_write.c / keras_stack.c ---- */
+#define RNNCK__KERAS_WRITE_VERSION "2.13.1" /* a tf.keras 2 version: no legacy conversion on load */
+/* One Keras layer the writer emits. */
+typedef struct rnnck__klayer {
+    char *name;          /* Keras layer name */
+    int is_module;       /* else a Dense layer */
+    size_t module;       /* module index */
+    int64_t layer;       /* layer of the module */
+    rnnck_tensor *w, *b; /* Dense */
+} rnnck__klayer;
+/* Keras 2's name for an activation ("hard_sigmoid" is clip(0.2x + 0.5)), or
+ * NULL when Keras 2 has no such string activation. */
+const char *rnnck__keras2_activation_name(rnnck_activation a);
+/* The model_config (Keras 2 Sequential JSON, caller frees) rebuilding the
+ * layers as one plain stack, each layer feeding the next: only recurrent
+ * layers, each one's input the previous one's output width, every
+ * activation one Keras 2 names, the same in both directions, and no merge
+ * mode "none" (a Sequential layer has one output). Otherwise *json is NULL
+ * and *why_not (static) says what prevents it. RNNCK_E_NOMEM only. */
+rnnck_status rnnck__keras_stack_config(const rnnck_model *m, const rnnck__klayer *layers, size_t n, char **json,
+                                       const char **why_not);
 
 /* ---- keras_config.c ---- */
 /* Parses text (len bytes) as the model configuration named `what` and

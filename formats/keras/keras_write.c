@@ -1,33 +1,33 @@
-/* --to keras: a Keras 2 weights file (model.save_weights('x.h5') layout) that
- * model.load_weights accepts: root attributes layer_names, backend,
- * keras_version; one group per layer with weight_names and the datasets
- * they name, as tf.keras 2.x names them. Keras loads such files by order
- * (the i-th layer with weights gets the i-th group), so the layers are
- * written in the model's tensor order. Recurrent modules go through the
- * gate-layout table's keras rows (blocks reordered, matrices transposed);
- * the two PyTorch biases are summed into Keras's one (a GRU keeps both, as
- * reset_after=True); tensors P.weight (2-d) + P.bias (1-d) become a Dense
- * layer P (kernel transposed). Maths Keras cannot express is refused with
- * RNNCK_E_INEXACT naming the module and the feature. */
+/* --to keras: a Keras 2 file that model.load_weights accepts. When the model
+ * is a plain stack of recurrent layers (keras_stack.c), a full model
+ * (model.save('x.h5') layout: model_config at the root, the weights under
+ * /model_weights), which also records go_backwards, merge modes and
+ * activations; otherwise a weights file (save_weights layout: layer_names,
+ * backend, keras_version at the root), which holds no configuration. One
+ * group per layer with weight_names and the datasets they name, as tf.keras
+ * 2.x names them. Keras loads such files by order (the i-th layer with
+ * weights gets the i-th group), so the layers are written in the model's
+ * tensor order. Recurrent modules go through the gate-layout table's keras
+ * rows (blocks reordered, matrices transposed); the two PyTorch biases are
+ * summed into Keras's one (a GRU keeps both, as reset_after=True); tensors
+ * P.weight (2-d) + P.bias (1-d) become a Dense layer P (kernel transposed).
+ * Maths Keras cannot express is refused with RNNCK_E_INEXACT naming the
+ * module and the feature. */
 #include "common/gate_layout.h"
 #include "keras/keras_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define KERAS_VERSION "2.13.1" /* a tf.keras 2 version: no legacy conversion on load */
 
-typedef struct klayer {
-    char *name;       /* Keras layer name */
-    int is_module;    /* else a Dense layer */
-    size_t module;    /* module index */
-    int64_t layer;    /* layer of the module */
-    rnnck_tensor *w, *b; /* Dense */
-} klayer;
+
+typedef rnnck__klayer klayer;
 
 typedef struct kwriter {
     rnnck_model *m;
     const char *path;
+    const char *no_config; /* NULL: a full model is written; else why not */
+    const char *root;      /* "" or "/model_weights": where layer groups go */
     klayer *layers;
     size_t n, cap;
     unsigned char *done_modules; /* per module: layers emitted */
@@ -37,50 +37,56 @@ static rnnck_status inexact(const kwriter *k, const rnnck_module_info *info, con
     return rnnck__err(RNNCK_E_INEXACT, "%s: module %s: %s", k->path, *info->name ? info->name : "(root)", what);
 }
 
+/* A feature only a model_config records: refused when the model is not a
+ * stack, saying why no config could be written. */
+static rnnck_status needs_config(const kwriter *k, const rnnck_module_info *info, const char *what) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s needs a full-model file (model_config), which is written only for a plain stack "
+             "of recurrent layers; this model has %s", what, k->no_config);
+    return inexact(k, info, msg);
+}
+
 static rnnck_status check_module(const kwriter *k, const rnnck_module_info *info) {
     if (info->proj_size > 0) return inexact(k, info, "proj_size (LSTM projection) has no Keras equivalent");
-    /* Keras holds these in the layer config, which a weights file lacks. */
-    if (info->reverse)
-        return inexact(k, info, info->output_reversed
-                                    ? "go_backwards=True cannot be recorded in a Keras weights file (no config)"
-                                    : "a lone reverse direction with outputs at their time steps (ONNX "
-                                      "direction=\"reverse\") has no Keras equivalent");
-    if (info->merge_mode != RNNCK_MERGE_CONCAT) {
-        char what[160];
-        snprintf(what, sizeof what, "Bidirectional merge_mode %s cannot be recorded in a Keras weights file (no "
-                 "config: Keras reads back concat)", rnnck_merge_mode_name(info->merge_mode));
-        return inexact(k, info, what);
-    }
+    if (info->reverse && !info->output_reversed)
+        return inexact(k, info, "a lone reverse direction with outputs at their time steps (ONNX "
+                       "direction=\"reverse\") has no Keras equivalent");
     if (info->peepholes) return inexact(k, info, "peepholes have no Keras equivalent");
     if (info->clip > 0) return inexact(k, info, "clip (gate pre-activation clipping) has no Keras equivalent");
     if (info->input_forget) return inexact(k, info, "input_forget (coupled input and forget gates) has no Keras equivalent");
     if (info->forget_bias != 0) return inexact(k, info, "a run-time forget_bias has no Keras equivalent");
     if (info->dtype != RNNCK_F32 && info->dtype != RNNCK_F64) return inexact(k, info, "parameters other than float32/float64 are not written");
-    /* A weights file holds no configuration: the activations must be the
-     * ones a Keras model has by default (sigmoid gates, tanh; a relu
-     * SimpleRNN too is refused), so that the file read back means the same.
-     * GRU reset placement is told by the bias shape: (2, 3H)
+    if (!k->no_config) return RNNCK_OK; /* the config records the rest (keras_stack.c checked it) */
+    if (info->reverse) return needs_config(k, info, "go_backwards=True");
+    if (info->merge_mode == RNNCK_MERGE_NONE)
+        return inexact(k, info, "Bidirectional merge_mode none (two outputs) is not written: rnnck writes Keras "
+                       "models as a Sequential stack, whose layers have one output");
+    if (info->merge_mode != RNNCK_MERGE_CONCAT) {
+        char what[80];
+        snprintf(what, sizeof what, "Bidirectional merge_mode %s", rnnck_merge_mode_name(info->merge_mode));
+        return needs_config(k, info, what);
+    }
+    /* Without a config the activations must be the ones a Keras model has
+     * by default (sigmoid gates, tanh), so that the file read back means the
+     * same. GRU reset placement is told by the bias shape: (2, 3H)
      * reset_after=True, (3H) reset-before. */
     rnnck_module_info plain = *info;
     plain.linear_before_reset = 1;
-    if (info->cell == RNNCK_CELL_RNN_RELU)
-        return inexact(k, info, "activation Relu cannot be recorded in a Keras weights file (no config: only "
-                       "Keras's default tanh reads back the same)");
+    if (info->cell == RNNCK_CELL_RNN_RELU) return needs_config(k, info, "activation Relu");
     if (!rnnck_module_info_is_pytorch(&plain)) {
         int slots = info->cell == RNNCK_CELL_LSTM ? 3 : info->cell == RNNCK_CELL_GRU ? 2 : 1;
         for (int d = 0; d < 2; d++)
             for (int s = 0; s < slots; s++) {
                 rnnck_activation a = info->act[d][s];
                 char what[160];
-                snprintf(what, sizeof what, "activation %s(%g, %g) in slot %d cannot be recorded in a Keras weights "
-                         "file (no config: only Keras's defaults read back the same)", rnnck_act_name(a.kind), a.alpha,
+                snprintf(what, sizeof what, "activation %s(%g, %g) in slot %d", rnnck_act_name(a.kind), a.alpha,
                          a.beta, s);
                 bool dflt = s == 0 && info->cell != RNNCK_CELL_RNN_TANH && info->cell != RNNCK_CELL_RNN_RELU
                                 ? a.kind == RNNCK_ACT_SIGMOID
                                 : a.kind == (info->cell == RNNCK_CELL_RNN_RELU ? RNNCK_ACT_RELU : RNNCK_ACT_TANH);
-                if (!dflt) return inexact(k, info, what);
+                if (!dflt) return needs_config(k, info, what);
             }
-        return inexact(k, info, "semantics a Keras weights file cannot record");
+        return needs_config(k, info, "these semantics");
     }
     return RNNCK_OK;
 }
@@ -120,10 +126,6 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *c
 
 static rnnck_status plan(kwriter *k) {
     rnnck_model *m = k->m;
-    for (size_t i = 0; i < rnnck_model_module_count(m); i++) {
-        rnnck_status st = check_module(k, rnnck_model_module(m, i));
-        if (st) return st;
-    }
     for (size_t i = 0; i < rnnck_model_tensor_count(m); i++) {
         rnnck_tensor *t = rnnck_model_tensor(m, i);
         const char *name = rnnck_tensor_name(t);
@@ -240,7 +242,7 @@ static rnnck_status write_module_layer(kwriter *k, rnnck__h5w *h, const klayer *
     int dirs = info->bidirectional ? 2 : 1, per = info->bias ? 3 : 2;
     int64_t H = info->hidden_size, G = rnnck_cell_gates(cell);
     char *names[6] = {NULL};
-    char *group = rnnck__asprintf("/%s", kl->name);
+    char *group = rnnck__asprintf("%s/%s", k->root, kl->name);
     rnnck_status st = group ? RNNCK_OK : rnnck__oom();
     static const char *const parts[3] = {"kernel:0", "recurrent_kernel:0", "bias:0"};
     for (int d = 0; d < dirs && !st; d++)
@@ -284,8 +286,8 @@ static rnnck_status write_module_layer(kwriter *k, rnnck__h5w *h, const klayer *
     return st;
 }
 
-static rnnck_status write_dense_layer(rnnck__h5w *h, const klayer *kl) {
-    char *group = rnnck__asprintf("/%s", kl->name), *kn = rnnck__asprintf("%s/kernel:0", kl->name),
+static rnnck_status write_dense_layer(const kwriter *kw, rnnck__h5w *h, const klayer *kl) {
+    char *group = rnnck__asprintf("%s/%s", kw->root, kl->name), *kn = rnnck__asprintf("%s/kernel:0", kl->name),
          *bn = rnnck__asprintf("%s/bias:0", kl->name);
     rnnck_status st = group && kn && bn ? RNNCK_OK : rnnck__oom();
     const char *names[2] = {kn, bn};
@@ -312,11 +314,15 @@ static rnnck_status write_dense_layer(rnnck__h5w *h, const klayer *kl) {
 }
 
 rnnck_status rnnck__keras_write(rnnck_model *m, const char *path) {
-    kwriter k = {m, path, NULL, 0, 0, NULL};
+    kwriter k = {m, path, NULL, "", NULL, 0, 0, NULL};
     k.done_modules = calloc(rnnck_model_module_count(m) + 1, 1);
     if (!k.done_modules) return rnnck__oom();
+    char *config = NULL;
     rnnck_status st = rnnck_model_load_all(m);
     if (!st) st = plan(&k);
+    if (!st) st = rnnck__keras_stack_config(m, k.layers, k.n, &config, &k.no_config);
+    if (config) k.root = "/model_weights";
+    for (size_t i = 0; !st && i < rnnck_model_module_count(m); i++) st = check_module(&k, rnnck_model_module(m, i));
     rnnck__atomic a;
     memset(&a, 0, sizeof a);
     bool begun = false;
@@ -327,13 +333,18 @@ rnnck_status rnnck__keras_write(rnnck_model *m, const char *path) {
         const char **names = calloc(k.n, sizeof *names);
         if (!names) st = rnnck__oom();
         for (size_t i = 0; !st && i < k.n; i++) names[i] = k.layers[i].name;
-        if (!st) st = rnnck__h5w_attr_strings(h, "/", "layer_names", names, k.n);
+        const char *where = config ? k.root : "/";
+        if (!st && config) st = rnnck__h5w_group(h, k.root);
+        if (!st) st = rnnck__h5w_attr_strings(h, where, "layer_names", names, k.n);
+        if (!st) st = rnnck__h5w_attr_string(h, where, "backend", "tensorflow");
+        if (!st) st = rnnck__h5w_attr_string(h, where, "keras_version", RNNCK__KERAS_WRITE_VERSION);
         free(names);
     }
-    if (!st) st = rnnck__h5w_attr_string(h, "/", "backend", "tensorflow");
-    if (!st) st = rnnck__h5w_attr_string(h, "/", "keras_version", KERAS_VERSION);
+    if (!st && config) st = rnnck__h5w_attr_string(h, "/", "model_config", config);
+    if (!st && config) st = rnnck__h5w_attr_string(h, "/", "backend", "tensorflow");
+    if (!st && config) st = rnnck__h5w_attr_string(h, "/", "keras_version", RNNCK__KERAS_WRITE_VERSION);
     for (size_t i = 0; !st && i < k.n; i++)
-        st = k.layers[i].is_module ? write_module_layer(&k, h, &k.layers[i]) : write_dense_layer(h, &k.layers[i]);
+        st = k.layers[i].is_module ? write_module_layer(&k, h, &k.layers[i]) : write_dense_layer(&k, h, &k.layers[i]);
     if (h) {
         rnnck_status cst = rnnck__h5w_close(h);
         if (!st) st = cst;
@@ -345,5 +356,6 @@ rnnck_status rnnck__keras_write(rnnck_model *m, const char *path) {
     for (size_t i = 0; i < k.n; i++) free(k.layers[i].name);
     free(k.layers);
     free(k.done_modules);
+    cJSON_free(config);
     return st;
 }

@@ -10,30 +10,11 @@ import sys
 import tempfile
 
 import h5py
-import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from keras_h5 import weights_in_load_order  # noqa: E402
 
 tool, fixtures = sys.argv[1], sys.argv[2]
-
-
-def load_attributes(group, name):  # Keras 2's load_attributes_from_hdf5_group
-    if name in group.attrs:
-        return [n.decode("utf8") if hasattr(n, "decode") else n for n in group.attrs[name]]
-    data, chunk = [], 0
-    while "%s%d" % (name, chunk) in group.attrs:
-        data.extend(n.decode("utf8") if hasattr(n, "decode") else n for n in group.attrs["%s%d" % (name, chunk)])
-        chunk += 1
-    return data
-
-
-def weights_in_load_order(path):
-    with h5py.File(path, "r") as f:
-        g = f["model_weights"] if "model_weights" in f else f
-        out = []
-        for lname in load_attributes(g, "layer_names"):
-            lg = g[lname]
-            for wname in load_attributes(lg, "weight_names"):
-                out.append(np.asarray(lg[wname]))
-        return out
 
 
 n = 0

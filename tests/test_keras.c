@@ -862,3 +862,67 @@ Test(keras, plain_stacks_are_written_as_full_models_that_keep_their_maths, .init
     free(dense);
     free(out);
 }
+
+/* Reads dataset `path` of file f as float32 into a malloc'd buffer. */
+static float *read_f32(hid_t f, const char *path, size_t *n) {
+    hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
+    cr_assert_geq(d, 0, "no dataset %s", path);
+    hid_t sp = H5Dget_space(d);
+    *n = (size_t)H5Sget_simple_extent_npoints(sp);
+    float *buf = malloc(*n * sizeof *buf + 1);
+    cr_assert(buf);
+    cr_assert_geq(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), 0);
+    H5Sclose(sp);
+    H5Dclose(d);
+    return buf;
+}
+
+/* A name ending in .weights.h5 gets Keras 3's saving_lib layout: groups
+ * named after the layer class, vars/N under the cell, empty vars groups, no
+ * attributes; Keras 3 -> rnnck -> Keras 3 gives back every dataset. */
+Test(keras, names_ending_in_weights_h5_get_the_keras3_layout_bit_for_bit, .init = test_dir_setup,
+     .fini = test_dir_teardown) {
+    char *in = fixture_path("keras/k3_model.weights.h5"), *out = path_join(test_dir, "model.weights.h5");
+    tool_result r = run_tool("convert", in, out, "--to", "keras", NULL);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    tool_result_free(&r);
+    static const char *const datasets[] = {
+        "layers/lstm/cell/vars/0", "layers/lstm/cell/vars/1", "layers/lstm/cell/vars/2",
+        "layers/bidirectional/forward_layer/cell/vars/0", "layers/bidirectional/forward_layer/cell/vars/1",
+        "layers/bidirectional/forward_layer/cell/vars/2", "layers/bidirectional/backward_layer/cell/vars/0",
+        "layers/bidirectional/backward_layer/cell/vars/1", "layers/bidirectional/backward_layer/cell/vars/2",
+        "layers/dense/vars/0", "layers/dense/vars/1"};
+    static const char *const empty_groups[] = {"vars", "layers/lstm/vars", "layers/bidirectional/vars",
+                                               "layers/bidirectional/forward_layer/vars", "layers/dense/vars"};
+    hid_t a = H5Fopen(in, H5F_ACC_RDONLY, H5P_DEFAULT), b = H5Fopen(out, H5F_ACC_RDONLY, H5P_DEFAULT);
+    cr_assert(a >= 0 && b >= 0);
+    for (size_t i = 0; i < sizeof datasets / sizeof *datasets; i++) {
+        size_t na, nb;
+        float *x = read_f32(a, datasets[i], &na), *y = read_f32(b, datasets[i], &nb);
+        cr_expect_eq(na, nb, "%s", datasets[i]);
+        cr_expect_eq(memcmp(x, y, na * sizeof *x), 0, "%s: values differ", datasets[i]);
+        free(x);
+        free(y);
+    }
+    for (size_t i = 0; i < sizeof empty_groups / sizeof *empty_groups; i++)
+        cr_expect_gt(H5Lexists(b, empty_groups[i], H5P_DEFAULT), 0, "no group %s", empty_groups[i]);
+    H5O_info_t oi;
+    cr_assert_geq(H5Oget_info(b, &oi), 0);
+    cr_expect_eq(oi.num_attrs, 0, "Keras 3 writes no root attributes");
+    H5Fclose(a);
+    H5Fclose(b);
+    r = run_tool("validate", in, out, NULL);
+    cr_expect_eq(r.exit_code, 0, "%s", r.out);
+    tool_result_free(&r);
+    /* Maths only a layer configuration records is refused there. */
+    char *bw = fixture_path("keras/v11/lstm_go_backwards.h5"), *out2 = path_join(test_dir, "bw.weights.h5");
+    r = run_tool("convert", bw, out2, "--to", "keras", NULL);
+    cr_expect_eq(r.exit_code, 3, "%s", r.err);
+    cr_expect(strstr(r.err, "go_backwards") && strstr(r.err, "Keras 3 .weights.h5"), "%s", r.err);
+    cr_expect_neq(access(out2, F_OK), 0);
+    tool_result_free(&r);
+    free(bw);
+    free(out2);
+    free(in);
+    free(out);
+}

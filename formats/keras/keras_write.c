@@ -27,7 +27,8 @@ typedef struct kwriter {
     rnnck_model *m;
     const char *path;
     const char *no_config; /* NULL: a full model is written; else why not */
-    const char *root;      /* "" or "/model_weights": where layer groups go */
+    const char *root;      /* "", "/model_weights" or "/layers": where layer groups go */
+    bool keras3;           /* a Keras 3 .weights.h5 (saving_lib's H5IOStore layout) */
     klayer *layers;
     size_t n, cap;
     unsigned char *done_modules; /* per module: layers emitted */
@@ -41,8 +42,12 @@ static rnnck_status inexact(const kwriter *k, const rnnck_module_info *info, con
  * stack, saying why no config could be written. */
 static rnnck_status needs_config(const kwriter *k, const rnnck_module_info *info, const char *what) {
     char msg[512];
-    snprintf(msg, sizeof msg, "%s needs a full-model file (model_config), which is written only for a plain stack "
-             "of recurrent layers; this model has %s", what, k->no_config);
+    if (k->keras3)
+        snprintf(msg, sizeof msg, "%s needs a layer configuration, which a Keras 3 .weights.h5 does not hold (a name "
+                 "not ending in .weights.h5 gives a Keras 2 full model)", what);
+    else
+        snprintf(msg, sizeof msg, "%s needs a full-model file (model_config), which is written only for a plain "
+                 "stack of recurrent layers; this model has %s", what, k->no_config);
     return inexact(k, info, msg);
 }
 
@@ -123,6 +128,29 @@ static int64_t owner_module(const rnnck_model *m, const char *name) {
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* Keras 3 names a weights file's layer groups after the layer's class in
+ * snake case, "_1", "_2"... for repeats, in layer order (saving_lib's
+ * _save_container_state), whatever the layers are called: a model loads
+ * them by those names. */
+static rnnck_status keras3_names(kwriter *k) {
+    static const char *const stems[] = {"lstm", "gru", "simple_rnn", "bidirectional", "dense"};
+    int used[5] = {0};
+    for (size_t i = 0; i < k->n; i++) {
+        klayer *l = &k->layers[i];
+        size_t s = 4;
+        if (l->is_module) {
+            const rnnck_module_info *info = rnnck_model_module(k->m, l->module);
+            s = info->bidirectional ? 3 : info->cell == RNNCK_CELL_LSTM ? 0 : info->cell == RNNCK_CELL_GRU ? 1 : 2;
+        }
+        char *name = used[s] ? rnnck__asprintf("%s_%d", stems[s], used[s]) : rnnck__strdup(stems[s]);
+        if (!name) return rnnck__oom();
+        used[s]++;
+        free(l->name);
+        l->name = name;
+    }
+    return RNNCK_OK;
+}
 
 static rnnck_status plan(kwriter *k) {
     rnnck_model *m = k->m;
@@ -245,15 +273,29 @@ static rnnck_status write_module_layer(kwriter *k, rnnck__h5w *h, const klayer *
     char *group = rnnck__asprintf("%s/%s", k->root, kl->name);
     rnnck_status st = group ? RNNCK_OK : rnnck__oom();
     static const char *const parts[3] = {"kernel:0", "recurrent_kernel:0", "bias:0"};
+    /* Dataset paths inside the layer's group: tf.keras 2 names, or Keras 3's
+     * vars/N under the cell (and under forward_layer / backward_layer). */
     for (int d = 0; d < dirs && !st; d++)
         for (int p = 0; p < per && !st; p++) {
-            names[d * per + p] = dirs == 1 ? rnnck__asprintf("%s/%s/%s", kl->name, cname, parts[p])
-                                           : rnnck__asprintf("%s/%s_%s/%s/%s", kl->name, d ? "backward" : "forward",
-                                                             kl->name, cname, parts[p]);
-            if (!names[d * per + p]) st = rnnck__oom();
+            char **nm = &names[d * per + p];
+            if (k->keras3) *nm = dirs == 1 ? rnnck__asprintf("cell/vars/%d", p)
+                                           : rnnck__asprintf("%s_layer/cell/vars/%d", d ? "backward" : "forward", p);
+            else *nm = dirs == 1 ? rnnck__asprintf("%s/%s/%s", kl->name, cname, parts[p])
+                                 : rnnck__asprintf("%s/%s_%s/%s/%s", kl->name, d ? "backward" : "forward", kl->name,
+                                                   cname, parts[p]);
+            if (!*nm) st = rnnck__oom();
         }
     if (!st) st = rnnck__h5w_group(h, group);
-    if (!st) st = rnnck__h5w_attr_strings(h, group, "weight_names", (const char *const *)names, (size_t)(dirs * per));
+    if (!st && !k->keras3)
+        st = rnnck__h5w_attr_strings(h, group, "weight_names", (const char *const *)names, (size_t)(dirs * per));
+    /* Keras 3 writes a vars group for every saveable, empty when it owns no
+     * variable itself (the RNN layer, Bidirectional and its two layers). */
+    for (int d = -1; k->keras3 && d < (dirs == 2 ? 2 : 0) && !st; d++) {
+        char *empty = d < 0 ? rnnck__asprintf("%s/vars", group)
+                            : rnnck__asprintf("%s/%s_layer/vars", group, d ? "backward" : "forward");
+        st = empty ? rnnck__h5w_group(h, empty) : rnnck__oom();
+        free(empty);
+    }
     for (int d = 0; d < dirs && !st; d++) {
         rnnck_tensor *wih, *whh, *bih = NULL, *bhh = NULL, *out = NULL;
         st = rnnck_model_param(m, kl->module, RNNCK_PARAM_WEIGHT_IH, kl->layer, d, &wih);
@@ -287,13 +329,14 @@ static rnnck_status write_module_layer(kwriter *k, rnnck__h5w *h, const klayer *
 }
 
 static rnnck_status write_dense_layer(const kwriter *kw, rnnck__h5w *h, const klayer *kl) {
-    char *group = rnnck__asprintf("%s/%s", kw->root, kl->name), *kn = rnnck__asprintf("%s/kernel:0", kl->name),
-         *bn = rnnck__asprintf("%s/bias:0", kl->name);
+    char *group = rnnck__asprintf("%s/%s", kw->root, kl->name);
+    char *kn = kw->keras3 ? rnnck__strdup("vars/0") : rnnck__asprintf("%s/kernel:0", kl->name);
+    char *bn = kw->keras3 ? rnnck__strdup("vars/1") : rnnck__asprintf("%s/bias:0", kl->name);
     rnnck_status st = group && kn && bn ? RNNCK_OK : rnnck__oom();
     const char *names[2] = {kn, bn};
     rnnck_tensor *k = NULL;
     if (!st) st = rnnck__h5w_group(h, group);
-    if (!st) st = rnnck__h5w_attr_strings(h, group, "weight_names", names, 2);
+    if (!st && !kw->keras3) st = rnnck__h5w_attr_strings(h, group, "weight_names", names, 2);
     int64_t shape[2] = {rnnck_tensor_dim(kl->w, 1), rnnck_tensor_dim(kl->w, 0)};
     if (!st && !(st = rnnck_tensor_new(rnnck_tensor_dtype(kl->w), 2, shape, &k)))
         rnnck__transpose_bytes(rnnck_tensor_data(k), rnnck_tensor_cdata(kl->w), (size_t)shape[1], (size_t)shape[0],
@@ -314,13 +357,22 @@ static rnnck_status write_dense_layer(const kwriter *kw, rnnck__h5w *h, const kl
 }
 
 rnnck_status rnnck__keras_write(rnnck_model *m, const char *path) {
-    kwriter k = {m, path, NULL, "", NULL, 0, 0, NULL};
+    kwriter k = {m, path, NULL, "", false, NULL, 0, 0, NULL};
     k.done_modules = calloc(rnnck_model_module_count(m) + 1, 1);
     if (!k.done_modules) return rnnck__oom();
     char *config = NULL;
+    /* Keras 3 saves weights only to a name ending in .weights.h5. */
+    size_t plen = strlen(path);
+    k.keras3 = plen >= 11 && !strcmp(path + plen - 11, ".weights.h5");
     rnnck_status st = rnnck_model_load_all(m);
     if (!st) st = plan(&k);
-    if (!st) st = rnnck__keras_stack_config(m, k.layers, k.n, &config, &k.no_config);
+    if (!st && k.keras3) {
+        k.root = "/layers";
+        k.no_config = "no configuration"; /* needs_config says why */
+        st = keras3_names(&k);
+    } else if (!st) {
+        st = rnnck__keras_stack_config(m, k.layers, k.n, &config, &k.no_config);
+    }
     if (config) k.root = "/model_weights";
     for (size_t i = 0; !st && i < rnnck_model_module_count(m); i++) st = check_module(&k, rnnck_model_module(m, i));
     rnnck__atomic a;
@@ -329,7 +381,9 @@ rnnck_status rnnck__keras_write(rnnck_model *m, const char *path) {
     if (!st && !(st = rnnck__atomic_begin(&a, path, false))) begun = true;
     rnnck__h5w *h = NULL;
     if (!st) st = rnnck__h5w_create(a.tmp_path, path, &h);
-    if (!st) {
+    if (!st && k.keras3) st = rnnck__h5w_group(h, "/vars"); /* the model's own (none) */
+    if (!st && k.keras3) st = rnnck__h5w_group(h, "/layers");
+    if (!st && !k.keras3) {
         const char **names = calloc(k.n, sizeof *names);
         if (!names) st = rnnck__oom();
         for (size_t i = 0; !st && i < k.n; i++) names[i] = k.layers[i].name;

@@ -176,3 +176,37 @@ Test(stream, a_pt_whose_data_descriptor_sizes_disagree_with_the_central_director
     free(src);
     tmpdir_remove(dir);
 }
+
+/* A stored .pt record needs no fix-up, so .pt -> .h5 copies it file to file
+ * (copy_file_range into the dataset's early-allocated space): no buffer the
+ * size of a tensor, so far less memory than one tensor suffices. The other
+ * direction still reads each tensor into memory, which proves the limit
+ * bites. */
+Test(stream, stored_pt_records_are_copied_to_h5_without_a_tensor_sized_buffer) {
+    test_deadline(600);
+#if defined(__SANITIZE_ADDRESS__)
+    cr_skip_test("address-space limit is meaningless under AddressSanitizer");
+#endif
+    char *dir = tmpdir_new();
+    long base = baseline_limit(dir);
+    /* LSTM(1024, 2048): 100 MB, weight_hh_l0 (8192 x 2048 float32) 64 MB. */
+    char *h5 = path_join(dir, "one.h5"), *pt = path_join(dir, "one.pt"), *back = path_join(dir, "back.h5"),
+         *pt2 = path_join(dir, "again.pt");
+    const char *init[] = {"init", h5, "--cell", "lstm", "--input-size", "1024", "--hidden-size", "2048", "--seed",
+                          "3", NULL};
+    cr_assert_eq(run_limited(0, init), 0);
+    const char *to_pt[] = {"convert", h5, pt, NULL};
+    cr_assert_eq(run_limited(0, to_pt), 0);
+    long limit = base + 16 * MB;
+    const char *to_h5[] = {"convert", pt, back, NULL};
+    cr_assert_eq(run_limited(limit, to_h5), 0, ".pt -> .h5 needs more than %ld MB of address space", limit / MB);
+    require_same_tensors(h5, back);
+    require_same_tensors(pt, back);
+    const char *again[] = {"convert", back, pt2, NULL};
+    cr_assert_neq(run_limited(limit, again), 0, "the limit does not constrain the tool");
+    free(h5);
+    free(pt);
+    free(back);
+    free(pt2);
+    tmpdir_remove(dir);
+}

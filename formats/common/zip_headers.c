@@ -60,8 +60,10 @@ static rnnck_status disagree(const char *path, const char *name, const char *whe
                       field, (unsigned long long)have, (unsigned long long)want);
 }
 
-/* Compares member `e` (named `name`) with its local header and descriptor. */
-static rnnck_status check_member(int fd, uint64_t size, const char *path, const char *name, const entry *e) {
+/* Compares member `e` (named `name`) with its local header and descriptor;
+ * *data_at is where its data starts. */
+static rnnck_status check_member(int fd, uint64_t size, const char *path, const char *name, const entry *e,
+                                 uint64_t *data_at) {
     unsigned char h[30], extra[1024];
     if (!read_at(fd, size, e->offset, h, sizeof h) || le(h, 4) != 0x04034b50)
         return rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s: no local header at offset %llu", path, name,
@@ -77,6 +79,7 @@ static rnnck_status check_member(int fd, uint64_t size, const char *path, const 
         zip64_fields(extra, xlen, fields, 2);
     }
     uint64_t data = e->offset + 30 + nlen + xlen;
+    *data_at = data;
     if (flags & 8) {
         /* sizes then follow the data; the header's own are zero, or agree */
         if (csize && csize != 0xFFFFFFFFu && csize != e->csize)
@@ -110,16 +113,19 @@ static rnnck_status check_member(int fd, uint64_t size, const char *path, const 
 rnnck_status rnnck__zip_check_headers(const char *path) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return rnnck__err(RNNCK_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    rnnck_status st = rnnck__zip_check_headers_fd(fd, path, NULL, 0);
+    close(fd);
+    return st;
+}
+
+rnnck_status rnnck__zip_check_headers_fd(int fd, const char *path, uint64_t *data_at, uint64_t n) {
     struct stat sb;
     uint64_t size = fstat(fd, &sb) == 0 ? (uint64_t)sb.st_size : 0;
     rnnck_status st = RNNCK_OK;
     /* end of central directory record: the last "PK\5\6" whose comment ends the file */
     enum { TAIL = 65557 }; /* end record (22) + the longest comment */
     unsigned char *tail = malloc(TAIL);
-    if (!tail) {
-        close(fd);
-        return rnnck__oom();
-    }
+    if (!tail) return rnnck__oom();
     size_t tlen = size < TAIL ? (size_t)size : TAIL;
     uint64_t eocd = UINT64_MAX;
     if (read_at(fd, size, size - tlen, tail, tlen))
@@ -159,9 +165,10 @@ rnnck_status rnnck__zip_check_headers(const char *path) {
             uint64_t *fields[] = {&en.usize, &en.csize, &en.offset};
             zip64_fields(var, xlen, fields, 3);
         }
-        st = check_member(fd, size, path, name, &en);
+        uint64_t data = UINT64_MAX;
+        st = check_member(fd, size, path, name, &en, &data);
+        if (!st && data_at && i < n) data_at[i] = data;
         p += 46 + nlen + xlen + klen;
     }
-    close(fd);
     return st;
 }

@@ -3,10 +3,12 @@
 #include "common/zipfile.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zip.h>
 #include <zlib.h>
 
@@ -17,6 +19,8 @@
 struct rnnck__zip {
     zip_t *za;
     char *path;
+    int fd;                  /* ours, a dup of the one libzip reads: pread only */
+    uint64_t *data_at;       /* per member: where its data starts */
     uint64_t file_size;
     unsigned char *verified; /* per member: CRC-32 checked by a full read */
     pthread_mutex_t lock;    /* libzip handles are not thread-safe */
@@ -36,36 +40,56 @@ static rnnck_status open_error(const char *path, int code) {
 }
 
 rnnck_status rnnck__zip_open(const char *path, rnnck__zip **out) {
+    /* One open file for libzip and for rnnck__zip_locate's copies (a dup:
+     * libzip owns the one it is given), so both see the same file. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return rnnck__err(RNNCK_E_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
-    if (stat(path, &sb) != 0) return rnnck__err(RNNCK_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    int code = 0;
-    zip_t *za = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &code);
-    if (!za) {
-        /* name the member and field where libzip says only "inconsistent" */
-        if (code == ZIP_ER_INCONS && rnnck__zip_check_headers(path)) return RNNCK_E_FORMAT;
-        return open_error(path, code);
+    int lz_fd = fstat(fd, &sb) == 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+    if (lz_fd < 0) {
+        rnnck_status st = rnnck__err(RNNCK_E_IO, "%s: cannot open: %s", path, strerror(errno));
+        close(fd);
+        return st;
     }
-    rnnck_status hst = rnnck__zip_check_headers(path);
-    if (hst) {
-        zip_discard(za);
-        return hst;
+    int code = 0;
+    zip_t *za = zip_fdopen(lz_fd, ZIP_CHECKCONS, &code);
+    if (!za) {
+        close(lz_fd);
+        /* name the member and field where libzip says only "inconsistent" */
+        rnnck_status st = code == ZIP_ER_INCONS && rnnck__zip_check_headers_fd(fd, path, NULL, 0)
+                              ? RNNCK_E_FORMAT
+                              : open_error(path, code);
+        close(fd);
+        return st;
     }
     rnnck__zip *z = calloc(1, sizeof *z);
     char *p = rnnck__strdup(path);
     zip_int64_t count = zip_get_num_entries(za, 0);
-    unsigned char *verified = calloc(count > 0 ? (size_t)count : 1, 1);
-    if (!z || !p || !verified) {
+    size_t n = count > 0 ? (size_t)count : 1;
+    unsigned char *verified = calloc(n, 1);
+    uint64_t *data_at = malloc(n * sizeof *data_at);
+    if (!z || !p || !verified || !data_at) {
         free(z);
         free(p);
         free(verified);
+        free(data_at);
         zip_discard(za);
+        close(fd);
         return rnnck__oom();
     }
+    for (size_t i = 0; i < n; i++) data_at[i] = UINT64_MAX;
+    rnnck_status hst = rnnck__zip_check_headers_fd(fd, path, data_at, count > 0 ? (uint64_t)count : 0);
     z->za = za;
     z->path = p;
+    z->fd = fd;
+    z->data_at = data_at;
     z->verified = verified;
     pthread_mutex_init(&z->lock, NULL);
     z->file_size = (uint64_t)sb.st_size;
+    if (hst) {
+        rnnck__zip_close(z);
+        return hst;
+    }
     *out = z;
     return RNNCK_OK;
 }
@@ -73,8 +97,10 @@ rnnck_status rnnck__zip_open(const char *path, rnnck__zip **out) {
 void rnnck__zip_close(rnnck__zip *z) {
     if (!z) return;
     zip_discard(z->za); /* read-only: never writes anything back */
+    close(z->fd);
     pthread_mutex_destroy(&z->lock);
     free(z->verified);
+    free(z->data_at);
     free(z->path);
     free(z);
 }
@@ -248,6 +274,30 @@ bool rnnck__zip_is_stored(rnnck__zip *z, int64_t i) {
     zip_stat_t zs;
     return i >= 0 && i < rnnck__zip_count(z) && zip_stat_index(z->za, (zip_uint64_t)i, 0, &zs) == 0 &&
            (zs.valid & ZIP_STAT_COMP_METHOD) && zs.comp_method == ZIP_CM_STORE;
+}
+
+rnnck_status rnnck__zip_locate(rnnck__zip *z, int64_t i, uint64_t offset, size_t len, int *fd, uint64_t *file_offset) {
+    uint64_t size = 0;
+    rnnck_status st = rnnck__zip_member_size(z, i, &size);
+    if (st) return st;
+    if (offset > size || len > size - offset)
+        return rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s has %llu bytes, not the %zu wanted from byte %llu",
+                          z->path, rnnck__zip_name(z, i), (unsigned long long)size, len, (unsigned long long)offset);
+    if (!rnnck__zip_is_stored(z, i) || z->data_at[i] == UINT64_MAX)
+        return rnnck__err(RNNCK_E_UNSUPPORTED, "%s: member %.200s is not stored in place", z->path,
+                          rnnck__zip_name(z, i));
+    /* libzip checked the stored size against the file; the start must be
+     * inside it too. */
+    if (z->data_at[i] > z->file_size || size > z->file_size - z->data_at[i])
+        return rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s: data runs past the end of the file", z->path,
+                          rnnck__zip_name(z, i));
+    pthread_mutex_lock(&z->lock);
+    if (!z->verified[i]) st = read_member_range(z, i, size, 0, NULL, size);
+    pthread_mutex_unlock(&z->lock);
+    if (st) return st;
+    *fd = z->fd;
+    *file_offset = z->data_at[i] + offset;
+    return RNNCK_OK;
 }
 
 /* ------------------------------------------------------------------ writer */

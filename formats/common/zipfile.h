@@ -17,6 +17,10 @@ void rnnck__zip_close(rnnck__zip *z);
  * central directory (zip_headers.c): RNNCK_E_FORMAT naming the member and
  * the field that disagrees. rnnck__zip_open runs it. */
 rnnck_status rnnck__zip_check_headers(const char *path);
+/* The same on an open fd; when data_at is not NULL, data_at[i] (i < n, in
+ * central-directory order, libzip's indices) gets where member i's data
+ * starts in the file. */
+rnnck_status rnnck__zip_check_headers_fd(int fd, const char *path, uint64_t *data_at, uint64_t n);
 int64_t rnnck__zip_count(const rnnck__zip *z);
 /* Name of member i (borrowed), NULL if out of range or unnamed. */
 const char *rnnck__zip_name(rnnck__zip *z, int64_t i);
@@ -45,6 +49,13 @@ rnnck_status rnnck__zip_read_head(rnnck__zip *z, int64_t i, void *dst, size_t le
 /* True if member i is stored uncompressed (so a range of it costs only its
  * own bytes). */
 bool rnnck__zip_is_stored(rnnck__zip *z, int64_t i);
+/* Where bytes [offset, offset + len) of stored member i lie in the archive
+ * file: *fd (the reader's own descriptor of the file libzip reads, valid
+ * until rnnck__zip_close; use pread-like calls only) and *file_offset. The
+ * member's CRC-32 is checked first (once), so the bytes may be copied
+ * without reading them again. RNNCK_E_UNSUPPORTED when the member is not
+ * stored; the checks of rnnck__zip_read_range otherwise. */
+rnnck_status rnnck__zip_locate(rnnck__zip *z, int64_t i, uint64_t offset, size_t len, int *fd, uint64_t *file_offset);
 
 /* ---- writing ---- */
 typedef struct rnnck__zipw rnnck__zipw;

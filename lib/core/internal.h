@@ -123,10 +123,26 @@ typedef struct rnnck_source_ops {
      * rnnck_tensor_nbytes(t) bytes, C order, t->dtype, native byte order. */
     rnnck_status (*read)(void *ctx, const rnnck_tensor *t, void *dst, size_t nbytes);
     void (*close)(void *ctx);
+    /* Optional (NULL: never): where tensor t's bytes lie verbatim (C order,
+     * t->dtype, native byte order, checksums already verified) in an open
+     * file: *fd (the source's; positional reads only) at *offset, so that a
+     * writer may copy them file to file. RNNCK_E_UNSUPPORTED when they do
+     * not (compressed, byte-swapped...): read them instead. */
+    rnnck_status (*locate)(void *ctx, const rnnck_tensor *t, int *fd, uint64_t *offset);
 } rnnck_source_ops;
 
 /* Gives the model a source; the model closes it when freed. */
 void rnnck__model_set_source(rnnck_model *m, const rnnck_source_ops *ops, void *ctx);
+/* Copies len bytes at in_off of in_fd to out_off of out_fd in the kernel
+ * (copy_file_range), through one bounded buffer where that is unsupported.
+ * RNNCK_E_FORMAT if the input ends first; RNNCK_E_WRITE, RNNCK_E_IO. label
+ * names the output in messages. (lib/core/file_copy.c) */
+rnnck_status rnnck__copy_range(int in_fd, uint64_t in_off, int out_fd, uint64_t out_off, uint64_t len,
+                               const char *label);
+/* The source's locate for unloaded tensor t of m (see rnnck_source_ops);
+ * RNNCK_E_UNSUPPORTED when it has none or t is loaded. Counts the bytes as
+ * read for progress when it succeeds (the caller copies them). */
+rnnck_status rnnck__model_locate(rnnck_model *m, const rnnck_tensor *t, int *fd, uint64_t *offset);
 /* Adds an unloaded tensor (metadata only) under `name`; takes a reference. */
 rnnck_status rnnck__model_add_tensor_ref(rnnck_model *m, const char *name, rnnck_tensor *t);
 /* Adds a module description without creating its parameters (readers that

@@ -294,6 +294,14 @@ rnnck_status rnnck_model_load_tensor(rnnck_model *m, rnnck_tensor *t) {
     return st;
 }
 
+rnnck_status rnnck__model_locate(rnnck_model *m, const rnnck_tensor *t, int *fd, uint64_t *offset) {
+    if (!m->src_ops || !m->src_ops->locate || t->source_key < 0 || rnnck__tensor_loaded(t))
+        return RNNCK_E_UNSUPPORTED; /* no message: the caller reads instead */
+    rnnck_status st = m->src_ops->locate(m->src_ctx, t, fd, offset);
+    if (!st) rnnck__progress_add(rnnck_tensor_nbytes(t));
+    return st;
+}
+
 rnnck_status rnnck_model_load_all(rnnck_model *m) {
     rnnck__err_clear();
     if (!m) return rnnck__err(RNNCK_E_USAGE, "rnnck_model_load_all: NULL model");

@@ -103,7 +103,7 @@ static rnnck_status source_read_locked(void *ctx, const rnnck_tensor *t, void *d
     return rnnck__h5_read_dataset(&s->file, object, t->dtype, rnnck_tensor_numel(t), dst);
 }
 
-static const rnnck_source_ops source_ops = {source_read, rnnck__h5_source_close};
+static const rnnck_source_ops source_ops = {.read = source_read, .close = rnnck__h5_source_close};
 
 rnnck_status rnnck__h5_source_new(const char *path, rnnck__h5_source **out) {
     rnnck__h5_source *s = calloc(1, sizeof *s);

@@ -1,0 +1,70 @@
+#define _GNU_SOURCE /* copy_file_range */
+/* Copies a byte range from one open file to another inside the kernel
+ * (copy_file_range: no pass through user memory, and on file systems that
+ * share extents no copy at all). Converting a checkpoint is mostly moving
+ * tensor bytes that need no change from the input file to the output; done
+ * with read() and write() the kernel spends most of the time copying pages
+ * in and out of user buffers (bench/RESULTS.md, issue 13). Where the call is
+ * unsupported (another file system: EXDEV; old kernels: ENOSYS; special
+ * files: EINVAL) the same range goes through one bounded buffer. */
+#include "core/internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FALLBACK_BUFFER ((size_t)1 << 20)
+
+static rnnck_status short_source(const char *label, uint64_t done, uint64_t len) {
+    return rnnck__err(RNNCK_E_FORMAT, "%s: input ended after %llu of %llu bytes (changed while being read?)", label,
+                      (unsigned long long)done, (unsigned long long)len);
+}
+
+static rnnck_status copy_buffered(int in_fd, uint64_t in_off, int out_fd, uint64_t out_off, uint64_t len,
+                                  uint64_t done, const char *label) {
+    size_t cap = len - done < FALLBACK_BUFFER ? (size_t)(len - done) : FALLBACK_BUFFER;
+    unsigned char *buf = malloc(cap ? cap : 1);
+    if (!buf) return rnnck__oom();
+    rnnck_status st = RNNCK_OK;
+    while (done < len && !st) {
+        size_t want = len - done < cap ? (size_t)(len - done) : cap;
+        ssize_t got = pread(in_fd, buf, want, (off_t)(in_off + done));
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+            st = got < 0 ? rnnck__err(RNNCK_E_IO, "%s: cannot read: %s", label, strerror(errno))
+                         : short_source(label, done, len);
+            break;
+        }
+        for (size_t put = 0; put < (size_t)got && !st;) {
+            ssize_t w = pwrite(out_fd, buf + put, (size_t)got - put, (off_t)(out_off + done + put));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) st = rnnck__err(RNNCK_E_WRITE, "%s: cannot write: %s", label, strerror(w < 0 ? errno : ENOSPC));
+            else put += (size_t)w;
+        }
+        done += (uint64_t)got;
+    }
+    free(buf);
+    return st;
+}
+
+rnnck_status rnnck__copy_range(int in_fd, uint64_t in_off, int out_fd, uint64_t out_off, uint64_t len,
+                               const char *label) {
+    uint64_t done = 0;
+    while (done < len) {
+        loff_t src = (loff_t)(in_off + done), dst = (loff_t)(out_off + done);
+        size_t want = len - done > ((size_t)1 << 30) ? ((size_t)1 << 30) : (size_t)(len - done);
+        ssize_t n = copy_file_range(in_fd, &src, out_fd, &dst, want, 0);
+        if (n > 0) {
+            done += (uint64_t)n;
+            continue;
+        }
+        if (n == 0) return short_source(label, done, len);
+        if (errno == EINTR) continue;
+        if (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP || errno == EPERM ||
+            errno == ETXTBSY)
+            return copy_buffered(in_fd, in_off, out_fd, out_off, len, done, label);
+        return rnnck__err(errno == EIO ? RNNCK_E_IO : RNNCK_E_WRITE, "%s: cannot copy: %s", label, strerror(errno));
+    }
+    return RNNCK_OK;
+}

@@ -239,13 +239,21 @@ rnnck_status rnnck__zip_read(rnnck__zip *z, int64_t i, uint64_t max_bytes, unsig
     return RNNCK_OK;
 }
 
+/* The size of member i, checked to hold bytes [offset, offset + len). */
+static rnnck_status member_range(rnnck__zip *z, int64_t i, uint64_t offset, size_t len, uint64_t *size) {
+    rnnck_status st = rnnck__zip_member_size(z, i, size);
+    if (st) return st;
+    const char *name = rnnck__zip_name(z, i);
+    if (offset > *size || len > *size - offset)
+        return rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s has %llu bytes, not the %zu wanted from byte %llu",
+                          z->path, name ? name : "?", (unsigned long long)*size, len, (unsigned long long)offset);
+    return RNNCK_OK;
+}
+
 rnnck_status rnnck__zip_read_range(rnnck__zip *z, int64_t i, uint64_t offset, void *dst, size_t len) {
     uint64_t size = 0;
-    rnnck_status st = rnnck__zip_member_size(z, i, &size);
+    rnnck_status st = member_range(z, i, offset, len, &size);
     if (st) return st;
-    if (offset > size || len > size - offset)
-        return rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s has %llu bytes, not the %zu wanted from byte %llu",
-                          z->path, rnnck__zip_name(z, i), (unsigned long long)size, len, (unsigned long long)offset);
     pthread_mutex_lock(&z->lock);
     st = read_member_range(z, i, size, offset, dst, len);
     pthread_mutex_unlock(&z->lock);
@@ -278,11 +286,8 @@ bool rnnck__zip_is_stored(rnnck__zip *z, int64_t i) {
 
 rnnck_status rnnck__zip_locate(rnnck__zip *z, int64_t i, uint64_t offset, size_t len, int *fd, uint64_t *file_offset) {
     uint64_t size = 0;
-    rnnck_status st = rnnck__zip_member_size(z, i, &size);
+    rnnck_status st = member_range(z, i, offset, len, &size);
     if (st) return st;
-    if (offset > size || len > size - offset)
-        return rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s has %llu bytes, not the %zu wanted from byte %llu",
-                          z->path, rnnck__zip_name(z, i), (unsigned long long)size, len, (unsigned long long)offset);
     if (!rnnck__zip_is_stored(z, i) || z->data_at[i] == UINT64_MAX)
         return rnnck__err(RNNCK_E_UNSUPPORTED, "%s: member %.200s is not stored in place", z->path,
                           rnnck__zip_name(z, i));

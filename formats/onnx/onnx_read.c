@@ -3,7 +3,10 @@
  * A torch.onnx.export stack (one node per layer joined by the exporter's
  * Squeeze, or Transpose + Reshape for two directions) becomes one multi-layer
  * module named after the exporter's scope ("/rnn/LSTM_1" -> "rnn"). Weights
- * go through the one gate-layout table (common/gate_layout.c). */
+ * go through the one gate-layout table (common/gate_layout.c). The ops
+ * rnnck's writer puts around a Keras layer are read back as its semantics:
+ * a time reversal before a forward node (go_backwards), a Split of a
+ * bidirectional Y and its merge op after it (merge_mode). */
 #include "onnx/onnx_node.h"
 #include "common/gate_layout.h"
 #include "formats.h"
@@ -371,11 +374,17 @@ static long combines_directions(const reader *r, const rnnck__onnx_scope *s, con
     return split_directions(r, s, sp);
 }
 
-/* Whether `name` is a constant scalar equal to 2. */
+/* Whether `name` is an initializer of one element equal to 2 (its dims are
+ * checked before anything is decoded, so many Div nodes naming one large
+ * tensor cost nothing). */
 static bool is_const_two(const reader *r, const rnnck__onnx_scope *s, const char *name) {
+    const Onnx__TensorProto *tp = rnnck__onnx_initializer(s, name);
+    if (!tp) return false;
+    for (size_t k = 0; k < tp->n_dims; k++)
+        if (tp->dims[k] != 1) return false;
     rnnck_tensor *t = NULL;
     rnnck__err_clear();
-    if (rnnck__onnx_constant(&r->ctx, s, name, "merge", &t)) {
+    if (rnnck__onnx_tensor_decode(&r->ctx, tp, "merge", &t)) {
         rnnck__err_clear();
         return false;
     }

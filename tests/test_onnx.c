@@ -89,8 +89,32 @@ Test(onnx_import, single_nodes_map_to_pytorch_layout_bit_exactly_and_run_to_the_
     }
 }
 
-/* Runs a forward pass of module 0 on the case's input and compares it with
- * torch's outputs. */
+/* Module 0 of m on the input.npy of golden folder `dir` (zero initial
+ * states) gives its expected_output, expected_h_n and, when there,
+ * expected_c_n within 1e-5 abs + 1e-4 rel. */
+static void runs_to_goldens(rnnck_model *m, const char *dir, const char *label) {
+    fcase c = {0};
+    snprintf(c.dir, sizeof c.dir, "%s", dir);
+    snprintf(c.name, sizeof c.name, "%s", label);
+    c.input = fc_load_opt(&c, "input");
+    c.exp_out = fc_load_opt(&c, "expected_output");
+    c.exp_hn = fc_load_opt(&c, "expected_h_n");
+    c.exp_cn = fc_load_opt(&c, "expected_c_n");
+    cr_assert(c.input && c.exp_out && c.exp_hn, "%s: golden files missing in %s", label, dir);
+    rnnck_tensor *y = NULL, *hn = NULL, *cn = NULL;
+    cr_assert_eq(rnnck_forward(m, 0, c.input, NULL, NULL, NULL, NULL, &y, &hn, &cn), RNNCK_OK, "%s", rnnck_errmsg());
+    ferr e = {0};
+    fc_compare("output", c.name, y, c.exp_out, 1e-5, 1e-4, &e);
+    fc_compare("h_n", c.name, hn, c.exp_hn, 1e-5, 1e-4, &e);
+    if (c.exp_cn) fc_compare("c_n", c.name, cn, c.exp_cn, 1e-5, 1e-4, &e);
+    rnnck_tensor_free(y);
+    rnnck_tensor_free(hn);
+    rnnck_tensor_free(cn);
+    fc_close(&c);
+}
+
+/* A torch.onnx.export model: the module torch saved, bit for bit, running
+ * to torch's outputs. */
 static void torch_case(const char *name) {
     char rel[256], *dir;
     snprintf(rel, sizeof rel, "onnx/torch/%s", name);
@@ -107,24 +131,9 @@ static void torch_case(const char *name) {
     cr_assert_eq(rnnck_model_tensor_count(want), rnnck_model_tensor_count(m), "%s: tensor count", name);
     same_tensors(want, "", m, "");
     cr_assert_eq(rnnck_model_module(want, 0)->num_layers, rnnck_model_module(m, 0)->num_layers);
-    fcase c = {0};
-    snprintf(c.dir, sizeof c.dir, "%s", dir);
-    snprintf(c.name, sizeof c.name, "torch/%s", name);
-    c.input = fc_load_opt(&c, "input");
-    c.exp_out = fc_load_opt(&c, "expected_output");
-    c.exp_hn = fc_load_opt(&c, "expected_h_n");
-    c.exp_cn = fc_load_opt(&c, "expected_c_n");
-    rnnck_tensor *y = NULL, *hn = NULL, *cn = NULL;
-    cr_assert_eq(rnnck_forward(m, 0, c.input, NULL, NULL, NULL, NULL, &y, &hn, &cn), RNNCK_OK, "%s", rnnck_errmsg());
-    ferr e = {0};
-    fc_compare("output", c.name, y, c.exp_out, 1e-5, 1e-4, &e);
-    fc_compare("h_n", c.name, hn, c.exp_hn, 1e-5, 1e-4, &e);
-    if (c.exp_cn) fc_compare("c_n", c.name, cn, c.exp_cn, 1e-5, 1e-4, &e);
-    rnnck_tensor_free(y);
-    rnnck_tensor_free(hn);
-    rnnck_tensor_free(cn);
-    c.model = NULL;
-    fc_close(&c);
+    char label[300];
+    snprintf(label, sizeof label, "torch/%s", name);
+    runs_to_goldens(m, dir, label);
     rnnck_model_free(want);
     rnnck_model_free(m);
     free(pt);
@@ -325,6 +334,15 @@ Test(onnx_export, reverse_only_stack_is_written_as_reverse_nodes_and_runs_the_sa
     tmpdir_remove(dir);
 }
 
+/* Module 0 of m (an ONNX export read back, time-major) on the TF.js golden
+ * input of fixtures/forward/keras11/<kcase> gives TF.js's outputs. */
+static void runs_to_tfjs_goldens(rnnck_model *m, const char *kcase) {
+    char dir[1024], label[300];
+    snprintf(dir, sizeof dir, "%s/forward/keras11/%s", fc_fixtures(), kcase);
+    snprintf(label, sizeof label, "onnx export of keras/v11/%s", kcase);
+    runs_to_goldens(m, dir, label);
+}
+
 /* Keras go_backwards (outputs in processing order) is exported exactly, as a
  * forward node over the time-reversed input; the reader knows that Slice and
  * gives the same module back, which still runs to TF.js's outputs. PyTorch
@@ -345,23 +363,7 @@ Test(onnx_export, keras_go_backwards_round_trips_through_onnx) {
         const rnnck_module_info *info = rnnck_model_module(m, 0);
         cr_assert_eq(info->reverse, 1, "%s", back[i]);
         cr_assert_eq(info->output_reversed, 1, "%s: the Slice before the node is read as processing order", back[i]);
-        fcase c = {0};
-        snprintf(c.dir, sizeof c.dir, "%s/forward/keras11/%s", fc_fixtures(), back[i]);
-        snprintf(c.name, sizeof c.name, "onnx export of keras/v11/%s", back[i]);
-        c.input = fc_load_opt(&c, "input");
-        c.exp_out = fc_load_opt(&c, "expected_output");
-        c.exp_hn = fc_load_opt(&c, "expected_h_n");
-        rnnck_tensor *y = NULL, *hn = NULL, *cn = NULL;
-        cr_assert_eq(rnnck_forward(m, 0, c.input, NULL, NULL, NULL, NULL, &y, &hn, &cn), RNNCK_OK, "%s",
-                     rnnck_errmsg());
-        ferr e = {0};
-        fc_compare("output", c.name, y, c.exp_out, 1e-5, 1e-4, &e);
-        fc_compare("h_n", c.name, hn, c.exp_hn, 1e-5, 1e-4, &e);
-        rnnck_tensor_free(y);
-        rnnck_tensor_free(hn);
-        rnnck_tensor_free(cn);
-        c.model = NULL;
-        fc_close(&c);
+        runs_to_tfjs_goldens(m, back[i]);
         rnnck_model_free(m);
         r = run_tool("validate", in, out, NULL);
         cr_expect_eq(r.exit_code, 0, "%s: keras vs its onnx export: %s %s", back[i], r.out, r.err);
@@ -456,24 +458,7 @@ Test(onnx_export, keras_merge_modes_are_written_as_split_and_the_merge_op_and_re
         const rnnck_module_info *info = rnnck_model_module(m, 0);
         cr_expect_eq(info->merge_mode, cases[i].mode, "%s: read back as merge_mode %s", cases[i].name,
                      rnnck_merge_mode_name(info->merge_mode));
-        fcase c = {0};
-        snprintf(c.dir, sizeof c.dir, "%s/forward/keras11/%s", fc_fixtures(), cases[i].name);
-        snprintf(c.name, sizeof c.name, "onnx export of keras/v11/%s", cases[i].name);
-        c.input = fc_load_opt(&c, "input");
-        c.exp_out = fc_load_opt(&c, "expected_output");
-        c.exp_hn = fc_load_opt(&c, "expected_h_n");
-        c.exp_cn = fc_load_opt(&c, "expected_c_n");
-        rnnck_tensor *y = NULL, *hn = NULL, *cn = NULL;
-        cr_assert_eq(rnnck_forward(m, 0, c.input, NULL, NULL, NULL, NULL, &y, &hn, &cn), RNNCK_OK, "%s",
-                     rnnck_errmsg());
-        ferr e = {0};
-        fc_compare("output", c.name, y, c.exp_out, 1e-5, 1e-4, &e);
-        fc_compare("h_n", c.name, hn, c.exp_hn, 1e-5, 1e-4, &e);
-        if (c.exp_cn) fc_compare("c_n", c.name, cn, c.exp_cn, 1e-5, 1e-4, &e);
-        rnnck_tensor_free(y);
-        rnnck_tensor_free(hn);
-        rnnck_tensor_free(cn);
-        fc_close(&c);
+        runs_to_tfjs_goldens(m, cases[i].name);
         rnnck_model_free(m);
         tool_result r = run_tool("validate", in, out, NULL);
         cr_expect_eq(r.exit_code, 0, "%s: keras vs its onnx export: %s %s", cases[i].name, r.out, r.err);

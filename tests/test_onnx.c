@@ -470,6 +470,103 @@ Test(onnx_export, keras_merge_modes_are_written_as_split_and_the_merge_op_and_re
     tmpdir_remove(dir);
 }
 
+static Onnx__NodeProto *node_of_op(const Onnx__GraphProto *g, const char *op) {
+    for (size_t i = 0; i < g->n_node; i++)
+        if (!strcmp(g->node[i]->op_type, op)) return g->node[i];
+    cr_assert_fail("no %s node", op);
+    return NULL;
+}
+
+static Onnx__AttributeProto *attr_of(const Onnx__NodeProto *n, const char *name) {
+    for (size_t i = 0; i < n->n_attribute; i++)
+        if (!strcmp(n->attribute[i]->name, name)) return n->attribute[i];
+    return NULL;
+}
+
+/* The merge mode the ONNX reader gives the export of a Keras merge fixture
+ * after `edit` changed one thing in its graph. */
+static rnnck_merge_mode merge_after_edit(const char *kcase, void (*edit)(Onnx__ModelProto *)) {
+    char rel[200];
+    snprintf(rel, sizeof rel, "keras/v11/%s.h5", kcase);
+    char *in = fixture_path(rel), *dir = tmpdir_new(), *out = path_join(dir, "m.onnx");
+    rnnck_model *m = NULL;
+    cr_assert_eq(rnnck_open(in, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_write(m, out, "onnx"), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_model_free(m);
+    Onnx__ModelProto *mp = load_model_proto(out);
+    edit(mp);
+    size_t len = onnx__model_proto__get_packed_size(mp);
+    uint8_t *buf = malloc(len);
+    cr_assert(buf);
+    onnx__model_proto__pack(mp, buf);
+    cr_assert_eq(write_file(out, buf, len), 0);
+    free(buf);
+    onnx__model_proto__free_unpacked(mp, NULL);
+    cr_assert_eq(rnnck_open(out, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_merge_mode mode = rnnck_model_module(m, 0)->merge_mode;
+    rnnck_model_free(m);
+    free(in);
+    free(out);
+    tmpdir_remove(dir);
+    return mode;
+}
+
+static void edit_nothing(Onnx__ModelProto *mp) {
+    (void)mp;
+}
+
+/* layout=1: Y is [B, T, 2, H], and a Split on axis 1 cuts time, not directions. */
+static void edit_layout1(Onnx__ModelProto *mp) {
+    Onnx__NodeProto *n = node_of_op(mp->graph, "LSTM");
+    Onnx__AttributeProto *a = malloc(sizeof *a);
+    Onnx__AttributeProto **p = realloc(n->attribute, (n->n_attribute + 1) * sizeof *p);
+    cr_assert(a && p);
+    onnx__attribute_proto__init(a);
+    a->name = strdup("layout");
+    a->has_type = 1;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+    a->has_i = 1;
+    a->i = 1;
+    p[n->n_attribute++] = a;
+    n->attribute = p;
+}
+
+static void edit_split_axis2(Onnx__ModelProto *mp) {
+    Onnx__AttributeProto *a = attr_of(node_of_op(mp->graph, "Split"), "axis");
+    cr_assert(a);
+    a->i = 2;
+}
+
+static void edit_divide_by_3(Onnx__ModelProto *mp) {
+    Onnx__NodeProto *div = node_of_op(mp->graph, "Div");
+    for (size_t i = 0; i < mp->graph->n_initializer; i++)
+        if (!strcmp(mp->graph->initializer[i]->name, div->input[1])) {
+            float three = 3.0f;
+            cr_assert_eq(mp->graph->initializer[i]->raw_data.len, sizeof three);
+            memcpy(mp->graph->initializer[i]->raw_data.data, &three, sizeof three);
+            return;
+        }
+    cr_assert_fail("the divisor is not an initializer");
+}
+
+static void edit_swap_add_inputs(Onnx__ModelProto *mp) {
+    Onnx__NodeProto *add = node_of_op(mp->graph, "Add");
+    char *t = add->input[0];
+    add->input[0] = add->input[1];
+    add->input[1] = t;
+}
+
+/* The reader takes a merge only in the shape rnnck writes it; anything else
+ * after the node stays outside the module (concat, or the part it knows). */
+Test(onnx_import, merge_ops_are_read_only_in_the_shape_the_writer_writes) {
+    cr_expect_eq(merge_after_edit("bilstm_merge_ave", edit_nothing), RNNCK_MERGE_AVE);
+    cr_expect_eq(merge_after_edit("bilstm_merge_sum", edit_layout1), RNNCK_MERGE_CONCAT, "layout=1");
+    cr_expect_eq(merge_after_edit("bilstm_merge_sum", edit_split_axis2), RNNCK_MERGE_CONCAT, "Split on axis 2");
+    cr_expect_eq(merge_after_edit("bilstm_merge_ave", edit_divide_by_3), RNNCK_MERGE_SUM, "Div by 3: the Add alone");
+    cr_expect_eq(merge_after_edit("bilstm_merge_sum", edit_swap_add_inputs), RNNCK_MERGE_NONE,
+                 "y_r + y_f: not the writer's order, the Split alone");
+}
+
 /* RNNCK_WRITE_ONNX_SEQUENCE_LENS (convert --onnx-sequence-lens): an int32
  * graph input sequence_lens (B,) feeds input 4 of every node of every layer;
  * the file reads back as the same module, which runs with the same lengths

@@ -348,7 +348,8 @@ static bool reads_time_reversed(const reader *r, const rnnck__onnx_rnode *rn) {
 /* ------------------------------------------------- Bidirectional merges */
 
 /* The recurrent node (reader index) whose Y [T, 2, B, H] the Split node sp
- * divides into its two directions (axis 1, two equal outputs), else -1. */
+ * divides into its two directions (axis 1, two equal outputs), else -1.
+ * A layout=1 node's Y is [B, T, 2, H], where axis 1 is time: never. */
 static long split_directions(const reader *r, const rnnck__onnx_scope *s, const Onnx__NodeProto *sp) {
     if (!sp || !sp->op_type || strcmp(sp->op_type, "Split") || sp->n_input != 1 || sp->n_output != 2 ||
         !sp->input[0] || !attr_int_is(sp, "axis", 1) || rnnck__onnx_attr(sp, "split"))
@@ -358,7 +359,7 @@ static long split_directions(const reader *r, const rnnck__onnx_scope *s, const 
     if (!src || !is_recurrent(src) || src->n_output < 1 || !src->output[0] || strcmp(src->output[0], sp->input[0]))
         return -1;
     long i = s->index->rnode_of[pos];
-    return i >= 0 && r->nodes[i].dirs == 2 ? i : -1;
+    return i >= 0 && r->nodes[i].dirs == 2 && !r->nodes[i].info.batch_first ? i : -1;
 }
 
 /* For Add / Mul of (y_f, y_r), the two outputs of one split_directions in

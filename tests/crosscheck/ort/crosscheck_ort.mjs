@@ -470,6 +470,9 @@ for (const c of nodeCases) {
     rn(['convert', path.join(FX, 'onnx', 'nodes', `${c}.onnx`), h5(`${c}.h5`)], 'convert');
     await exportCase({ name: `h5/${c}`, src: h5(`${c}.h5`), B: 4 });
   });
+  // reverse-only and bidirectional nodes with sequence_lens: each row's reverse run starts at its own end
+  if (/reverse|bidirectional/.test(c))
+    await attempt(`h5/${c} +sequence_lens`, () => exportCase({ name: `h5/${c} +sequence_lens`, src: h5(`${c}.h5`), B: 5, lens: true }));
 }
 // Keras go_backwards layers (schema 1.1: outputs in processing order),
 // exported as a time-reversing Slice before a forward node (ReverseSequence

@@ -17,3 +17,10 @@ export RNNCK_CROSSCHECK_DIR="$xc" RNNCK_FIXTURES="$PWD/fixtures"
 /usr/bin/python3 tests/crosscheck/check_keras_torch.py "$build/rnnck" fixtures
 # --to keras: h5py reads the written files as Keras's load_weights does.
 /usr/bin/python3 tests/crosscheck/check_keras_written.py "$build/rnnck" fixtures
+# --to onnx: python3-onnx's checker (full_check) accepts the exports, with and
+# without --onnx-sequence-lens, and merge modes have their ops and widths.
+if /usr/bin/python3 -c "import onnx" 2>/dev/null; then
+    /usr/bin/python3 tests/crosscheck/check_onnx_written.py "$build/rnnck" fixtures
+else
+    echo "check_onnx_written.py skipped: python3-onnx is not installed"
+fi

@@ -22,8 +22,8 @@ static const char *const help =
     "1-9 (default 6); the bytes saved are reported on stderr.\n"
     "--onnx-sequence-lens (onnx output only): the graph gets an int32 input sequence_lens (B,),\n"
     "fed to every recurrent node, so each batch row runs for its own length; ONNX Runtime then\n"
-    "needs it fed. A conversion running over 2 s shows\n"
-    "its progress on stderr when stderr is a terminal; --quiet shows neither.\n";
+    "needs it fed. A conversion running over 2 s shows its progress on stderr when stderr is a\n"
+    "terminal; --quiet shows neither.\n";
 
 /* Progress on a terminal: bytes done, rate, ETA; shown once the write has
  * run for PROGRESS_AFTER seconds, redrawn at most every PROGRESS_EVERY. */

@@ -277,13 +277,19 @@ static bool schema_can_hold(const rnnck_model *m) {
 }
 
 void fz_check_roundtrip(rnnck_model *m, const char *format, const char *file_name, fz_reopen_fn reopen) {
+    fz_check_roundtrip_flags(m, format, file_name, reopen, 0);
+}
+
+void fz_check_roundtrip_flags(rnnck_model *m, const char *format, const char *file_name, fz_reopen_fn reopen,
+                              unsigned flags) {
     const char *p = fz_path(file_name);
     char path[512];
     snprintf(path, sizeof path, "%s", p);
     /* Decided before writing: the predicate calls public functions, which
      * clear the message the write may leave. */
     bool holdable = strcmp(format, "rnnck") != 0 || schema_can_hold(m);
-    rnnck_status st = rnnck_write(m, path, format);
+    rnnck_write_opts wo = {.format = format, .flags = flags};
+    rnnck_status st = rnnck_write_ex(m, path, &wo, NULL);
     if (!holdable) {
         /* rnnck_save documents these refusals as RNNCK_E_USAGE (a stranger
          * in a module's group) and RNNCK_E_WRITE (a dataset/group clash). */
@@ -316,7 +322,14 @@ void fz_check_roundtrip(rnnck_model *m, const char *format, const char *file_nam
         size_t j;
         FZ_REQUIRE(rnnck_model_find_module(back, a->name, &j) == RNNCK_OK, "module '%s' lost in the round trip",
                    a->name);
-        require_same_module(a, rnnck_model_module(back, j), exact);
+        const rnnck_module_info *b = rnnck_model_module(back, j);
+        require_same_module(a, b, exact);
+        if (!strcmp(format, "onnx"))
+            FZ_REQUIRE(a->reverse == b->reverse && a->output_reversed == b->output_reversed &&
+                           a->merge_mode == b->merge_mode,
+                       "module '%s': direction (reverse %d, output_reversed %d, merge %s) became (%d, %d, %s) "
+                       "through onnx", a->name, a->reverse, a->output_reversed, rnnck_merge_mode_name(a->merge_mode),
+                       b->reverse, b->output_reversed, rnnck_merge_mode_name(b->merge_mode));
     }
     rnnck_model_free(back);
     unlink(path);

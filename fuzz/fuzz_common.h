@@ -48,6 +48,11 @@ void fz_check_model(rnnck_model *m);
  * is a bug. */
 typedef rnnck_status (*fz_reopen_fn)(const char *path, rnnck_model **out);
 void fz_check_roundtrip(rnnck_model *m, const char *format, const char *file_name, fz_reopen_fn reopen);
+/* The same with rnnck_write_opts.flags (RNNCK_WRITE_*). Through ONNX the
+ * schema 1.1 directions (reverse, output order, merge mode) must survive
+ * too. */
+void fz_check_roundtrip_flags(rnnck_model *m, const char *format, const char *file_name, fz_reopen_fn reopen,
+                              unsigned flags);
 /* Two tensors hold the same dtype, shape and bytes. */
 void fz_require_same_tensor(const rnnck_tensor *a, const rnnck_tensor *b, const char *what);
 

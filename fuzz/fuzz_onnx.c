@@ -2,7 +2,7 @@
  * holding the input bytes, alone in the scratch folder (external data can
  * only name files there); an accepted model must obey the model invariants,
  * run forward, and survive being written as an rnnck HDF5 file and as ONNX
- * and read again. */
+ * (also with a sequence_lens input) and read again. */
 #include "fuzz_common.h"
 
 static rnnck_status reopen_onnx(const char *path, rnnck_model **out) {
@@ -27,6 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fz_check_forward(m);
     fz_check_roundtrip(m, "rnnck", "cross.h5", reopen_h5);
     fz_check_roundtrip(m, "onnx", "roundtrip.onnx", reopen_onnx);
+    fz_check_roundtrip_flags(m, "onnx", "roundtrip_lens.onnx", reopen_onnx, RNNCK_WRITE_ONNX_SEQUENCE_LENS);
     rnnck_model_free(m);
     return 0;
 }

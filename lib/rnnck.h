@@ -736,8 +736,8 @@ RNNCK_API rnnck_status rnnck_open(const char *path, const rnnck_open_opts *opts,
  * a reverse-only module with outputs at their time steps, merge mode none,
  * tensors no Keras layer holds, and, unless the model is a plain stack of
  * recurrent layers (then written as a full model with its model_config),
- * go_backwards, other merge modes and non-default activations; onnx: proj_size, forget_bias, merge
- * modes other than concat, tensors outside recurrent modules); RNNCK_E_WRITE;
+ * go_backwards, other merge modes and non-default activations; onnx:
+ * proj_size, forget_bias, tensors outside recurrent modules); RNNCK_E_WRITE;
  * RNNCK_E_NOMEM; lazy-read statuses. "keras" is written only when named. */
 RNNCK_API rnnck_status rnnck_write(rnnck_model *m, const char *path, const char *format);
 /* Progress of a long write: called on the writing thread each time the
@@ -755,7 +755,13 @@ typedef struct rnnck_write_opts {
                                     and deflate filters at this zlib level */
     rnnck_progress_fn progress;  /* NULL: none */
     void *progress_ctx;
+    unsigned flags;              /* RNNCK_WRITE_* */
 } rnnck_write_opts;
+/* opts->flags, format "onnx" only: the graph gets an int32 input
+ * "sequence_lens" (B,) wired to every recurrent node of every layer (ONNX
+ * Runtime needs every graph input fed, so it is opt-in). Each batch row then
+ * runs for its own length, as rnnck_forward's `lengths`. */
+#define RNNCK_WRITE_ONNX_SEQUENCE_LENS 1u
 
 typedef struct rnnck_write_stats {
     uint64_t tensor_bytes; /* bytes of tensor data written */
@@ -765,8 +771,9 @@ typedef struct rnnck_write_stats {
 
 /* rnnck_write with options; opts NULL is rnnck_write(m, path, NULL). When
  * stats is not NULL it is filled on success. Returns the statuses of
- * rnnck_write, and RNNCK_E_USAGE for compress outside 0-9, or compress
- * non-zero with a format other than "rnnck". */
+ * rnnck_write, and RNNCK_E_USAGE for compress outside 0-9, compress
+ * non-zero with a format other than "rnnck", an unknown flag, or
+ * RNNCK_WRITE_ONNX_SEQUENCE_LENS with a format other than "onnx". */
 RNNCK_API rnnck_status rnnck_write_ex(rnnck_model *m, const char *path, const rnnck_write_opts *opts,
                                       rnnck_write_stats *stats);
 /* The nearest model torch.nn can run, for conversions that accept an

@@ -23,3 +23,10 @@ if [ -d fixtures/keras/node_modules/@tensorflow/tfjs ] && command -v node >/dev/
 else
   echo "crosscheck: TF.js not installed in fixtures/keras (scripts/setup.sh --crosscheck): model_config check skipped"
 fi
+# --to onnx: python3-onnx's checker (full_check) accepts the exports, with and
+# without --onnx-sequence-lens, and merge modes have their ops and widths.
+if /usr/bin/python3 -c "import onnx" 2>/dev/null; then
+    /usr/bin/python3 tests/crosscheck/check_onnx_written.py "$build/rnnck" fixtures
+else
+    echo "check_onnx_written.py skipped: python3-onnx is not installed"
+fi

@@ -8,7 +8,7 @@
 
 static const char *const help =
     "usage: rnnck convert IN OUT [--from FMT] [--to FMT] [--key K] [--set MODULE.ATTR=VALUE ...]\n"
-    "                             [--compress[=LEVEL]] [--quiet] [--allow-approx]\n\n"
+    "                             [--compress[=LEVEL]] [--onnx-sequence-lens] [--quiet] [--allow-approx]\n\n"
     "Reads IN (format detected by content unless --from), writes OUT (format from --to, else from\n"
     "OUT's extension: .h5 -> rnnck, .pt/.pth -> pytorch, .npz -> npz, .onnx -> onnx; Keras files\n"
     "need --to keras, since .h5 is rnnck's). Gate permutations,\n"
@@ -20,8 +20,11 @@ static const char *const help =
     "writes standard output (needs --to); a device, FIFO or socket as OUT is written directly when\n"
     "the format streams (npz, pytorch), else refused with exit 4 (docs/CLI.md, \"Paths\").\n"
     "--compress[=LEVEL] (rnnck output only): chunked datasets, shuffle + deflate at zlib LEVEL\n"
-    "1-9 (default 6); the bytes saved are reported on stderr. A conversion running over 2 s shows\n"
-    "its progress on stderr when stderr is a terminal; --quiet shows neither.\n"
+    "1-9 (default 6); the bytes saved are reported on stderr.\n"
+    "--onnx-sequence-lens (onnx output only): the graph gets an int32 input sequence_lens (B,),\n"
+    "fed to every recurrent node, so each batch row runs for its own length; ONNX Runtime then\n"
+    "needs it fed. A conversion running over 2 s shows its progress on stderr when stderr is a\n"
+    "terminal; --quiet shows neither.\n"
     "--allow-approx: when the target refuses the cell maths (activations, GRU reset-before, clip,\n"
     "peepholes), write torch.nn's nearest maths instead, measure the output error on validate's\n"
     "battery and print it on stderr. Structure (a lone backward direction, merge modes other than\n"
@@ -140,13 +143,13 @@ static rnnck_status write_approximation(const char *cmd, rnnck_model *m, const c
 int cmd_convert(int argc, char **argv) {
     const char *cmd = "convert";
     const char *to = NULL, *compress = NULL;
-    bool quiet = false, allow_approx = false;
+    bool quiet = false, allow_approx = false, seq_lens = false;
     cli_open_args oa = {0};
     const cli_opt opts[] = {
         {"--from", OPT_STRING, &oa.from}, {"--to", OPT_STRING, &to},
         {"--key", OPT_STRING, &oa.key},   {"--set", OPT_LIST, &oa.sets},
         {"--compress", OPT_OPTIONAL, &compress}, {"--quiet", OPT_FLAG, &quiet},
-        {"--allow-approx", OPT_FLAG, &allow_approx},
+        {"--allow-approx", OPT_FLAG, &allow_approx}, {"--onnx-sequence-lens", OPT_FLAG, &seq_lens},
     };
     const char *pos[2];
     int npos;
@@ -166,7 +169,7 @@ int cmd_convert(int argc, char **argv) {
     rc = cli_open_model(cmd, pos[0], &oa, &m);
     if (rc) return rc;
     progress prog = {now_seconds(), 0, false};
-    rnnck_write_opts wo = {.format = to, .compress = level};
+    rnnck_write_opts wo = {.format = to, .compress = level, .flags = seq_lens ? RNNCK_WRITE_ONNX_SEQUENCE_LENS : 0};
     if (!quiet && isatty(STDERR_FILENO)) {
         wo.progress = progress_cb;
         wo.progress_ctx = &prog;
@@ -180,7 +183,7 @@ int cmd_convert(int argc, char **argv) {
         st = write_approximation(cmd, m, pos[1], &wo, &stats);
     }
     if (prog.shown) fputs("\r\033[K", stderr);
-    if (st) { /* --compress with a target that has no compression is E_USAGE: exit 2 */
+    if (st) { /* --compress or --onnx-sequence-lens with a target lacking it is E_USAGE: exit 2 */
         rc = cli_fail(cmd, st);
     } else {
         /* With OUT '-' standard output carries the checkpoint: report on stderr. */

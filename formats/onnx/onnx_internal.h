@@ -80,6 +80,8 @@ enum {
     RNNCK__ONNX_DOUBLE = 11,
     RNNCK__ONNX_BFLOAT16 = 16
 };
+/* What the reader saw after a bidirectional node's Y (rnnck__onnx_rnode.merge_ops). */
+enum { RNNCK__ONNX_MERGE_SPLIT = 1, RNNCK__ONNX_MERGE_ADD = 2, RNNCK__ONNX_MERGE_MUL = 4, RNNCK__ONNX_MERGE_DIV2 = 8 };
 rnnck_dtype rnnck__onnx_dtype(int32_t data_type);
 int32_t rnnck__onnx_data_type(rnnck_dtype dtype);
 

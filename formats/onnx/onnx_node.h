@@ -16,6 +16,7 @@ typedef struct rnnck__onnx_rnode {
     /* stacking: the node whose output feeds this one's X through the
      * exporter's glue, -1 if none; how many nodes name this one as prev */
     long prev, next, links_in;
+    unsigned merge_ops;     /* RNNCK__ONNX_MERGE_* seen on its Y (onnx_read.c) */
     char *name;
 } rnnck__onnx_rnode;
 

@@ -3,7 +3,10 @@
  * A torch.onnx.export stack (one node per layer joined by the exporter's
  * Squeeze, or Transpose + Reshape for two directions) becomes one multi-layer
  * module named after the exporter's scope ("/rnn/LSTM_1" -> "rnn"). Weights
- * go through the one gate-layout table (common/gate_layout.c). */
+ * go through the one gate-layout table (common/gate_layout.c). The ops
+ * rnnck's writer puts around a Keras layer are read back as its semantics:
+ * a time reversal before a forward node (go_backwards), a Split of a
+ * bidirectional Y and its merge op after it (merge_mode). */
 #include "onnx/onnx_node.h"
 #include "common/gate_layout.h"
 #include "formats.h"
@@ -299,17 +302,34 @@ static rnnck_status put_blocks(rnnck_model *m, size_t mod, rnnck_param kind, int
                                from->order, to->order, rows_per_block, row_bytes);
 }
 
+static bool attr_int_is(const Onnx__NodeProto *n, const char *name, int64_t want) {
+    const Onnx__AttributeProto *a = rnnck__onnx_attr(n, name);
+    return a && a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT && a->i == want;
+}
+
+/* With sequence_lens L: X = ReverseSequence(x, Cast(L, to int64),
+ * batch_axis 1, time_axis 0), each row reversed over its own length. */
+static bool reversed_by_length(const rnnck__onnx_scope *s, const Onnx__NodeProto *rs, const char *lens) {
+    if (!rs || !rs->op_type || strcmp(rs->op_type, "ReverseSequence") || rs->n_input != 2 || !rs->input[1] ||
+        !attr_int_is(rs, "batch_axis", 1) || !attr_int_is(rs, "time_axis", 0))
+        return false;
+    const Onnx__NodeProto *cast = rnnck__onnx_producer(s, rs->input[1], NULL);
+    return cast && cast->op_type && !strcmp(cast->op_type, "Cast") && cast->n_input == 1 && cast->input[0] &&
+           !strcmp(cast->input[0], lens) && attr_int_is(cast, "to", RNNCK__ONNX_INT64);
+}
+
 /* Whether a one-layer forward node reads its X through exactly the time
  * reversal rnnck's writer puts before a Keras go_backwards layer: Slice(X,
- * starts [-1], ends <= -2^31, axes [0], steps [-1]), without sequence_lens
- * (with lengths the reversal would move the padding first). A forward run
- * over the reversed steps is a reverse-only module whose outputs come in
- * processing order (schema 1.1). */
+ * starts [-1], ends <= -2^31, axes [0], steps [-1]) without sequence_lens
+ * (with lengths that reversal would move the padding first), or with
+ * sequence_lens the ReverseSequence of reversed_by_length over the node's
+ * own lengths. A forward run over the reversed steps is a reverse-only
+ * module whose outputs come in processing order (schema 1.1). */
 static bool reads_time_reversed(const reader *r, const rnnck__onnx_rnode *rn) {
     const Onnx__NodeProto *n = rn->node;
     if (rn->dirs != 1 || rn->reverse_only || rn->info.batch_first || n->n_input < 1 || !n->input[0]) return false;
-    if (n->n_input > 4 && n->input[4] && *n->input[4]) return false;
     const Onnx__NodeProto *sl = rnnck__onnx_producer(rn->scope, n->input[0], NULL);
+    if (n->n_input > 4 && n->input[4] && *n->input[4]) return reversed_by_length(rn->scope, sl, n->input[4]);
     if (!sl || !sl->op_type || strcmp(sl->op_type, "Slice") || sl->n_input != 5) return false;
     int64_t v[4][2];
     size_t nv[4];
@@ -325,6 +345,94 @@ static bool reads_time_reversed(const reader *r, const rnnck__onnx_rnode *rn) {
     return v[0][0] == -1 && v[1][0] <= -((int64_t)1 << 31) && v[2][0] == 0 && v[3][0] == -1;
 }
 
+/* ------------------------------------------------- Bidirectional merges */
+
+/* The recurrent node (reader index) whose Y [T, 2, B, H] the Split node sp
+ * divides into its two directions (axis 1, two equal outputs), else -1.
+ * A layout=1 node's Y is [B, T, 2, H], where axis 1 is time: never. */
+static long split_directions(const reader *r, const rnnck__onnx_scope *s, const Onnx__NodeProto *sp) {
+    if (!sp || !sp->op_type || strcmp(sp->op_type, "Split") || sp->n_input != 1 || sp->n_output != 2 ||
+        !sp->input[0] || !attr_int_is(sp, "axis", 1) || rnnck__onnx_attr(sp, "split"))
+        return -1;
+    size_t pos;
+    const Onnx__NodeProto *src = rnnck__onnx_producer(s, sp->input[0], &pos);
+    if (!src || !is_recurrent(src) || src->n_output < 1 || !src->output[0] || strcmp(src->output[0], sp->input[0]))
+        return -1;
+    long i = s->index->rnode_of[pos];
+    return i >= 0 && r->nodes[i].dirs == 2 && !r->nodes[i].info.batch_first ? i : -1;
+}
+
+/* For Add / Mul of (y_f, y_r), the two outputs of one split_directions in
+ * that order: the recurrent node, else -1. */
+static long combines_directions(const reader *r, const rnnck__onnx_scope *s, const Onnx__NodeProto *n) {
+    if (!n || !n->op_type || (strcmp(n->op_type, "Add") && strcmp(n->op_type, "Mul")) || n->n_input != 2 ||
+        !n->input[0] || !n->input[1])
+        return -1;
+    const Onnx__NodeProto *sp = rnnck__onnx_producer(s, n->input[0], NULL);
+    if (!sp || sp != rnnck__onnx_producer(s, n->input[1], NULL) || sp->n_output != 2 || !sp->output[0] ||
+        !sp->output[1] || strcmp(sp->output[0], n->input[0]) || strcmp(sp->output[1], n->input[1]))
+        return -1;
+    return split_directions(r, s, sp);
+}
+
+/* Whether `name` is an initializer of one element equal to 2 (its dims are
+ * checked before anything is decoded, so many Div nodes naming one large
+ * tensor cost nothing). */
+static bool is_const_two(const reader *r, const rnnck__onnx_scope *s, const char *name) {
+    const Onnx__TensorProto *tp = rnnck__onnx_initializer(s, name);
+    if (!tp) return false;
+    for (size_t k = 0; k < tp->n_dims; k++)
+        if (tp->dims[k] != 1) return false;
+    rnnck_tensor *t = NULL;
+    rnnck__err_clear();
+    if (rnnck__onnx_tensor_decode(&r->ctx, tp, "merge", &t)) {
+        rnnck__err_clear();
+        return false;
+    }
+    double v = 0;
+    if (rnnck_tensor_numel(t) == 1) {
+        const void *p = rnnck_tensor_cdata(t);
+        switch (rnnck_tensor_dtype(t)) {
+        case RNNCK_F32: v = *(const float *)p; break;
+        case RNNCK_F64: v = *(const double *)p; break;
+        case RNNCK_F16: v = rnnck__f16_to_f32(*(const uint16_t *)p); break;
+        default: break;
+        }
+    }
+    rnnck_tensor_free(t);
+    return v == 2.0;
+}
+
+/* Marks the merges rnnck's writer puts after a Keras Bidirectional layer:
+ * Split of Y into its directions (none), then Add (sum), Mul (mul), or Add
+ * and Div by 2 (ave). One pass over the graph's nodes, every name resolved
+ * through the hashed index. */
+static void mark_merges(reader *r, const rnnck__onnx_scope *s) {
+    for (size_t k = 0; k < s->graph->n_node; k++) {
+        const Onnx__NodeProto *n = s->graph->node[k];
+        long i;
+        if (!n->op_type) continue;
+        if ((i = split_directions(r, s, n)) >= 0) r->nodes[i].merge_ops |= RNNCK__ONNX_MERGE_SPLIT;
+        else if ((i = combines_directions(r, s, n)) >= 0)
+            r->nodes[i].merge_ops |= strcmp(n->op_type, "Mul") ? RNNCK__ONNX_MERGE_ADD : RNNCK__ONNX_MERGE_MUL;
+        else if (!strcmp(n->op_type, "Div") && n->n_input == 2 && n->input[0] && n->input[1] &&
+                 (i = combines_directions(r, s, rnnck__onnx_producer(s, n->input[0], NULL))) >= 0 &&
+                 !strcmp(rnnck__onnx_producer(s, n->input[0], NULL)->op_type, "Add") && is_const_two(r, s, n->input[1]))
+            r->nodes[i].merge_ops |= RNNCK__ONNX_MERGE_DIV2;
+    }
+}
+
+/* The merge mode the marks make; concat when they are none or mixed. */
+static rnnck_merge_mode merge_of(unsigned ops) {
+    switch (ops & ~(unsigned)RNNCK__ONNX_MERGE_SPLIT) {
+    case 0: return ops ? RNNCK_MERGE_NONE : RNNCK_MERGE_CONCAT;
+    case RNNCK__ONNX_MERGE_ADD: return RNNCK_MERGE_SUM;
+    case RNNCK__ONNX_MERGE_MUL: return RNNCK_MERGE_MUL;
+    case RNNCK__ONNX_MERGE_ADD | RNNCK__ONNX_MERGE_DIV2: return RNNCK_MERGE_AVE;
+    default: return RNNCK_MERGE_CONCAT;
+    }
+}
+
 static rnnck_status add_module(reader *r, rnnck_model *m, size_t h) {
     rnnck__onnx_rnode *first = &r->nodes[h];
     rnnck_module_info info = first->info;
@@ -336,6 +444,7 @@ static rnnck_status add_module(reader *r, rnnck_model *m, size_t h) {
         info.peepholes |= r->nodes[k].P != NULL;
     }
     if (info.num_layers == 1 && reads_time_reversed(r, first)) info.reverse = info.output_reversed = 1;
+    if (info.num_layers == 1 && first->dirs == 2) info.merge_mode = merge_of(first->merge_ops);
     rnnck_status st = rnnck_model_add_module(m, &info);
     if (st) {
         rnnck__err_prefix("%s: node '%.200s'", r->ctx.file, rnnck__onnx_node_label(first->node));
@@ -400,6 +509,8 @@ rnnck_status rnnck__onnx_read(const char *path, const rnnck_open_opts *opts, rnn
         st = rnnck__err(RNNCK_E_UNSUPPORTED, "%s: no LSTM, GRU or RNN node in the graph or its subgraphs (recurrent "
                         "layers lowered to Loop or Scan are not recognised)", path);
     if (!st) {
+        mark_merges(&r, &main_scope);
+        for (size_t k = 0; k < r.nscopes; k++) mark_merges(&r, r.scopes[k]);
         link_stacks(&r);
         for (size_t h = 0; h < r.count && !st; h++)
             if (r.nodes[h].prev < 0) st = name_module(&r, h);

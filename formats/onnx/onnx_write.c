@@ -6,9 +6,15 @@
  * batch_first module. Weights go through the one gate-layout table.
  * A reverse-only module is a direction="reverse" node; one whose outputs
  * come in processing order (Keras go_backwards) is a forward node after a
- * Slice that reverses the time axis. Refused (RNNCK_E_INEXACT): proj_size,
- * forget_bias (a run-time add ONNX lacks), merge modes other than concat
- * (they would need ops after the node, which this writer does not add). Activation alpha/beta and clip are float32 attributes in ONNX. */
+ * Slice that reverses the time axis (ReverseSequence over each row's own
+ * length when the graph has sequence_lens). A Keras merge mode other than
+ * concat splits the bidirectional Y [T, 2, B, H] into its directions and
+ * combines them with the op Keras uses: Add (sum), Mul (mul), Add then Div
+ * by 2 (ave), or nothing (none: two outputs Y_forward, Y_reverse).
+ * RNNCK_WRITE_ONNX_SEQUENCE_LENS adds an int32 graph input sequence_lens
+ * (B,) fed to every node. Refused (RNNCK_E_INEXACT): proj_size, forget_bias
+ * (a run-time add ONNX lacks). Activation alpha/beta and clip are float32
+ * attributes in ONNX. */
 #include "onnx/onnx_node.h"
 #include "common/gate_layout.h"
 #include "formats.h"
@@ -61,6 +67,7 @@ typedef struct graph_b {
     Onnx__ValueInfoProto **ins, **outs;
     size_t nin, nout;
     int counter;
+    unsigned flags; /* RNNCK_WRITE_* */
 } graph_b;
 
 static void push(arena *a, void ***arr, size_t *n, size_t *cap, void *item) {
@@ -160,7 +167,7 @@ static Onnx__TensorProto *init_tensor(graph_b *g, const char *name, rnnck_dtype 
     t->has_data_type = 1;
     t->data_type = rnnck__onnx_data_type(dt);
     t->dims = az(a, sizeof(int64_t) * (size_t)(nd ? nd : 1));
-    if (t->dims) memcpy(t->dims, dims, sizeof(int64_t) * (size_t)nd);
+    if (t->dims && nd) memcpy(t->dims, dims, sizeof(int64_t) * (size_t)nd);
     t->n_dims = (size_t)nd;
     t->has_raw_data = 1;
     t->raw_data.len = bytes;
@@ -175,6 +182,35 @@ static char *const_ints(graph_b *g, const char *stem, const int64_t *v, size_t c
     Onnx__TensorProto *t = init_tensor(g, name ? name : "", RNNCK_I64, 1, dims);
     if (t) memcpy(t->raw_data.data, v, count * sizeof *v);
     return name;
+}
+
+/* A scalar initializer of dtype dt (f16, f32 or f64) holding 2, exactly. */
+static char *const_two(graph_b *g, const char *stem, rnnck_dtype dt) {
+    char *name = astr(g->a, "%s_%d", stem, g->counter++);
+    Onnx__TensorProto *t = init_tensor(g, name ? name : "", dt, 0, NULL);
+    if (!t) return name;
+    if (dt == RNNCK_F64) {
+        double two = 2.0;
+        memcpy(t->raw_data.data, &two, sizeof two);
+    } else if (dt == RNNCK_F32) {
+        float two = 2.0f;
+        memcpy(t->raw_data.data, &two, sizeof two);
+    } else {
+        uint16_t two = 0x4000; /* IEEE binary16 2.0 */
+        memcpy(t->raw_data.data, &two, sizeof two);
+    }
+    return name;
+}
+
+/* A graph output from the time-major `src`: Transpose to batch-major for a
+ * batch_first module, else Identity. */
+static void seq_output(graph_b *g, const char *tag, const char *src, const char *dst, bool batch_first) {
+    arena *a = g->a;
+    if (batch_first) {
+        const int64_t perm[3] = {1, 0, 2};
+        attr_ints(g, node(g, "Transpose", astr(a, "/%s/Transpose_%s", tag, dst), 1, &src, 1, &dst), "perm", perm, 3);
+    } else
+        node(g, "Identity", astr(a, "/%s/Identity_%s", tag, dst), 1, &src, 1, &dst);
 }
 
 static Onnx__ValueInfoProto *value_info(graph_b *g, const char *name, rnnck_dtype dt, int nd, const char *const *syms,
@@ -221,10 +257,6 @@ static rnnck_status check_module(const rnnck_module_info *info, const char *path
     if (info->forget_bias != 0)
         return rnnck__err(RNNCK_E_INEXACT, "%s: module %s: forget_bias (added at run time) has no ONNX attribute",
                           path, label);
-    if (info->merge_mode != RNNCK_MERGE_CONCAT)
-        return rnnck__err(RNNCK_E_INEXACT, "%s: module %s: merge_mode %s is not written: ONNX's bidirectional Y keeps "
-                          "both directions and rnnck adds no merging op", path, label,
-                          rnnck_merge_mode_name(info->merge_mode));
     if (info->dtype != RNNCK_F32 && info->dtype != RNNCK_F64 && info->dtype != RNNCK_F16)
         return rnnck__err(RNNCK_E_INEXACT, "%s: module %s: ONNX recurrent ops take float16/32/64, not %s", path, label,
                           rnnck_dtype_name(info->dtype));
@@ -249,6 +281,13 @@ static rnnck_status add_module(graph_b *g, rnnck_model *m, size_t mi, const char
          value_info(g, x, info->dtype, 3, info->batch_first ? sym_bt : sym_tb, xd));
     push(a, (void ***)&g->ins, &g->nin, &(size_t){g->nin}, value_info(g, h0, info->dtype, 3, sym_s, sd));
     if (lstm) push(a, (void ***)&g->ins, &g->nin, &(size_t){g->nin}, value_info(g, c0, info->dtype, 3, sym_s, sd));
+    char *lens = NULL; /* every node's sequence_lens, when asked for */
+    if (g->flags & RNNCK_WRITE_ONNX_SEQUENCE_LENS) {
+        const char *sym_b[1] = {"B"};
+        const int64_t bd[1] = {0};
+        lens = astr(a, "%ssequence_lens", p);
+        push(a, (void ***)&g->ins, &g->nin, &(size_t){g->nin}, value_info(g, lens, RNNCK_I32, 1, sym_b, bd));
+    }
     if (a->oom) return rnnck__oom();
     const char *cur = x;
     if (info->batch_first) {
@@ -260,14 +299,28 @@ static rnnck_status add_module(graph_b *g, rnnck_model *m, size_t mi, const char
     if (info->output_reversed) {
         /* Keras go_backwards: a forward node over the time-reversed input
          * computes the states in processing order, which is how Keras
-         * returns them (exact; the reader knows this Slice). */
-        const int64_t s0[1] = {-1}, s1[1] = {INT64_MIN}, ax[1] = {0}, st1[1] = {-1};
+         * returns them (exact; the reader knows this Slice). With lengths,
+         * each row is reversed over its own length (ReverseSequence takes
+         * int64 lengths), leaving the padding after it, where the node
+         * stops. */
         char *rv = astr(a, "/%s/Reverse_in", tag);
-        const char *in[5] = {cur, const_ints(g, "starts", s0, 1), const_ints(g, "ends", s1, 1),
-                             const_ints(g, "axes", ax, 1), const_ints(g, "steps", st1, 1)};
-        node(g, "Slice", rv, 5, in, 1, (const char *const *)&rv);
+        if (lens) {
+            char *l64 = astr(a, "/%s/sequence_lens_int64", tag);
+            attr_int(g, node(g, "Cast", astr(a, "/%s/Cast_lens", tag), 1, (const char *const *)&lens, 1,
+                             (const char *const *)&l64), "to", RNNCK__ONNX_INT64);
+            const char *in[2] = {cur, l64};
+            Onnx__NodeProto *n = node(g, "ReverseSequence", rv, 2, in, 1, (const char *const *)&rv);
+            attr_int(g, n, "batch_axis", 1);
+            attr_int(g, n, "time_axis", 0);
+        } else {
+            const int64_t s0[1] = {-1}, s1[1] = {INT64_MIN}, ax[1] = {0}, st1[1] = {-1};
+            const char *in[5] = {cur, const_ints(g, "starts", s0, 1), const_ints(g, "ends", s1, 1),
+                                 const_ints(g, "axes", ax, 1), const_ints(g, "steps", st1, 1)};
+            node(g, "Slice", rv, 5, in, 1, (const char *const *)&rv);
+        }
         cur = rv;
     }
+    char *apart[2] = {NULL, NULL}; /* merge_mode none: the two directions' outputs */
     char **yh = az(a, sizeof(char *) * (size_t)L), **yc = az(a, sizeof(char *) * (size_t)L);
     if (!yh || !yc) return rnnck__oom();
     rnnck_status st = RNNCK_OK;
@@ -313,7 +366,7 @@ static rnnck_status add_module(graph_b *g, rnnck_model *m, size_t mi, const char
         char *y = astr(a, "%s/Y", nm);
         yh[l] = astr(a, "%s/Y_h", nm);
         yc[l] = astr(a, "%s/Y_c", nm);
-        const char *in[8] = {cur, wn, rn, B ? bn : "", "", hl, cl, pn};
+        const char *in[8] = {cur, wn, rn, B ? bn : "", lens ? lens : "", hl, cl, pn};
         const char *out[3] = {y, yh[l], yc[l]};
         Onnx__NodeProto *n = node(g, op, nm, lstm ? (P ? 8 : 7) : 6, in, lstm ? 3 : 2, out);
         attr_int(g, n, "hidden_size", H);
@@ -357,6 +410,35 @@ static rnnck_status add_module(graph_b *g, rnnck_model *m, size_t mi, const char
             const int64_t one[1] = {1};
             const char *sq[2] = {y, const_ints(g, "axes", one, 1)};
             node(g, "Squeeze", astr(a, "%s/Squeeze", nm), 2, sq, 1, (const char *const *)&glued);
+        } else if (info->merge_mode != RNNCK_MERGE_CONCAT) {
+            /* Keras's Bidirectional merge (one layer): the two directions
+             * apart, then its op on them: y_f + y_r, y_f * y_r, (y_f + y_r) / 2 */
+            rnnck_merge_mode mm = info->merge_mode;
+            const int64_t one[1] = {1};
+            char *axes = const_ints(g, "axes", one, 1);
+            char *half[2] = {astr(a, "%s/Y_forward", nm), astr(a, "%s/Y_reverse", nm)};
+            attr_int(g, node(g, "Split", astr(a, "%s/Split", nm), 1, (const char *const *)&y, 2,
+                             (const char *const *)half), "axis", 1);
+            if (mm == RNNCK_MERGE_NONE) {
+                for (int d = 0; d < 2; d++) {
+                    apart[d] = astr(a, "%s/Y_%s_seq", nm, d ? "reverse" : "forward");
+                    const char *sq[2] = {half[d], axes};
+                    node(g, "Squeeze", astr(a, "%s/Squeeze_%d", nm, d), 2, sq, 1, (const char *const *)&apart[d]);
+                }
+            } else {
+                const char *comb = mm == RNNCK_MERGE_MUL ? "Mul" : "Add";
+                char *merged = astr(a, "%s/Y_%s", nm, comb);
+                node(g, comb, astr(a, "%s/%s", nm, comb), 2, (const char *const *)half, 1,
+                     (const char *const *)&merged);
+                if (mm == RNNCK_MERGE_AVE) {
+                    char *ave = astr(a, "%s/Y_Div", nm);
+                    const char *dv[2] = {merged, const_two(g, "two", info->dtype)};
+                    node(g, "Div", astr(a, "%s/Div", nm), 2, dv, 1, (const char *const *)&ave);
+                    merged = ave;
+                }
+                const char *sq[2] = {merged, axes};
+                node(g, "Squeeze", astr(a, "%s/Squeeze", nm), 2, sq, 1, (const char *const *)&glued);
+            }
         } else {
             char *tr = astr(a, "%s/Transpose_out", nm);
             const int64_t perm[4] = {0, 2, 1, 3}, shape[3] = {0, 0, -1};
@@ -369,25 +451,31 @@ static rnnck_status add_module(graph_b *g, rnnck_model *m, size_t mi, const char
     }
     if (a->oom) return rnnck__oom();
     char *yo = astr(a, "%sY", p), *yho = astr(a, "%sY_h", p), *yco = astr(a, "%sY_c", p);
-    if (info->batch_first) {
-        const int64_t perm[3] = {1, 0, 2};
-        attr_ints(g, node(g, "Transpose", astr(a, "/%s/Transpose_out", tag), 1, &cur, 1, (const char *const *)&yo),
-                  "perm", perm, 3);
-    } else
-        node(g, "Identity", astr(a, "/%s/Identity_Y", tag), 1, &cur, 1, (const char *const *)&yo);
+    char *yapart[2] = {astr(a, "%sY_forward", p), astr(a, "%sY_reverse", p)};
+    if (a->oom) return rnnck__oom();
+    if (apart[0])
+        for (int d = 0; d < 2; d++) seq_output(g, tag, apart[d], yapart[d], info->batch_first);
+    else
+        seq_output(g, tag, cur, yo, info->batch_first);
     attr_int(g, node(g, "Concat", astr(a, "/%s/Concat_h", tag), (int)L, (const char *const *)yh, 1,
                      (const char *const *)&yho), "axis", 0);
     if (lstm)
         attr_int(g, node(g, "Concat", astr(a, "/%s/Concat_c", tag), (int)L, (const char *const *)yc, 1,
                          (const char *const *)&yco), "axis", 0);
-    push(a, (void ***)&g->outs, &g->nout, &(size_t){g->nout},
-         value_info(g, yo, info->dtype, 3, info->batch_first ? sym_bt : sym_tb, yd));
+    if (info->merge_mode != RNNCK_MERGE_CONCAT) yd[2] = H; /* merged, or each of the two apart */
+    for (int d = 0; d < (apart[0] ? 2 : 1); d++)
+        push(a, (void ***)&g->outs, &g->nout, &(size_t){g->nout},
+             value_info(g, apart[0] ? yapart[d] : yo, info->dtype, 3, info->batch_first ? sym_bt : sym_tb, yd));
     push(a, (void ***)&g->outs, &g->nout, &(size_t){g->nout}, value_info(g, yho, info->dtype, 3, sym_s, sd));
     if (lstm) push(a, (void ***)&g->outs, &g->nout, &(size_t){g->nout}, value_info(g, yco, info->dtype, 3, sym_s, sd));
     return a->oom ? rnnck__oom() : RNNCK_OK;
 }
 
 rnnck_status rnnck__onnx_write(rnnck_model *m, const char *path) {
+    return rnnck__onnx_write_ex(m, path, 0);
+}
+
+rnnck_status rnnck__onnx_write_ex(rnnck_model *m, const char *path, unsigned flags) {
     rnnck__err_clear();
     size_t count = rnnck_model_module_count(m);
     if (count == 0) return rnnck__err(RNNCK_E_INEXACT, "%s: the model has no recurrent module to export", path);
@@ -407,7 +495,7 @@ rnnck_status rnnck__onnx_write(rnnck_model *m, const char *path) {
                               "recurrent modules only", path, rnnck_model_tensor_count(m) - inside);
     }
     arena a = {0};
-    graph_b g = {.a = &a};
+    graph_b g = {.a = &a, .flags = flags};
     rnnck_status st = RNNCK_OK;
     for (size_t i = 0; i < count && !st; i++) {
         const rnnck_module_info *info = rnnck_model_module(m, i);

@@ -108,6 +108,13 @@ function permute(a, perm) {
   return { dtype: a.dtype, shape, data: out };
 }
 const reshape = (a, shape) => ({ ...a, shape });
+// Columns [from, to) of the last axis.
+function lastAxis(a, from, to) {
+  const W = a.shape[a.shape.length - 1], n = a.data.length / W, w = to - from;
+  const out = new a.data.constructor(n * w);
+  for (let i = 0; i < n; i++) out.set(a.data.subarray(i * W + from, i * W + to), i * w);
+  return { dtype: a.dtype, shape: [...a.shape.slice(0, -1), w], data: out };
+}
 // ONNX Y (T, D, B, H) -> PyTorch's (T, B, D*H)
 const onnxY = (y) => { const p = permute(y, [0, 2, 1, 3]); return reshape(p, [p.shape[0], p.shape[1], p.shape[2] * p.shape[3]]); };
 const fromOrt = (t) => ({ dtype: t.type, shape: t.dims.map(Number), data: t.data });
@@ -194,13 +201,16 @@ async function runPendingF32() {
   f32Batch(pendingF32.map((p) => [p.src, p.dst]));
   for (const p of pendingF32) await attempt(p.name, async () => p.finish(await runOrtNamed(p.dst, p.feeds)));
 }
-async function exportCase({ name, src, sets = [], T = 7, B = 3, torch = false }) {
+// With lens, the export has a sequence_lens input (convert --onnx-sequence-lens):
+// each module gets lengths in [1, T] (some rows shorter than T), fed to ORT as
+// int32 sequence_lens and to rnnck forward as --lengths.
+async function exportCase({ name, src, sets = [], T = 7, B = 3, torch = false, lens = false }) {
   const dir = path.join(work, safe(name));
   fs.mkdirSync(dir);
   const f = (n) => path.join(dir, n);
   const mods = modulesOf(src, sets);
   if (!mods.length) throw new Error(`${src}: no recurrent module`);
-  rn(['convert', src, f('model.onnx'), '--to', 'onnx', ...sets], 'convert');
+  rn(['convert', src, f('model.onnx'), '--to', 'onnx', ...(lens ? ['--onnx-sequence-lens'] : []), ...sets], 'convert');
   exported.push([name, f('model.onnx')]);
   const feeds = {}, mine = [], per = [];
   let wide = false;
@@ -211,12 +221,20 @@ async function exportCase({ name, src, sets = [], T = 7, B = 3, torch = false })
     const h0 = randArr(dt, [m.num_layers * D, B, m.hidden_size], 0.5);
     const c0 = randArr(dt, [m.num_layers * D, B, m.hidden_size], 0.5);
     writeNpy(g('x.npy'), x); writeNpy(g('h0.npy'), h0); writeNpy(g('c0.npy'), c0);
+    // lengths: row 0 full, the others cycling through 1 .. T-1
+    const L = lens ? { dtype: 'int32', shape: [B], data: Int32Array.from({ length: B }, (_, b) => (b === 0 ? T : 1 + ((b * 3) % (T - 1)))) } : null;
+    if (L) writeNpy(g('lengths.npy'), L);
     rn(['forward', src, ...(mods.length > 1 ? ['--module', m.name] : []), '--input', g('x.npy'), '--h0', g('h0.npy'),
         ...(lstm ? ['--c0', g('c0.npy'), '--cn', g('cn.npy')] : []), '--output', g('y.npy'), '--hn', g('hn.npy'),
-        '--threads', '1', ...sets], 'forward');
+        ...(L ? ['--lengths', g('lengths.npy')] : []), '--threads', '1', ...sets], 'forward');
     const outs = [readNpy(g('y.npy')), readNpy(g('hn.npy')), ...(lstm ? [readNpy(g('cn.npy'))] : [])];
-    Object.assign(feeds, { [`${p}X`]: x, [`${p}initial_h`]: h0, ...(lstm ? { [`${p}initial_c`]: c0 } : {}) });
-    outs.forEach((a, i) => mine.push([`${p}${['Y', 'Y_h', 'Y_c'][i]}`, a]));
+    Object.assign(feeds, { [`${p}X`]: x, [`${p}initial_h`]: h0, ...(lstm ? { [`${p}initial_c`]: c0 } : {}),
+                           ...(L ? { [`${p}sequence_lens`]: new ort.Tensor('int32', L.data, [B]) } : {}) });
+    // merge_mode none: two outputs, y_f and y_r, where rnnck gives concat's layout
+    if (m.merge_mode === 'none') {
+      mine.push([`${p}Y_forward`, lastAxis(outs[0], 0, m.hidden_size)], [`${p}Y_reverse`, lastAxis(outs[0], m.hidden_size, 2 * m.hidden_size)]);
+      outs.slice(1).forEach((a, i) => mine.push([`${p}${['Y_h', 'Y_c'][i]}`, a]));
+    } else outs.forEach((a, i) => mine.push([`${p}${['Y', 'Y_h', 'Y_c'][i]}`, a]));
     per.push({ m, outs, g });
     if (dt === 'float64') wide = true;
   });
@@ -226,7 +244,10 @@ async function exportCase({ name, src, sets = [], T = 7, B = 3, torch = false })
   if (sets.length) rn(['convert', src, (vsrc = f('source.h5')), ...sets], 'convert');
   const v = spawnSync(rnnck, ['validate', vsrc, f('model.onnx'), '--no-diagnose', '--no-per-layer', '--long-len', '40', '--seq-len', '10'], { encoding: 'utf8' });
   const vnote = v.status === 0 ? null : `rnnck validate SRC model.onnx: exit ${v.status}: ${(v.stdout + v.stderr).trim().split('\n').slice(-3).join(' | ')}`;
-  const notes = [wide ? 'ORT: float32 copy' : '', mods.length > 1 ? `${mods.length} modules` : ''].filter(Boolean).join('; ');
+  const notes = [wide ? 'ORT: float32 copy' : '', mods.length > 1 ? `${mods.length} modules` : '',
+                 lens ? `sequence_lens ${Array.from(Object.entries(feeds).filter(([k]) => k.endsWith('sequence_lens'))[0][1].data).join(',')}` : '',
+                 mods.some((m) => m.merge_mode !== 'concat') ? `merge ${mods.map((m) => m.merge_mode).join(',')}` : '']
+    .filter(Boolean).join('; ');
   const r = { name, dir: 'export', note: notes || undefined };
   rows.push(r);
   const finish = (got) => {
@@ -260,6 +281,59 @@ function runTorch() {
     }
     r.goldName = 'torch';
   }
+}
+
+// A Keras fixture with TF.js goldens (fixtures/forward/keras11/<c>: input and
+// outputs time-major, zero initial states) exported and run in ORT; the
+// Keras module is batch-major, so X and Y are transposed around the run.
+async function kerasGoldenCase(c) {
+  const g = path.join(FX, 'forward', 'keras11', c), dir = path.join(work, `tfjs_${safe(c)}`);
+  fs.mkdirSync(dir);
+  const model = path.join(dir, 'model.onnx');
+  rn(['convert', path.join(FX, 'keras', 'v11', `${c}.h5`), model, '--to', 'onnx'], 'convert');
+  const [m] = modulesOf(model, []);
+  const x = readNpy(path.join(g, 'input.npy')), [T, B] = x.shape, H = m.hidden_size, D = m.bidirectional ? 2 : 1;
+  const lstm = fs.existsSync(path.join(g, 'expected_c_n.npy'));
+  const zeros = { dtype: 'float32', shape: [D, B, H], data: new Float32Array(D * B * H) };
+  const got = await runOrtNamed(model, { X: permute(x, [1, 0, 2]), initial_h: zeros, ...(lstm ? { initial_c: zeros } : {}) });
+  const y = readNpy(path.join(g, 'expected_output.npy')), cmp = [];
+  if (got.Y_forward) {
+    cmp.push(compare(lastAxis(y, 0, H), permute(got.Y_forward, [1, 0, 2]), 'Y_forward'));
+    cmp.push(compare(lastAxis(y, H, 2 * H), permute(got.Y_reverse, [1, 0, 2]), 'Y_reverse'));
+  } else cmp.push(compare(y, permute(got.Y, [1, 0, 2]), 'Y'));
+  cmp.push(compare(readNpy(path.join(g, 'expected_h_n.npy')), got.Y_h, 'Y_h'));
+  if (lstm) cmp.push(compare(readNpy(path.join(g, 'expected_c_n.npy')), got.Y_c, 'Y_c'));
+  rows.push({ name: `keras/v11/${c} (TF.js golden)`, dir: 'export', ort: merge(cmp),
+              note: `ORT's output vs TF.js 4.22's golden (not rnnck's), T=${T} B=${B}` });
+}
+
+// The merge ops are Keras's maths to the bit: the merged export and the same
+// module exported with merge_mode concat (h5_variant.py) run in ORT on the
+// same inputs; the merged Y must equal fround(y_f + y_r), fround(y_f * y_r),
+// fround(fround(y_f + y_r) / 2) of the concat Y bit for bit.
+async function mergeBitsCase(c) {
+  const dir = path.join(work, `bits_${safe(c)}`), f = (n) => path.join(dir, n);
+  fs.mkdirSync(dir);
+  rn(['convert', path.join(FX, 'keras', 'v11', `${c}.h5`), f('merged.h5')], 'convert');
+  variant(f('merged.h5'), f('concat.h5'), ['merge_mode=concat']);
+  rn(['convert', f('merged.h5'), f('merged.onnx')], 'convert');
+  rn(['convert', f('concat.h5'), f('concat.onnx')], 'convert');
+  const [m] = modulesOf(f('merged.h5'), []), H = m.hidden_size, B = 6, T = 9;
+  const lstm = m.module === 'LSTM';
+  const feeds = { X: randArr('float32', [B, T, m.input_size], 1), initial_h: randArr('float32', [2, B, H], 0.5),
+                  ...(lstm ? { initial_c: randArr('float32', [2, B, H], 0.5) } : {}) };
+  const a = (await runOrtNamed(f('merged.onnx'), feeds)).Y, cat = (await runOrtNamed(f('concat.onnx'), feeds)).Y;
+  const op = { sum: (u, v) => u + v, mul: (u, v) => u * v, ave: (u, v) => Math.fround(u + v) / 2 }[m.merge_mode];
+  if (!op) throw new Error(`${c}: merge_mode ${m.merge_mode}`);
+  let differ = 0;
+  for (let i = 0; i < a.data.length; i++) {
+    const row = Math.floor(i / H), k = i % H;
+    const want = Math.fround(op(cat.data[row * 2 * H + k], cat.data[row * 2 * H + H + k]));
+    if (!Object.is(want, a.data[i])) differ++;
+  }
+  if (differ) throw new Error(`${c}: ${differ} of ${a.data.length} merged values differ from Keras's ${m.merge_mode} of the two directions`);
+  rows.push({ name: `keras/v11/${c} (bit-exact merge)`, dir: 'export', ort: { abs: 0, rel: 0, worst: 0, notes: [] },
+              note: `ORT ${m.merge_mode} of ${a.data.length} values == Keras's maths on ORT's y_f, y_r, bit for bit` });
 }
 
 // ---------------------------------------------------------------- import
@@ -396,14 +470,40 @@ for (const c of nodeCases) {
     rn(['convert', path.join(FX, 'onnx', 'nodes', `${c}.onnx`), h5(`${c}.h5`)], 'convert');
     await exportCase({ name: `h5/${c}`, src: h5(`${c}.h5`), B: 4 });
   });
+  // reverse-only and bidirectional nodes with sequence_lens: each row's reverse run starts at its own end
+  if (/reverse|bidirectional/.test(c))
+    await attempt(`h5/${c} +sequence_lens`, () => exportCase({ name: `h5/${c} +sequence_lens`, src: h5(`${c}.h5`), B: 5, lens: true }));
 }
 // Keras go_backwards layers (schema 1.1: outputs in processing order),
-// exported as a time-reversing Slice before a forward node
-for (const c of fs.readdirSync(path.join(FX, 'keras', 'v11')).filter((n) => n.includes('go_backwards')).sort())
-  await attempt(`keras/v11/${c}`, async () => {
-    await exportCase({ name: `keras/v11/${c}`, src: path.join(FX, 'keras', 'v11', c), T: 7, B: 3 });
-  });
+// exported as a time-reversing Slice before a forward node (ReverseSequence
+// with sequence_lens), and Bidirectional merge modes (Split + Add / Mul /
+// Add, Div by 2; none: outputs Y_forward, Y_reverse): against rnnck forward
+// on random inputs, without and with sequence_lens, and against TF.js 4.22's
+// goldens (fixtures/forward/keras11: zero initial states, full lengths)
+const kerasV11 = lines(path.join(FX, 'forward', 'keras11', 'cases.txt'));
+for (const c of kerasV11)
+  for (const lens of [false, true])
+    await attempt(`keras/v11/${c}${lens ? ' +sequence_lens' : ''}`, async () => {
+      await exportCase({ name: `keras/v11/${c}${lens ? ' +sequence_lens' : ''}`, src: path.join(FX, 'keras', 'v11', `${c}.h5`), T: 7, B: 5, lens });
+    });
+for (const c of kerasV11) await attempt(`keras/v11/${c} (TF.js golden)`, () => kerasGoldenCase(c));
+if (haveH5py) for (const c of kerasV11.filter((n) => /merge_(sum|mul|ave)/.test(n))) await attempt(`keras/v11/${c} (bit-exact merge)`, () => mergeBitsCase(c));
+// sequence_lens through multi-layer, bidirectional and batch_first stacks
+const lensCases = [
+  ['pt/lstm_bare (LSTM 2L bi) +sequence_lens', 'lstm_bare.pt'],
+  ['pt/legacy_module (GRU 2L batch_first) +sequence_lens', 'legacy_module.pt'],
+  ['pt/gru_f64 (GRU 2L float64) +sequence_lens', 'gru_f64.pt'],
+  ['pt/rnn_relu_bare (RNN relu 2L) +sequence_lens', 'rnn_relu_bare.pt', ['--set', 'nonlinearity=relu']],
+];
+for (const [name, file, sets] of lensCases)
+  await attempt(name, () => exportCase({ name, src: pt(file), sets: sets || [], T: 9, B: 6, lens: true }));
 if (haveH5py) {
+  await attempt('h5/LSTM peepholes bi clip acts H=32 B=11 +sequence_lens', async () => {
+    init(h5('lens_base.h5'), ['--cell', 'lstm', '--input-size', '10', '--hidden-size', '32', '--bidirectional', '--num-layers', '2']);
+    variant(h5('lens_base.h5'), h5('lens.h5'), ['--peepholes', '3', 'clip=3', 'activations=HardSigmoid,Tanh,Softsign,Sigmoid,Tanh,Tanh',
+                                                'activation_alpha=0.2,0,0,0,0,0', 'activation_beta=0.5,0,0,0,0,0']);
+    await exportCase({ name: 'h5/LSTM peepholes bi clip acts H=32 B=11 +sequence_lens', src: h5('lens.h5'), T: 10, B: 11, lens: true });
+  });
   const wide = [
     ['h5/GRU lbr=0 bi clip=2 H=32 B=20', ['--cell', 'gru', '--input-size', '12', '--hidden-size', '32', '--bidirectional'],
       ['linear_before_reset=0', 'clip=2'], 20],
@@ -436,6 +536,7 @@ if (haveH5py) {
                + '            for k, v in i.attrs.items(): o.attrs[k] = v\n'
                + '            i.copy(i[grp], o, grp)\n', h5('two.h5'), h5('enc.h5'), h5('dec.h5')], 'join');
     await exportCase({ name: 'h5/two modules (LSTM enc.rnn + GRU lbr=0 dec)', src: h5('two.h5'), B: 5 });
+    await exportCase({ name: 'h5/two modules +sequence_lens', src: h5('two.h5'), B: 5, lens: true });
   });
 } else {
   rows.push({ name: 'h5/(wide ONNX-semantics files)', dir: 'export', ort: null, note: 'skipped: python3-h5py absent' });

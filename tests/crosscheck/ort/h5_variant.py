@@ -4,7 +4,7 @@ cross-check. Usage: h5_variant.py SRC.h5 DST.h5 [--float32] [--peepholes SEED]
 [ATTR=VALUE ...] with SRC holding one module (made by `rnnck init` or
 `rnnck convert`). ATTR is a schema module attribute (docs/SCHEMA.md):
 linear_before_reset, clip, input_forget, activations (comma-separated names),
-activation_alpha / activation_beta (comma-separated floats).
+activation_alpha / activation_beta (comma-separated floats), merge_mode.
 --peepholes adds peephole_l{k}[_reverse] tensors, U(-1, 1) from SEED.
 --float32 stores every parameter as float32."""
 import sys
@@ -51,7 +51,7 @@ def main():
             go.attrs["peepholes"] = np.int8(1)
         for a in args:
             k, _, v = a.partition("=")
-            if k == "activations":
+            if k in ("activations", "merge_mode"):
                 go.attrs[k] = np.bytes_(v)
             elif k in ("activation_alpha", "activation_beta"):
                 go.attrs[k] = np.array([float(x) for x in v.split(",")], dtype=np.float64)

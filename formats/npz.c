@@ -157,12 +157,17 @@ static rnnck_status write_npz(rnnck_model *m, const char *path) {
         size_t hn = npy_header(t, header, sizeof header);
         void *data = NULL;
         size_t n = 0;
-        st = rnnck__export_tensor(m, i, &data, &n);
-        if (!st) {
-            char *member = rnnck__asprintf("%s.npy", rnnck_tensor_name(t));
-            st = member ? rnnck__zipw_add2(w, member, header, hn, data, n) : rnnck__oom();
-            free(member);
+        int fd;
+        uint64_t off;
+        char *member = rnnck__asprintf("%s.npy", rnnck_tensor_name(t));
+        st = member ? rnnck__export_locate(m, i, &fd, &off) : rnnck__oom();
+        if (!st) st = rnnck__zipw_add_copy(w, member, header, hn, fd, off, rnnck_tensor_nbytes(t));
+        if (st == RNNCK_E_UNSUPPORTED) { /* not in place, or a stream: through memory */
+            rnnck__err_clear();
+            st = rnnck__export_tensor(m, i, &data, &n);
+            if (!st) st = rnnck__zipw_add2(w, member, header, hn, data, n);
         }
+        free(member);
         free(data);
     }
     if (!st) st = rnnck__zipw_finish(w);

@@ -178,10 +178,10 @@ Test(stream, a_pt_whose_data_descriptor_sizes_disagree_with_the_central_director
 }
 
 /* A stored .pt record needs no fix-up, so .pt -> .h5 copies it file to file
- * (copy_file_range into the dataset's early-allocated space): no buffer the
- * size of a tensor, so far less memory than one tensor suffices. The other
- * direction still reads each tensor into memory, which proves the limit
- * bites. */
+ * (copy_file_range into the dataset's early-allocated space), and .pt -> .pt
+ * or .npz into the new archive (its CRC-32 read first): no buffer the size
+ * of a tensor, so far less memory than one tensor suffices. .h5 -> .pt still
+ * reads each tensor into memory, which proves the limit bites. */
 Test(stream, stored_pt_records_are_copied_to_h5_without_a_tensor_sized_buffer) {
     test_deadline(600);
 #if defined(__SANITIZE_ADDRESS__)
@@ -202,6 +202,15 @@ Test(stream, stored_pt_records_are_copied_to_h5_without_a_tensor_sized_buffer) {
     cr_assert_eq(run_limited(limit, to_h5), 0, ".pt -> .h5 needs more than %ld MB of address space", limit / MB);
     require_same_tensors(h5, back);
     require_same_tensors(pt, back);
+    /* .pt -> .pt and .pt -> .npz copy the records the same way */
+    char *pt3 = path_join(dir, "copy.pt"), *npz = path_join(dir, "copy.npz");
+    const char *to_pt3[] = {"convert", pt, pt3, NULL}, *to_npz[] = {"convert", pt, npz, NULL};
+    cr_assert_eq(run_limited(limit, to_pt3), 0, ".pt -> .pt needs more than %ld MB of address space", limit / MB);
+    cr_assert_eq(run_limited(limit, to_npz), 0, ".pt -> .npz needs more than %ld MB of address space", limit / MB);
+    require_same_tensors(pt, pt3);
+    require_same_tensors(pt, npz);
+    free(pt3);
+    free(npz);
     const char *again[] = {"convert", back, pt2, NULL};
     cr_assert_neq(run_limited(limit, again), 0, "the limit does not constrain the tool");
     free(h5);

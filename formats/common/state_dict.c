@@ -493,7 +493,8 @@ void rnnck__strided_copy(const rnnck_tensor *t, void *dst) {
 /* The forget_bias of an LSTM is added to the forget pre-activation at run
  * time; adding it once to bias_ih's f block gives the same sum, so the fold is
  * exact under the conversion policy (DESIGN.md section 3). */
-static void fold_forget_bias(const rnnck_model *m, const rnnck_tensor *t, void *data) {
+/* The LSTM whose bias_ih t is, when that LSTM has a forget_bias to fold. */
+static const rnnck_module_info *fold_owner(const rnnck_model *m, const rnnck_tensor *t) {
     for (size_t i = 0; i < rnnck_model_module_count(m); i++) {
         const rnnck_module_info *info = rnnck_model_module(m, i);
         if (info->cell != RNNCK_CELL_LSTM || info->forget_bias == 0 || !info->bias) continue;
@@ -501,13 +502,24 @@ static void fold_forget_bias(const rnnck_model *m, const rnnck_tensor *t, void *
             for (int d = 0; d < (info->bidirectional ? 2 : 1); d++) {
                 char name[1200];
                 if (rnnck__param_full_name(info, RNNCK_PARAM_BIAS_IH, layer, d, name, sizeof name)) continue;
-                if (strcmp(name, rnnck_tensor_name(t)) != 0) continue;
-                int64_t h = info->hidden_size; /* gate order ifgo: f is block 1 */
-                for (int64_t k = h; k < 2 * h; k++)
-                    rnnck__store_double(t->dtype, data, k,
-                                        rnnck__load_as_double(t->dtype, data, k) + info->forget_bias);
+                if (strcmp(name, rnnck_tensor_name(t)) == 0) return info;
             }
     }
+    return NULL;
+}
+
+static void fold_forget_bias(const rnnck_model *m, const rnnck_tensor *t, void *data) {
+    const rnnck_module_info *info = fold_owner(m, t);
+    if (!info) return;
+    int64_t h = info->hidden_size; /* gate order ifgo: f is block 1 */
+    for (int64_t k = h; k < 2 * h; k++)
+        rnnck__store_double(t->dtype, data, k, rnnck__load_as_double(t->dtype, data, k) + info->forget_bias);
+}
+
+rnnck_status rnnck__export_locate(rnnck_model *m, size_t i, int *fd, uint64_t *offset) {
+    rnnck_tensor *t = rnnck_model_tensor(m, i);
+    if (!t || fold_owner(m, t)) return RNNCK_E_UNSUPPORTED;
+    return rnnck__model_locate(m, t, fd, offset);
 }
 
 rnnck_status rnnck__export_tensor(rnnck_model *m, size_t i, void **data, size_t *nbytes) {

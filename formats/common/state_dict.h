@@ -45,6 +45,10 @@ rnnck_status rnnck__export_check(const rnnck_model *m, const char *label);
  * loading it from the model's source if needed, with a forget_bias folded
  * into the f block when tensor i is such a module's bias_ih. */
 rnnck_status rnnck__export_tensor(rnnck_model *m, size_t i, void **data, size_t *nbytes);
+/* Where tensor i of m lies verbatim in its source file, as exported (no
+ * forget_bias to fold into it): rnnck__model_locate's answer, so a writer
+ * can copy it file to file. RNNCK_E_UNSUPPORTED: use rnnck__export_tensor. */
+rnnck_status rnnck__export_locate(rnnck_model *m, size_t i, int *fd, uint64_t *offset);
 /* Copies the elements of a loaded, possibly strided tensor into dst in C
  * order, byte for byte (bit-exact for every dtype). */
 void rnnck__strided_copy(const rnnck_tensor *t, void *dst);

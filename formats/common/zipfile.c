@@ -363,8 +363,9 @@ void rnnck__zipw_free(rnnck__zipw *w) {
 #define ZIP64_VERSION 45
 #define ZIP64_MARK32 0xFFFFFFFFu
 
-rnnck_status rnnck__zipw_add2(rnnck__zipw *w, const char *name, const void *head, size_t head_len, const void *data,
-                             size_t len) {
+/* Records member `name` (size bytes, CRC-32 crc) and writes its local
+ * header; its data comes next, starting on a 64-byte boundary. */
+static rnnck_status zw_header(rnnck__zipw *w, const char *name, uint32_t crc, uint64_t size) {
     size_t name_len = strlen(name);
     if (name_len > 0xFFFF) return rnnck__err(RNNCK_E_USAGE, "%s: member name too long", w->label);
     /* local header (30) + name + zip64 extra (20) + "FB" extra (4 + pad):
@@ -381,8 +382,8 @@ rnnck_status rnnck__zipw_add2(rnnck__zipw *w, const char *name, const void *head
     zipw_entry *e = &w->entries[w->n];
     e->name = rnnck__strdup(name);
     if (!e->name) return rnnck__oom();
-    e->crc = (uint32_t)crc32_z(crc32_z(0, head, head_len), data, len);
-    e->size = (uint64_t)head_len + len;
+    e->crc = crc;
+    e->size = size;
     e->offset = w->pos;
     w->n++;
     unsigned char h[30];
@@ -408,8 +409,48 @@ rnnck_status rnnck__zipw_add2(rnnck__zipw *w, const char *name, const void *head
     rnnck_status st = zw_write(w, h, sizeof h);
     if (!st) st = zw_write(w, name, name_len);
     if (!st) st = zw_write(w, extra, 24 + pad);
+    return st;
+}
+
+rnnck_status rnnck__zipw_add2(rnnck__zipw *w, const char *name, const void *head, size_t head_len, const void *data,
+                             size_t len) {
+    uint32_t crc = (uint32_t)crc32_z(crc32_z(0, head, head_len), data, len);
+    rnnck_status st = zw_header(w, name, crc, (uint64_t)head_len + len);
     if (!st) st = zw_write(w, head, head_len);
     if (!st) st = zw_write(w, data, len);
+    return st;
+}
+
+rnnck_status rnnck__zipw_add_copy(rnnck__zipw *w, const char *name, const void *head, size_t head_len, int src_fd,
+                                  uint64_t src_off, uint64_t len) {
+    struct stat sb;
+    int out_fd = fileno(w->fp);
+    if (out_fd < 0 || fstat(out_fd, &sb) != 0 || !S_ISREG(sb.st_mode)) return RNNCK_E_UNSUPPORTED; /* a stream */
+    /* The CRC-32 goes in the header, before the data: read it first. */
+    enum { CHUNK = 1 << 20 };
+    unsigned char *buf = malloc(CHUNK);
+    if (!buf) return rnnck__oom();
+    uLong crc = crc32_z(0, head, head_len);
+    rnnck_status st = RNNCK_OK;
+    for (uint64_t done = 0; done < len && !st;) {
+        size_t want = len - done < CHUNK ? (size_t)(len - done) : CHUNK;
+        ssize_t got = pread(src_fd, buf, want, (off_t)(src_off + done));
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0)
+            st = rnnck__err(got < 0 ? RNNCK_E_IO : RNNCK_E_FORMAT, "%s: input ended or failed after %llu of %llu bytes",
+                            w->label, (unsigned long long)done, (unsigned long long)len);
+        else
+            crc = crc32_z(crc, buf, (size_t)got), done += (uint64_t)got;
+    }
+    free(buf);
+    if (!st) st = zw_header(w, name, (uint32_t)crc, (uint64_t)head_len + len);
+    if (!st) st = zw_write(w, head, head_len);
+    if (!st && fflush(w->fp) != 0)
+        st = rnnck__err(RNNCK_E_WRITE, "%s: write failed: %s", w->label, strerror(errno));
+    if (!st) st = rnnck__copy_range(src_fd, src_off, out_fd, w->pos, len, w->label);
+    if (!st && fseeko(w->fp, (off_t)(w->pos + len), SEEK_SET) != 0)
+        st = rnnck__err(RNNCK_E_WRITE, "%s: seek failed: %s", w->label, strerror(errno));
+    if (!st) w->pos += len;
     return st;
 }
 

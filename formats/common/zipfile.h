@@ -70,6 +70,12 @@ rnnck_status rnnck__zipw_add(rnnck__zipw *w, const char *name, const void *data,
  * back to back, with no copy joining them. */
 rnnck_status rnnck__zipw_add2(rnnck__zipw *w, const char *name, const void *head, size_t head_len, const void *data,
                              size_t len);
+/* The same with the body copied file to file from bytes [src_off, src_off +
+ * len) of src_fd (rnnck__copy_range; its CRC-32 read first), so no buffer
+ * holds it. RNNCK_E_UNSUPPORTED (nothing written) when the archive goes to
+ * a stream, not a regular file: write it with rnnck__zipw_add2 then. */
+rnnck_status rnnck__zipw_add_copy(rnnck__zipw *w, const char *name, const void *head, size_t head_len, int src_fd,
+                                  uint64_t src_off, uint64_t len);
 /* Writes the central directory and end record. The writer stays to be freed. */
 rnnck_status rnnck__zipw_finish(rnnck__zipw *w);
 void rnnck__zipw_free(rnnck__zipw *w);

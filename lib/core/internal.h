@@ -127,6 +127,8 @@ typedef struct rnnck_source_ops {
 
 /* Gives the model a source; the model closes it when freed. */
 void rnnck__model_set_source(rnnck_model *m, const rnnck_source_ops *ops, void *ctx);
+/* The model's source context when its source has these ops, else NULL. */
+void *rnnck__model_source(const rnnck_model *m, const rnnck_source_ops *ops);
 /* Adds an unloaded tensor (metadata only) under `name`; takes a reference. */
 rnnck_status rnnck__model_add_tensor_ref(rnnck_model *m, const char *name, rnnck_tensor *t);
 /* Adds a module description without creating its parameters (readers that

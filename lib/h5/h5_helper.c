@@ -8,6 +8,8 @@
  *   rnnck-h5-reader check AS_BYTES CPU_S PATH MAX_TENSORS MAX_TENSOR_BYTES MAX_DIM FLAGS
  *   rnnck-h5-reader tree|probe (same arguments as walk; h5_tree.c)
  *   rnnck-h5-reader serve AS_BYTES CPU_S PATH   (reads requested on fd 0)
+ * walk replies with the model's description as report lines (h5_remote.c),
+ * check with the report, tree and probe with h5_tree.c's lines.
  * Replies on fd 1 (see h5_isolate.c for the records). Exit 0 after a
  * complete reply (serve: at the end of the requests), 2 on bad usage or a
  * malformed request, 3 if the reply could not be written. */

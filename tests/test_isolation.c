@@ -673,3 +673,41 @@ Test(isolation, an_inconsistent_description_from_the_helper_is_refused) {
     cr_expect_eq(rebuild_lines(path, misshapen, 5), RNNCK_E_FORMAT);
     free(path);
 }
+
+/* Bytes this process has read through read()/pread() so far. */
+static long long bytes_read(void) {
+    FILE *f = fopen("/proc/self/io", "r");
+    long long v = -1, val;
+    char key[64];
+    while (f && fscanf(f, "%63[^:]: %lld\n", key, &val) == 2)
+        if (strcmp(key, "rchar") == 0) v = val;
+    if (f) fclose(f);
+    return v;
+}
+
+Test(isolation, a_contiguous_tensor_of_an_untrusted_file_is_read_as_its_own_bytes_only) {
+    char *path = fixture_path("schema/example_lstm.h5");
+    rnnck_model *m = NULL;
+    cr_assert_eq(rnnck_load(path, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_tensor *big = NULL;
+    for (size_t i = 0; i < rnnck_model_tensor_count(m); i++) {
+        rnnck_tensor *t = rnnck_model_tensor(m, i);
+        if (!big || rnnck_tensor_nbytes(t) > rnnck_tensor_nbytes(big)) big = t;
+    }
+    cr_assert(big && rnnck_tensor_nbytes(big) > 0);
+    /* reading /proc/self/io is counted too: measure what one look costs */
+    long long probe = bytes_read();
+    if (probe < 0) cr_skip_test("no /proc/self/io here: bytes read cannot be counted");
+    long long look = bytes_read() - probe;
+    unsigned long long starts = rnnck__h5_helper_starts(), opens = rnnck__h5_inproc_opens();
+    long long before = bytes_read();
+    cr_assert_eq(rnnck_model_load_tensor(m, big), RNNCK_OK, "%s", rnnck_errmsg());
+    long long extra = bytes_read() - before - look - (long long)rnnck_tensor_nbytes(big);
+    /* a look's own size may differ by a digit or two of the counters */
+    cr_expect(extra >= -4 && extra <= 4, "reading %s (%zu bytes) read %lld bytes more than it holds",
+              rnnck_tensor_name(big), rnnck_tensor_nbytes(big), extra);
+    cr_expect_eq(rnnck__h5_helper_starts(), starts, "no helper for contiguous data");
+    cr_expect_eq(rnnck__h5_inproc_opens(), opens);
+    rnnck_model_free(m);
+    free(path);
+}

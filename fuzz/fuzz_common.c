@@ -276,6 +276,27 @@ static bool schema_can_hold(const rnnck_model *m) {
     return true;
 }
 
+void fz_require_same_model(rnnck_model *m, rnnck_model *back, bool exact, const char *what) {
+    FZ_REQUIRE(rnnck_model_tensor_count(back) == rnnck_model_tensor_count(m), "%zu tensors became %zu",
+               rnnck_model_tensor_count(m), rnnck_model_tensor_count(back));
+    for (size_t i = 0; i < rnnck_model_tensor_count(m); i++) {
+        const rnnck_tensor *a = rnnck_model_tensor(m, i);
+        rnnck_tensor *b = NULL;
+        FZ_REQUIRE(rnnck_model_find(back, rnnck_tensor_name(a), &b) == RNNCK_OK, "tensor '%s' lost in %s",
+                   rnnck_tensor_name(a), what);
+        fz_require_same_tensor(a, b, rnnck_tensor_name(a));
+    }
+    FZ_REQUIRE(rnnck_model_module_count(back) == rnnck_model_module_count(m), "%zu modules became %zu",
+               rnnck_model_module_count(m), rnnck_model_module_count(back));
+    for (size_t i = 0; i < rnnck_model_module_count(m); i++) {
+        const rnnck_module_info *a = rnnck_model_module(m, i);
+        size_t j;
+        FZ_REQUIRE(rnnck_model_find_module(back, a->name, &j) == RNNCK_OK, "module '%s' lost (%s)",
+                   a->name, what);
+        require_same_module(a, rnnck_model_module(back, j), exact);
+    }
+}
+
 void fz_check_roundtrip(rnnck_model *m, const char *format, const char *file_name, fz_reopen_fn reopen) {
     fz_check_roundtrip_flags(m, format, file_name, reopen, 0);
 }
@@ -305,31 +326,20 @@ void fz_check_roundtrip_flags(rnnck_model *m, const char *format, const char *fi
     FZ_REQUIRE(st == RNNCK_OK, "reading back our own %s output failed (%d): %s", format, (int)st, rnnck_errmsg());
     FZ_REQUIRE(rnnck_model_load_all(back) == RNNCK_OK, "loading our own %s output failed: %s", format,
                rnnck_errmsg());
-    FZ_REQUIRE(rnnck_model_tensor_count(back) == rnnck_model_tensor_count(m), "%zu tensors became %zu",
-               rnnck_model_tensor_count(m), rnnck_model_tensor_count(back));
-    for (size_t i = 0; i < rnnck_model_tensor_count(m); i++) {
-        const rnnck_tensor *a = rnnck_model_tensor(m, i);
-        rnnck_tensor *b = NULL;
-        FZ_REQUIRE(rnnck_model_find(back, rnnck_tensor_name(a), &b) == RNNCK_OK, "tensor '%s' lost in the %s round trip",
-                   rnnck_tensor_name(a), format);
-        fz_require_same_tensor(a, b, rnnck_tensor_name(a));
-    }
-    FZ_REQUIRE(rnnck_model_module_count(back) == rnnck_model_module_count(m), "%zu modules became %zu",
-               rnnck_model_module_count(m), rnnck_model_module_count(back));
-    bool exact = strcmp(format, "rnnck") == 0;
-    for (size_t i = 0; i < rnnck_model_module_count(m); i++) {
+    char what[64];
+    snprintf(what, sizeof what, "the %s round trip", format);
+    fz_require_same_model(m, back, strcmp(format, "rnnck") == 0, what);
+    for (size_t i = 0; !strcmp(format, "onnx") && i < rnnck_model_module_count(m); i++) {
         const rnnck_module_info *a = rnnck_model_module(m, i);
         size_t j;
         FZ_REQUIRE(rnnck_model_find_module(back, a->name, &j) == RNNCK_OK, "module '%s' lost in the round trip",
                    a->name);
         const rnnck_module_info *b = rnnck_model_module(back, j);
-        require_same_module(a, b, exact);
-        if (!strcmp(format, "onnx"))
-            FZ_REQUIRE(a->reverse == b->reverse && a->output_reversed == b->output_reversed &&
-                           a->merge_mode == b->merge_mode,
-                       "module '%s': direction (reverse %d, output_reversed %d, merge %s) became (%d, %d, %s) "
-                       "through onnx", a->name, a->reverse, a->output_reversed, rnnck_merge_mode_name(a->merge_mode),
-                       b->reverse, b->output_reversed, rnnck_merge_mode_name(b->merge_mode));
+        FZ_REQUIRE(a->reverse == b->reverse && a->output_reversed == b->output_reversed &&
+                       a->merge_mode == b->merge_mode,
+                   "module '%s': direction (reverse %d, output_reversed %d, merge %s) became (%d, %d, %s) "
+                   "through onnx", a->name, a->reverse, a->output_reversed, rnnck_merge_mode_name(a->merge_mode),
+                   b->reverse, b->output_reversed, rnnck_merge_mode_name(b->merge_mode));
     }
     rnnck_model_free(back);
     unlink(path);

@@ -53,6 +53,10 @@ void fz_check_roundtrip(rnnck_model *m, const char *format, const char *file_nam
  * too. */
 void fz_check_roundtrip_flags(rnnck_model *m, const char *format, const char *file_name, fz_reopen_fn reopen,
                               unsigned flags);
+/* back holds the same tensors (by name, bit for bit) and module descriptions
+ * (exact: every field; else as a foreign format can hold them) as m; what
+ * names the comparison in the abort message. Both models are fully loaded. */
+void fz_require_same_model(rnnck_model *m, rnnck_model *back, bool exact, const char *what);
 /* Two tensors hold the same dtype, shape and bytes. */
 void fz_require_same_tensor(const rnnck_tensor *a, const rnnck_tensor *b, const char *what);
 

@@ -522,8 +522,9 @@ RNNCK_API rnnck_status rnnck_model_gate(const rnnck_model *m, size_t module, rnn
                                         rnnck_tensor **out);
 
 /* Loads the data of tensor t of the lazily opened model m into t, where it
- * stays (no-op when loaded). t must be a tensor of m. Chunked datasets are
- * read in the isolated helper (see rnnck_load). On failure t stays unloaded.
+ * stays (no-op when loaded). t must be a tensor of m. Chunked and compact
+ * datasets of an untrusted HDF5 file are read in the isolated helper (see
+ * rnnck_load). On failure t stays unloaded.
  * Returns (the "lazy-read statuses"): RNNCK_OK; RNNCK_E_USAGE if m or t is
  * NULL or m has no data source for t; RNNCK_E_FORMAT if the dataset cannot
  * be read (file changed since opening, corrupt data, libhdf5 crashed in the
@@ -581,14 +582,16 @@ RNNCK_API void rnnck_limits_init(rnnck_limits *limits);
  * rnnck_model_free. limits may be NULL for defaults. Caller owns *out.
  * Returns: RNNCK_OK; RNNCK_E_USAGE (path or out NULL, a limit < 1 or
  * max_tensor_bytes < 0); RNNCK_E_IO (cannot open or stat, not a regular
- * file); RNNCK_E_FORMAT (empty, not HDF5, not rnnck, malformed, over a limit,
- * libhdf5 crashed); RNNCK_E_UNSUPPORTED (newer schema major, HDF5 features
+ * file, the file changed while it was being read); RNNCK_E_FORMAT (empty,
+ * not HDF5, not rnnck, malformed, over a limit, libhdf5 crashed); RNNCK_E_UNSUPPORTED (newer schema major, HDF5 features
  * outside the schema); RNNCK_E_NOMEM.
- * Isolation: libhdf5 1.10.8 can crash on malformed files, so the metadata walk
- * first runs in a separate helper program, rnnck-h5-reader (and, if it
- * passes, again in this process), and reads of chunked datasets run in the
- * helper too; a helper that dies becomes RNNCK_E_FORMAT ("libhdf5 crashed
- * while reading this file"). The helper is installed in
+ * Isolation: libhdf5 1.10.8 can crash on malformed files, so libhdf5 never
+ * reads the file in this process: the metadata walk runs in a separate
+ * helper program, rnnck-h5-reader, which sends back a description of the
+ * model that this process checks and builds the model from; contiguous data
+ * is then read from the file directly, chunked and compact data by one
+ * helper kept for the model (ended by rnnck_model_free); a helper that dies
+ * becomes RNNCK_E_FORMAT ("libhdf5 crashed while reading this file"). The helper is installed in
  * LIBEXECDIR/rnnck/ and found from the library's own location (dladdr:
  * LIBDIR/../libexec/rnnck relative to librnnck.so, BINDIR/../libexec/rnnck
  * relative to a program linking librnnck.a, the same directory in a build

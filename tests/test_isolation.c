@@ -375,6 +375,20 @@ Test(isolation, an_open_that_detects_an_rnnck_file_walks_it_in_the_probe_helper_
     free(good);
 }
 
+static rnnck_report *description(void) {
+    rnnck_report *r = calloc(1, sizeof *r);
+    cr_assert(r && rnnck__report_add(r, "T 74 2f74 1 0 0 0 0") == RNNCK_OK);
+    return r;
+}
+
+/* Whether a load of the file with identity sb and these limits gets the note. */
+static bool took(const struct stat *sb, const rnnck_limits *l) {
+    rnnck_report *r = rnnck__h5_walked(sb, l);
+    bool got = r != NULL;
+    rnnck_report_free(r);
+    return got;
+}
+
 Test(isolation, a_walk_noted_at_detection_counts_only_for_the_unchanged_file_once) {
     char *dir = tmpdir_new();
     char *src = fixture_path("schema/example_lstm.h5"), path[512];
@@ -383,27 +397,327 @@ Test(isolation, a_walk_noted_at_detection_counts_only_for_the_unchanged_file_onc
     cr_assert_eq(rnnck_load(src, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
     cr_assert_eq(rnnck_save(m, path), RNNCK_OK, "%s", rnnck_errmsg());
     rnnck_model_free(m);
-    struct stat before;
+    struct stat before, now;
     cr_assert_eq(stat(path, &before), 0);
-    rnnck__h5_walked_note(path, &before);
-    cr_expect(rnnck__h5_walked(path, NULL));
-    cr_expect(!rnnck__h5_walked(path, NULL), "a note serves one load only");
-    rnnck__h5_walked_note(path, &before);
+    now = before;
+    rnnck__h5_walked_note(path, &before, description());
+    cr_expect(took(&now, NULL));
+    cr_expect(!took(&now, NULL), "a note serves one load only");
+    rnnck__h5_walked_note(path, &before, description());
     rnnck_limits l;
     rnnck_limits_init(&l);
     l.max_dim = 1000;
-    cr_expect(!rnnck__h5_walked(path, &l), "noted under the default limits, loaded under others");
-    rnnck__h5_walked_note(path, &before);
+    cr_expect(!took(&now, &l), "noted under the default limits, loaded under others");
+    rnnck__h5_walked_note(path, &before, description());
     rnnck__h5_walked_forget();
-    cr_expect(!rnnck__h5_walked(path, NULL));
+    cr_expect(!took(&now, NULL));
     /* The file changes after the walk: its mtime and ctime move. */
-    rnnck__h5_walked_note(path, &before);
+    rnnck__h5_walked_note(path, &before, description());
     struct timespec later[2] = {{before.st_atim.tv_sec + 10, 0}, {before.st_mtim.tv_sec + 10, 0}};
     cr_assert_eq(utimensat(AT_FDCWD, path, later, 0), 0);
-    cr_expect(!rnnck__h5_walked(path, NULL), "a file changed since its walk counts as walked");
+    cr_assert_eq(stat(path, &now), 0);
+    cr_expect(!took(&now, NULL), "a file changed since its walk counts as walked");
     /* ... or changed while the helper walked it: nothing is noted. */
-    rnnck__h5_walked_note(path, &before);
-    cr_expect(!rnnck__h5_walked(path, NULL));
+    rnnck__h5_walked_note(path, &before, description());
+    cr_expect(!took(&before, NULL));
     free(src);
     tmpdir_remove(dir);
+}
+
+/* ---- untrusted rnnck files never reach libhdf5 in this process ---- */
+
+#include "helpers/h5craft.h"
+
+/* Every tensor of a and b (both fully loaded) equal byte for byte. */
+static void expect_same_models(rnnck_model *a, rnnck_model *b) {
+    cr_assert_eq(rnnck_model_tensor_count(a), rnnck_model_tensor_count(b));
+    cr_assert_eq(rnnck_model_module_count(a), rnnck_model_module_count(b));
+    for (size_t i = 0; i < rnnck_model_module_count(a); i++) {
+        const rnnck_module_info *x = rnnck_model_module(a, i), *y = rnnck_model_module(b, i);
+        cr_expect_str_eq(x->name, y->name);
+        cr_expect(x->cell == y->cell && x->input_size == y->input_size && x->hidden_size == y->hidden_size &&
+                  x->num_layers == y->num_layers && x->proj_size == y->proj_size && x->bias == y->bias &&
+                  x->bidirectional == y->bidirectional && x->batch_first == y->batch_first && x->dtype == y->dtype &&
+                  x->linear_before_reset == y->linear_before_reset && x->forget_bias == y->forget_bias &&
+                  x->peepholes == y->peepholes && x->clip == y->clip && x->input_forget == y->input_forget &&
+                  x->reverse == y->reverse && x->output_reversed == y->output_reversed &&
+                  x->merge_mode == y->merge_mode,
+                  "module '%s' differs", x->name);
+        for (int d = 0; d < 2; d++)
+            for (int k = 0; k < RNNCK_ACT_SLOTS; k++) /* field by field: the struct has padding */
+                cr_expect(x->act[d][k].kind == y->act[d][k].kind && x->act[d][k].alpha == y->act[d][k].alpha &&
+                              x->act[d][k].beta == y->act[d][k].beta,
+                          "module '%s': activation %d/%d differs", x->name, d, k);
+    }
+    for (size_t i = 0; i < rnnck_model_tensor_count(a); i++) {
+        const rnnck_tensor *x = rnnck_model_tensor(a, i), *y = rnnck_model_tensor(b, i);
+        cr_expect_str_eq(rnnck_tensor_name(x), rnnck_tensor_name(y));
+        cr_expect_eq(rnnck_tensor_dtype(x), rnnck_tensor_dtype(y));
+        cr_assert_eq(rnnck_tensor_nbytes(x), rnnck_tensor_nbytes(y));
+        cr_expect(memcmp(rnnck_tensor_cdata(x), rnnck_tensor_cdata(y), rnnck_tensor_nbytes(x)) == 0, "%s differs",
+                  rnnck_tensor_name(x));
+    }
+}
+
+/* rnnck_open (detected, and --from rnnck) and rnnck_load, each with a full
+ * load: no libhdf5 open of the file here, and the same model as a trusted
+ * (in-process) read. */
+static void expect_untouched_by_libhdf5(const char *path) {
+    rnnck_open_opts trusted = {.flags = RNNCK_OPEN_TRUSTED}, named = {.format = "rnnck"};
+    rnnck_model *want = NULL;
+    unsigned long long opens = rnnck__h5_inproc_opens();
+    cr_assert_eq(rnnck_open(path, &trusted, &want), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_load_all(want), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_gt(rnnck__h5_inproc_opens(), opens, "a trusted open is counted");
+    for (int how = 0; how < 3; how++) {
+        rnnck_model *m = NULL;
+        opens = rnnck__h5_inproc_opens();
+        rnnck_status st = how == 0 ? rnnck_open(path, NULL, &m) : how == 1 ? rnnck_open(path, &named, &m)
+                                                                           : rnnck_load(path, NULL, &m);
+        cr_assert_eq(st, RNNCK_OK, "%s: %s", path, rnnck_errmsg());
+        cr_assert_eq(rnnck_model_load_all(m), RNNCK_OK, "%s: %s", path, rnnck_errmsg());
+        cr_expect_eq(rnnck__h5_inproc_opens(), opens, "%s (way %d): libhdf5 opened the untrusted file here", path,
+                     how);
+        expect_same_models(m, want);
+        rnnck_model_free(m);
+    }
+    rnnck_model_free(want);
+}
+
+Test(isolation, an_untrusted_rnnck_open_and_full_load_never_open_the_file_with_libhdf5_here) {
+    char *dir = tmpdir_new();
+    char *example = fixture_path("schema/example_lstm.h5"), *gru = fixture_path("schema/h5py_gru.h5");
+    expect_untouched_by_libhdf5(example);
+    expect_untouched_by_libhdf5(gru);
+    /* chunked (compressed) datasets */
+    char *packed = path_join(dir, "packed.h5");
+    rnnck_model *m = craft_example(RNNCK_F32);
+    rnnck_write_opts wo = {.format = "rnnck", .compress = 4};
+    cr_assert_eq(rnnck_write_ex(m, packed, &wo, NULL), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_model_free(m);
+    expect_untouched_by_libhdf5(packed);
+    /* check stays in the helper too */
+    unsigned long long opens = rnnck__h5_inproc_opens();
+    rnnck_report *r = NULL;
+    cr_expect_eq(rnnck_check_file(packed, 0, &r), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_expect_eq(rnnck_report_count(r), 0);
+    rnnck_report_free(r);
+    cr_expect_eq(rnnck__h5_inproc_opens(), opens);
+    free(packed);
+    free(example);
+    free(gru);
+    tmpdir_remove(dir);
+}
+
+/* Big-endian and compact datasets: read from the descriptor (swapped) and
+ * through the session, as libhdf5 reads them in-process. */
+Test(isolation, big_endian_and_compact_datasets_read_without_libhdf5_match_the_trusted_read) {
+    char *dir = tmpdir_new();
+    char *path = craft_example_copy(dir, "orders.h5");
+    float f[12];
+    int64_t q[5];
+    double c[6];
+    for (int i = 0; i < 12; i++) f[i] = 0.5f * (float)i - 2.25f;
+    for (int i = 0; i < 5; i++) q[i] = ((int64_t)1 << 40) * i - 7;
+    for (int i = 0; i < 6; i++) c[i] = 1.0 / (i + 1);
+    hsize_t d12[2] = {3, 4}, d5[1] = {5}, d6[1] = {6};
+    cr_assert_eq(h5c_put_dataset(path, "/be_f32", H5T_IEEE_F32BE, 2, d12, H5P_DEFAULT, NULL), 0);
+    cr_assert_eq(h5c_put_dataset(path, "/be_i64", H5T_STD_I64BE, 1, d5, H5P_DEFAULT, NULL), 0);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_layout(dcpl, H5D_COMPACT);
+    cr_assert_eq(h5c_put_dataset(path, "/compact_f64", H5T_IEEE_F64LE, 1, d6, dcpl, NULL), 0);
+    H5Pclose(dcpl);
+    /* the data, converted to the file's order by libhdf5 */
+    hid_t fid = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    cr_assert_geq(fid, 0);
+    const char *names[] = {"/be_f32", "/be_i64", "/compact_f64"};
+    hid_t mems[] = {H5T_NATIVE_FLOAT, H5T_NATIVE_INT64, H5T_NATIVE_DOUBLE};
+    const void *data[] = {f, q, c};
+    for (int i = 0; i < 3; i++) {
+        hid_t ds = H5Dopen2(fid, names[i], H5P_DEFAULT);
+        cr_assert_geq(ds, 0);
+        cr_assert_geq(H5Dwrite(ds, mems[i], H5S_ALL, H5S_ALL, H5P_DEFAULT, data[i]), 0);
+        H5Dclose(ds);
+    }
+    H5Fclose(fid);
+    expect_untouched_by_libhdf5(path);
+    rnnck_model *m = NULL;
+    cr_assert_eq(rnnck_load(path, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    float gf[12];
+    int64_t gq[5];
+    double gc[6];
+    cr_assert_eq(rnnck_model_read(m, "be_f32", RNNCK_F32, gf, sizeof gf), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_read(m, "be_i64", RNNCK_I64, gq, sizeof gq), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_read(m, "compact_f64", RNNCK_F64, gc, sizeof gc), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_expect(memcmp(gf, f, sizeof f) == 0 && memcmp(gq, q, sizeof q) == 0 && memcmp(gc, c, sizeof c) == 0);
+    rnnck_model_free(m);
+    free(path);
+    tmpdir_remove(dir);
+}
+
+/* A file of 200 chunked datasets (fill value i*1000+k). */
+static char *many_chunked(const char *dir) {
+    char *path = path_join(dir, "many.h5");
+    rnnck_model *m;
+    cr_assert_eq(rnnck_model_new(&m), RNNCK_OK);
+    for (int i = 0; i < 200; i++) {
+        int64_t shape[2] = {4, 8};
+        rnnck_tensor *t;
+        char name[32];
+        snprintf(name, sizeof name, "t%03d", i);
+        cr_assert_eq(rnnck_tensor_new(RNNCK_F32, 2, shape, &t), RNNCK_OK);
+        float *d = rnnck_tensor_data(t);
+        for (int k = 0; k < 32; k++) d[k] = (float)(i * 1000 + k);
+        cr_assert_eq(rnnck_model_add_tensor(m, name, t), RNNCK_OK);
+        rnnck_tensor_free(t);
+    }
+    rnnck_write_opts wo = {.format = "rnnck", .compress = 1};
+    cr_assert_eq(rnnck_write_ex(m, path, &wo, NULL), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_model_free(m);
+    return path;
+}
+
+static void expect_tensor_values(rnnck_model *m, int i) {
+    char name[32];
+    float got[32];
+    snprintf(name, sizeof name, "t%03d", i);
+    cr_assert_eq(rnnck_model_read(m, name, RNNCK_F32, got, sizeof got), RNNCK_OK, "%s", rnnck_errmsg());
+    for (int k = 0; k < 32; k++) cr_expect_eq(got[k], (float)(i * 1000 + k), "%s[%d]", name, k);
+}
+
+Test(isolation, a_file_of_200_chunked_datasets_is_read_by_one_helper_session_not_one_helper_each) {
+    test_deadline(300);
+    char *dir = tmpdir_new();
+    char *path = many_chunked(dir);
+    unsigned long long starts = rnnck__h5_helper_starts();
+    rnnck_model *m = NULL;
+    cr_assert_eq(rnnck_load(path, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_expect_eq(rnnck__h5_helper_starts() - starts, 1, "the walk");
+    cr_assert_eq(rnnck_model_load_all(m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_expect_eq(rnnck__h5_helper_starts() - starts, 2, "the walk and one session for all 200 datasets");
+    cr_expect_eq(rnnck__h5_source_sessions(m), 1);
+    /* lazy reads again and again: the session's budget (the datasets' bytes)
+     * runs out after one pass, and a new session serves the next */
+    for (int pass = 0; pass < 3; pass++)
+        for (int i = 0; i < 200; i += 7) expect_tensor_values(m, i);
+    unsigned sessions = rnnck__h5_source_sessions(m);
+    cr_expect(sessions >= 1 && sessions <= 2, "%u sessions for under two passes of reads", sessions);
+    rnnck_model_free(m);
+    cr_expect_eq(only_child(), 0, "the session ends with the model");
+    free(path);
+    tmpdir_remove(dir);
+}
+
+Test(isolation, a_model_whose_session_helper_died_starts_a_new_one_at_the_next_read) {
+    char *dir = tmpdir_new();
+    char *path = many_chunked(dir);
+    rnnck_model *m = NULL;
+    cr_assert_eq(rnnck_load(path, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    expect_tensor_values(m, 3);
+    pid_t helper = only_child();
+    cr_assert_gt(helper, 0, "the session's helper is this process's only child");
+    cr_assert_eq(kill(helper, SIGKILL), 0);
+    float got[32];
+    cr_expect_eq(rnnck_model_read(m, "t004", RNNCK_F32, got, sizeof got), RNNCK_E_FORMAT);
+    cr_expect(strstr(rnnck_errmsg(), "many.h5: /t004"), "%s", rnnck_errmsg());
+    expect_tensor_values(m, 4); /* the dataset is fine: a new helper reads it */
+    expect_tensor_values(m, 199);
+    cr_expect_eq(rnnck__h5_source_sessions(m), 2);
+    rnnck_model_free(m);
+    free(path);
+    tmpdir_remove(dir);
+}
+
+/* The description the helper sends is checked like file data. */
+static rnnck_status rebuild_lines(const char *path, const char *const *lines, size_t n) {
+    rnnck_report r = {0};
+    for (size_t i = 0; i < n; i++) cr_assert_eq(rnnck__report_add(&r, lines[i]), RNNCK_OK);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(fd, 0);
+    struct stat sb;
+    cr_assert_eq(fstat(fd, &sb), 0);
+    rnnck_model *m = NULL;
+    rnnck_status st = rnnck__h5_rebuild(path, NULL, fd, (int64_t)sb.st_size, &r, &m);
+    rnnck_model_free(m);
+    for (size_t i = 0; i < r.count; i++) free(r.items[i]);
+    free(r.items);
+    return st;
+}
+
+Test(isolation, an_inconsistent_description_from_the_helper_is_refused) {
+    char *path = fixture_path("schema/example_lstm.h5");
+    /* tensor "t" at "/t": float32, contiguous, [4] at offset 64 (within the file) */
+    char ok_line[128], far[128], huge[128], badhex[] = "T 7 2f74 0 0 0 0 0";
+    snprintf(ok_line, sizeof ok_line, "T 74 2f74 %d 0 64 0 1 4", (int)RNNCK_F32);
+    snprintf(far, sizeof far, "T 74 2f74 %d 0 %lld 0 1 4", (int)RNNCK_F32, (long long)1 << 40);
+    snprintf(huge, sizeof huge, "T 74 2f74 %d 2 0 0 2 %lld %lld", (int)RNNCK_F32, (long long)1 << 30,
+             (long long)1 << 30);
+    const char *good[] = {ok_line};
+    cr_expect_eq(rebuild_lines(path, good, 1), RNNCK_OK, "%s", rnnck_errmsg());
+    const char *cases[][2] = {{far, NULL}, {huge, NULL}, {badhex, NULL}, {ok_line, ok_line}, {"X 1", NULL}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        size_t n = cases[i][1] ? 2 : 1;
+        cr_expect_eq(rebuild_lines(path, cases[i], n), RNNCK_E_FORMAT, "case %zu", i);
+        cr_expect(strstr(rnnck_errmsg(), "description of the file is inconsistent"), "%s", rnnck_errmsg());
+    }
+    /* module "r" (LSTM, input 3, hidden 4) with its four parameters; without
+     * one of them, or with one of another shape, it is refused */
+    char mod[512], p[4][128], bad_shape[128];
+    snprintf(mod, sizeof mod,
+             "M 72 %d 3 4 1 0 1 0 0 %d 1 0x0p+0 0 0x0p+0 0 0 0 0 0 0x0p+0 0x0p+0 1 0x0p+0 0x0p+0 1 0x0p+0 0x0p+0 "
+             "0 0x0p+0 0x0p+0 1 0x0p+0 0x0p+0 1 0x0p+0 0x0p+0",
+             (int)RNNCK_CELL_LSTM, (int)RNNCK_F32);
+    const char *pname[] = {"r.weight_ih_l0", "r.weight_hh_l0", "r.bias_ih_l0", "r.bias_hh_l0"};
+    const char *pdims[] = {"2 16 3", "2 16 4", "1 16", "1 16"};
+    for (int i = 0; i < 4; i++) {
+        char hexname[64] = "";
+        for (size_t k = 0; pname[i][k]; k++) snprintf(hexname + 2 * k, 3, "%02x", (unsigned char)pname[i][k]);
+        snprintf(p[i], sizeof p[i], "T %s 2f%x %d 0 0 0 %s", hexname, 0x70 + i, (int)RNNCK_F32, pdims[i]);
+        if (i == 0) snprintf(bad_shape, sizeof bad_shape, "T %s 2f70 %d 0 0 0 2 16 2", hexname, (int)RNNCK_F32);
+    }
+    const char *whole[] = {mod, p[0], p[1], p[2], p[3]};
+    cr_expect_eq(rebuild_lines(path, whole, 5), RNNCK_OK, "%s", rnnck_errmsg());
+    const char *partial[] = {mod, p[0], p[1], p[2]};
+    cr_expect_eq(rebuild_lines(path, partial, 4), RNNCK_E_FORMAT);
+    const char *misshapen[] = {mod, bad_shape, p[1], p[2], p[3]};
+    cr_expect_eq(rebuild_lines(path, misshapen, 5), RNNCK_E_FORMAT);
+    free(path);
+}
+
+/* Bytes this process has read through read()/pread() so far. */
+static long long bytes_read(void) {
+    FILE *f = fopen("/proc/self/io", "r");
+    long long v = -1, val;
+    char key[64];
+    while (f && fscanf(f, "%63[^:]: %lld\n", key, &val) == 2)
+        if (strcmp(key, "rchar") == 0) v = val;
+    if (f) fclose(f);
+    return v;
+}
+
+Test(isolation, a_contiguous_tensor_of_an_untrusted_file_is_read_as_its_own_bytes_only) {
+    char *path = fixture_path("schema/example_lstm.h5");
+    rnnck_model *m = NULL;
+    cr_assert_eq(rnnck_load(path, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_tensor *big = NULL;
+    for (size_t i = 0; i < rnnck_model_tensor_count(m); i++) {
+        rnnck_tensor *t = rnnck_model_tensor(m, i);
+        if (!big || rnnck_tensor_nbytes(t) > rnnck_tensor_nbytes(big)) big = t;
+    }
+    cr_assert(big && rnnck_tensor_nbytes(big) > 0);
+    /* reading /proc/self/io is counted too: measure what one look costs */
+    long long probe = bytes_read();
+    if (probe < 0) cr_skip_test("no /proc/self/io here: bytes read cannot be counted");
+    long long look = bytes_read() - probe;
+    unsigned long long starts = rnnck__h5_helper_starts(), opens = rnnck__h5_inproc_opens();
+    long long before = bytes_read();
+    cr_assert_eq(rnnck_model_load_tensor(m, big), RNNCK_OK, "%s", rnnck_errmsg());
+    long long extra = bytes_read() - before - look - (long long)rnnck_tensor_nbytes(big);
+    /* a look's own size may differ by a digit or two of the counters */
+    cr_expect(extra >= -4 && extra <= 4, "reading %s (%zu bytes) read %lld bytes more than it holds",
+              rnnck_tensor_name(big), rnnck_tensor_nbytes(big), extra);
+    cr_expect_eq(rnnck__h5_helper_starts(), starts, "no helper for contiguous data");
+    cr_expect_eq(rnnck__h5_inproc_opens(), opens);
+    rnnck_model_free(m);
+    free(path);
 }

@@ -143,6 +143,8 @@ rnnck_status rnnck__copy_range(int in_fd, uint64_t in_off, int out_fd, uint64_t 
  * RNNCK_E_UNSUPPORTED when it has none or t is loaded. Counts the bytes as
  * read for progress when it succeeds (the caller copies them). */
 rnnck_status rnnck__model_locate(rnnck_model *m, const rnnck_tensor *t, int *fd, uint64_t *offset);
+/* The model's source context when its source has these ops, else NULL. */
+void *rnnck__model_source(const rnnck_model *m, const rnnck_source_ops *ops);
 /* Adds an unloaded tensor (metadata only) under `name`; takes a reference. */
 rnnck_status rnnck__model_add_tensor_ref(rnnck_model *m, const char *name, rnnck_tensor *t);
 /* Adds a module description without creating its parameters (readers that

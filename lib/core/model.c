@@ -90,6 +90,10 @@ void rnnck__model_set_source(rnnck_model *m, const rnnck_source_ops *ops, void *
     m->src_ctx = ctx;
 }
 
+void *rnnck__model_source(const rnnck_model *m, const rnnck_source_ops *ops) {
+    return m && m->src_ops == ops ? m->src_ctx : NULL;
+}
+
 static bool valid_name(const char *name) {
     size_t n = strlen(name);
     if (n == 0 || n > 1024 || name[0] == '.' || name[n - 1] == '.') return false;

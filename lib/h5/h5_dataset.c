@@ -230,7 +230,7 @@ static rnnck_status check_layout(const rnnck__h5_file *f, hid_t dcpl, const rnnc
     return RNNCK_OK;
 }
 
-static rnnck_status check_storage(const rnnck__h5_file *f, hid_t ds, H5D_layout_t layout, const rnnck__h5_dsinfo *info,
+static rnnck_status check_storage(const rnnck__h5_file *f, hid_t ds, H5D_layout_t layout, rnnck__h5_dsinfo *info,
                                   const char *object) {
     int64_t numel = 1;
     rnnck__shape_numel(info->ndim, info->shape, &numel);
@@ -263,6 +263,7 @@ static rnnck_status check_storage(const rnnck__h5_file *f, hid_t ds, H5D_layout_
         haddr_t off = H5Dget_offset(ds);
         if (off == HADDR_UNDEF || off > (haddr_t)f->file_size || need > (uint64_t)f->file_size - off)
             return rnnck__h5_fail(f, RNNCK_E_FORMAT, object, "data lies beyond the end of the file (truncated?)");
+        info->offset = (uint64_t)off;
     }
     return RNNCK_OK;
 }
@@ -280,6 +281,10 @@ rnnck_status rnnck__h5_inspect_dataset(const rnnck__h5_file *f, hid_t ds, const 
     if (!st) st = check_layout(f, dcpl, &info, object, &layout);
     if (!st) st = check_storage(f, ds, layout, &info, object);
     info.chunked = layout == H5D_CHUNKED;
+    info.layout = layout == H5D_CHUNKED  ? RNNCK__H5_CHUNKED
+                  : layout == H5D_COMPACT ? RNNCK__H5_COMPACT
+                                          : RNNCK__H5_CONTIGUOUS;
+    info.big_endian = type >= 0 && H5Tget_size(type) > 1 && H5Tget_order(type) == H5T_ORDER_BE;
     if (dcpl >= 0) H5Pclose(dcpl);
     if (space >= 0) H5Sclose(space);
     if (type >= 0) H5Tclose(type);

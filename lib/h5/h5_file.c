@@ -3,10 +3,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+static atomic_ullong inproc_opens;
+
+unsigned long long rnnck__h5_inproc_opens(void) { return atomic_load(&inproc_opens); }
 
 void rnnck__h5_silence(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
@@ -47,6 +52,7 @@ rnnck_status rnnck__h5_open(const char *path, const rnnck_limits *lim, rnnck__h5
     if (sb.st_size == 0) return rnnck__err(RNNCK_E_FORMAT, "%s: empty file, not an HDF5 checkpoint", path);
     f->file_size = (int64_t)sb.st_size;
     rnnck__h5_silence();
+    atomic_fetch_add(&inproc_opens, 1); /* libhdf5 reads the file from here on */
     if (H5Fis_hdf5(path) <= 0) return rnnck__err(RNNCK_E_FORMAT, "%s: not an HDF5 file (no HDF5 signature)", path);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0) return rnnck__err(RNNCK_E_NOMEM, "%s: cannot create an HDF5 property list", path);

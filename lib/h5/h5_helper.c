@@ -7,8 +7,9 @@
  *   rnnck-h5-reader walk  AS_BYTES CPU_S PATH MAX_TENSORS MAX_TENSOR_BYTES MAX_DIM FLAGS
  *   rnnck-h5-reader check AS_BYTES CPU_S PATH MAX_TENSORS MAX_TENSOR_BYTES MAX_DIM FLAGS
  *   rnnck-h5-reader tree|probe (same arguments as walk; h5_tree.c)
- *   rnnck-h5-reader read  AS_BYTES CPU_S PATH OBJECT DTYPE NUMEL
  *   rnnck-h5-reader serve AS_BYTES CPU_S PATH   (reads requested on fd 0)
+ * walk replies with the model's description as report lines (h5_remote.c),
+ * check with the report, tree and probe with h5_tree.c's lines.
  * Replies on fd 1 (see h5_isolate.c for the records). Exit 0 after a
  * complete reply (serve: at the end of the requests), 2 on bad usage or a
  * malformed request, 3 if the reply could not be written. */
@@ -76,9 +77,9 @@ static int run_job(int argc, char **argv, const char *job) {
     if (argc != 9 || !parse_i64(argv[5], &lim.max_tensors) || !parse_i64(argv[6], &lim.max_tensor_bytes) ||
         !parse_i64(argv[7], &lim.max_dim) || !parse_i64(argv[8], &flags))
         return 2;
-    rnnck_report *report = check || probe || tree ? calloc(1, sizeof *report) : NULL;
+    rnnck_report *report = calloc(1, sizeof *report);
     rnnck_status st;
-    if ((check || probe || tree) && !report)
+    if (!report)
         st = rnnck__oom();
     else if (probe)
         st = rnnck__h5_probe_with_walk(argv[4], &lim, (unsigned)flags, report);
@@ -86,29 +87,9 @@ static int run_job(int argc, char **argv, const char *job) {
         st = rnnck__h5_tree_walk_here(argv[4], &lim, report);
     else
         st = check ? rnnck__h5_check_here(argv[4], &lim, (unsigned)flags, report)
-                   : rnnck__h5_preflight(argv[4], &lim, (unsigned)flags, NULL);
+                   : rnnck__h5_walk_describe(argv[4], &lim, report);
     int rc = reply_status(report, st);
     rnnck_report_free(report);
-    return rc;
-}
-
-static int run_read(int argc, char **argv) {
-    int64_t dtype, numel;
-    if (argc != 8 || !parse_i64(argv[6], &dtype) || !parse_i64(argv[7], &numel) || numel < 0 ||
-        rnnck_dtype_size((rnnck_dtype)dtype) == 0)
-        return 2;
-    size_t es = rnnck_dtype_size((rnnck_dtype)dtype), nbytes;
-    if (rnnck__mul_overflow_size((size_t)numel, es, &nbytes)) return 2;
-    void *buf = malloc(nbytes ? nbytes : 1);
-    rnnck__h5_file f;
-    rnnck_status st = buf ? rnnck__h5_open(argv[4], NULL, &f) : rnnck__oom();
-    if (!st) {
-        st = rnnck__h5_read_dataset(&f, argv[5], (rnnck_dtype)dtype, numel, buf);
-        rnnck__h5_close(&f);
-    }
-    int rc = reply_status(NULL, st);
-    if (!rc && !st && !send_record('D', 0, buf, nbytes)) rc = 3;
-    free(buf);
     return rc;
 }
 
@@ -186,7 +167,6 @@ int rnnck__h5_helper_main(int argc, char **argv) {
     if (strcmp(argv[1], "walk") == 0 || strcmp(argv[1], "check") == 0 || strcmp(argv[1], "tree") == 0 ||
         strcmp(argv[1], "probe") == 0)
         return run_job(argc, argv, argv[1]);
-    if (strcmp(argv[1], "read") == 0) return run_read(argc, argv);
     if (strcmp(argv[1], "serve") == 0) return run_serve(argc, argv);
     return 2;
 }

@@ -88,7 +88,12 @@ typedef struct rnnck__h5_dsinfo {
     int ndim;
     int64_t shape[RNNCK_MAX_DIMS];
     bool chunked; /* reading walks libhdf5's chunk index: done in a child */
+    int layout;   /* RNNCK__H5_CONTIGUOUS, _COMPACT or _CHUNKED */
+    uint64_t offset;  /* contiguous: where the data starts in the file */
+    bool big_endian;  /* the data's byte order in the file */
 } rnnck__h5_dsinfo;
+/* Storage layouts as the isolated reader describes them (h5_remote.c). */
+enum { RNNCK__H5_CONTIGUOUS = 0, RNNCK__H5_COMPACT = 1, RNNCK__H5_CHUNKED = 2 };
 
 /* Validates a dataset's metadata without reading its data: datatype, rank,
  * dimensions against the limits, layout, filters, external storage, and the
@@ -110,21 +115,58 @@ rnnck_status rnnck__h5_write_module(hid_t group, const rnnck_module_info *info);
 int rnnck__h5_module_is_v11(const rnnck_module_info *info);
 
 /* ---- the lazy source (lib/h5/h5_source.c) ---- */
+/* Where a model's tensor data comes from. A local source holds the file
+ * open in libhdf5 (trusted opens, and the helper's own walks); its chunked
+ * datasets are read through a helper session unless the source is trusted.
+ * A remote source (an untrusted open, rebuilt from the helper's description
+ * by h5_remote.c) never calls libhdf5: contiguous data is read from the
+ * file descriptor at the offset the walk checked, compact and chunked data
+ * through one helper session per source. */
 typedef struct rnnck__h5_source rnnck__h5_source;
 rnnck_status rnnck__h5_source_new(const char *path, rnnck__h5_source **out);
+/* A remote source over fd (owned from now on, closed with the source). */
+rnnck_status rnnck__h5_source_new_remote(const char *path, int fd, rnnck__h5_source **out);
 /* The file record inside the source (open it with rnnck__h5_open). */
 rnnck__h5_file *rnnck__h5_source_file(rnnck__h5_source *s);
 /* Gives the source to the model, which closes it when freed. */
 void rnnck__h5_source_attach(rnnck_model *m, rnnck__h5_source *s);
 /* Closes the file and frees the source (the model's close callback). */
 void rnnck__h5_source_close(void *source);
-/* Records the HDF5 path of a new tensor; *key becomes its source_key. With
- * isolate (and an untrusted source), its data is read in the helper
- * (h5_isolate.c). */
-rnnck_status rnnck__h5_source_add(rnnck__h5_source *s, const char *object, bool isolate, int64_t *key);
+/* Records the HDF5 path and storage of a new tensor; *key becomes its
+ * source_key. */
+rnnck_status rnnck__h5_source_add(rnnck__h5_source *s, const char *object, const rnnck__h5_dsinfo *info,
+                                  int64_t *key);
 void rnnck__h5_source_drop_last(rnnck__h5_source *s);
+/* The path and storage recorded under key (NULL if there is none). */
+const char *rnnck__h5_source_entry(const rnnck__h5_source *s, int64_t key, rnnck__h5_dsinfo *info);
 /* With trusted, chunked datasets are read in this process too. */
 void rnnck__h5_source_trust(rnnck__h5_source *s, bool trusted);
+/* Helper sessions this source has started so far (for tests). */
+unsigned rnnck__h5_source_sessions(const rnnck_model *m);
+
+/* ---- the helper's description of an rnnck file (lib/h5/h5_remote.c) ----
+ * Report lines, one per module then one per tensor, in the model's order:
+ *   M NAME CELL INPUT HIDDEN LAYERS PROJ BIAS BIDIR BATCH_FIRST DTYPE LBR
+ *     FORGET_BIAS PEEPHOLES CLIP INPUT_FORGET REVERSE OUTPUT_REVERSED MERGE
+ *     then 2 x RNNCK_ACT_SLOTS x (KIND ALPHA BETA)
+ *   T NAME OBJECT DTYPE LAYOUT OFFSET BIG_ENDIAN NDIM D0 .. D(NDIM-1)
+ * (h5_text.c: strings hex, doubles %a). */
+rnnck_status rnnck__h5_describe(const rnnck_model *m, const rnnck__h5_source *src, rnnck_report *lines);
+/* Builds the lazily loaded model of an untrusted file from those lines,
+ * checking every field again (limits, offsets against file_size, module
+ * descriptions and their parameters). fd is the file, opened before the
+ * walk; the model owns it from the call on, even on failure. */
+rnnck_status rnnck__h5_rebuild(const char *path, const rnnck_limits *lim, int fd, int64_t file_size,
+                               const rnnck_report *lines, rnnck_model **out);
+
+/* ---- report-line fields (lib/h5/h5_text.c) ---- */
+/* n bytes of s as hex ("-" when n is 0); malloc'd, NULL on OOM. */
+char *rnnck__h5_hex(const char *s, size_t n);
+/* Each parses the field at *p (ending at a space or the string's end) and
+ * moves *p past it; false if malformed (or, for unhex, out of memory). */
+bool rnnck__h5_unhex(const char **p, char **out, size_t *len);
+bool rnnck__h5_next_ll(const char **p, long long *v);
+bool rnnck__h5_next_double(const char **p, double *v);
 
 /* ---- walking groups (lib/h5/h5_walk.c, lib/h5/h5_module_group.c) ---- */
 typedef struct rnnck__h5_link {
@@ -186,17 +228,30 @@ rnnck_status rnnck__h5_scan(const char *path, const rnnck_limits *lim, rnnck_rep
  * process instead of the helper. */
 rnnck_status rnnck__h5_scan_ex(const char *path, const rnnck_limits *lim, rnnck_report *report, bool trusted,
                                rnnck_model **out);
-/* The jobs the helper runs (h5_schema.c, check.c): in-process, trusted. */
-rnnck_status rnnck__h5_preflight(const char *path, const rnnck_limits *lim, unsigned flags, rnnck_report *report);
+/* The helper's walk job: the walk of rnnck_load, and on success the model's
+ * description (rnnck__h5_describe) appended to lines. */
+rnnck_status rnnck__h5_walk_describe(const char *path, const rnnck_limits *lim, rnnck_report *lines);
+/* rnnck__h5_scan in load mode that also gives the model's source (owned by
+ * the model). */
+rnnck_status rnnck__h5_scan_src(const char *path, const rnnck_limits *lim, rnnck_model **out,
+                                rnnck__h5_source **src);
 /* A clean rnnck walk of `path` by a helper during detection (the probe job),
- * remembered for the calling thread: the file's identity (device, inode,
- * size, mtime, ctime, the same before and after the helper ran) and the
- * default limits. rnnck__h5_walked(path, limits) is true, once, when the
- * file still has that identity and the limits are the defaults: the load
- * then skips its own helper walk (the in-process walk follows as always).
- * rnnck__h5_walked_forget (core/internal.h) drops what is remembered. */
-void rnnck__h5_walked_note(const char *path, const struct stat *before);
-bool rnnck__h5_walked(const char *path, const rnnck_limits *limits);
+ * remembered for the calling thread with its description (lines, owned from
+ * the call on): the file's identity (device, inode, size, mtime, ctime, the
+ * same before and after the helper ran) and the default limits.
+ * rnnck__h5_walked(sb, limits) gives the lines back, once, when sb (the
+ * fstat of the file the load opened) has that identity and the limits are
+ * the defaults: the load then builds its model from them instead of
+ * starting its own helper. rnnck__h5_walked_forget (core/internal.h) drops
+ * what is remembered. */
+void rnnck__h5_walked_note(const char *path, const struct stat *before, rnnck_report *lines);
+rnnck_report *rnnck__h5_walked(const struct stat *sb, const rnnck_limits *limits);
+/* True when a and b are the same file, unchanged (device, inode, size,
+ * mtime, ctime). */
+bool rnnck__h5_same_file(const struct stat *a, const struct stat *b);
+/* Times this process opened a file with libhdf5 (rnnck__h5_open; for the
+ * tests that prove untrusted opens never do). */
+unsigned long long rnnck__h5_inproc_opens(void);
 rnnck_status rnnck__h5_check_here(const char *path, const rnnck_limits *lim, unsigned flags, rnnck_report *report);
 /* Reads dataset `object` of the open file f, numel elements of dtype, into
  * dst (h5_source.c). RNNCK_E_FORMAT if it changed or cannot be read. */
@@ -215,14 +270,10 @@ typedef enum { RNNCK__H5_JOB_WALK, RNNCK__H5_JOB_CHECK, RNNCK__H5_JOB_TREE, RNNC
  * RNNCK_E_IO if it cannot be found or started. */
 rnnck_status rnnck__h5_isolated(const char *path, const rnnck_limits *lim, unsigned flags, rnnck__h5_job_kind kind,
                                 rnnck_report *report);
-/* Reads dataset `object` in the helper into dst (nbytes = numel * dtype
- * size); RNNCK_E_FORMAT naming path and object if the helper crashed. */
-rnnck_status rnnck__h5_isolated_read(const char *path, const char *object, rnnck_dtype dtype, int64_t numel,
-                                     void *dst, size_t nbytes);
 /* A helper kept for many reads of one file (job `serve`): started by
  * session_open with an address-space limit for datasets of max_bytes and a
  * CPU limit for total_bytes read in all; each read sends one request and
- * checks the reply as rnnck__h5_isolated_read does. After the helper died
+ * checks the reply's lengths and status. After the helper died
  * or broke the protocol, every read fails (RNNCK_E_FORMAT). close ends it.
  * Not for use by two threads at once. */
 typedef struct rnnck__h5_session rnnck__h5_session;
@@ -231,6 +282,8 @@ rnnck_status rnnck__h5_session_open(const char *path, int64_t max_bytes, int64_t
 rnnck_status rnnck__h5_session_read(rnnck__h5_session *s, const char *object, rnnck_dtype dtype, int64_t numel,
                                     void *dst, size_t nbytes);
 void rnnck__h5_session_close(rnnck__h5_session *s);
+/* True once the session's helper died or broke the protocol. */
+bool rnnck__h5_session_failed(const rnnck__h5_session *s);
 /* Absolute path of the helper found beside the library, or NULL. */
 const char *rnnck__h5_helper_path(void);
 /* main() of the helper program. */

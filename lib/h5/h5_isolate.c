@@ -327,22 +327,6 @@ rnnck_status rnnck__h5_isolated(const char *path, const rnnck_limits *lim, unsig
     return run_helper(path, NULL, argv, report, NULL, 0);
 }
 
-rnnck_status rnnck__h5_isolated_read(const char *path, const char *object, rnnck_dtype dtype, int64_t numel,
-                                     void *dst, size_t nbytes) {
-    char as[32], cpu[32], dt[32], ne[32];
-    int64_t cpu_s = 30 + (int64_t)(nbytes / ((size_t)32 << 20));
-    char *argv[] = {(char *)RNNCK__H5_HELPER_NAME,
-                    "read",
-                    I64(as, as_limit((int64_t)nbytes)),
-                    I64(cpu, cpu_s),
-                    (char *)path,
-                    (char *)object,
-                    I64(dt, dtype),
-                    I64(ne, numel),
-                    NULL};
-    return run_helper(path, object, argv, NULL, dst, nbytes);
-}
-
 /* ---- a session: one helper, many reads ----
  * The helper (job `serve`) sends the magic, opens the file once, then
  * answers requests read from its fd 0 until their end. A request: {u8 'R',
@@ -465,6 +449,8 @@ rnnck_status rnnck__h5_session_read(rnnck__h5_session *s, const char *object, rn
         return session_failed(s, object);
     return RNNCK_OK;
 }
+
+bool rnnck__h5_session_failed(const rnnck__h5_session *s) { return s && s->failed; }
 
 void rnnck__h5_session_close(rnnck__h5_session *s) {
     if (!s) return;

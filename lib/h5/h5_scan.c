@@ -39,8 +39,21 @@ rnnck_status rnnck__h5_scan(const char *path, const rnnck_limits *lim, rnnck_rep
     return rnnck__h5_scan_ex(path, lim, report, false, out);
 }
 
+static rnnck_status scan(const char *path, const rnnck_limits *lim, rnnck_report *report, bool trusted,
+                         rnnck_model **out, rnnck__h5_source **src_out);
+
 rnnck_status rnnck__h5_scan_ex(const char *path, const rnnck_limits *lim, rnnck_report *report, bool trusted,
                                rnnck_model **out) {
+    return scan(path, lim, report, trusted, out, NULL);
+}
+
+rnnck_status rnnck__h5_scan_src(const char *path, const rnnck_limits *lim, rnnck_model **out,
+                                rnnck__h5_source **src) {
+    return scan(path, lim, NULL, false, out, src);
+}
+
+static rnnck_status scan(const char *path, const rnnck_limits *lim, rnnck_report *report, bool trusted,
+                         rnnck_model **out, rnnck__h5_source **src_out) {
     if (!path || !out) return rnnck__err(RNNCK_E_USAGE, "rnnck_load: NULL argument");
     if (lim && (lim->max_tensors < 1 || lim->max_tensor_bytes < 0 || lim->max_dim < 1))
         return rnnck__err(RNNCK_E_USAGE, "rnnck_load: limits must be positive");
@@ -86,5 +99,6 @@ rnnck_status rnnck__h5_scan_ex(const char *path, const rnnck_limits *lim, rnnck_
         return st;
     }
     *out = m;
+    if (src_out) *src_out = src;
     return RNNCK_OK;
 }

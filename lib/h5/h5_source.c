@@ -1,30 +1,53 @@
 /* The lazy data source behind a model loaded from an rnnck HDF5 file: the
- * open file plus the HDF5 path of each tensor (its source_key). */
+ * file plus the HDF5 path and storage of each tensor (its source_key).
+ * Local sources read through libhdf5 (trusted files, and the helper's own
+ * walks); remote sources (untrusted files in the caller) never call
+ * libhdf5 (h5_internal.h). */
 #include "h5/h5_internal.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct rnnck__h5_source {
     rnnck__h5_file file;
-    char *path_copy; /* file.path points here */
-    char **datasets; /* HDF5 path of each source_key */
-    bool *isolate;   /* per source_key: read in the helper process */
-    bool trusted;    /* RNNCK_OPEN_TRUSTED: read everything here */
+    char *path_copy;         /* file.path points here */
+    char **datasets;         /* HDF5 path of each source_key */
+    rnnck__h5_dsinfo *infos; /* its storage */
+    bool trusted;            /* RNNCK_OPEN_TRUSTED: read everything here */
+    bool remote;             /* no libhdf5 in this process: fd and the session */
+    int fd;                  /* remote: the file, opened before the walk */
+    pthread_mutex_t mutex;   /* remote: one read at a time (the session) */
     size_t count, cap;
+    /* One helper session serves the reads libhdf5 must do for an untrusted
+     * file (chunked data; compact data too when remote). It starts at the
+     * first such read and ends with the model, or when it has read its
+     * budget (the bytes of every dataset it serves, each read counted) or
+     * its helper died; the next read then starts a new one. */
+    rnnck__h5_session *session;
+    int64_t session_read, session_budget, session_max;
+    unsigned sessions; /* started so far */
 };
 
 void rnnck__h5_source_close(void *ctx) {
     rnnck__h5_source *s = ctx;
     if (!s) return;
-    rnnck__h5_lock();
-    rnnck__h5_silence();
-    rnnck__h5_close(&s->file);
-    rnnck__h5_unlock();
+    rnnck__h5_session_close(s->session);
+    if (s->remote) {
+        if (s->fd >= 0) close(s->fd);
+        pthread_mutex_destroy(&s->mutex);
+    } else {
+        rnnck__h5_lock();
+        rnnck__h5_silence();
+        rnnck__h5_close(&s->file);
+        rnnck__h5_unlock();
+    }
     for (size_t i = 0; i < s->count; i++)
         free(s->datasets[i]);
     free(s->datasets);
-    free(s->isolate);
+    free(s->infos);
     free(s->path_copy);
     free(s);
 }
@@ -77,30 +100,103 @@ rnnck_status rnnck__h5_read_dataset(const rnnck__h5_file *f, const char *object,
     return st;
 }
 
-static rnnck_status source_read_locked(void *ctx, const rnnck_tensor *t, void *dst, size_t nbytes);
+static int64_t entry_bytes(const rnnck__h5_dsinfo *info) {
+    int64_t numel = 1;
+    rnnck__shape_numel(info->ndim, info->shape, &numel); /* bounded by the walk (and the rebuild) */
+    return numel * (int64_t)rnnck_dtype_size(info->dtype);
+}
 
-static rnnck_status source_read(void *ctx, const rnnck_tensor *t, void *dst, size_t nbytes) {
-    rnnck__h5_lock();
-    rnnck_status st = source_read_locked(ctx, t, dst, nbytes);
-    rnnck__h5_unlock();
+static bool via_session(const rnnck__h5_source *s, const rnnck__h5_dsinfo *info) {
+    if (s->trusted) return false;
+    return info->layout == RNNCK__H5_CHUNKED || (s->remote && info->layout == RNNCK__H5_COMPACT);
+}
+
+/* Reads through the source's session, starting one when there is none (or
+ * when the running one has read its budget). A session whose helper died
+ * is ended: the dataset that killed it fails, later reads get a new one. */
+static rnnck_status session_read(rnnck__h5_source *s, const char *object, const rnnck_tensor *t, void *dst,
+                                 size_t nbytes) {
+    if (!s->session_budget) /* once: the bytes of every dataset read this way */
+        for (size_t i = 0; i < s->count; i++) {
+            if (!via_session(s, &s->infos[i])) continue;
+            int64_t b = entry_bytes(&s->infos[i]);
+            s->session_budget = b > INT64_MAX - s->session_budget ? INT64_MAX : s->session_budget + b;
+            if (b > s->session_max) s->session_max = b;
+        }
+    if (s->session && (int64_t)nbytes > s->session_budget - s->session_read) {
+        rnnck__h5_session_close(s->session);
+        s->session = NULL;
+    }
+    rnnck_status st = RNNCK_OK;
+    if (!s->session) {
+        st = rnnck__h5_session_open(s->file.path, s->session_max, s->session_budget, &s->session);
+        if (st) return st;
+        s->sessions++;
+        s->session_read = 0;
+    }
+    st = rnnck__h5_session_read(s->session, object, t->dtype, rnnck_tensor_numel(t), dst, nbytes);
+    s->session_read += (int64_t)nbytes;
+    if (st && rnnck__h5_session_failed(s->session)) {
+        rnnck__h5_session_close(s->session);
+        s->session = NULL;
+    }
     return st;
 }
 
-static rnnck_status source_read_locked(void *ctx, const rnnck_tensor *t, void *dst, size_t nbytes) {
-    rnnck__h5_source *s = ctx;
+/* Contiguous data of a remote source: the range the walk checked against
+ * the file, in the file's byte order. */
+static rnnck_status pread_data(rnnck__h5_source *s, const char *object, const rnnck__h5_dsinfo *info, void *dst,
+                               size_t nbytes) {
+    char *p = dst;
+    size_t done = 0;
+    while (done < nbytes) {
+        ssize_t r = pread(s->fd, p + done, nbytes - done, (off_t)(info->offset + done));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0)
+            return rnnck__err(RNNCK_E_IO, "%s: %s: read error: %s", s->file.path, object, strerror(errno));
+        if (r == 0)
+            return rnnck__err(RNNCK_E_FORMAT, "%s: %s: data cannot be read (the file was truncated since it was opened)",
+                              s->file.path, object);
+        done += (size_t)r;
+    }
+    size_t es = rnnck_dtype_size(info->dtype);
+    const uint16_t probe = 1;
+    bool host_big = *(const unsigned char *)&probe == 0;
+    if (es > 1 && info->big_endian != host_big)
+        for (size_t i = 0; i + es <= nbytes; i += es)
+            for (size_t a = i, b = i + es - 1; a < b; a++, b--) {
+                char c = p[a];
+                p[a] = p[b];
+                p[b] = c;
+            }
+    return RNNCK_OK;
+}
+
+static rnnck_status source_read_locked(rnnck__h5_source *s, const rnnck_tensor *t, void *dst, size_t nbytes) {
     if (t->source_key < 0 || (uint64_t)t->source_key >= s->count)
         return rnnck__err(RNNCK_E_USAGE, "%s: tensor %s has no dataset", s->file.path, rnnck_tensor_name(t));
     const char *object = s->datasets[t->source_key];
-    if (nbytes != rnnck_tensor_nbytes(t))
+    const rnnck__h5_dsinfo *info = &s->infos[t->source_key];
+    if (nbytes != rnnck_tensor_nbytes(t) || t->dtype != info->dtype || (int64_t)nbytes != entry_bytes(info))
         return rnnck__err(RNNCK_E_USAGE, "%s: %s: read of %zu bytes, tensor has %zu", s->file.path, object, nbytes,
                           rnnck_tensor_nbytes(t));
     if (nbytes == 0) return RNNCK_OK;
     /* Contiguous and compact data is one read of a range already checked
      * against the file; chunked data goes through libhdf5's chunk index and
      * filters, which crash on some corrupt files: read those in the helper. */
-    if (s->isolate[t->source_key] && !s->trusted)
-        return rnnck__h5_isolated_read(s->file.path, object, t->dtype, rnnck_tensor_numel(t), dst, nbytes);
+    if (via_session(s, info)) return session_read(s, object, t, dst, nbytes);
+    if (s->remote) return pread_data(s, object, info, dst, nbytes);
     return rnnck__h5_read_dataset(&s->file, object, t->dtype, rnnck_tensor_numel(t), dst);
+}
+
+static rnnck_status source_read(void *ctx, const rnnck_tensor *t, void *dst, size_t nbytes) {
+    rnnck__h5_source *s = ctx;
+    if (s->remote) pthread_mutex_lock(&s->mutex);
+    else rnnck__h5_lock();
+    rnnck_status st = source_read_locked(s, t, dst, nbytes);
+    if (s->remote) pthread_mutex_unlock(&s->mutex);
+    else rnnck__h5_unlock();
+    return st;
 }
 
 static const rnnck_source_ops source_ops = {.read = source_read, .close = rnnck__h5_source_close};
@@ -115,7 +211,21 @@ rnnck_status rnnck__h5_source_new(const char *path, rnnck__h5_source **out) {
     }
     s->file.path = s->path_copy;
     s->file.fid = H5I_INVALID_HID;
+    s->fd = -1;
     *out = s;
+    return RNNCK_OK;
+}
+
+rnnck_status rnnck__h5_source_new_remote(const char *path, int fd, rnnck__h5_source **out) {
+    rnnck_status st = rnnck__h5_source_new(path, out);
+    if (st) {
+        close(fd);
+        return st;
+    }
+    (*out)->remote = true;
+    (*out)->fd = fd;
+    pthread_mutex_init(&(*out)->mutex, NULL);
+    rnnck_limits_init(&(*out)->file.lim);
     return RNNCK_OK;
 }
 
@@ -123,18 +233,19 @@ rnnck__h5_file *rnnck__h5_source_file(rnnck__h5_source *s) { return &s->file; }
 
 void rnnck__h5_source_attach(rnnck_model *m, rnnck__h5_source *s) { rnnck__model_set_source(m, &source_ops, s); }
 
-rnnck_status rnnck__h5_source_add(rnnck__h5_source *s, const char *object, bool isolate, int64_t *key) {
+rnnck_status rnnck__h5_source_add(rnnck__h5_source *s, const char *object, const rnnck__h5_dsinfo *info,
+                                  int64_t *key) {
     if (s->count == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 16;
         char **p = realloc(s->datasets, cap * sizeof *p);
         if (!p) return rnnck__oom();
         s->datasets = p;
-        bool *q = realloc(s->isolate, cap * sizeof *q);
+        rnnck__h5_dsinfo *q = realloc(s->infos, cap * sizeof *q);
         if (!q) return rnnck__oom();
-        s->isolate = q;
+        s->infos = q;
         s->cap = cap;
     }
-    s->isolate[s->count] = isolate;
+    s->infos[s->count] = *info;
     char *path = rnnck__strdup(object);
     if (!path) return rnnck__oom();
     s->datasets[s->count] = path;
@@ -142,7 +253,18 @@ rnnck_status rnnck__h5_source_add(rnnck__h5_source *s, const char *object, bool 
     return RNNCK_OK;
 }
 
+const char *rnnck__h5_source_entry(const rnnck__h5_source *s, int64_t key, rnnck__h5_dsinfo *info) {
+    if (!s || key < 0 || (uint64_t)key >= s->count) return NULL;
+    *info = s->infos[key];
+    return s->datasets[key];
+}
+
 void rnnck__h5_source_trust(rnnck__h5_source *s, bool trusted) { s->trusted = trusted; }
+
+unsigned rnnck__h5_source_sessions(const rnnck_model *m) {
+    const rnnck__h5_source *s = rnnck__model_source(m, &source_ops);
+    return s ? s->sessions : 0;
+}
 
 /* Forgets the most recent path (its tensor was not added after all). */
 void rnnck__h5_source_drop_last(rnnck__h5_source *s) {

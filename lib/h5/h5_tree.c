@@ -412,21 +412,8 @@ static rnnck_status emit(rnnck_report *r, char *line) {
     return st;
 }
 
-static char *hex(const char *s, size_t n) {
-    static const char digits[] = "0123456789abcdef";
-    char *h = malloc(2 * n + 2);
-    if (!h) return NULL;
-    for (size_t i = 0; i < n; i++) {
-        h[2 * i] = digits[(unsigned char)s[i] >> 4];
-        h[2 * i + 1] = digits[(unsigned char)s[i] & 15];
-    }
-    if (n == 0) h[0] = '-', h[1] = '\0'; /* an empty field stays a field */
-    else h[2 * n] = '\0';
-    return h;
-}
-
 static rnnck_status send_node(rnnck_report *r, const rnnck__h5t_node *n) {
-    char *hp = hex(n->path, strlen(n->path)), *pr = hex(n->problem ? n->problem : "", n->problem ? strlen(n->problem) : 0);
+    char *hp = rnnck__h5_hex(n->path, strlen(n->path)), *pr = rnnck__h5_hex(n->problem ? n->problem : "", n->problem ? strlen(n->problem) : 0);
     char dims[RNNCK_MAX_DIMS * 24 + 1] = "";
     size_t used = 0;
     for (int i = 0; i < n->ndim; i++) used += (size_t)snprintf(dims + used, sizeof dims - used, " %lld", (long long)n->shape[i]);
@@ -437,13 +424,13 @@ static rnnck_status send_node(rnnck_report *r, const rnnck__h5t_node *n) {
     free(pr);
     for (size_t i = 0; !st && i < n->nattrs; i++) {
         const rnnck__h5t_attr *a = &n->attrs[i];
-        char *hn = hex(a->name, strlen(a->name));
+        char *hn = rnnck__h5_hex(a->name, strlen(a->name));
         st = hn ? emit(r, rnnck__asprintf("A %s %d %d %zu", hn, (int)a->kind, a->scalar, a->count)) : rnnck__oom();
         free(hn);
         for (size_t k = 0; !st && a->kind == RNNCK__H5T_STRING && k < a->count; k++)
             for (size_t off = 0; !st && (off < a->lengths[k] || off == 0); off += PIECE) {
                 size_t len = a->lengths[k] - off < PIECE ? a->lengths[k] - off : PIECE;
-                char *hs = hex(a->strings[k] + off, len);
+                char *hs = rnnck__h5_hex(a->strings[k] + off, len);
                 st = hs ? emit(r, rnnck__asprintf("S %zu %s", k, hs)) : rnnck__oom();
                 free(hs);
                 if (a->lengths[k] == 0) break;
@@ -470,42 +457,6 @@ rnnck_status rnnck__h5_tree_walk_here(const char *path, const rnnck_limits *lim,
 }
 
 /* -- rebuilding it -- */
-
-static int unhex_digit(char c) {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Decodes the hex field at *p (up to a space or the end) into a new string. */
-static bool unhex(const char **p, char **out, size_t *len) {
-    const char *s = *p;
-    size_t n = strcspn(s, " ");
-    *p = s + n + (s[n] == ' ');
-    if (n == 1 && s[0] == '-') n = 0;
-    if (n % 2) return false;
-    char *o = malloc(n / 2 + 1);
-    if (!o) return false;
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = unhex_digit(s[2 * i]), lo = unhex_digit(s[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            free(o);
-            return false;
-        }
-        o[i] = (char)(hi << 4 | lo);
-    }
-    o[n / 2] = '\0';
-    *out = o;
-    if (len) *len = n / 2;
-    return true;
-}
-
-static bool next_ll(const char **p, long long *v) {
-    char *end;
-    errno = 0;
-    *v = strtoll(*p, &end, 10);
-    if (errno || end == *p || (*end && *end != ' ')) return false;
-    *p = end + (*end == ' ');
-    return true;
-}
 
 static bool add_kid(rnnck__h5t_node *parent, rnnck__h5t_node *kid) {
     if ((parent->nkids & (parent->nkids - 1)) == 0) { /* capacity doubles at powers of two */
@@ -543,7 +494,7 @@ static bool rebuild(rnnck__h5_tree *t, const rnnck_report *r) {
         if (kind == 'N') {
             char *path = NULL, *problem = NULL;
             long long g = 0, dt = 0, nd = 0, ch = 0, ps = 0, d = 0;
-            if (!unhex(&p, &path, NULL)) return false;
+            if (!rnnck__h5_unhex(&p, &path, NULL)) return false;
             rnnck__h5t_node *n = calloc(1, sizeof *n);
             if (!n) {
                 free(path);
@@ -552,10 +503,10 @@ static bool rebuild(rnnck__h5_tree *t, const rnnck_report *r) {
             n->path = path;
             const char *slash = strrchr(path, '/');
             n->name = rnnck__strdup(depth < 0 ? "" : slash ? slash + 1 : path);
-            bool ok = n->name && next_ll(&p, &g) && next_ll(&p, &dt) && next_ll(&p, &nd) && nd >= 0 &&
+            bool ok = n->name && rnnck__h5_next_ll(&p, &g) && rnnck__h5_next_ll(&p, &dt) && rnnck__h5_next_ll(&p, &nd) && nd >= 0 &&
                       nd <= RNNCK_MAX_DIMS;
-            for (int k = 0; ok && k < nd; k++) ok = next_ll(&p, &d) && d >= 0, n->shape[k] = d;
-            ok = ok && next_ll(&p, &ch) && next_ll(&p, &ps) && unhex(&p, &problem, NULL) && !*p;
+            for (int k = 0; ok && k < nd; k++) ok = rnnck__h5_next_ll(&p, &d) && d >= 0, n->shape[k] = d;
+            ok = ok && rnnck__h5_next_ll(&p, &ch) && rnnck__h5_next_ll(&p, &ps) && rnnck__h5_unhex(&p, &problem, NULL) && !*p;
             n->is_group = g != 0;
             n->dtype = (rnnck_dtype)dt;
             n->ndim = (int)nd;
@@ -589,8 +540,8 @@ static bool rebuild(rnnck__h5_tree *t, const rnnck_report *r) {
         } else if (kind == 'A') {
             long long k = 0, sc = 0, cnt = 0;
             char *name = NULL;
-            if (!node || !unhex(&p, &name, NULL)) return false;
-            if (!next_ll(&p, &k) || !next_ll(&p, &sc) || !next_ll(&p, &cnt) || *p || k < 0 || k > 2 || cnt < 0 ||
+            if (!node || !rnnck__h5_unhex(&p, &name, NULL)) return false;
+            if (!rnnck__h5_next_ll(&p, &k) || !rnnck__h5_next_ll(&p, &sc) || !rnnck__h5_next_ll(&p, &cnt) || *p || k < 0 || k > 2 || cnt < 0 ||
                 (k == RNNCK__H5T_STRING && (size_t)cnt > RNNCK__H5T_MAX_STRINGS) ||
                 (k == RNNCK__H5T_NUMBER && cnt > RNNCK__H5T_MAX_NUMBERS) || node->nattrs >= RNNCK__H5T_MAX_ATTRS) {
                 free(name);
@@ -619,7 +570,7 @@ static bool rebuild(rnnck__h5_tree *t, const rnnck_report *r) {
             long long k = 0;
             char *piece = NULL;
             size_t len;
-            if (!attr || attr->kind != RNNCK__H5T_STRING || !next_ll(&p, &k) || k < 0 || !unhex(&p, &piece, &len))
+            if (!attr || attr->kind != RNNCK__H5T_STRING || !rnnck__h5_next_ll(&p, &k) || k < 0 || !rnnck__h5_unhex(&p, &piece, &len))
                 return false;
             bool ok = !*p && len <= PIECE && (size_t)k < attr->count &&
                       attr->lengths[k] + len <= RNNCK__H5T_MAX_ATTR_BYTES && append_piece(attr, (size_t)k, piece, len);
@@ -627,7 +578,7 @@ static bool rebuild(rnnck__h5_tree *t, const rnnck_report *r) {
             if (!ok) return false;
         } else if (kind == 'V') {
             long long m = 0;
-            if (!attr || attr->kind != RNNCK__H5T_NUMBER || !next_ll(&p, &m) || m < 1 ||
+            if (!attr || attr->kind != RNNCK__H5T_NUMBER || !rnnck__h5_next_ll(&p, &m) || m < 1 ||
                 (size_t)m > attr->count - nums)
                 return false;
             for (long long j = 0; j < m; j++) {
@@ -836,13 +787,19 @@ static bool has_line(const rnnck_report *r, const char *line) {
 
 rnnck_status rnnck__h5_probe_with_walk(const char *path, const rnnck_limits *lim, unsigned flags,
                                        rnnck_report *lines) {
+    (void)flags;
     rnnck_status st = rnnck__h5_probe_here(path, lines);
     if (st || !has_line(lines, "attr:rnnck_schema")) return st;
     /* A walk that fails is not the probe's failure: the load walks again in
      * its own helper and reports why. */
-    bool ok = rnnck__h5_preflight(path, lim, flags, NULL) == RNNCK_OK;
+    rnnck_report *desc = calloc(1, sizeof *desc);
+    if (!desc) return rnnck__oom();
+    bool ok = rnnck__h5_walk_describe(path, lim, desc) == RNNCK_OK;
     rnnck__err_clear();
-    return rnnck__report_add(lines, ok ? "walk:ok" : "walk:failed");
+    st = rnnck__report_add(lines, ok ? "walk:ok" : "walk:failed");
+    for (size_t i = 0; !st && ok && i < desc->count; i++) st = rnnck__report_add(lines, desc->items[i]);
+    rnnck_report_free(desc);
+    return st;
 }
 
 rnnck_status rnnck__h5_probe_root(const char *path, bool trusted, rnnck_report **out) {
@@ -856,7 +813,27 @@ rnnck_status rnnck__h5_probe_root(const char *path, bool trusted, rnnck_report *
         rnnck_report_free(r);
         return st;
     }
-    if (known && has_line(r, "walk:ok")) rnnck__h5_walked_note(path, &before);
+    /* The walk's description (after "walk:ok") is kept for the load of the
+     * same open; the caller gets the probe's lines. */
+    size_t walk = 0;
+    while (walk < r->count && strcmp(r->items[walk], "walk:ok") != 0) walk++;
+    if (walk < r->count) {
+        size_t n = r->count - walk - 1;
+        rnnck_report *desc = calloc(1, sizeof *desc);
+        if (desc && n && !(desc->items = malloc(n * sizeof *desc->items))) {
+            free(desc);
+            desc = NULL;
+        }
+        if (!desc) {
+            rnnck_report_free(r);
+            return rnnck__oom();
+        }
+        if (n) memcpy(desc->items, r->items + walk + 1, n * sizeof *desc->items); /* moved, not copied */
+        desc->count = desc->cap = n;
+        r->count = walk + 1;
+        if (known) rnnck__h5_walked_note(path, &before, desc);
+        else rnnck_report_free(desc);
+    }
     *out = r;
     return RNNCK_OK;
 }

@@ -85,10 +85,12 @@ unsigned long long rnnck__h5_helper_starts(void);
 rnnck_status rnnck__h5_tree_walk_here(const char *path, const rnnck_limits *lim, rnnck_report *lines);
 rnnck_status rnnck__h5_probe_here(const char *path, rnnck_report *lines);
 /* The helper's probe job: the probe, then, when the root has an rnnck_schema
- * attribute, the rnnck metadata walk (rnnck__h5_preflight) with lim and
- * flags, whose outcome is one more line: "walk:ok" or "walk:failed". An
- * rnnck file is then walked by the same helper process that detection
- * started, instead of a second one (see rnnck__h5_walked). */
+ * attribute, the rnnck metadata walk (rnnck__h5_walk_describe) with lim,
+ * whose outcome is one more line: "walk:ok" or "walk:failed", followed
+ * after "walk:ok" by the model's description. An rnnck file is then walked
+ * by the same helper process that detection started, instead of a second
+ * one: rnnck__h5_probe_root keeps the description for the load (see
+ * rnnck__h5_walked) and returns the lines up to "walk:ok". */
 rnnck_status rnnck__h5_probe_with_walk(const char *path, const rnnck_limits *lim, unsigned flags,
                                        rnnck_report *lines);
 

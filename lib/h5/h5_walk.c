@@ -130,7 +130,7 @@ rnnck_status rnnck__h5_add_tensor(rnnck__h5_walk *s, const char *tensor_name, co
                                   const rnnck__h5_dsinfo *info) {
     rnnck_tensor *t;
     int64_t key;
-    rnnck_status st = rnnck__h5_source_add(s->src, object, info->chunked, &key);
+    rnnck_status st = rnnck__h5_source_add(s->src, object, info, &key);
     if (st) return st;
     st = rnnck__tensor_new_unloaded(info->dtype, info->ndim, info->shape, &t);
     if (st) {

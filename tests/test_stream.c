@@ -95,9 +95,12 @@ Test(stream, converts_a_checkpoint_far_larger_than_its_memory_bound_one_tensor_a
     for (size_t i = 0; i < sizeof steps / sizeof *steps; i++)
         cr_assert_eq(run_limited(limit, steps[i]), 0, "%s -> %s failed under an address-space limit of %ld MB",
                      steps[i][1], steps[i][2], limit / MB);
-    /* and the limit bites: with less than one largest tensor above the baseline the job is refused */
-    const char *whole[] = {"convert", h5, pt, NULL};
+    /* and the limit bites: compressing holds one largest tensor in memory,
+     * so with less than that above the baseline the job is refused */
+    char *packed = path_join(dir, "packed.h5");
+    const char *whole[] = {"convert", h5, packed, "--compress=1", NULL};
     cr_assert_neq(run_limited(base + largest / 2, whole), 0, "the limit does not constrain the tool");
+    free(packed);
     require_same_tensors(h5, h5b);
     require_same_tensors(h5, h5c);
     require_same_tensors(h5, pt);
@@ -179,10 +182,11 @@ Test(stream, a_pt_whose_data_descriptor_sizes_disagree_with_the_central_director
 
 /* A stored .pt record needs no fix-up, so .pt -> .h5 copies it file to file
  * (copy_file_range into the dataset's early-allocated space), and .pt -> .pt
- * or .npz into the new archive (its CRC-32 read first): no buffer the size
- * of a tensor, so far less memory than one tensor suffices. .h5 -> .pt still
- * reads each tensor into memory, which proves the limit bites. */
-Test(stream, stored_pt_records_are_copied_to_h5_without_a_tensor_sized_buffer) {
+ * or .npz into the new archive (its CRC-32 read first); a contiguous .h5
+ * dataset goes to .pt the same way: no buffer the size of a tensor, so far
+ * less memory than one tensor suffices. --compress must hold each tensor,
+ * which proves the limit bites. */
+Test(stream, stored_records_and_contiguous_datasets_are_copied_without_a_tensor_sized_buffer) {
     test_deadline(600);
 #if defined(__SANITIZE_ADDRESS__)
     cr_skip_test("address-space limit is meaningless under AddressSanitizer");
@@ -211,8 +215,15 @@ Test(stream, stored_pt_records_are_copied_to_h5_without_a_tensor_sized_buffer) {
     require_same_tensors(pt, npz);
     free(pt3);
     free(npz);
+    /* contiguous .h5 datasets (host byte order) go back the same way */
     const char *again[] = {"convert", back, pt2, NULL};
-    cr_assert_neq(run_limited(limit, again), 0, "the limit does not constrain the tool");
+    cr_assert_eq(run_limited(limit, again), 0, ".h5 -> .pt needs more than %ld MB of address space", limit / MB);
+    require_same_tensors(pt, pt2);
+    /* compressing needs each tensor in memory: the limit bites */
+    char *packed = path_join(dir, "packed.h5");
+    const char *compress[] = {"convert", pt, packed, "--compress=1", NULL};
+    cr_assert_neq(run_limited(limit, compress), 0, "the limit does not constrain the tool");
+    free(packed);
     free(h5);
     free(pt);
     free(back);

@@ -199,7 +199,26 @@ static rnnck_status source_read(void *ctx, const rnnck_tensor *t, void *dst, siz
     return st;
 }
 
-static const rnnck_source_ops source_ops = {.read = source_read, .close = rnnck__h5_source_close};
+/* Contiguous data of an untrusted file, in the host's byte order, is its own
+ * bytes at a range checked against the file when the model was described:
+ * a writer may copy it file to file (rnnck_source_ops.locate). */
+static rnnck_status source_locate(void *ctx, const rnnck_tensor *t, int *fd, uint64_t *offset) {
+    rnnck__h5_source *s = ctx;
+    if (!s->remote || t->source_key < 0 || (uint64_t)t->source_key >= s->count) return RNNCK_E_UNSUPPORTED;
+    const rnnck__h5_dsinfo *info = &s->infos[t->source_key];
+    const uint16_t probe = 1;
+    bool host_big = *(const unsigned char *)&probe == 0;
+    if (info->layout != RNNCK__H5_CONTIGUOUS || t->dtype != info->dtype ||
+        (int64_t)rnnck_tensor_nbytes(t) != entry_bytes(info) ||
+        (rnnck_dtype_size(info->dtype) > 1 && info->big_endian != host_big))
+        return RNNCK_E_UNSUPPORTED;
+    *fd = s->fd;
+    *offset = info->offset;
+    return RNNCK_OK;
+}
+
+static const rnnck_source_ops source_ops = {
+    .read = source_read, .close = rnnck__h5_source_close, .locate = source_locate};
 
 rnnck_status rnnck__h5_source_new(const char *path, rnnck__h5_source **out) {
     rnnck__h5_source *s = calloc(1, sizeof *s);

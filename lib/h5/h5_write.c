@@ -185,17 +185,13 @@ static rnnck_status write_tensor(writer *w, rnnck_tensor *t) {
         if (lst == RNNCK_E_UNSUPPORTED) rnnck__err_clear(); /* read it instead */
         else if (lst != RNNCK_OK) st = lst;                  /* a bad checksum, say */
     }
-    if (!st && in_place) {
-        dcpl = H5Pcopy(w->dcpl);
-        if (dcpl < 0 || H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) < 0 ||
-            H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0)
-            st = fail(w, object, "cannot set up early allocated storage");
-    }
     if (!st && w->level && t->ndim && nbytes) {
         hsize_t chunk[RNNCK_MAX_DIMS];
         chunk_shape(w->m, t, chunk);
         dcpl = H5Pcopy(w->dcpl);
-        if (dcpl < 0 || H5Pset_chunk(dcpl, t->ndim, chunk) < 0 || H5Pset_shuffle(dcpl) < 0 ||
+        if (dcpl < 0 || H5Pset_chunk(dcpl, t->ndim, chunk) < 0 ||
+            H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_INCR) < 0 || /* chunks as they are written */
+            H5Pset_fill_time(dcpl, H5D_FILL_TIME_IFSET) < 0 || H5Pset_shuffle(dcpl) < 0 ||
             H5Pset_deflate(dcpl, (unsigned)w->level) < 0)
             st = fail(w, object, "cannot set up chunked, compressed storage");
     }
@@ -279,6 +275,10 @@ static rnnck_status make_plists(writer *w, hid_t *fcpl, hid_t *fapl) {
         H5Pset_link_phase_change(*fcpl, MAX_COMPACT_LINKS, 0) < 0 ||
         H5Pset_link_phase_change(w->gcpl, MAX_COMPACT_LINKS, 0) < 0 || H5Pset_obj_track_times(w->gcpl, 0) < 0 ||
         H5Pset_obj_track_times(w->dcpl, 0) < 0 || H5Pset_layout(w->dcpl, H5D_CONTIGUOUS) < 0 ||
+        /* space allocated when the dataset is created, never filled: the
+         * data may then be copied in file to file (copy_in_place), and
+         * every contiguous dataset is laid out alike however it is written */
+        H5Pset_alloc_time(w->dcpl, H5D_ALLOC_TIME_EARLY) < 0 || H5Pset_fill_time(w->dcpl, H5D_FILL_TIME_NEVER) < 0 ||
         H5Pset_libver_bounds(*fapl, H5F_LIBVER_EARLIEST, H5F_LIBVER_V18) < 0)
         return rnnck__err(RNNCK_E_WRITE, "%s: cannot set up HDF5 property lists", w->path);
     return RNNCK_OK;

@@ -49,6 +49,11 @@ Test(tf_crc32c, extends_in_pieces_and_agrees_with_a_bitwise_crc) {
     uint32_t whole = rnnck__crc32c_extend(0, buf, sizeof buf);
     cr_assert_eq(whole, crc32c_bitwise(buf, sizeof buf));
     cr_assert_eq(rnnck__crc32c_extend(rnnck__crc32c_extend(0, buf, 333), buf + 333, 667), whole);
+    /* every alignment and tail length of the eight-byte steps */
+    for (size_t off = 0; off < 8; off++)
+        for (size_t n = 0; n < 40; n++)
+            cr_assert_eq(rnnck__crc32c_extend(0, buf + off, n), crc32c_bitwise(buf + off, n), "offset %zu, %zu bytes",
+                         off, n);
 }
 
 Test(tf_crc32c, mask_is_tensorflows_rotation_plus_constant_and_invertible) {

@@ -115,8 +115,9 @@ static const void *tdata(const rnnck_tensor *t) { return (const char *)t->storag
 /* Every entry of the real bundle at rel (prefix): its tensor equals the
  * .data bytes at the entry's offset, the stored CRC matches a bitwise CRC of
  * those bytes, and the entries cover the shard exactly (sizes add up to the
- * file, no gaps). *out_of_order: offsets do not follow key order. */
-static void check_real_bytes(const char *rel, const rnnck__sd *sd, int *out_of_order) {
+ * file, no gaps). Frees sd. Returns 1 if offsets do not follow key order. */
+static int check_real_bytes(const char *rel, rnnck__sd *sd) {
+    int ooo = 0, *out_of_order = &ooo;
     char idx_rel[256], data_rel[256];
     snprintf(idx_rel, sizeof idx_rel, "%s.index", rel);
     snprintf(data_rel, sizeof data_rel, "%s.data-00000-of-00001", rel);
@@ -152,6 +153,8 @@ static void check_real_bytes(const char *rel, const rnnck__sd *sd, int *out_of_o
     free(data);
     free(ip);
     free(dp);
+    rnnck__sd_free(sd);
+    return ooo;
 }
 
 static void expect_shape(const rnnck__sd *sd, const char *name, int ndim, int64_t d0, int64_t d1) {
@@ -182,9 +185,7 @@ Test(tf_real, charrnn_tf012_basic_lstm_cells_read_with_their_bytes) {
     expect_shape(&r.sd, "Variable", 0, 0, 0);
     /* key order holds: names arrive sorted */
     for (size_t i = 1; i < r.sd.n; i++) cr_assert_lt(strcmp(r.sd.items[i - 1].name, r.sd.items[i].name), 0);
-    int ooo;
-    check_real_bytes("tf/real/charrnn_calebfoss/model.ckpt-46499", &r.sd, &ooo);
-    rnnck__sd_free(&r.sd);
+    check_real_bytes("tf/real/charrnn_calebfoss/model.ckpt-46499", &r.sd);
 }
 
 Test(tf_real, tidigits_gru_stack_reads_with_its_bytes) {
@@ -207,9 +208,7 @@ Test(tf_real, tidigits_gru_stack_reads_with_its_bytes) {
         expect_shape(&r.sd, n, 1, 120, 0);
     }
     expect_shape(&r.sd, "Variable", 2, 120, 11);
-    int ooo;
-    check_real_bytes("tf/real/tidigits/model.ckpt", &r.sd, &ooo);
-    rnnck__sd_free(&r.sd);
+    check_real_bytes("tf/real/tidigits/model.ckpt", &r.sd);
 }
 
 Test(tf_real, rnn_ctc_cudnn_buffer_and_canonical_copies_read_from_offsets_out_of_key_order) {
@@ -225,10 +224,8 @@ Test(tf_real, rnn_ctc_cudnn_buffer_and_canonical_copies_read_from_offsets_out_of
         snprintf(n, sizeof n, "%s/%s/cudnn_compatible_lstm_cell/bias", base, d ? "bw" : "fw");
         expect_shape(&r.sd, n, 1, 640, 0);
     }
-    int ooo;
-    check_real_bytes("tf/real/rnn_ctc/model--6", &r.sd, &ooo);
-    cr_assert(ooo, "the README says this file's offsets do not follow key order");
-    rnnck__sd_free(&r.sd);
+    cr_assert(check_real_bytes("tf/real/rnn_ctc/model--6", &r.sd),
+              "the README says this file's offsets do not follow key order");
 }
 
 /* ---- rnnck's own bundles against the script's arrays ---- */

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "helpers/measure.h"
 #include "helpers/testutil.h"
 #include "rnnck.h"
 #include "tf/tf_bundle.h"
@@ -450,6 +451,16 @@ Test(tf_bad, limits_on_tensor_count_and_bytes_are_kept) {
 }
 
 TestSuite(tf_budget, .init = test_dir_setup, .fini = test_dir_teardown);
+
+Test(tf_budget, a_slice_claiming_bytes_its_shard_lacks_is_refused_before_allocating_the_tensor) {
+    /* 2 GiB declared (under max_tensor_bytes), 64 bytes stored: read under a
+     * 1 GiB address-space limit, the refusal must be the shard check's */
+    char *p = fixture_path("tf/bad/slice_claims_missing_bytes/model.ckpt");
+    measured r = measure_open_load_limited(p, NULL, (size_t)1 << 30);
+    cr_assert_eq(r.status, RNNCK_E_FORMAT, "status %d: %s", r.status, r.msg);
+    cr_assert(strstr(r.msg, "outside the shard"), "%s", r.msg);
+    free(p);
+}
 
 Test(tf_budget, an_index_over_the_metadata_limit_is_refused_before_reading) {
     char *idx = path_join(test_dir, "big.index");

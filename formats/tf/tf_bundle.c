@@ -477,43 +477,62 @@ static rnnck_status read_piece(bundle *b, const piece *pc, int fd, const char *s
     return st;
 }
 
-/* Pass 2: shard by shard, pieces checked against the shard's size and each
- * other, then read. */
+static char *shard_path(const bundle *b, int shard) {
+    return rnnck__asprintf("%s.data-%05d-of-%05d", b->prefix, shard, b->num_shards);
+}
+
+static rnnck_status open_shard(const bundle *b, const piece *first, const char *path, int *fd, uint64_t *size) {
+    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (*fd < 0)
+        return rnnck__err(errno == ENOENT ? RNNCK_E_FORMAT : RNNCK_E_IO,
+                          "%s: shard %d of %d (%s) is missing or unreadable: %s (needed by %s)", b->label, first->shard,
+                          b->num_shards, path, strerror(errno), first->what);
+    struct stat sb;
+    if (fstat(*fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(*fd);
+        *fd = -1;
+        return rnnck__err(RNNCK_E_IO, "%s: shard is not a regular file", path);
+    }
+    *size = (uint64_t)sb.st_size;
+    return RNNCK_OK;
+}
+
+/* Pieces [i, j) of one shard lie inside it and do not overlap. */
+static rnnck_status check_pieces(const piece *pc, size_t n, uint64_t size, const char *path) {
+    for (size_t k = 0; k < n; k++) {
+        if (pc[k].offset > size || pc[k].size > size - pc[k].offset)
+            return rnnck__err(RNNCK_E_FORMAT,
+                              "%s: %s: offset %llu + size %llu is outside the shard's %llu bytes (truncated .data?)",
+                              path, pc[k].what, (unsigned long long)pc[k].offset, (unsigned long long)pc[k].size,
+                              (unsigned long long)size);
+        if (k > 0 && pc[k].offset < pc[k - 1].offset + pc[k - 1].size)
+            return rnnck__err(RNNCK_E_FORMAT, "%s: %s: bytes at offset %llu overlap another tensor's", path,
+                              pc[k].what, (unsigned long long)pc[k].offset);
+    }
+    return RNNCK_OK;
+}
+
+/* Pass 2: the pieces sorted by shard and offset; every shard opened and its
+ * pieces checked against its size and each other, before any tensor is
+ * allocated; then every shard opened again and its pieces read. */
 static rnnck_status read_shards(bundle *b) {
     qsort(b->pieces, b->npieces, sizeof *b->pieces, piece_cmp);
     rnnck_status st = RNNCK_OK;
-    for (size_t i = 0; i < b->npieces && !st;) {
-        int shard = b->pieces[i].shard;
-        size_t j = i;
-        while (j < b->npieces && b->pieces[j].shard == shard) j++;
-        char *path = rnnck__asprintf("%s.data-%05d-of-%05d", b->prefix, shard, b->num_shards);
-        if (!path) return rnnck__oom();
-        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-        struct stat sb = {0};
-        if (fd < 0)
-            st = rnnck__err(errno == ENOENT ? RNNCK_E_FORMAT : RNNCK_E_IO,
-                            "%s: shard %d of %d (%s) is missing or unreadable: %s (needed by %s)", b->label, shard,
-                            b->num_shards, path, strerror(errno), b->pieces[i].what);
-        else if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
-            st = rnnck__err(RNNCK_E_IO, "%s: shard is not a regular file", path);
-        uint64_t prev_end = 0;
-        for (size_t k = i; k < j && !st; k++) {
-            const piece *pc = &b->pieces[k];
-            if (pc->offset > (uint64_t)sb.st_size || pc->size > (uint64_t)sb.st_size - pc->offset)
-                st = rnnck__err(RNNCK_E_FORMAT,
-                                "%s: %s: offset %llu + size %llu is outside the shard's %lld bytes (truncated .data?)",
-                                path, pc->what, (unsigned long long)pc->offset, (unsigned long long)pc->size,
-                                (long long)sb.st_size);
-            else if (k > i && pc->offset < prev_end)
-                st = rnnck__err(RNNCK_E_FORMAT, "%s: %s: bytes at offset %llu overlap another tensor's", path, pc->what,
-                                (unsigned long long)pc->offset);
-            prev_end = pc->offset + pc->size;
+    for (int reading = 0; reading <= 1 && !st; reading++)
+        for (size_t i = 0; i < b->npieces && !st;) {
+            size_t j = i;
+            while (j < b->npieces && b->pieces[j].shard == b->pieces[i].shard) j++;
+            char *path = shard_path(b, b->pieces[i].shard);
+            if (!path) return rnnck__oom();
+            int fd = -1;
+            uint64_t size = 0;
+            st = open_shard(b, &b->pieces[i], path, &fd, &size);
+            if (!st) st = check_pieces(b->pieces + i, j - i, size, path); /* again: the file may have changed */
+            for (size_t k = i; k < j && !st && reading; k++) st = read_piece(b, &b->pieces[k], fd, path);
+            if (fd >= 0) close(fd);
+            free(path);
+            i = j;
         }
-        for (size_t k = i; k < j && !st; k++) st = read_piece(b, &b->pieces[k], fd, path);
-        if (fd >= 0) close(fd);
-        free(path);
-        i = j;
-    }
     return st;
 }
 

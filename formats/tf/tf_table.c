@@ -243,6 +243,7 @@ static rnnck_status add_entry(reader *r, const char *what, size_t index, const u
 typedef struct index_ctx {
     unsigned char *prev_sep; /* previous separator, to check the next block's first key */
     size_t prev_sep_len;
+    uint64_t next_free; /* data blocks lie in file order without overlapping: each read once */
 } index_ctx;
 
 static rnnck_status add_block(reader *r, const char *what, size_t index, const unsigned char *key, size_t key_len,
@@ -255,12 +256,16 @@ static rnnck_status add_block(reader *r, const char *what, size_t index, const u
                           what, index);
     char name[64];
     snprintf(name, sizeof name, "data block %zu", index);
+    if (h.offset < ctx->next_free)
+        return rnnck__err(RNNCK_E_FORMAT, "%s: %s: entry %zu: %s at offset %llu overlaps or precedes the block before it",
+                          r->path, what, index, name, (unsigned long long)h.offset);
     const unsigned char *b;
     size_t len;
     size_t first = r->t->n;
     rnnck_status st = read_block(r, h, name, &b, &len);
     if (!st) st = walk_block(r, b, len, name, add_entry, NULL);
     if (st) return st;
+    ctx->next_free = h.offset + h.size + 5; /* read_block checked it against the file */
     if (r->t->n > first) {
         const rnnck__tf_kv *lo = &r->t->kv[first], *hi = &r->t->kv[r->t->n - 1];
         if (key_cmp(hi->key, hi->key_len, key, key_len) > 0 ||

@@ -15,6 +15,7 @@ static const rnnck__format *const formats[] = {
     &rnnck__format_npz,
     &rnnck__format_onnx,
     &rnnck__format_keras,
+    &rnnck__format_safetensors,
 };
 #define NFORMATS (sizeof formats / sizeof formats[0])
 

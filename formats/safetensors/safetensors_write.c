@@ -1,0 +1,157 @@
+/* Writes a model as safetensors: the header lists the tensors in the model's
+ * order with contiguous data_offsets, its __metadata__ describes every
+ * module (safetensors_meta.c), and the data follows in the same order,
+ * written sequentially (so a FIFO or standard output can take it). Tensors
+ * are written as the model holds them, bit for bit: the metadata, not a
+ * transform of the weights, carries semantics beyond PyTorch's. */
+#include "formats.h"
+#include "safetensors/safetensors_internal.h"
+#include "common/state_dict.h"
+#include "common/zip_source.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    rnnck_dtype dtype;
+} dtypes[] = {
+    {"F64", RNNCK_F64}, {"F32", RNNCK_F32}, {"F16", RNNCK_F16}, {"BF16", RNNCK_BF16}, {"I64", RNNCK_I64},
+    {"I32", RNNCK_I32}, {"I16", RNNCK_I16}, {"I8", RNNCK_I8},   {"U8", RNNCK_U8},     {"BOOL", RNNCK_BOOL},
+    /* defined by the format, with no rnnck dtype */
+    {"U16", RNNCK_DTYPE_INVALID}, {"U32", RNNCK_DTYPE_INVALID}, {"U64", RNNCK_DTYPE_INVALID},
+    {"F8_E4M3", RNNCK_DTYPE_INVALID}, {"F8_E5M2", RNNCK_DTYPE_INVALID}, {"F8_E8M0", RNNCK_DTYPE_INVALID},
+    {"F6_E2M3", RNNCK_DTYPE_INVALID}, {"F6_E3M2", RNNCK_DTYPE_INVALID}, {"F4", RNNCK_DTYPE_INVALID},
+    {"C64", RNNCK_DTYPE_INVALID},
+};
+
+const char *rnnck__st_dtype_name(rnnck_dtype d) {
+    for (size_t i = 0; i < sizeof dtypes / sizeof *dtypes; i++)
+        if (dtypes[i].dtype == d && d) return dtypes[i].name;
+    return NULL;
+}
+
+rnnck_dtype rnnck__st_dtype_from_name(const char *name, bool *known) {
+    for (size_t i = 0; i < sizeof dtypes / sizeof *dtypes; i++)
+        if (!strcmp(dtypes[i].name, name)) {
+            *known = true;
+            return dtypes[i].dtype;
+        }
+    *known = false;
+    return RNNCK_DTYPE_INVALID;
+}
+
+/* An integer as JSON text, exactly (cJSON would print a double). */
+static cJSON *json_u64(uint64_t v) {
+    char text[24];
+    snprintf(text, sizeof text, "%llu", (unsigned long long)v);
+    return cJSON_CreateRaw(text);
+}
+
+static rnnck_status tensor_entry(cJSON *root, const rnnck_tensor *t, uint64_t begin, uint64_t end) {
+    cJSON *e = cJSON_AddObjectToObject(root, rnnck_tensor_name(t));
+    cJSON *shape = e ? cJSON_CreateArray() : NULL, *offsets = shape ? cJSON_CreateArray() : NULL;
+    bool ok = offsets && cJSON_AddStringToObject(e, "dtype", rnnck__st_dtype_name(t->dtype));
+    for (int d = 0; d < t->ndim && ok; d++) ok = cJSON_AddItemToArray(shape, json_u64((uint64_t)t->shape[d]));
+    ok = ok && cJSON_AddItemToObject(e, "shape", shape);
+    if (!ok) {
+        cJSON_Delete(shape);
+        cJSON_Delete(offsets);
+        return rnnck__oom();
+    }
+    if (!cJSON_AddItemToArray(offsets, json_u64(begin)) || !cJSON_AddItemToArray(offsets, json_u64(end)) ||
+        !cJSON_AddItemToObject(e, "data_offsets", offsets)) {
+        cJSON_Delete(offsets);
+        return rnnck__oom();
+    }
+    return RNNCK_OK;
+}
+
+/* The header text, padded with spaces to a multiple of 8 bytes (as the
+ * safetensors library pads it), into *out (caller frees) of *len bytes. */
+static rnnck_status make_header(rnnck_model *m, char **out, size_t *len) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON *md = root ? cJSON_AddObjectToObject(root, "__metadata__") : NULL;
+    /* "format": "pt", as transformers' save_pretrained writes: loaders
+     * that check it take the file as PyTorch tensors */
+    rnnck_status st = md && cJSON_AddStringToObject(md, "format", "pt") ? rnnck__st_meta_write(m, md) : rnnck__oom();
+    uint64_t offset = 0;
+    for (size_t i = 0; i < rnnck_model_tensor_count(m) && !st; i++) {
+        const rnnck_tensor *t = rnnck_model_tensor(m, i);
+        uint64_t n = rnnck_tensor_nbytes(t);
+        st = tensor_entry(root, t, offset, offset + n);
+        offset += n;
+    }
+    char *text = st ? NULL : cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (st) return st;
+    if (!text) return rnnck__oom();
+    size_t n = strlen(text), padded = (n + 7) / 8 * 8;
+    char *buf = realloc(text, padded + 1);
+    if (!buf) {
+        free(text);
+        return rnnck__oom();
+    }
+    memset(buf + n, ' ', padded - n);
+    buf[padded] = 0;
+    if (padded > RNNCK__ST_MAX_HEADER) {
+        free(buf);
+        return rnnck__err(RNNCK_E_UNSUPPORTED, "safetensors header of %zu bytes is over the format's limit of %llu",
+                          padded, (unsigned long long)RNNCK__ST_MAX_HEADER);
+    }
+    *out = buf;
+    *len = padded;
+    return RNNCK_OK;
+}
+
+/* Tensor i's bytes in C order, little-endian, into a new buffer. */
+static rnnck_status tensor_bytes(rnnck_model *m, size_t i, void **data, size_t *nbytes) {
+    rnnck_tensor *t = rnnck_model_tensor(m, i);
+    size_t n = rnnck_tensor_nbytes(t);
+    void *buf = malloc(n ? n : 1);
+    if (!buf) return rnnck__err(RNNCK_E_NOMEM, "cannot allocate %zu bytes for tensor %s", n, rnnck_tensor_name(t));
+    if (rnnck__tensor_loaded(t)) {
+        rnnck__strided_copy(t, buf);
+    } else {
+        rnnck_status st = rnnck_model_read(m, rnnck_tensor_name(t), t->dtype, buf, n);
+        if (st) {
+            free(buf);
+            return st;
+        }
+    }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    rnnck__swap_bytes(buf, n, rnnck_dtype_size(t->dtype));
+#endif
+    *data = buf;
+    *nbytes = n;
+    return RNNCK_OK;
+}
+
+rnnck_status rnnck__st_write(rnnck_model *m, const char *path) {
+    rnnck__err_clear();
+    if (!m || !path) return rnnck__err(RNNCK_E_USAGE, "safetensors writer: NULL argument");
+    char *header = NULL;
+    size_t hlen = 0;
+    rnnck_status st = make_header(m, &header, &hlen);
+    if (st) {
+        rnnck__err_prefix("%s", path);
+        return st;
+    }
+    rnnck__atomic a;
+    st = rnnck__atomic_begin(&a, path, true);
+    unsigned char len8[8];
+    for (int k = 0; k < 8; k++) len8[k] = (unsigned char)((uint64_t)hlen >> (8 * k));
+    if (!st && (fwrite(len8, 1, 8, a.fp) != 8 || fwrite(header, 1, hlen, a.fp) != hlen))
+        st = rnnck__err(RNNCK_E_WRITE, "%s: write failed", path);
+    free(header);
+    for (size_t i = 0; i < rnnck_model_tensor_count(m) && !st; i++) {
+        void *data = NULL;
+        size_t n = 0;
+        st = tensor_bytes(m, i, &data, &n);
+        if (!st && n && fwrite(data, 1, n, a.fp) != n) st = rnnck__err(RNNCK_E_WRITE, "%s: write failed", path);
+        free(data);
+    }
+    if (!st) return rnnck__atomic_commit(&a);
+    rnnck__atomic_abort(&a);
+    return st;
+}

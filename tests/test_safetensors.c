@@ -629,3 +629,50 @@ Test(safetensors, cli_exits_3_naming_the_file_for_a_bad_header) {
     tool_result_free(&r);
     free(path);
 }
+
+/* A written file whose __metadata__ gets key=value added (header rebuilt
+ * with cJSON and padded again; the data is unchanged). */
+static char *with_metadata(const char *name, const char *key, const char *value) {
+    char *src = fixture_path("pytorch/lstm_bare.pt"), *path = path_join(test_dir, name);
+    rnnck_model *m = open_path(src, NULL);
+    cr_assert_eq(rnnck_write(m, path, "safetensors"), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_model_free(m);
+    free(src);
+    size_t len;
+    unsigned char *file = read_file(path, &len);
+    uint64_t n = le64(file);
+    cJSON *root = cJSON_ParseWithLength((const char *)file + 8, n);
+    cJSON_AddStringToObject(cJSON_GetObjectItem(root, "__metadata__"), key, value);
+    char *text = cJSON_PrintUnformatted(root);
+    size_t h = strlen(text), padded = (h + 7) / 8 * 8;
+    unsigned char *out = malloc(8 + padded + (len - 8 - n));
+    for (int k = 0; k < 8; k++) out[k] = (unsigned char)((uint64_t)padded >> (8 * k));
+    memcpy(out + 8, text, h);
+    memset(out + 8 + h, ' ', padded - h);
+    memcpy(out + 8 + padded, file + 8 + n, len - 8 - n);
+    cr_assert_eq(write_file(path, out, 8 + padded + (len - 8 - n)), 0);
+    free(out);
+    free(text);
+    cJSON_Delete(root);
+    free(file);
+    return path;
+}
+
+Test(safetensors, unknown_module_attribute_of_a_later_minor_version_is_ignored) {
+    char *path = with_metadata("later.safetensors", "rnnck.module.0.zoneout", "0.1");
+    rnnck_model *m = open_path(path, NULL);
+    cr_assert_eq(rnnck_model_module_count(m), 1);
+    rnnck_model_free(m);
+    free(path);
+}
+
+Test(safetensors, module_index_beyond_the_count_is_refused) {
+    refused(with_metadata("index.safetensors", "rnnck.module.1.name", "x"), RNNCK_E_FORMAT,
+            "rnnck.module.1.name: module 1");
+    refused(with_metadata("lead.safetensors", "rnnck.module.00.name", "x"), RNNCK_E_FORMAT, "rnnck.module.00.name");
+}
+
+Test(safetensors, attribute_of_another_cell_is_refused) {
+    refused(with_metadata("lbr.safetensors", "rnnck.module.0.linear_before_reset", "1"), RNNCK_E_FORMAT,
+            "rnnck.module.0.linear_before_reset: does not apply");
+}

@@ -275,20 +275,20 @@ static rnnck_status read_schema(const cJSON *md, const char *path, int64_t max_m
     return RNNCK_OK;
 }
 
-/* "rnnck.module.<i>.<attr>" into i (no leading zeros) and attr. */
+/* "rnnck.module.<i>.<attr>" into i (no leading zeros) and attr, -1 for an
+ * attribute this version does not know (a later minor version's: ignored,
+ * as the .h5 schema ignores unknown attributes). */
 static bool parse_key(const char *key, size_t *index, int *attr) {
     const char *p = key + strlen(RNNCK__ST_KEY_MODULE);
     size_t i = 0;
     int digits = 0;
     for (; *p >= '0' && *p <= '9' && digits < 10; p++, digits++) i = i * 10 + (size_t)(*p - '0');
-    if (!digits || (digits > 1 && p[-digits] == '0') || *p != '.') return false;
+    if (!digits || (digits > 1 && p[-digits] == '0') || *p != '.' || !p[1]) return false;
+    *index = i;
+    *attr = -1;
     for (int a = 0; a < A_COUNT; a++)
-        if (!strcmp(p + 1, attr_names[a])) {
-            *index = i;
-            *attr = a;
-            return true;
-        }
-    return false;
+        if (!strcmp(p + 1, attr_names[a])) *attr = a;
+    return true;
 }
 
 rnnck_status rnnck__st_meta_read(const cJSON *md, const char *path, int64_t max_modules, rnnck_module_info **infos,
@@ -305,17 +305,16 @@ rnnck_status rnnck__st_meta_read(const cJSON *md, const char *path, int64_t max_
     rnnck_module_info *out = calloc((size_t)(count ? count : 1), sizeof *out);
     if (!vals || !out) st = rnnck__oom();
     for (const cJSON *e = md->child; e && !st; e = e->next) {
-        if (strncmp(e->string, "rnnck.", 6) || !strcmp(e->string, RNNCK__ST_KEY_SCHEMA) ||
-            !strcmp(e->string, RNNCK__ST_KEY_MODULES))
-            continue;
+        if (strncmp(e->string, RNNCK__ST_KEY_MODULE, strlen(RNNCK__ST_KEY_MODULE))) continue;
         size_t i;
         int a;
-        if (strncmp(e->string, RNNCK__ST_KEY_MODULE, strlen(RNNCK__ST_KEY_MODULE)) || !parse_key(e->string, &i, &a))
-            st = rnnck__err(RNNCK_E_FORMAT, "%s: __metadata__ %.200s: not a key rnnck defines", path, e->string);
+        if (!parse_key(e->string, &i, &a))
+            st = rnnck__err(RNNCK_E_FORMAT, "%s: __metadata__ %.200s: not rnnck.module.<index>.<attribute>", path,
+                            e->string);
         else if (i >= (size_t)count)
             st = rnnck__err(RNNCK_E_FORMAT, "%s: __metadata__ %.200s: module %zu, but " RNNCK__ST_KEY_MODULES
                             " is %lld", path, e->string, i, (long long)count);
-        else
+        else if (a >= 0)
             vals[i * A_COUNT + (size_t)a] = e->valuestring;
     }
     for (size_t i = 0; i < (size_t)count && !st; i++) {

@@ -132,6 +132,7 @@ WRITER(rnnck)
 WRITER(pytorch)
 WRITER(npz)
 WRITER(onnx)
+WRITER(safetensors)
 
 /* ------------------------------------------------------------- HDF5 */
 
@@ -255,6 +256,26 @@ static void onnx_same_named_nodes(const char *path, int s) {
     free(outp);
 }
 
+/* -------------------------------------------------------- safetensors */
+
+/* A header of 10000*s zero-size tensors sharing offset 0 (the offset sort
+ * and the name hash), then as many __metadata__ keys, under rnnck's schema
+ * (the module-key scan). */
+static void st_many_entries(const char *path, int s) {
+    size_t n = 10000 / SHRINK * (size_t)s, cap = 128 * n + 256, len = 8;
+    char *buf = malloc(cap);
+    len += (size_t)snprintf(buf + len, cap - len, "{\"__metadata__\":{\"rnnck.schema\":\"1.1\",\"rnnck.modules\":\"0\"");
+    for (size_t i = 0; i < n; i++) len += (size_t)snprintf(buf + len, cap - len, ",\"k%zu\":\"v\"", i);
+    len += (size_t)snprintf(buf + len, cap - len, "}");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(buf + len, cap - len, ",\"t%zu\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}", i);
+    len += (size_t)snprintf(buf + len, cap - len, "}");
+    uint64_t h = len - 8;
+    for (int k = 0; k < 8; k++) buf[k] = (char)(h >> (8 * k));
+    cr_assert_eq(write_file(path, buf, len), 0);
+    free(buf);
+}
+
 /* ----------------------------------------------------------- the check */
 
 static void amplify(const char *what, generator gen) {
@@ -321,3 +342,5 @@ AMPLIFY(onnx_many_modules_grow_linearly, many_modules_onnx)
 AMPLIFY(rnnck_h5_declared_chunks_grow_linearly, h5_declared_chunks)
 AMPLIFY(onnx_same_named_nodes_grow_linearly, onnx_same_named_nodes)
 AMPLIFY(keras_many_layers_grow_linearly, keras_many_layers)
+AMPLIFY(safetensors_many_modules_grow_linearly, many_modules_safetensors)
+AMPLIFY(safetensors_many_entries_grow_linearly, st_many_entries)

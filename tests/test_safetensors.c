@@ -676,3 +676,22 @@ Test(safetensors, attribute_of_another_cell_is_refused) {
     refused(with_metadata("lbr.safetensors", "rnnck.module.0.linear_before_reset", "1"), RNNCK_E_FORMAT,
             "rnnck.module.0.linear_before_reset: does not apply");
 }
+
+Test(safetensors, header_length_that_looks_like_onnx_is_detected_as_safetensors) {
+    /* 0x3a1208: the first bytes 08 12 3a are what an ONNX ModelProto starts with */
+    size_t h = 0x3a1208;
+    char *header = malloc(h + 1);
+    const char *json = "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+    memset(header, ' ', h);
+    memcpy(header, json, strlen(json));
+    header[h] = 0;
+    char *path = craft("onnxish.safetensors", header, 4);
+    const char *fmt = NULL;
+    cr_assert_eq(rnnck_detect_format(path, &fmt), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_str_eq(fmt, "safetensors");
+    rnnck_model *m = open_path(path, NULL);
+    cr_assert_eq(rnnck_model_tensor_count(m), 1);
+    rnnck_model_free(m);
+    free(header);
+    free(path);
+}

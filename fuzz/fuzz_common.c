@@ -432,3 +432,29 @@ const char *fz_write_zip_input(const char *name, const uint8_t *data, size_t siz
     free(fixed);
     return path;
 }
+
+static rnnck_status reopen_h5(const char *path, rnnck_model **out) { return rnnck_load(path, NULL, out); }
+
+void fz_check_input(const char *path, fz_reopen_fn open, const char *format, const char *file_name) {
+    rnnck_model *m = NULL;
+    rnnck_status st = open(path, &m);
+    if (st) {
+        fz_check_failure(st, m);
+        return;
+    }
+    fz_check_model(m);
+    /* Tensors are read lazily: bytes that are bad (a CRC, short data, a
+     * BOOL other than 0/1) are refused when read, which is here, before
+     * anything is written from them. */
+    st = rnnck_model_load_all(m);
+    if (st) {
+        fz_check_failure(st, NULL);
+        rnnck_model_free(m);
+        return;
+    }
+    fz_check_forward(m);
+    fz_check_roundtrip(m, format, file_name, open);
+    /* The main job: the same model through the rnnck HDF5 schema and back. */
+    fz_check_roundtrip(m, "rnnck", "cross.h5", reopen_h5);
+    rnnck_model_free(m);
+}

@@ -517,7 +517,7 @@ static void fold_forget_bias(const rnnck_model *m, const rnnck_tensor *t, void *
     }
 }
 
-rnnck_status rnnck__export_tensor(rnnck_model *m, size_t i, void **data, size_t *nbytes) {
+rnnck_status rnnck__tensor_bytes(rnnck_model *m, size_t i, void **data, size_t *nbytes) {
     rnnck_tensor *t = rnnck_model_tensor(m, i);
     if (!t) return rnnck__err(RNNCK_E_USAGE, "tensor index %zu out of range", i);
     size_t n = rnnck_tensor_nbytes(t);
@@ -532,8 +532,13 @@ rnnck_status rnnck__export_tensor(rnnck_model *m, size_t i, void **data, size_t 
             return st;
         }
     }
-    fold_forget_bias(m, t, buf);
     *data = buf;
     *nbytes = n;
     return RNNCK_OK;
+}
+
+rnnck_status rnnck__export_tensor(rnnck_model *m, size_t i, void **data, size_t *nbytes) {
+    rnnck_status st = rnnck__tensor_bytes(m, i, data, nbytes);
+    if (!st) fold_forget_bias(m, rnnck_model_tensor(m, i), *data);
+    return st;
 }

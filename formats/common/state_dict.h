@@ -45,6 +45,9 @@ rnnck_status rnnck__export_check(const rnnck_model *m, const char *label);
  * loading it from the model's source if needed, with a forget_bias folded
  * into the f block when tensor i is such a module's bias_ih. */
 rnnck_status rnnck__export_tensor(rnnck_model *m, size_t i, void **data, size_t *nbytes);
+/* Tensor i of m as it is (no fold): a new C-contiguous buffer in its own
+ * dtype (caller frees), loaded from the model's source if needed. */
+rnnck_status rnnck__tensor_bytes(rnnck_model *m, size_t i, void **data, size_t *nbytes);
 /* Copies the elements of a loaded, possibly strided tensor into dst in C
  * order, byte for byte (bit-exact for every dtype). */
 void rnnck__strided_copy(const rnnck_tensor *t, void *dst);

@@ -139,10 +139,13 @@ static bool parse_double(const char *s, double *v) {
 }
 
 static rnnck_status get_int(const ctx *c, enum attr a, int64_t *v) {
-    const char *s;
-    rnnck_status st = need(c, a, &s);
-    if (st) return st;
-    return parse_i64(s, v) ? RNNCK_OK : bad(c, a, "not a decimal integer");
+    return !c->vals[a] ? bad(c, a, "missing")
+           : parse_i64(c->vals[a], v) ? RNNCK_OK : bad(c, a, "not a decimal integer");
+}
+
+static rnnck_status get_double(const ctx *c, enum attr a, double *v) {
+    return !c->vals[a] ? bad(c, a, "missing")
+           : parse_double(c->vals[a], v) ? RNNCK_OK : bad(c, a, "not a finite number");
 }
 
 static rnnck_status get_flag(const ctx *c, enum attr a, int *v) {
@@ -154,12 +157,6 @@ static rnnck_status get_flag(const ctx *c, enum attr a, int *v) {
     return RNNCK_OK;
 }
 
-static rnnck_status get_double(const ctx *c, enum attr a, double *v) {
-    const char *s;
-    rnnck_status st = need(c, a, &s);
-    if (st) return st;
-    return parse_double(s, v) ? RNNCK_OK : bad(c, a, "not a finite number");
-}
 
 /* One of `names`: its index into *v. */
 static rnnck_status get_choice(const ctx *c, enum attr a, const char *const *names, int n, int *v) {

@@ -104,29 +104,6 @@ static rnnck_status make_header(rnnck_model *m, char **out, size_t *len) {
     return RNNCK_OK;
 }
 
-/* Tensor i's bytes in C order, little-endian, into a new buffer. */
-static rnnck_status tensor_bytes(rnnck_model *m, size_t i, void **data, size_t *nbytes) {
-    rnnck_tensor *t = rnnck_model_tensor(m, i);
-    size_t n = rnnck_tensor_nbytes(t);
-    void *buf = malloc(n ? n : 1);
-    if (!buf) return rnnck__err(RNNCK_E_NOMEM, "cannot allocate %zu bytes for tensor %s", n, rnnck_tensor_name(t));
-    if (rnnck__tensor_loaded(t)) {
-        rnnck__strided_copy(t, buf);
-    } else {
-        rnnck_status st = rnnck_model_read(m, rnnck_tensor_name(t), t->dtype, buf, n);
-        if (st) {
-            free(buf);
-            return st;
-        }
-    }
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    rnnck__swap_bytes(buf, n, rnnck_dtype_size(t->dtype));
-#endif
-    *data = buf;
-    *nbytes = n;
-    return RNNCK_OK;
-}
-
 rnnck_status rnnck__st_write(rnnck_model *m, const char *path) {
     rnnck__err_clear();
     if (!m || !path) return rnnck__err(RNNCK_E_USAGE, "safetensors writer: NULL argument");
@@ -147,7 +124,10 @@ rnnck_status rnnck__st_write(rnnck_model *m, const char *path) {
     for (size_t i = 0; i < rnnck_model_tensor_count(m) && !st; i++) {
         void *data = NULL;
         size_t n = 0;
-        st = tensor_bytes(m, i, &data, &n);
+        st = rnnck__tensor_bytes(m, i, &data, &n);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        if (!st) rnnck__swap_bytes(data, n, rnnck_dtype_size(rnnck_model_tensor(m, i)->dtype));
+#endif
         if (!st && n && fwrite(data, 1, n, a.fp) != n) st = rnnck__err(RNNCK_E_WRITE, "%s: write failed", path);
         free(data);
     }

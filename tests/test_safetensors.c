@@ -530,6 +530,9 @@ static const bad_case bad_cases[] = {
     {"entry missing or repeating a field", "extra.safetensors", 0,
      "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"x\":1}}",
      8, RNNCK_E_FORMAT, "unknown field 'x'"},
+    {"NUL escape in a name", "nul.safetensors", 0,
+     "{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+     8, RNNCK_E_FORMAT, "\\u0000"},
 };
 
 Test(safetensors, each_malformed_header_is_refused_naming_the_file_and_field) {
@@ -677,4 +680,23 @@ Test(safetensors, header_length_that_looks_like_onnx_is_detected_as_safetensors)
     rnnck_model_free(m);
     free(header);
     free(path);
+}
+
+Test(safetensors, names_the_format_cannot_hold_are_refused_before_writing) {
+    static const char *const names[] = {"__metadata__", "bad\xff.name"};
+    for (size_t k = 0; k < 2; k++) {
+        rnnck_model *m;
+        cr_assert_eq(rnnck_model_new(&m), RNNCK_OK);
+        int64_t shape[1] = {2};
+        rnnck_tensor *t;
+        cr_assert_eq(rnnck_tensor_new(RNNCK_F32, 1, shape, &t), RNNCK_OK);
+        cr_assert_eq(rnnck_model_add_tensor(m, names[k], t), RNNCK_OK, "%s", rnnck_errmsg());
+        rnnck_tensor_free(t);
+        char *path = path_join(test_dir, "names.safetensors");
+        cr_assert_eq(rnnck_write(m, path, NULL), RNNCK_E_UNSUPPORTED, "%s", rnnck_errmsg());
+        cr_assert(strstr(rnnck_errmsg(), path), "%s", rnnck_errmsg());
+        cr_assert(access(path, F_OK) != 0, "a refused write left a file");
+        rnnck_model_free(m);
+        free(path);
+    }
 }

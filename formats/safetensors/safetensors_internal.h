@@ -21,6 +21,10 @@ const char *rnnck__st_dtype_name(rnnck_dtype d);
  * F8_E4M3...), with *known clear when the format does not define it. */
 rnnck_dtype rnnck__st_dtype_from_name(const char *name, bool *known);
 
+/* Bytes [0, n) are UTF-8 (RFC 3629: shortest forms, no surrogates, up to
+ * U+10FFFF) with no NUL; else false with *bad at the first bad byte. */
+bool rnnck__st_utf8_ok(const unsigned char *s, size_t n, size_t *bad);
+
 /* Writes m to path (safetensors_write.c). */
 rnnck_status rnnck__st_write(rnnck_model *m, const char *path);
 

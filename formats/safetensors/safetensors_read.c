@@ -102,29 +102,23 @@ typedef struct parse {
     const cJSON *md; /* __metadata__ or NULL */
 } parse;
 
-/* Bytes [0, n) are UTF-8 (RFC 3629: shortest forms, no surrogates, up to
- * U+10FFFF) with no NUL; else the offset of the first bad byte. */
-static bool utf8_ok(const unsigned char *s, size_t n, size_t *bad) {
-    for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-        if (!c || !len || i + len > n || (len == 2 && c < 0xC2) || (len == 4 && c > 0xF4)) {
-            *bad = i;
-            return false;
-        }
-        for (size_t k = 1; k < len; k++)
-            if ((s[i + k] & 0xC0) != 0x80) {
-                *bad = i;
-                return false;
+/* Whether a JSON string in text[0, n) holds the escape \u0000: cJSON
+ * would end the C string there, so "a\u0000b" would read as "a". *at gets
+ * its offset. */
+static bool has_nul_escape(const char *text, size_t n, size_t *at) {
+    bool in_string = false;
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] == '"') {
+            in_string = !in_string;
+        } else if (in_string && text[i] == '\\') {
+            if (i + 5 < n && !memcmp(text + i + 1, "u0000", 5)) {
+                *at = i;
+                return true;
             }
-        if ((len == 3 && c == 0xE0 && s[i + 1] < 0xA0) || (len == 3 && c == 0xED && s[i + 1] >= 0xA0) ||
-            (len == 4 && c == 0xF0 && s[i + 1] < 0x90) || (len == 4 && c == 0xF4 && s[i + 1] >= 0x90)) {
-            *bad = i;
-            return false;
+            i++; /* the escaped character, a quote or a backslash included */
         }
-        i += len;
     }
-    return true;
+    return false;
 }
 
 /* A JSON number that is a whole number in [0, 2^53] (exact in a double). */
@@ -325,8 +319,11 @@ static rnnck_status load_header(int fd, const char *path, int64_t size, cJSON **
     size_t bad = 0;
     if (!st && text[0] != '{')
         st = rnnck__err(RNNCK_E_FORMAT, "%s: header does not start with '{'", path);
-    if (!st && !utf8_ok((const unsigned char *)text, (size_t)n, &bad))
+    if (!st && !rnnck__st_utf8_ok((const unsigned char *)text, (size_t)n, &bad))
         st = rnnck__err(RNNCK_E_FORMAT, "%s: header is not valid UTF-8 (byte %zu)", path, bad);
+    if (!st && has_nul_escape(text, (size_t)n, &bad))
+        st = rnnck__err(RNNCK_E_FORMAT, "%s: header has a \\u0000 escape (byte %zu): a name or value with a NUL",
+                        path, bad);
     const char *end = NULL;
     cJSON *json = st ? NULL : cJSON_ParseWithLengthOpts(text, (size_t)n, &end, 0);
     if (!st && !json) {

@@ -41,6 +41,31 @@ rnnck_dtype rnnck__st_dtype_from_name(const char *name, bool *known) {
     return RNNCK_DTYPE_INVALID;
 }
 
+/* Bytes [0, n) are UTF-8 (RFC 3629: shortest forms, no surrogates, up to
+ * U+10FFFF) with no NUL; else the offset of the first bad byte. */
+bool rnnck__st_utf8_ok(const unsigned char *s, size_t n, size_t *bad) {
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        if (!c || !len || i + len > n || (len == 2 && c < 0xC2) || (len == 4 && c > 0xF4)) {
+            *bad = i;
+            return false;
+        }
+        for (size_t k = 1; k < len; k++)
+            if ((s[i + k] & 0xC0) != 0x80) {
+                *bad = i;
+                return false;
+            }
+        if ((len == 3 && c == 0xE0 && s[i + 1] < 0xA0) || (len == 3 && c == 0xED && s[i + 1] >= 0xA0) ||
+            (len == 4 && c == 0xF0 && s[i + 1] < 0x90) || (len == 4 && c == 0xF4 && s[i + 1] >= 0x90)) {
+            *bad = i;
+            return false;
+        }
+        i += len;
+    }
+    return true;
+}
+
 /* An integer as JSON text, exactly (cJSON would print a double). */
 static cJSON *json_u64(uint64_t v) {
     char text[24];
@@ -48,7 +73,20 @@ static cJSON *json_u64(uint64_t v) {
     return cJSON_CreateRaw(text);
 }
 
+/* Names the format can hold: UTF-8, and not the metadata's key. */
+static rnnck_status check_name(const char *name, const char *what) {
+    size_t bad;
+    if (!rnnck__st_utf8_ok((const unsigned char *)name, strlen(name), &bad))
+        return rnnck__err(RNNCK_E_UNSUPPORTED, "%s name %.200s is not UTF-8 (byte %zu), which safetensors requires",
+                          what, name, bad);
+    if (!strcmp(name, "__metadata__"))
+        return rnnck__err(RNNCK_E_UNSUPPORTED, "a %s named __metadata__ cannot be stored in safetensors", what);
+    return RNNCK_OK;
+}
+
 static rnnck_status tensor_entry(cJSON *root, const rnnck_tensor *t, uint64_t begin, uint64_t end) {
+    rnnck_status st = check_name(rnnck_tensor_name(t), "tensor");
+    if (st) return st;
     cJSON *e = cJSON_AddObjectToObject(root, rnnck_tensor_name(t));
     cJSON *shape = e ? cJSON_CreateArray() : NULL, *offsets = shape ? cJSON_CreateArray() : NULL;
     bool ok = offsets && cJSON_AddStringToObject(e, "dtype", rnnck__st_dtype_name(t->dtype));
@@ -75,6 +113,8 @@ static rnnck_status make_header(rnnck_model *m, char **out, size_t *len) {
     /* "format": "pt", as transformers' save_pretrained writes: loaders
      * that check it take the file as PyTorch tensors */
     rnnck_status st = md && cJSON_AddStringToObject(md, "format", "pt") ? rnnck__st_meta_write(m, md) : rnnck__oom();
+    for (size_t i = 0; i < rnnck_model_module_count(m) && !st; i++)
+        st = check_name(rnnck_model_module(m, i)->name, "module");
     uint64_t offset = 0;
     for (size_t i = 0; i < rnnck_model_tensor_count(m) && !st; i++) {
         const rnnck_tensor *t = rnnck_model_tensor(m, i);

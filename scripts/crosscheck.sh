@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Cross-check tier: real PyTorch loads the .pt files rnnck writes, and runs
-# Keras fixtures converted to .pt against the Keras goldens.
+# Keras fixtures converted to .pt against the Keras goldens, and reads the
+# .safetensors files rnnck writes by the published format.
 # Runs test_pytorch/test_npz so they dump what they wrote, then loads each file
 # with torch.load(weights_only=True) and load_state_dict(strict=True).
 # Usage: scripts/crosscheck.sh BUILD_DIR
@@ -17,3 +18,5 @@ export RNNCK_CROSSCHECK_DIR="$xc" RNNCK_FIXTURES="$PWD/fixtures"
 /usr/bin/python3 tests/crosscheck/check_keras_torch.py "$build/rnnck" fixtures
 # --to keras: h5py reads the written files as Keras's load_weights does.
 /usr/bin/python3 tests/crosscheck/check_keras_written.py "$build/rnnck" fixtures
+# --to safetensors: read by the published format, bit-exact with torch's tensors.
+/usr/bin/python3 tests/crosscheck/check_safetensors_torch.py "$build/rnnck" fixtures

@@ -700,3 +700,32 @@ Test(safetensors, names_the_format_cannot_hold_are_refused_before_writing) {
         free(path);
     }
 }
+
+Test(safetensors, hugging_face_lstm_runs_forward_as_torch_does) {
+    char *path = fixture_path("safetensors/hf_tagger.safetensors");
+    char *xin = fixture_path("safetensors/hf_tagger_lstm_input.npy");
+    char *yout = fixture_path("safetensors/hf_tagger_lstm_output.npy");
+    const char *sets[] = {"encoder.lstm.batch_first=true", NULL};
+    rnnck_open_opts opts = {.sets = sets};
+    rnnck_model *m = open_path(path, &opts);
+    rnnck_tensor *x, *want, *y, *h, *c;
+    cr_assert_eq(rnnck_npy_load(xin, &x), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_npy_load(yout, &want), RNNCK_OK, "%s", rnnck_errmsg());
+    size_t mod;
+    cr_assert_eq(rnnck_model_find_module(m, "encoder.lstm", &mod), RNNCK_OK);
+    rnnck_forward_opts fo = {.threads = 1};
+    cr_assert_eq(rnnck_forward(m, mod, x, NULL, NULL, NULL, &fo, &y, &h, &c), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_tensor_numel(y), rnnck_tensor_numel(want));
+    const float *a = rnnck_tensor_cdata(y), *b = rnnck_tensor_cdata(want);
+    for (int64_t i = 0; i < rnnck_tensor_numel(y); i++)
+        cr_assert_float_eq(a[i], b[i], 1e-5 + 1e-4 * (b[i] < 0 ? -b[i] : b[i]), "output[%lld]", (long long)i);
+    rnnck_tensor_free(x);
+    rnnck_tensor_free(want);
+    rnnck_tensor_free(y);
+    rnnck_tensor_free(h);
+    rnnck_tensor_free(c);
+    rnnck_model_free(m);
+    free(path);
+    free(xin);
+    free(yout);
+}

@@ -65,6 +65,80 @@ static void same_models(rnnck_model *a, rnnck_model *b, const char *what) {
     }
 }
 
+/* ------------------------------------------------- the published format */
+
+static uint64_t le64(const unsigned char *p) {
+    uint64_t v = 0;
+    for (int k = 7; k >= 0; k--) v = v << 8 | p[k];
+    return v;
+}
+
+/* Checks the file rnnck wrote for model m against the published format:
+ * length, '{', space padding, string metadata first, every tensor's entry
+ * and bytes, offsets contiguous in header order from 0 to the end of the
+ * file, each tensor aligned to its element size (larger dtypes first, as
+ * the reference library orders them), and rnnck.order giving back the
+ * model's order. */
+static void check_written(rnnck_model *m, const char *path) {
+    size_t len;
+    unsigned char *file = read_file(path, &len);
+    cr_assert(file && len >= 8);
+    uint64_t n = le64(file);
+    cr_assert(n > 0 && n % 8 == 0 && 8 + n <= len, "header length %llu: not padded to 8", (unsigned long long)n);
+    cr_assert_eq(file[8], '{');
+    const char *text = (const char *)file + 8, *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, n, &end, 0);
+    cr_assert(root, "header is not JSON");
+    for (const char *q = end; q < text + n; q++) cr_assert_eq(*q, ' ', "padding must be spaces");
+    const cJSON *md = root->child;
+    cr_assert_str_eq(md->string, "__metadata__", "__metadata__ comes first");
+    for (const cJSON *e = md->child; e; e = e->next) cr_assert(cJSON_IsString(e), "metadata %s: not a string", e->string);
+    cr_assert_str_eq(cJSON_GetObjectItem(md, "rnnck.schema")->valuestring, RNNCK_SCHEMA_STRING);
+    if (rnnck_model_module_count(m))
+        cr_assert_str_eq(cJSON_GetObjectItem(md, "rnnck.module.0.name")->valuestring, rnnck_model_module(m, 0)->name);
+    /* the expected file order: a stable sort of the model's tensors by element size, 8 down to 1 */
+    size_t nt = rnnck_model_tensor_count(m), *order = malloc((nt ? nt : 1) * sizeof *order), k = 0;
+    for (size_t size = 8; size >= 1; size /= 2)
+        for (size_t i = 0; i < nt; i++)
+            if (rnnck_dtype_size(rnnck_tensor_dtype(rnnck_model_tensor(m, i))) == size) order[k++] = i;
+    const cJSON *ord = cJSON_GetObjectItem(md, "rnnck.order");
+    char *p = ord ? ord->valuestring : NULL;
+    uint64_t at = 0, data_len = len - 8 - n;
+    k = 0;
+    for (const cJSON *e = md->next; e; e = e->next, k++) {
+        cr_assert(k < nt, "more entries than tensors");
+        size_t i = order[k];
+        if (p) cr_assert_eq((size_t)strtoul(p, &p, 10), i, "rnnck.order entry %zu", k);
+        if (p && *p == ',') p++;
+        if (!ord) cr_assert_eq(i, k, "reordered without rnnck.order");
+        rnnck_tensor *t = rnnck_model_tensor(m, i);
+        cr_assert_str_eq(e->string, rnnck_tensor_name(t));
+        static const char *const st_names[] = {"", "F32", "F64", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL"};
+        cr_assert_str_eq(cJSON_GetObjectItem(e, "dtype")->valuestring, st_names[rnnck_tensor_dtype(t)]);
+        const cJSON *shape = cJSON_GetObjectItem(e, "shape"), *off = cJSON_GetObjectItem(e, "data_offsets");
+        cr_assert_eq(cJSON_GetArraySize(shape), rnnck_tensor_ndim(t));
+        for (int d = 0; d < rnnck_tensor_ndim(t); d++)
+            cr_assert_eq((int64_t)cJSON_GetArrayItem(shape, d)->valuedouble, rnnck_tensor_dim(t, d));
+        cr_assert_eq(cJSON_GetArraySize(off), 2);
+        uint64_t b = (uint64_t)cJSON_GetArrayItem(off, 0)->valuedouble;
+        uint64_t en = (uint64_t)cJSON_GetArrayItem(off, 1)->valuedouble;
+        cr_assert_eq(b, at, "%s: begins at %llu, not where the previous ends", e->string, (unsigned long long)b);
+        cr_assert_eq(en - b, rnnck_tensor_nbytes(t));
+        cr_assert_eq((8 + n + b) % rnnck_dtype_size(rnnck_tensor_dtype(t)), 0, "%s: not aligned", e->string);
+        size_t nb;
+        void *want = bytes_of(m, i, &nb);
+        cr_assert(memcmp(file + 8 + n + b, want, nb) == 0, "%s: data bytes differ", e->string);
+        free(want);
+        at = en;
+    }
+    cr_assert_eq(k, nt);
+    cr_assert(!p || !*p, "rnnck.order lists more than the tensors");
+    cr_assert_eq(at, data_len, "the data must end where the last tensor ends");
+    free(order);
+    cJSON_Delete(root);
+    free(file);
+}
+
 static const char *const pt_fixtures[] = {
     "checkpoint.pt", "gru_bf16.pt", "gru_f16.pt", "gru_f64.pt", "lstm_bare.pt", "lstm_proj.pt", "model_sd.pt",
 };
@@ -111,6 +185,7 @@ Test(safetensors, every_rnnck_dtype_survives_bit_for_bit) {
     }
     char *path = path_join(test_dir, "all.safetensors");
     cr_assert_eq(rnnck_write(m, path, "safetensors"), RNNCK_OK, "%s", rnnck_errmsg());
+    check_written(m, path); /* odd sizes of every width: aligned only by the file's order */
     rnnck_model *b = open_path(path, NULL);
     same_models(m, b, "all dtypes");
     rnnck_model_free(m);
@@ -157,60 +232,11 @@ Test(safetensors, forward_pass_of_the_converted_model_is_unchanged) {
     free(st);
 }
 
-/* ------------------------------------------------- the published format */
-
-static uint64_t le64(const unsigned char *p) {
-    uint64_t v = 0;
-    for (int k = 7; k >= 0; k--) v = v << 8 | p[k];
-    return v;
-}
-
 Test(safetensors, written_header_follows_the_published_format) {
     char *src = fixture_path("pytorch/checkpoint.pt"), *st = path_join(test_dir, "h.safetensors");
     rnnck_model *m = open_path(src, NULL);
     cr_assert_eq(rnnck_write(m, st, NULL), RNNCK_OK, "%s", rnnck_errmsg());
-    size_t len;
-    unsigned char *file = read_file(st, &len);
-    cr_assert(file && len >= 8);
-    uint64_t n = le64(file);
-    cr_assert(n > 0 && n % 8 == 0 && 8 + n <= len, "header length %llu: not padded to 8", (unsigned long long)n);
-    cr_assert_eq(file[8], '{');
-    const char *text = (const char *)file + 8, *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, n, &end, 0);
-    cr_assert(root, "header is not JSON");
-    for (const char *q = end; q < text + n; q++) cr_assert_eq(*q, ' ', "padding must be spaces");
-    const cJSON *md = root->child;
-    cr_assert_str_eq(md->string, "__metadata__", "__metadata__ comes first");
-    for (const cJSON *e = md->child; e; e = e->next) cr_assert(cJSON_IsString(e), "metadata %s: not a string", e->string);
-    cr_assert_str_eq(cJSON_GetObjectItem(md, "rnnck.schema")->valuestring, RNNCK_SCHEMA_STRING);
-    cr_assert_str_eq(cJSON_GetObjectItem(md, "rnnck.module.0.name")->valuestring, rnnck_model_module(m, 0)->name);
-    /* tensors: the model's order, contiguous from 0 to the end of the file */
-    uint64_t at = 0, data_len = len - 8 - n;
-    size_t i = 0;
-    for (const cJSON *e = md->next; e; e = e->next, i++) {
-        rnnck_tensor *t = rnnck_model_tensor(m, i);
-        cr_assert(t, "more entries than tensors");
-        cr_assert_str_eq(e->string, rnnck_tensor_name(t));
-        static const char *const st_names[] = {"", "F32", "F64", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL"};
-        cr_assert_str_eq(cJSON_GetObjectItem(e, "dtype")->valuestring, st_names[rnnck_tensor_dtype(t)]);
-        const cJSON *shape = cJSON_GetObjectItem(e, "shape"), *off = cJSON_GetObjectItem(e, "data_offsets");
-        cr_assert_eq(cJSON_GetArraySize(shape), rnnck_tensor_ndim(t));
-        for (int d = 0; d < rnnck_tensor_ndim(t); d++)
-            cr_assert_eq((int64_t)cJSON_GetArrayItem(shape, d)->valuedouble, rnnck_tensor_dim(t, d));
-        uint64_t b = (uint64_t)cJSON_GetArrayItem(off, 0)->valuedouble, en = (uint64_t)cJSON_GetArrayItem(off, 1)->valuedouble;
-        cr_assert_eq(cJSON_GetArraySize(off), 2);
-        cr_assert_eq(b, at, "%s: begins at %llu, not where the previous ends", e->string, (unsigned long long)b);
-        cr_assert_eq(en - b, rnnck_tensor_nbytes(t));
-        size_t nb;
-        void *want = bytes_of(m, i, &nb);
-        cr_assert(memcmp(file + 8 + n + b, want, nb) == 0, "%s: data bytes differ", e->string);
-        free(want);
-        at = en;
-    }
-    cr_assert_eq(i, rnnck_model_tensor_count(m));
-    cr_assert_eq(at, data_len, "the data must end where the last tensor ends");
-    cJSON_Delete(root);
-    free(file);
+    check_written(m, st);
     rnnck_model_free(m);
     free(src);
     free(st);
@@ -728,4 +754,22 @@ Test(safetensors, hugging_face_lstm_runs_forward_as_torch_does) {
     free(path);
     free(xin);
     free(yout);
+}
+
+Test(safetensors, rnnck_order_puts_the_tensors_back_in_model_order) {
+    char *plain = lstm_bare_as("plain.safetensors");
+    rnnck_model *a = open_path(plain, NULL);
+    size_t n = rnnck_model_tensor_count(a);
+    char order[256] = "";
+    for (size_t k = 0, used = 0; k < n; k++) used += (size_t)snprintf(order + used, sizeof order - used, "%s%zu", k ? "," : "", n - 1 - k);
+    char *rev = with_metadata("rev.safetensors", "rnnck.order", order);
+    rnnck_model *b = open_path(rev, NULL);
+    for (size_t i = 0; i < n; i++) /* model position n-1-k holds the file's k-th tensor */
+        cr_assert_str_eq(rnnck_tensor_name(rnnck_model_tensor(b, n - 1 - i)), rnnck_tensor_name(rnnck_model_tensor(a, i)));
+    rnnck_model_free(a);
+    rnnck_model_free(b);
+    free(plain);
+    free(rev);
+    refused(with_metadata("dup_order.safetensors", "rnnck.order", "0,0"), RNNCK_E_FORMAT, "rnnck.order: entry 1");
+    refused(with_metadata("short_order.safetensors", "rnnck.order", "1,0"), RNNCK_E_FORMAT, "rnnck.order: entry 2");
 }

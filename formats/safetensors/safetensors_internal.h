@@ -36,6 +36,15 @@ rnnck_status rnnck__st_write(rnnck_model *m, const char *path);
 /* Adds rnnck's keys describing every module of m to the __metadata__ object
  * md (string values). */
 rnnck_status rnnck__st_meta_write(const rnnck_model *m, cJSON *md);
+#define RNNCK__ST_KEY_ORDER "rnnck.order"
+/* order[k] is the model position of the file's k-th tensor (the file keeps
+ * the reference library's alignment order: larger dtypes first): written
+ * as "rnnck.order" unless it is the identity. */
+rnnck_status rnnck__st_meta_write_order(cJSON *md, const size_t *order, size_t n);
+/* The inverse of a file's "rnnck.order" over its n tensors: *file_index
+ * (caller frees; NULL when the key is absent) gives, for each model
+ * position, the file's tensor. RNNCK_E_FORMAT unless it is a permutation. */
+rnnck_status rnnck__st_meta_read_order(const cJSON *md, const char *path, size_t n, size_t **file_index);
 /* Reads the module descriptions from a __metadata__ object whose keys are
  * unique (checked by the caller) and that holds rnnck.schema. *infos (n of
  * them) have names that point into md: valid while md lives; caller frees

@@ -327,3 +327,48 @@ rnnck_status rnnck__st_meta_read(const cJSON *md, const char *path, int64_t max_
     *n = (size_t)count;
     return RNNCK_OK;
 }
+
+/* ---------------------------------------------------------------- order */
+
+rnnck_status rnnck__st_meta_write_order(cJSON *md, const size_t *order, size_t n) {
+    size_t k = 0;
+    while (k < n && order[k] == k) k++;
+    if (k == n) return RNNCK_OK; /* the model's own order: nothing to say */
+    char *text = malloc(n * 21 + 1), *p = text;
+    if (!text) return rnnck__oom();
+    for (k = 0; k < n; k++) p += sprintf(p, "%s%zu", k ? "," : "", order[k]);
+    rnnck_status st = cJSON_AddStringToObject(md, RNNCK__ST_KEY_ORDER, text) ? RNNCK_OK : rnnck__oom();
+    free(text);
+    return st;
+}
+
+rnnck_status rnnck__st_meta_read_order(const cJSON *md, const char *path, size_t n, size_t **file_index) {
+    *file_index = NULL;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(md, RNNCK__ST_KEY_ORDER);
+    if (!v) return RNNCK_OK;
+    size_t *inv = malloc((n ? n : 1) * sizeof *inv);
+    unsigned char *seen = calloc(n ? n : 1, 1);
+    rnnck_status st = inv && seen ? RNNCK_OK : rnnck__oom();
+    const char *p = v->valuestring;
+    for (size_t k = 0; k < n && !st; k++) {
+        size_t pos = 0;
+        int digits = 0;
+        if (k && *p++ != ',') digits = -1;
+        for (; digits >= 0 && *p >= '0' && *p <= '9' && digits < 10; p++, digits++) pos = pos * 10 + (size_t)(*p - '0');
+        if (digits <= 0 || (digits > 1 && p[-digits] == '0') || pos >= n || seen[pos])
+            st = rnnck__err(RNNCK_E_FORMAT, "%s: __metadata__ " RNNCK__ST_KEY_ORDER ": entry %zu is not a new position "
+                            "below the %zu tensors", path, k, n);
+        else
+            seen[pos] = 1, inv[pos] = k;
+    }
+    if (!st && *p)
+        st = rnnck__err(RNNCK_E_FORMAT, "%s: __metadata__ " RNNCK__ST_KEY_ORDER ": more entries than the %zu tensors",
+                        path, n);
+    free(seen);
+    if (st) {
+        free(inv);
+        return st;
+    }
+    *file_index = inv;
+    return RNNCK_OK;
+}

@@ -354,8 +354,11 @@ static rnnck_status build(const parse *p, const rnnck_open_opts *opts, rnnck_mod
     size_t nmods = 0;
     bool described = p->md && cJSON_GetObjectItemCaseSensitive(p->md, RNNCK__ST_KEY_SCHEMA);
     rnnck_status st = described ? rnnck__st_meta_read(p->md, p->path, p->lim.max_tensors, &infos, &nmods) : RNNCK_OK;
+    size_t *file_index = NULL; /* model position -> file's tensor, when rnnck reordered them */
+    if (!st && described) st = rnnck__st_meta_read_order(p->md, p->path, p->n, &file_index);
     for (size_t i = 0; i < nmods && !st; i++) st = rnnck__sd_add_module(&sd, &infos[i]);
-    for (size_t i = 0; i < p->n && !st; i++) {
+    for (size_t k = 0; k < p->n && !st; k++) {
+        size_t i = file_index ? file_index[k] : k;
         const entry *e = &p->items[i];
         rnnck_tensor *t;
         if ((st = rnnck__tensor_new_unloaded(e->dtype, e->ndim, e->shape, &t))) break;
@@ -374,6 +377,7 @@ static rnnck_status build(const parse *p, const rnnck_open_opts *opts, rnnck_mod
     }
     rnnck__sd_free(&sd);
     free(infos);
+    free(file_index);
     if (st) {
         rnnck_model_free(m);
         return st;

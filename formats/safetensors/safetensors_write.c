@@ -1,5 +1,6 @@
-/* Writes a model as safetensors: the header lists the tensors in the model's
- * order with contiguous data_offsets, its __metadata__ describes every
+/* Writes a model as safetensors: the header lists the tensors in alignment
+ * order (the model's order within each dtype size; "rnnck.order" restores
+ * the model's) with contiguous data_offsets, its __metadata__ describes every
  * module (safetensors_meta.c), and the data follows in the same order,
  * written sequentially (so a FIFO or standard output can take it). Tensors
  * are written as the model holds them, bit for bit: the metadata, not a
@@ -105,9 +106,23 @@ static rnnck_status tensor_entry(cJSON *root, const rnnck_tensor *t, uint64_t be
     return RNNCK_OK;
 }
 
+/* The file's order of the model's tensors: 8-byte dtypes first, then 4, 2
+ * and 1, each group in model order (a stable counting sort), so that with
+ * the data starting on an 8-byte boundary and no gaps every tensor is
+ * aligned to its element size, as the reference library orders them. */
+static size_t *file_order(const rnnck_model *m) {
+    size_t n = rnnck_model_tensor_count(m), at = 0;
+    size_t *order = malloc((n ? n : 1) * sizeof *order);
+    if (!order) return NULL;
+    for (size_t size = 8; size >= 1; size /= 2)
+        for (size_t i = 0; i < n; i++)
+            if (rnnck_dtype_size(rnnck_model_tensor(m, i)->dtype) == size) order[at++] = i;
+    return order;
+}
+
 /* The header text, padded with spaces to a multiple of 8 bytes (as the
  * safetensors library pads it), into *out (caller frees) of *len bytes. */
-static rnnck_status make_header(rnnck_model *m, char **out, size_t *len) {
+static rnnck_status make_header(rnnck_model *m, const size_t *order, char **out, size_t *len) {
     cJSON *root = cJSON_CreateObject();
     cJSON *md = root ? cJSON_AddObjectToObject(root, "__metadata__") : NULL;
     /* "format": "pt", as transformers' save_pretrained writes: loaders
@@ -115,9 +130,10 @@ static rnnck_status make_header(rnnck_model *m, char **out, size_t *len) {
     rnnck_status st = md && cJSON_AddStringToObject(md, "format", "pt") ? rnnck__st_meta_write(m, md) : rnnck__oom();
     for (size_t i = 0; i < rnnck_model_module_count(m) && !st; i++)
         st = check_name(rnnck_model_module(m, i)->name, "module");
+    if (!st) st = rnnck__st_meta_write_order(md, order, rnnck_model_tensor_count(m));
     uint64_t offset = 0;
-    for (size_t i = 0; i < rnnck_model_tensor_count(m) && !st; i++) {
-        const rnnck_tensor *t = rnnck_model_tensor(m, i);
+    for (size_t k = 0; k < rnnck_model_tensor_count(m) && !st; k++) {
+        const rnnck_tensor *t = rnnck_model_tensor(m, order[k]);
         uint64_t n = rnnck_tensor_nbytes(t);
         st = tensor_entry(root, t, offset, offset + n);
         offset += n;
@@ -148,9 +164,10 @@ rnnck_status rnnck__st_write(rnnck_model *m, const char *path) {
     rnnck__err_clear();
     if (!m || !path) return rnnck__err(RNNCK_E_USAGE, "safetensors writer: NULL argument");
     char *header = NULL;
-    size_t hlen = 0;
-    rnnck_status st = make_header(m, &header, &hlen);
+    size_t hlen = 0, *order = file_order(m);
+    rnnck_status st = order ? make_header(m, order, &header, &hlen) : rnnck__oom();
     if (st) {
+        free(order);
         rnnck__err_prefix("%s", path);
         return st;
     }
@@ -161,7 +178,8 @@ rnnck_status rnnck__st_write(rnnck_model *m, const char *path) {
     if (!st && (fwrite(len8, 1, 8, a.fp) != 8 || fwrite(header, 1, hlen, a.fp) != hlen))
         st = rnnck__err(RNNCK_E_WRITE, "%s: write failed", path);
     free(header);
-    for (size_t i = 0; i < rnnck_model_tensor_count(m) && !st; i++) {
+    for (size_t k = 0; k < rnnck_model_tensor_count(m) && !st; k++) {
+        size_t i = order[k];
         void *data = NULL;
         size_t n = 0;
         st = rnnck__tensor_bytes(m, i, &data, &n);
@@ -171,6 +189,7 @@ rnnck_status rnnck__st_write(rnnck_model *m, const char *path) {
         if (!st && n && fwrite(data, 1, n, a.fp) != n) st = rnnck__err(RNNCK_E_WRITE, "%s: write failed", path);
         free(data);
     }
+    free(order);
     if (!st) return rnnck__atomic_commit(&a);
     rnnck__atomic_abort(&a);
     return st;

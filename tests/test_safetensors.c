@@ -773,3 +773,16 @@ Test(safetensors, rnnck_order_puts_the_tensors_back_in_model_order) {
     refused(with_metadata("dup_order.safetensors", "rnnck.order", "0,0"), RNNCK_E_FORMAT, "rnnck.order: entry 1");
     refused(with_metadata("short_order.safetensors", "rnnck.order", "1,0"), RNNCK_E_FORMAT, "rnnck.order: entry 2");
 }
+
+Test(safetensors, cli_reads_a_hugging_face_file_with_set_for_what_names_cannot_tell) {
+    char *path = fixture_path("safetensors/hf_tagger.safetensors");
+    tool_result r = run_tool("inspect", path, "--from", "safetensors", "--set", "encoder.lstm.batch_first=true", NULL);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "module encoder.lstm: LSTM input_size=6 hidden_size=5 num_layers=2") &&
+                  strstr(r.out, "bidirectional=1 batch_first=1"),
+              "%s", r.out);
+    cr_assert(strstr(r.out, "module decoder.gru: GRU input_size=10 hidden_size=4") && strstr(r.out, "dtype=float16"),
+              "%s", r.out);
+    tool_result_free(&r);
+    free(path);
+}

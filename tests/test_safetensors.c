@@ -139,6 +139,20 @@ static void check_written(rnnck_model *m, const char *path) {
     free(file);
 }
 
+/* fixtures/<rel> opened and written by rnnck as test_dir/name (returned);
+ * *m gets the opened model (freed when m is NULL). */
+static char *written_as(const char *rel, const char *name, rnnck_model **m) {
+    char *src = fixture_path(rel), *path = path_join(test_dir, name);
+    rnnck_model *a = open_path(src, NULL);
+    cr_assert_eq(rnnck_write(a, path, "safetensors"), RNNCK_OK, "%s: %s", rel, rnnck_errmsg());
+    if (m)
+        *m = a;
+    else
+        rnnck_model_free(a);
+    free(src);
+    return path;
+}
+
 static const char *const pt_fixtures[] = {
     "checkpoint.pt", "gru_bf16.pt", "gru_f16.pt", "gru_f64.pt", "lstm_bare.pt", "lstm_proj.pt", "model_sd.pt",
 };
@@ -220,32 +234,26 @@ static void same_forward(rnnck_model *a, rnnck_model *b, size_t mod) {
 }
 
 Test(safetensors, forward_pass_of_the_converted_model_is_unchanged) {
-    char *src = fixture_path("pytorch/checkpoint.pt"), *st = path_join(test_dir, "c.safetensors");
-    rnnck_model *a = open_path(src, NULL);
-    cr_assert_eq(rnnck_write(a, st, NULL), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_model *a;
+    char *st = written_as("pytorch/checkpoint.pt", "c.safetensors", &a);
     rnnck_model *b = open_path(st, NULL);
     cr_assert_eq(rnnck_model_module_count(a), 2);
     for (size_t i = 0; i < rnnck_model_module_count(a); i++) same_forward(a, b, i);
     rnnck_model_free(a);
     rnnck_model_free(b);
-    free(src);
     free(st);
 }
 
 Test(safetensors, written_header_follows_the_published_format) {
-    char *src = fixture_path("pytorch/checkpoint.pt"), *st = path_join(test_dir, "h.safetensors");
-    rnnck_model *m = open_path(src, NULL);
-    cr_assert_eq(rnnck_write(m, st, NULL), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_model *m;
+    char *st = written_as("pytorch/checkpoint.pt", "h.safetensors", &m);
     check_written(m, st);
     rnnck_model_free(m);
-    free(src);
     free(st);
 }
 
 Test(safetensors, tensors_are_read_from_the_file_only_when_asked) {
-    char *src = fixture_path("pytorch/lstm_bare.pt"), *st = path_join(test_dir, "l.safetensors");
-    rnnck_model *a = open_path(src, NULL);
-    cr_assert_eq(rnnck_write(a, st, NULL), RNNCK_OK, "%s", rnnck_errmsg());
+    char *st = written_as("pytorch/lstm_bare.pt", "l.safetensors", NULL);
     rnnck_model *b = open_path(st, NULL);
     for (size_t i = 0; i < rnnck_model_tensor_count(b); i++)
         cr_assert(!rnnck__tensor_loaded(rnnck_model_tensor(b, i)), "tensor %zu loaded at open", i);
@@ -270,9 +278,7 @@ Test(safetensors, tensors_are_read_from_the_file_only_when_asked) {
     cr_assert(strstr(rnnck_errmsg(), st) && strstr(rnnck_errmsg(), rnnck_tensor_name(last)), "%s", rnnck_errmsg());
     free(buf);
     free(file);
-    rnnck_model_free(a);
     rnnck_model_free(b);
-    free(src);
     free(st);
 }
 
@@ -594,14 +600,7 @@ Test(safetensors, bool_element_other_than_0_or_1_is_refused_when_read) {
 }
 
 /* fixtures/pytorch/lstm_bare.pt written by rnnck as test_dir/name. */
-static char *lstm_bare_as(const char *name) {
-    char *src = fixture_path("pytorch/lstm_bare.pt"), *path = path_join(test_dir, name);
-    rnnck_model *m = open_path(src, NULL);
-    cr_assert_eq(rnnck_write(m, path, "safetensors"), RNNCK_OK, "%s", rnnck_errmsg());
-    rnnck_model_free(m);
-    free(src);
-    return path;
-}
+static char *lstm_bare_as(const char *name) { return written_as("pytorch/lstm_bare.pt", name, NULL); }
 
 /* A written file whose rnnck metadata value `key` is replaced by `value`
  * (the same length keeps the header length). */

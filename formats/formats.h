@@ -32,5 +32,6 @@ extern const rnnck__format rnnck__format_keras;
 extern const rnnck__format rnnck__format_tf;
 /* rnnck_write_ex for format "onnx" with RNNCK_WRITE_* flags (formats/onnx/onnx_write.c). */
 rnnck_status rnnck__onnx_write_ex(rnnck_model *m, const char *path, unsigned flags);
+extern const rnnck__format rnnck__format_safetensors;
 
 #endif

@@ -15,6 +15,10 @@ static const rnnck__format *const formats[] = {
     &rnnck__format_rnnck,
     &rnnck__format_pytorch,
     &rnnck__format_npz,
+    /* before onnx: a safetensors header length can begin 08 12 3a, which
+     * onnx's head test takes for a ModelProto; safetensors' own test (zero
+     * high bytes, then '{') is the stricter one */
+    &rnnck__format_safetensors,
     &rnnck__format_onnx,
     &rnnck__format_keras,
     &rnnck__format_tf,

@@ -57,6 +57,11 @@ void fz_check_roundtrip_flags(rnnck_model *m, const char *format, const char *fi
  * (exact: every field; else as a foreign format can hold them) as m; what
  * names the comparison in the abort message. Both models are fully loaded. */
 void fz_require_same_model(rnnck_model *m, rnnck_model *back, bool exact, const char *what);
+/* The whole check of a reader's input at path: `open` refuses it properly,
+ * or the model obeys the invariants, loads (a lazy read may refuse
+ * properly), runs forward, and survives a round trip through `format`
+ * (scratch file `file_name`) and through the rnnck HDF5 schema. */
+void fz_check_input(const char *path, fz_reopen_fn open, const char *format, const char *file_name);
 /* Two tensors hold the same dtype, shape and bytes. */
 void fz_require_same_tensor(const rnnck_tensor *a, const rnnck_tensor *b, const char *what);
 

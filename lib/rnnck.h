@@ -732,8 +732,8 @@ RNNCK_API rnnck_status rnnck_detect_format(const char *path, const char **format
  * refuses); RNNCK_E_NOMEM (also some counts or sizes over opts->limits). */
 RNNCK_API rnnck_status rnnck_open(const char *path, const rnnck_open_opts *opts, rnnck_model **out);
 /* Writes m in `format` (NULL = from the file extension: .h5/.hdf5/.rnnck ->
- * rnnck, .pt/.pth -> pytorch, .npz -> npz), atomically or as a stream
- * (see "Paths" above; path "-" is standard output and needs a format);
+ * rnnck, .pt/.pth -> pytorch, .npz -> npz, .onnx -> onnx, .safetensors ->
+ * safetensors), atomically or as a stream (see "Paths" above; path "-" is standard output and needs a format);
  * "rnnck" is rnnck_save. Unloaded tensors are read one at a time and not
  * kept. Returns: RNNCK_OK; RNNCK_E_USAGE (m or path NULL or empty, unknown
  * format, extension not recognised or "-" without a format; rnnck: see

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Cross-check tier: real PyTorch loads the .pt files rnnck writes, and runs
-# Keras fixtures converted to .pt against the Keras goldens.
+# Keras fixtures converted to .pt against the Keras goldens, and reads the
+# .safetensors files rnnck writes by the published format.
 # Runs test_pytorch/test_npz so they dump what they wrote, then loads each file
 # with torch.load(weights_only=True) and load_state_dict(strict=True).
 # Usage: scripts/crosscheck.sh BUILD_DIR
@@ -30,3 +31,5 @@ if /usr/bin/python3 -c "import onnx" 2>/dev/null; then
 else
     echo "check_onnx_written.py skipped: python3-onnx is not installed"
 fi
+# --to safetensors: read by the published format, bit-exact with torch's tensors.
+/usr/bin/python3 tests/crosscheck/check_safetensors_torch.py "$build/rnnck" fixtures

@@ -134,6 +134,7 @@ WRITER(rnnck)
 WRITER(pytorch)
 WRITER(npz)
 WRITER(onnx)
+WRITER(safetensors)
 
 /* ------------------------------------------------------------- HDF5 */
 
@@ -341,6 +342,26 @@ static void tf_shared_key_prefixes(const char *path, int s) {
     free(f);
 }
 
+/* -------------------------------------------------------- safetensors */
+
+/* A header of 10000*s zero-size tensors sharing offset 0 (the offset sort
+ * and the name hash), then as many __metadata__ keys, under rnnck's schema
+ * (the module-key scan). */
+static void st_many_entries(const char *path, int s) {
+    size_t n = 10000 / SHRINK * (size_t)s, cap = 128 * n + 256, len = 8;
+    char *buf = malloc(cap);
+    len += (size_t)snprintf(buf + len, cap - len, "{\"__metadata__\":{\"rnnck.schema\":\"1.1\",\"rnnck.modules\":\"0\"");
+    for (size_t i = 0; i < n; i++) len += (size_t)snprintf(buf + len, cap - len, ",\"k%zu\":\"v\"", i);
+    len += (size_t)snprintf(buf + len, cap - len, "}");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(buf + len, cap - len, ",\"t%zu\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}", i);
+    len += (size_t)snprintf(buf + len, cap - len, "}");
+    uint64_t h = len - 8;
+    for (int k = 0; k < 8; k++) buf[k] = (char)(h >> (8 * k));
+    cr_assert_eq(write_file(path, buf, len), 0);
+    free(buf);
+}
+
 /* ----------------------------------------------------------- the check */
 
 static void amplify_as(const char *what, generator gen, const char *suffix) {
@@ -410,3 +431,5 @@ AMPLIFY(rnnck_h5_declared_chunks_grow_linearly, h5_declared_chunks)
 AMPLIFY(onnx_same_named_nodes_grow_linearly, onnx_same_named_nodes)
 AMPLIFY(keras_many_layers_grow_linearly, keras_many_layers)
 Test(amplification, tf_shared_key_prefixes_grow_linearly) { amplify_as("tf_shared_key_prefixes", tf_shared_key_prefixes, ".index"); }
+AMPLIFY(safetensors_many_modules_grow_linearly, many_modules_safetensors)
+AMPLIFY(safetensors_many_entries_grow_linearly, st_many_entries)

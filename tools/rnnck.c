@@ -29,8 +29,8 @@ static void usage(FILE *f) {
             "\nformats read: %s; written: %s\n"
             "paths: '-' is stdin/stdout (OUT '-' needs --to); stdin and FIFOs are spooled, up to\n"
             "       --max-input BYTES (default 4G), waiting --input-wait SECONDS (default 10) for a\n"
-            "       FIFO's writer; devices, FIFOs and sockets as OUT are streamed (npz, pytorch) or\n"
-            "       refused (rnnck/HDF5 needs a seekable file); OUT the same file as IN: exit 2\n"
+            "       FIFO's writer; devices, FIFOs and sockets as OUT are streamed (npz, pytorch,\n"
+            "       safetensors) or refused (rnnck/HDF5 needs a seekable file); OUT the same file as IN: exit 2\n"
             "exit codes: 0 ok; 1 check/validate found a problem; 2 bad usage;\n"
             "            3 input unreadable, malformed, unsupported or conversion refused; 4 output not written\n",
             rnnck_formats_readable(), rnnck_formats_writable());

@@ -133,10 +133,14 @@ static long index_find(const name_index *ix, const char *name) {
 
 /* ------------------------------------------------------ parameter names */
 
-static const char *const stems[] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"};
+/* The last stem, peephole, belongs only to modules a file describes (no
+ * state_dict of torch.nn has it): elsewhere it names a plain tensor. */
+static const char *const stems[] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", "peephole"};
+#define PEEPHOLE_STEM (sizeof stems / sizeof *stems - 1)
 
-/* Splits "a.b.weight_hh_l1_reverse" into prefix length (of "a.b"), layer. */
-static bool parse_param(const char *name, size_t *prefix_len, int64_t *layer) {
+/* Splits "a.b.weight_hh_l1_reverse" into prefix length (of "a.b"), layer;
+ * *stem gets the index of its stem. */
+static bool parse_param(const char *name, size_t *prefix_len, int64_t *layer, size_t *stem) {
     const char *dot = strrchr(name, '.');
     const char *local = dot ? dot + 1 : name;
     for (size_t k = 0; k < sizeof stems / sizeof *stems; k++) {
@@ -150,6 +154,7 @@ static bool parse_param(const char *name, size_t *prefix_len, int64_t *layer) {
         if (*p && strcmp(p, "_reverse") != 0) return false;
         *prefix_len = dot ? (size_t)(dot - name) : 0;
         *layer = v;
+        *stem = k;
         return true;
     }
     return false;
@@ -327,12 +332,13 @@ static rnnck_status find_groups(const rnnck__sd *sd, const char *label, group **
         size_t plen;
         int64_t layer = 0;
         int reverse = 0;
+        size_t stem = 0;
         if (i < sd->nmods) {
             prefix = sd->mods[i].name;
             plen = strlen(prefix);
         } else {
             const char *name = sd->items[i - sd->nmods].name;
-            if (!parse_param(name, &plen, &layer)) continue;
+            if (!parse_param(name, &plen, &layer, &stem)) continue;
             prefix = name;
             size_t n = strlen(name);
             reverse = n > 8 && !strcmp(name + n - 8, "_reverse");
@@ -344,6 +350,7 @@ static rnnck_status find_groups(const rnnck__sd *sd, const char *label, group **
         }
         uintptr_t found;
         size_t g = rnnck__strmap_get_n(&tab, prefix, plen, &found) ? (size_t)found : ng;
+        if (i >= sd->nmods && stem == PEEPHOLE_STEM && (g == ng || !groups[g].hinted)) continue;
         if (g == ng) {
             if (ng == cap) {
                 cap = cap ? cap * 2 : 4;
@@ -522,7 +529,7 @@ rnnck_status rnnck__export_locate(rnnck_model *m, size_t i, int *fd, uint64_t *o
     return rnnck__model_locate(m, t, fd, offset);
 }
 
-rnnck_status rnnck__export_tensor(rnnck_model *m, size_t i, void **data, size_t *nbytes) {
+rnnck_status rnnck__tensor_bytes(rnnck_model *m, size_t i, void **data, size_t *nbytes) {
     rnnck_tensor *t = rnnck_model_tensor(m, i);
     if (!t) return rnnck__err(RNNCK_E_USAGE, "tensor index %zu out of range", i);
     size_t n = rnnck_tensor_nbytes(t);
@@ -537,8 +544,13 @@ rnnck_status rnnck__export_tensor(rnnck_model *m, size_t i, void **data, size_t 
             return st;
         }
     }
-    fold_forget_bias(m, t, buf);
     *data = buf;
     *nbytes = n;
     return RNNCK_OK;
+}
+
+rnnck_status rnnck__export_tensor(rnnck_model *m, size_t i, void **data, size_t *nbytes) {
+    rnnck_status st = rnnck__tensor_bytes(m, i, data, nbytes);
+    if (!st) fold_forget_bias(m, rnnck_model_tensor(m, i), *data);
+    return st;
 }

@@ -49,6 +49,9 @@ rnnck_status rnnck__export_tensor(rnnck_model *m, size_t i, void **data, size_t 
  * forget_bias to fold into it): rnnck__model_locate's answer, so a writer
  * can copy it file to file. RNNCK_E_UNSUPPORTED: use rnnck__export_tensor. */
 rnnck_status rnnck__export_locate(rnnck_model *m, size_t i, int *fd, uint64_t *offset);
+/* Tensor i of m as it is (no fold): a new C-contiguous buffer in its own
+ * dtype (caller frees), loaded from the model's source if needed. */
+rnnck_status rnnck__tensor_bytes(rnnck_model *m, size_t i, void **data, size_t *nbytes);
 /* Copies the elements of a loaded, possibly strided tensor into dst in C
  * order, byte for byte (bit-exact for every dtype). */
 void rnnck__strided_copy(const rnnck_tensor *t, void *dst);

@@ -12,8 +12,9 @@
 /* A ModelProto starts with field 1 (ir_version, varint: byte 0x08), a small
  * version, then another ModelProto field: producer_name (0x12),
  * producer_version (0x1a), domain (0x22), model_version (0x28), doc_string
- * (0x32), graph (0x3a), opset_import (0x42), metadata_props (0x72). No other
- * format rnnck reads starts with 0x08. */
+ * (0x32), graph (0x3a), opset_import (0x42), metadata_props (0x72).
+ * safetensors may start that way too (a header length of 0x..3a1208): the
+ * registry asks it first. */
 static int detect_onnx(const unsigned char *head, size_t n) {
     if (n < 4 || head[0] != 0x08 || head[1] < 1 || head[1] > 0x7f) return 0;
     static const unsigned char next[] = {0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42, 0x72};

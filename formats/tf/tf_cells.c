@@ -21,7 +21,7 @@
 #include "tf/tf_cells.h"
 
 #include "common/gate_layout.h"
-#include "tf/tf_internal.h"
+#include "tf/tf_cells_internal.h"
 
 #include <math.h>
 #include <stdio.h>

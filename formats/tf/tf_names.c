@@ -18,7 +18,7 @@
  *   .../{forward_layer,backward_layer}/cell                       Keras Bidirectional
  * Optimizer slots (.../Adam, .../Adam_1, beta1_power, Momentum, RMSProp, TF2
  * .OPTIMIZER_SLOT and optimizer/...) never make a module. */
-#include "tf/tf_internal.h"
+#include "tf/tf_cells_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,8 +2,8 @@
  *  tf_names.c  which variables are cells (name patterns of every TF era), and
  *              which module, layer and direction each cell is (structure)
  *  tf_cells.c  sizes, --set overrides, the maths into PyTorch-named parameters */
-#ifndef RNNCK_TF_INTERNAL_H
-#define RNNCK_TF_INTERNAL_H
+#ifndef RNNCK_TF_CELLS_INTERNAL_H
+#define RNNCK_TF_CELLS_INTERNAL_H
 
 #include "common/state_dict.h"
 #include "core/strmap.h"

@@ -31,7 +31,7 @@ void rnnck__sd_free(rnnck__sd *sd) {
 }
 
 /* A second tensor header over the same storage (same view). */
-static rnnck_status alias_tensor(const rnnck_tensor *t, rnnck_tensor **out) {
+rnnck_status rnnck__tensor_alias(const rnnck_tensor *t, rnnck_tensor **out) {
     rnnck_tensor *a;
     rnnck_status st = rnnck__tensor_new_unloaded(t->dtype, t->ndim, t->shape, &a);
     if (st) return st;
@@ -60,7 +60,7 @@ rnnck_status rnnck__sd_add_tensor(rnnck__sd *sd, const char *name, rnnck_tensor 
     rnnck__sd_entry *e = &sd->items[sd->n];
     e->name = rnnck__strdup(name);
     if (!e->name) return rnnck__oom();
-    rnnck_status st = alias_tensor(t, &e->t);
+    rnnck_status st = rnnck__tensor_alias(t, &e->t);
     if (st) {
         free(e->name);
         return st;

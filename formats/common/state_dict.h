@@ -28,6 +28,9 @@ void rnnck__sd_free(rnnck__sd *sd);
 /* Adds `t` under `name`: the list keeps its own view of t's data, so one
  * tensor may be listed under several names (tied weights). */
 rnnck_status rnnck__sd_add_tensor(rnnck__sd *sd, const char *name, rnnck_tensor *t);
+/* A second tensor header over t's storage (same view, same source key):
+ * a model can take it while t stays with its list. Caller frees. */
+rnnck_status rnnck__tensor_alias(const rnnck_tensor *t, rnnck_tensor **out);
 /* Records a recurrent module described by the file itself (copied). */
 rnnck_status rnnck__sd_add_module(rnnck__sd *sd, const rnnck_module_info *info);
 /* Builds the model. `label` (the file) prefixes messages. Every tensor whose

@@ -606,10 +606,20 @@ static rnnck_status add_plain(tf_ctx *ctx, rnnck_model *model, const rnnck_open_
         if (ctx->kind[v] == 2 || (ctx->kind[v] == 1 && drop)) continue;
         char *name = rnnck__tf_schema_name(ctx->names[v], strlen(ctx->names[v]));
         if (!name) return rnnck__oom();
-        rnnck_status st = *name ? rnnck__model_add_tensor_ref(model, name, ctx->vars->items[v].t) : RNNCK_E_USAGE;
-        if (st == RNNCK_E_USAGE)
-            st = rnnck__err(RNNCK_E_FORMAT, "%s: variable %.300s: its schema name '%.300s' is empty or taken",
-                            ctx->label, ctx->vars->items[v].name, name);
+        rnnck_tensor *alias = NULL;
+        rnnck_status st = rnnck__tensor_alias(ctx->vars->items[v].t, &alias);
+        if (st) {
+            free(name);
+            return st;
+        }
+        st = *name ? rnnck__model_add_tensor_ref(model, name, alias) : RNNCK_E_USAGE;
+        rnnck_tensor_free(alias);
+        if (st == RNNCK_E_USAGE) {
+            char why[400];
+            snprintf(why, sizeof why, "%s", *name ? rnnck_errmsg() : "empty name");
+            st = rnnck__err(RNNCK_E_FORMAT, "%s: variable %.300s as tensor '%.300s': %s", ctx->label,
+                            ctx->vars->items[v].name, name, why);
+        }
         free(name);
         if (st) return st;
     }

@@ -1,0 +1,617 @@
+/* TensorFlow cells (formats/tf/tf_cells.c, tf_names.c): variables with TF's
+ * exact names and shapes, built in C, become modules whose parameters are
+ * the documented transform of the variables bit for bit, and whose forward
+ * pass matches NumPy goldens written from TF's equations
+ * (fixtures/tf/make_tf_goldens.py) and TensorFlow.js's tf.basicLSTMCell
+ * (fixtures/tf/make_tfjs_goldens.js); the real checkpoints of
+ * fixtures/tf/real convert and match their goldens; bad input is refused. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/state_dict.h"
+#include "helpers/testutil.h"
+#include "rnnck.h"
+#include "tf/tf_cells.h"
+
+#define ATOL 2e-5
+#define RTOL 2e-4
+
+/* ------------------------------------------------------------ helpers */
+
+static rnnck_tensor *rand_tensor(int ndim, const int64_t *shape, unsigned seed) {
+    rnnck_tensor *t;
+    cr_assert_eq(rnnck_tensor_new(RNNCK_F32, ndim, shape, &t), RNNCK_OK);
+    float *p = rnnck_tensor_data(t);
+    unsigned s = seed * 2654435761u + 12345u;
+    for (int64_t i = 0; i < rnnck_tensor_numel(t); i++) {
+        s = s * 1103515245u + 12345u;
+        p[i] = (float)((s >> 8) % 20001) / 10000.0f - 1.0f;
+    }
+    return t;
+}
+
+/* Adds a random variable of shape (d0) or (d0, d1) under `name`. */
+static rnnck_tensor *add_var(rnnck__sd *sd, const char *name, int64_t d0, int64_t d1) {
+    static unsigned seed = 1;
+    int64_t shape[2] = {d0, d1};
+    rnnck_tensor *t = rand_tensor(d1 < 0 ? 1 : 2, shape, seed++);
+    cr_assert_eq(rnnck__sd_add_tensor(sd, name, t), RNNCK_OK);
+    rnnck_tensor_free(t);
+    return sd->items[sd->n - 1].t;
+}
+
+static rnnck_status build(rnnck__sd *sd, const char *const *sets, unsigned flags, rnnck_model **m) {
+    rnnck_open_opts o = {0};
+    o.sets = sets;
+    o.flags = flags;
+    return rnnck__tf_cells_build(sd, "test.ckpt", &o, m);
+}
+
+static size_t module_named(const rnnck_model *m, const char *name) {
+    size_t k;
+    cr_assert_eq(rnnck_model_find_module(m, name, &k), RNNCK_OK, "no module %s: %s", name, rnnck_errmsg());
+    return k;
+}
+
+static const float *param_data(rnnck_model *m, size_t mod, rnnck_param kind, int64_t layer, int rev) {
+    rnnck_tensor *t;
+    cr_assert_eq(rnnck_model_param(m, mod, kind, layer, rev, &t), RNNCK_OK, "%s", rnnck_errmsg());
+    return rnnck_tensor_cdata(t);
+}
+
+static int bits_eq(float a, float b) { return !memcmp(&a, &b, sizeof a); }
+
+/* PyTorch row r (gate block r / H in PyTorch's order `to`) of a weight is
+ * column (pos of that gate in `from`) * H + r % H of the TF kernel, read at
+ * kernel row row0 + c. Checks every element bit for bit. */
+static void expect_kernel_transform(const float *w, const rnnck_tensor *k, int64_t row0, int64_t ncols_w,
+                                    int64_t H, const char *from, const char *to) {
+    int64_t C = rnnck_tensor_dim(k, 1);
+    const float *kd = rnnck_tensor_cdata(k);
+    int G = (int)strlen(to);
+    for (int64_t r = 0; r < G * H; r++) {
+        int64_t g = r / H, u = r % H;
+        int64_t fg = strchr(from, to[g]) - from;
+        for (int64_t c = 0; c < ncols_w; c++)
+            cr_assert(bits_eq(w[r * ncols_w + c], kd[(row0 + c) * C + fg * H + u]), "element (%lld, %lld) differs",
+                      (long long)r, (long long)c);
+    }
+}
+
+static void expect_vector_transform(const float *b, const rnnck_tensor *v, int64_t H, const char *from,
+                                    const char *to) {
+    const float *vd = rnnck_tensor_cdata(v);
+    int G = (int)strlen(to);
+    for (int64_t r = 0; r < G * H; r++) {
+        int64_t fg = strchr(from, to[r / H]) - from;
+        cr_assert(bits_eq(b[r], vd[fg * H + r % H]), "element %lld differs", (long long)r);
+    }
+}
+
+static void expect_zero(const float *p, int64_t n) {
+    for (int64_t i = 0; i < n; i++) cr_assert_eq(p[i], 0.0f, "element %lld is not zero", (long long)i);
+}
+
+/* --------------------------------------------------------- the maths */
+
+Test(tf_cells, basic_lstm_cell_kernel_is_split_transposed_and_reordered_bit_exact) {
+    rnnck__sd sd;
+    rnnck__sd_init_for(&sd, NULL, "t");
+    int64_t I = 3, H = 4;
+    rnnck_tensor *k = add_var(&sd, "rnn/basic_lstm_cell/kernel", I + H, 4 * H);
+    rnnck_tensor *b = add_var(&sd, "rnn/basic_lstm_cell/bias", 4 * H, -1);
+    rnnck_model *m;
+    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    size_t mod = module_named(m, "rnn");
+    const rnnck_module_info *info = rnnck_model_module(m, mod);
+    cr_assert_eq(info->cell, RNNCK_CELL_LSTM);
+    cr_assert_eq(info->input_size, I);
+    cr_assert_eq(info->hidden_size, H);
+    cr_assert_eq(info->forget_bias, 1.0, "BasicLSTMCell's default forget_bias is 1.0");
+    expect_kernel_transform(param_data(m, mod, RNNCK_PARAM_WEIGHT_IH, 0, 0), k, 0, I, H, "igfo", "ifgo");
+    expect_kernel_transform(param_data(m, mod, RNNCK_PARAM_WEIGHT_HH, 0, 0), k, I, H, H, "igfo", "ifgo");
+    expect_vector_transform(param_data(m, mod, RNNCK_PARAM_BIAS_IH, 0, 0), b, H, "igfo", "ifgo");
+    expect_zero(param_data(m, mod, RNNCK_PARAM_BIAS_HH, 0, 0), 4 * H);
+    cr_assert_eq(rnnck__export_check(m, "t"), RNNCK_OK, "a BasicLSTMCell is expressible in PyTorch: %s",
+                 rnnck_errmsg());
+    rnnck_model_free(m);
+    rnnck__sd_free(&sd);
+}
+
+Test(tf_cells, tf012_names_make_one_multi_layer_module_named_after_the_wrapper) {
+    rnnck__sd sd;
+    rnnck__sd_init_for(&sd, NULL, "t");
+    int64_t I = 5, H = 3;
+    rnnck_tensor *k1 = NULL;
+    for (int l = 0; l < 2; l++) {
+        char n[200];
+        snprintf(n, sizeof n, "rnnlm/MultiRNNCell/Cell%d/BasicLSTMCell/Linear/Matrix", l);
+        rnnck_tensor *k = add_var(&sd, n, (l ? H : I) + H, 4 * H);
+        if (l) k1 = k;
+        snprintf(n, sizeof n, "rnnlm/MultiRNNCell/Cell%d/BasicLSTMCell/Linear/Bias", l);
+        add_var(&sd, n, 4 * H, -1);
+    }
+    add_var(&sd, "rnnlm/softmax_w", H, 7);
+    rnnck_model *m;
+    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_module_count(m), 1);
+    size_t mod = module_named(m, "rnnlm.MultiRNNCell");
+    cr_assert_eq(rnnck_model_module(m, mod)->num_layers, 2);
+    expect_kernel_transform(param_data(m, mod, RNNCK_PARAM_WEIGHT_IH, 1, 0), k1, 0, H, H, "igfo", "ifgo");
+    rnnck_tensor *t;
+    cr_assert_eq(rnnck_model_find(m, "rnnlm.softmax_w", &t), RNNCK_OK, "other variables stay plain tensors");
+    rnnck_model_free(m);
+    rnnck__sd_free(&sd);
+}
+
+Test(tf_cells, lstm_cell_peepholes_and_projection_map_to_schema_tensors) {
+    rnnck__sd sd;
+    rnnck__sd_init_for(&sd, NULL, "t");
+    int64_t I = 5, H = 6, P = 4;
+    rnnck_tensor *k = add_var(&sd, "rnn/lstm_cell/kernel", I + P, 4 * H);
+    add_var(&sd, "rnn/lstm_cell/bias", 4 * H, -1);
+    rnnck_tensor *wi = add_var(&sd, "rnn/lstm_cell/w_i_diag", H, -1);
+    rnnck_tensor *wf = add_var(&sd, "rnn/lstm_cell/w_f_diag", H, -1);
+    rnnck_tensor *wo = add_var(&sd, "rnn/lstm_cell/w_o_diag", H, -1);
+    rnnck_tensor *pk = add_var(&sd, "rnn/lstm_cell/projection/kernel", H, P);
+    rnnck_model *m;
+    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    size_t mod = module_named(m, "rnn");
+    const rnnck_module_info *info = rnnck_model_module(m, mod);
+    cr_assert(info->peepholes);
+    cr_assert_eq(info->proj_size, P);
+    expect_kernel_transform(param_data(m, mod, RNNCK_PARAM_WEIGHT_HH, 0, 0), k, I, P, H, "igfo", "ifgo");
+    const float *peep = param_data(m, mod, RNNCK_PARAM_PEEPHOLE, 0, 0);
+    const rnnck_tensor *d[3] = {wi, wf, wo};
+    for (int g = 0; g < 3; g++)
+        for (int64_t u = 0; u < H; u++) cr_assert(bits_eq(peep[g * H + u], ((const float *)rnnck_tensor_cdata(d[g]))[u]));
+    const float *hr = param_data(m, mod, RNNCK_PARAM_WEIGHT_HR, 0, 0), *pd = rnnck_tensor_cdata(pk);
+    for (int64_t r = 0; r < P; r++)
+        for (int64_t c = 0; c < H; c++) cr_assert(bits_eq(hr[r * H + c], pd[c * P + r]), "weight_hr is the transpose");
+    cr_assert_eq(rnnck__export_check(m, "t"), RNNCK_E_INEXACT, "PyTorch has no peepholes");
+    rnnck_model_free(m);
+    rnnck__sd_free(&sd);
+}
+
+Test(tf_cells, gru_cell_is_reset_before_and_refused_by_pytorch_export) {
+    rnnck__sd sd;
+    rnnck__sd_init_for(&sd, NULL, "t");
+    int64_t I = 4, H = 5;
+    rnnck_tensor *gk = add_var(&sd, "rnn/gru_cell/gates/kernel", I + H, 2 * H);
+    rnnck_tensor *gb = add_var(&sd, "rnn/gru_cell/gates/bias", 2 * H, -1);
+    rnnck_tensor *ck = add_var(&sd, "rnn/gru_cell/candidate/kernel", I + H, H);
+    rnnck_tensor *cb = add_var(&sd, "rnn/gru_cell/candidate/bias", H, -1);
+    rnnck_model *m;
+    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    size_t mod = module_named(m, "rnn");
+    const rnnck_module_info *info = rnnck_model_module(m, mod);
+    cr_assert_eq(info->cell, RNNCK_CELL_GRU);
+    cr_assert_eq(info->linear_before_reset, 0);
+    const float *w = param_data(m, mod, RNNCK_PARAM_WEIGHT_IH, 0, 0);
+    const float *gkd = rnnck_tensor_cdata(gk), *ckd = rnnck_tensor_cdata(ck);
+    for (int64_t r = 0; r < 3 * H; r++)
+        for (int64_t c = 0; c < I; c++) {
+            float want = r < 2 * H ? gkd[c * 2 * H + r] : ckd[c * H + (r - 2 * H)]; /* r, u(=z), candidate */
+            cr_assert(bits_eq(w[r * I + c], want));
+        }
+    const float *b = param_data(m, mod, RNNCK_PARAM_BIAS_IH, 0, 0);
+    for (int64_t r = 0; r < 3 * H; r++)
+        cr_assert(bits_eq(b[r], r < 2 * H ? ((const float *)rnnck_tensor_cdata(gb))[r]
+                                          : ((const float *)rnnck_tensor_cdata(cb))[r - 2 * H]));
+    cr_assert_eq(rnnck__export_check(m, "t"), RNNCK_E_INEXACT);
+    cr_assert(strstr(rnnck_errmsg(), "linear_before_reset"), "%s", rnnck_errmsg());
+    rnnck_model_free(m);
+    rnnck__sd_free(&sd);
+}
+
+Test(tf_cells, cudnn_compatible_cells_have_no_forget_bias_and_gru_is_pytorch) {
+    rnnck__sd sd;
+    rnnck__sd_init_for(&sd, NULL, "t");
+    int64_t I = 3, H = 4;
+    add_var(&sd, "a/cudnn_compatible_lstm_cell/kernel", I + H, 4 * H);
+    add_var(&sd, "a/cudnn_compatible_lstm_cell/bias", 4 * H, -1);
+    add_var(&sd, "b/cudnn_compatible_gru_cell/gates/kernel", I + H, 2 * H);
+    add_var(&sd, "b/cudnn_compatible_gru_cell/gates/bias", 2 * H, -1);
+    add_var(&sd, "b/cudnn_compatible_gru_cell/candidate/input_projection/kernel", I, H);
+    add_var(&sd, "b/cudnn_compatible_gru_cell/candidate/input_projection/bias", H, -1);
+    add_var(&sd, "b/cudnn_compatible_gru_cell/candidate/hidden_projection/kernel", H, H);
+    rnnck_tensor *hb = add_var(&sd, "b/cudnn_compatible_gru_cell/candidate/hidden_projection/bias", H, -1);
+    rnnck_model *m;
+    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_module(m, module_named(m, "a"))->forget_bias, 0.0);
+    size_t g = module_named(m, "b");
+    cr_assert_eq(rnnck_model_module(m, g)->linear_before_reset, 1);
+    const float *bhh = param_data(m, g, RNNCK_PARAM_BIAS_HH, 0, 0);
+    expect_zero(bhh, 2 * H);
+    for (int64_t u = 0; u < H; u++) cr_assert(bits_eq(bhh[2 * H + u], ((const float *)rnnck_tensor_cdata(hb))[u]));
+    cr_assert_eq(rnnck__export_check(m, "t"), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_model_free(m);
+    rnnck__sd_free(&sd);
+}
+
+Test(tf_cells, forget_bias_set_overrides_the_default) {
+    rnnck__sd sd;
+    rnnck__sd_init_for(&sd, NULL, "t");
+    add_var(&sd, "enc/lstm_cell/kernel", 7, 16);
+    add_var(&sd, "enc/lstm_cell/bias", 16, -1);
+    rnnck_model *m;
+    const char *sets[] = {"enc.forget_bias=0.25", NULL};
+    cr_assert_eq(build(&sd, sets, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_module(m, 0)->forget_bias, 0.25);
+    rnnck_model_free(m);
+    const char *bad[] = {"enc.forget_bias=abc", NULL};
+    cr_assert_eq(build(&sd, bad, 0, &m), RNNCK_E_USAGE);
+    const char *none[] = {"dec.forget_bias=1", NULL};
+    cr_assert_eq(build(&sd, none, 0, &m), RNNCK_E_USAGE);
+    cr_assert(strstr(rnnck_errmsg(), "no recurrent module named 'dec'"), "%s", rnnck_errmsg());
+    rnnck__sd_free(&sd);
+}
+
+Test(tf_cells, cell_clip_set_is_refused_as_inexpressible) {
+    rnnck__sd sd;
+    rnnck__sd_init_for(&sd, NULL, "t");
+    add_var(&sd, "enc/lstm_cell/kernel", 7, 16);
+    add_var(&sd, "enc/lstm_cell/bias", 16, -1);
+    rnnck_model *m;
+    const char *sets[] = {"enc.cell_clip=3", NULL};
+    cr_assert_eq(build(&sd, sets, 0, &m), RNNCK_E_UNSUPPORTED);
+    cr_assert(strstr(rnnck_errmsg(), "cell state"), "%s", rnnck_errmsg());
+    rnnck__sd_free(&sd);
+}
+
+/* ------------------------------------------------------------ structure */
+
+Test(tf_cells, bidirectional_around_two_multi_rnn_cells_makes_two_modules_bw_reverse_only) {
+    rnnck__sd sd;
+    rnnck__sd_init_for(&sd, NULL, "t");
+    int64_t I = 3, H = 4;
+    for (int d = 0; d < 2; d++)
+        for (int l = 0; l < 2; l++) {
+            char n[200];
+            snprintf(n, sizeof n, "bidirectional_rnn/%s/multi_rnn_cell/cell_%d/lstm_cell/kernel", d ? "bw" : "fw", l);
+            add_var(&sd, n, (l ? H : I) + H, 4 * H);
+            snprintf(n, sizeof n, "bidirectional_rnn/%s/multi_rnn_cell/cell_%d/lstm_cell/bias", d ? "bw" : "fw", l);
+            add_var(&sd, n, 4 * H, -1);
+        }
+    rnnck_model *m;
+    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_module_count(m), 2);
+    const rnnck_module_info *fw = rnnck_model_module(m, module_named(m, "bidirectional_rnn.fw.multi_rnn_cell"));
+    const rnnck_module_info *bw = rnnck_model_module(m, module_named(m, "bidirectional_rnn.bw.multi_rnn_cell"));
+    cr_assert_eq(fw->reverse, 0);
+    cr_assert_eq(bw->reverse, 1);
+    cr_assert_eq(bw->num_layers, 2);
+    cr_assert_eq(bw->bidirectional, 0);
+    cr_assert_eq(rnnck_model_note_count(m), 0);
+    rnnck_model_free(m);
+    rnnck__sd_free(&sd);
+}
+
+Test(tf_cells, stack_bidirectional_rnn_is_one_module_whose_upper_layers_take_2h) {
+    rnnck__sd sd;
+    rnnck__sd_init_for(&sd, NULL, "t");
+    int64_t I = 3, H = 4;
+    for (int l = 0; l < 3; l++)
+        for (int d = 0; d < 2; d++) {
+            char n[200];
+            snprintf(n, sizeof n, "s/stack_bidirectional_rnn/cell_%d/bidirectional_rnn/%s/basic_lstm_cell/kernel", l,
+                     d ? "bw" : "fw");
+            add_var(&sd, n, (l ? 2 * H : I) + H, 4 * H);
+            snprintf(n, sizeof n, "s/stack_bidirectional_rnn/cell_%d/bidirectional_rnn/%s/basic_lstm_cell/bias", l,
+                     d ? "bw" : "fw");
+            add_var(&sd, n, 4 * H, -1);
+        }
+    rnnck_model *m;
+    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    const rnnck_module_info *info = rnnck_model_module(m, module_named(m, "s.stack_bidirectional_rnn"));
+    cr_assert_eq(info->num_layers, 3);
+    cr_assert_eq(info->bidirectional, 1);
+    rnnck_model_free(m);
+    rnnck__sd_free(&sd);
+}
+
+Test(tf_cells, bidirectional_scope_with_fw_variables_only_shares_them_and_says_so) {
+    rnnck__sd sd;
+    rnnck__sd_init_for(&sd, NULL, "t");
+    rnnck_tensor *k = add_var(&sd, "b/bidirectional_rnn/fw/basic_lstm_cell/kernel", 7, 16);
+    add_var(&sd, "b/bidirectional_rnn/fw/basic_lstm_cell/bias", 16, -1);
+    rnnck_model *m;
+    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    size_t mod = module_named(m, "b.bidirectional_rnn");
+    cr_assert_eq(rnnck_model_module(m, mod)->bidirectional, 1);
+    expect_kernel_transform(param_data(m, mod, RNNCK_PARAM_WEIGHT_IH, 0, 1), k, 0, 3, 4, "igfo", "ifgo");
+    cr_assert_eq(rnnck_model_note_count(m), 1);
+    cr_assert(strstr(rnnck_model_note(m, 0), "b.bidirectional_rnn"), "%s", rnnck_model_note(m, 0));
+    cr_assert(strstr(rnnck_model_note(m, 0), "only fw variables"), "%s", rnnck_model_note(m, 0));
+    rnnck_model_free(m);
+    rnnck__sd_free(&sd);
+}
+
+Test(tf_cells, a_multi_rnn_cell_with_a_missing_layer_is_refused) {
+    rnnck__sd sd;
+    rnnck__sd_init_for(&sd, NULL, "t");
+    add_var(&sd, "rnn/multi_rnn_cell/cell_0/lstm_cell/kernel", 7, 16);
+    add_var(&sd, "rnn/multi_rnn_cell/cell_0/lstm_cell/bias", 16, -1);
+    add_var(&sd, "rnn/multi_rnn_cell/cell_2/lstm_cell/kernel", 8, 16);
+    add_var(&sd, "rnn/multi_rnn_cell/cell_2/lstm_cell/bias", 16, -1);
+    rnnck_model *m;
+    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_E_FORMAT);
+    cr_assert(strstr(rnnck_errmsg(), "no cell for layer 1"), "%s", rnnck_errmsg());
+    rnnck__sd_free(&sd);
+}
+
+Test(tf_cells, a_kernel_of_the_wrong_shape_is_refused_naming_the_variable) {
+    rnnck__sd sd;
+    rnnck__sd_init_for(&sd, NULL, "t");
+    add_var(&sd, "rnn/multi_rnn_cell/cell_0/lstm_cell/kernel", 7, 16);
+    add_var(&sd, "rnn/multi_rnn_cell/cell_0/lstm_cell/bias", 16, -1);
+    add_var(&sd, "rnn/multi_rnn_cell/cell_1/lstm_cell/kernel", 9, 16); /* layer 1 takes H=4: rows 8 */
+    add_var(&sd, "rnn/multi_rnn_cell/cell_1/lstm_cell/bias", 16, -1);
+    rnnck_model *m;
+    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_E_FORMAT);
+    cr_assert(strstr(rnnck_errmsg(), "rnn/multi_rnn_cell/cell_1/lstm_cell/kernel has shape (9, 16)"), "%s",
+              rnnck_errmsg());
+    cr_assert(strstr(rnnck_errmsg(), "(8, 16)"), "%s", rnnck_errmsg());
+    rnnck__sd_free(&sd);
+}
+
+Test(tf_cells, optimizer_slots_stay_plain_tensors_or_are_dropped) {
+    rnnck__sd sd;
+    rnnck__sd_init_for(&sd, NULL, "t");
+    add_var(&sd, "rnn/lstm_cell/kernel", 7, 16);
+    add_var(&sd, "rnn/lstm_cell/bias", 16, -1);
+    add_var(&sd, "rnn/lstm_cell/kernel/Adam", 7, 16);
+    add_var(&sd, "rnn/lstm_cell/kernel/Adam_1", 7, 16);
+    add_var(&sd, "rnn/lstm_cell/bias/Momentum", 16, -1);
+    add_var(&sd, "beta1_power", 1, -1);
+    add_var(&sd, "global_step", 1, -1);
+    rnnck_model *m;
+    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_module_count(m), 1);
+    rnnck_tensor *t;
+    cr_assert_eq(rnnck_model_find(m, "rnn.lstm_cell.kernel.Adam_1", &t), RNNCK_OK);
+    cr_assert_eq(rnnck_model_find(m, "beta1_power", &t), RNNCK_OK);
+    size_t kept = rnnck_model_tensor_count(m);
+    rnnck_model_free(m);
+    cr_assert_eq(build(&sd, NULL, RNNCK_OPEN_DROP_OPTIMIZER, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_tensor_count(m), kept - 4);
+    cr_assert_eq(rnnck_model_find(m, "beta1_power", &t), RNNCK_E_NOTFOUND);
+    cr_assert_eq(rnnck_model_find(m, "global_step", &t), RNNCK_OK, "a step counter is not optimizer state");
+    rnnck_model_free(m);
+    rnnck__sd_free(&sd);
+}
+
+/* ------------------------------------------------------- opaque cuDNN */
+
+static void add_cudnn_pair(rnnck__sd *sd, int64_t I, int64_t H, bool with_canonical) {
+    int64_t n = 2 * (4 * H * I + 4 * H * H + 8 * H);
+    add_var(sd, "m/cudnn_lstm/opaque_kernel", n, -1);
+    if (!with_canonical) return;
+    for (int d = 0; d < 2; d++) {
+        char k[200];
+        snprintf(k, sizeof k, "m/cudnn_lstm/stack_bidirectional_rnn/cell_0/bidirectional_rnn/%s/"
+                 "cudnn_compatible_lstm_cell/kernel", d ? "bw" : "fw");
+        add_var(sd, k, I + H, 4 * H);
+        snprintf(k, sizeof k, "m/cudnn_lstm/stack_bidirectional_rnn/cell_0/bidirectional_rnn/%s/"
+                 "cudnn_compatible_lstm_cell/bias", d ? "bw" : "fw");
+        add_var(sd, k, 4 * H, -1);
+    }
+}
+
+Test(tf_cells, opaque_cudnn_buffer_takes_its_sizes_from_the_canonical_copy) {
+    rnnck__sd sd;
+    rnnck__sd_init_for(&sd, NULL, "t");
+    int64_t I = 3, H = 5;
+    add_cudnn_pair(&sd, I, H, true);
+    rnnck_model *m;
+    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    size_t mod = module_named(m, "m.cudnn_lstm");
+    const rnnck_module_info *info = rnnck_model_module(m, mod);
+    cr_assert_eq(info->hidden_size, H);
+    cr_assert_eq(info->input_size, I);
+    cr_assert_eq(info->bidirectional, 1);
+    cr_assert_eq(info->forget_bias, 0.0);
+    /* canonical layout: fw W (4H, I), fw R (4H, H), bw W, bw R, then biases */
+    const float *buf = rnnck_tensor_cdata(sd.items[0].t);
+    const float *w_bw = param_data(m, mod, RNNCK_PARAM_WEIGHT_IH, 0, 1);
+    for (int64_t i = 0; i < 4 * H * I; i++) cr_assert(bits_eq(w_bw[i], buf[4 * H * I + 4 * H * H + i]));
+    const float *bhh_bw = param_data(m, mod, RNNCK_PARAM_BIAS_HH, 0, 1);
+    int64_t wtotal = 2 * (4 * H * I + 4 * H * H);
+    for (int64_t i = 0; i < 4 * H; i++) cr_assert(bits_eq(bhh_bw[i], buf[wtotal + 8 * H + 4 * H + i]));
+    cr_assert_eq(rnnck__export_check(m, "t"), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_model_free(m);
+    rnnck__sd_free(&sd);
+}
+
+Test(tf_cells, opaque_cudnn_buffer_without_sizes_asks_for_them_and_checks_the_count) {
+    rnnck__sd sd;
+    rnnck__sd_init_for(&sd, NULL, "t");
+    add_cudnn_pair(&sd, 3, 5, false);
+    rnnck_model *m;
+    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_E_USAGE);
+    cr_assert(strstr(rnnck_errmsg(), "--set m.cudnn_lstm.hidden_size="), "%s", rnnck_errmsg());
+    const char *wrong[] = {"m.cudnn_lstm.hidden_size=5", "m.cudnn_lstm.input_size=3", NULL};
+    cr_assert_eq(build(&sd, wrong, 0, &m), RNNCK_E_FORMAT);
+    /* unidirectional 3/5: 4*5*3 + 4*5*5 + 40 = 200; the buffer holds 400 */
+    cr_assert(strstr(rnnck_errmsg(), "has 200 parameters, the buffer has 400"), "%s", rnnck_errmsg());
+    const char *right[] = {"m.cudnn_lstm.hidden_size=5", "m.cudnn_lstm.input_size=3", "m.cudnn_lstm.bidirectional=true",
+                           NULL};
+    cr_assert_eq(build(&sd, right, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_module(m, 0)->bidirectional, 1);
+    rnnck_model_free(m);
+    rnnck__sd_free(&sd);
+}
+
+/* -------------------------------------------------- TF2 object graph */
+
+Test(tf_cells, tf2_object_checkpoint_keras_layers_read_with_tf2_defaults) {
+    rnnck__sd sd;
+    rnnck__sd_init_for(&sd, NULL, "t");
+    int64_t I = 3, H = 4;
+    rnnck_tensor *k = add_var(&sd, "layer_with_weights-0/cell/kernel/.ATTRIBUTES/VARIABLE_VALUE", I, 4 * H);
+    add_var(&sd, "layer_with_weights-0/cell/recurrent_kernel/.ATTRIBUTES/VARIABLE_VALUE", H, 4 * H);
+    add_var(&sd, "layer_with_weights-0/cell/bias/.ATTRIBUTES/VARIABLE_VALUE", 4 * H, -1);
+    for (int d = 0; d < 2; d++) {
+        char n[200];
+        const char *dir = d ? "backward_layer" : "forward_layer";
+        snprintf(n, sizeof n, "layer_with_weights-1/%s/cell/kernel/.ATTRIBUTES/VARIABLE_VALUE", dir);
+        add_var(&sd, n, 2 * H, 3 * H);
+        snprintf(n, sizeof n, "layer_with_weights-1/%s/cell/recurrent_kernel/.ATTRIBUTES/VARIABLE_VALUE", dir);
+        add_var(&sd, n, H, 3 * H);
+        snprintf(n, sizeof n, "layer_with_weights-1/%s/cell/bias/.ATTRIBUTES/VARIABLE_VALUE", dir);
+        add_var(&sd, n, 2, 3 * H);
+    }
+    add_var(&sd, "layer_with_weights-2/kernel/.ATTRIBUTES/VARIABLE_VALUE", 2 * H, 2);
+    add_var(&sd, "layer_with_weights-0/cell/kernel/.OPTIMIZER_SLOT/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE", I, 4 * H);
+    rnnck_model *m;
+    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    size_t l0 = module_named(m, "layer_with_weights-0"), l1 = module_named(m, "layer_with_weights-1");
+    const rnnck_module_info *a = rnnck_model_module(m, l0), *b = rnnck_model_module(m, l1);
+    cr_assert_eq(a->cell, RNNCK_CELL_LSTM);
+    cr_assert_eq(a->act[0][0].kind, RNNCK_ACT_SIGMOID, "TF 2's recurrent_activation is sigmoid");
+    expect_kernel_transform(param_data(m, l0, RNNCK_PARAM_WEIGHT_IH, 0, 0), k, 0, I, H, "ifgo", "ifgo");
+    cr_assert_eq(b->cell, RNNCK_CELL_GRU);
+    cr_assert_eq(b->bidirectional, 1);
+    cr_assert_eq(b->linear_before_reset, 1, "a (2, 3H) bias is reset_after=True");
+    cr_assert_eq(b->input_size, 2 * H);
+    rnnck_tensor *t;
+    cr_assert_eq(rnnck_model_find(m, "layer_with_weights-2.kernel", &t), RNNCK_OK);
+    rnnck_model_free(m);
+    const char *sets[] = {"layer_with_weights-0.recurrent_activation=hard_sigmoid", NULL};
+    cr_assert_eq(build(&sd, sets, RNNCK_OPEN_DROP_OPTIMIZER, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_module(m, 0)->act[0][0].kind, RNNCK_ACT_HARD_SIGMOID);
+    cr_assert_eq(rnnck_model_find(m, "layer_with_weights-0.cell.kernel.OPTIMIZER_SLOT.optimizer.m", &t),
+                 RNNCK_E_NOTFOUND);
+    rnnck_model_free(m);
+    rnnck__sd_free(&sd);
+}
+
+/* -------------------------------------------------- forward goldens */
+
+static int compare(const rnnck_tensor *got, const rnnck_tensor *want, const char *what, double *worst) {
+    cr_assert_eq(rnnck_tensor_numel(got), rnnck_tensor_numel(want), "%s: output size", what);
+    int64_t n = rnnck_tensor_numel(want);
+    float *g = malloc((size_t)n * sizeof *g), *w = malloc((size_t)n * sizeof *w);
+    cr_assert_eq(rnnck_tensor_copy_out(got, RNNCK_F32, g, (size_t)n * sizeof *g), RNNCK_OK);
+    cr_assert_eq(rnnck_tensor_copy_out(want, RNNCK_F32, w, (size_t)n * sizeof *w), RNNCK_OK);
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)g[i] - w[i]);
+        if (e > *worst) *worst = e;
+        if (!(e <= ATOL + RTOL * fabs(w[i]))) {
+            if (!bad) cr_log_error("%s: element %lld: %.9g vs golden %.9g", what, (long long)i, g[i], w[i]);
+            bad++;
+        }
+    }
+    free(g);
+    free(w);
+    return bad;
+}
+
+static rnnck_tensor *load_fixture(const char *rel) {
+    char full[400];
+    snprintf(full, sizeof full, "tf/%s", rel);
+    char *path = fixture_path(full);
+    rnnck_tensor *t = NULL;
+    cr_assert_eq(rnnck_npy_load(path, &t), RNNCK_OK, "%s: %s", path, rnnck_errmsg());
+    free(path);
+    return t;
+}
+
+/* Runs module `module` of m on input (time-major, as the goldens are). */
+static void check_forward(rnnck_model *m, const char *module, rnnck_tensor *x, rnnck_tensor *want, const char *what,
+                          double *worst) {
+    size_t mod = module_named(m, module);
+    const rnnck_module_info *info = rnnck_model_module(m, mod);
+    cr_assert_eq(info->batch_first, 0, "%s: goldens are time-major", what);
+    rnnck_tensor *y = NULL, *hn = NULL, *cn = NULL;
+    cr_assert_eq(rnnck_forward(m, mod, x, NULL, NULL, NULL, NULL, &y, &hn, &cn), RNNCK_OK, "%s: %s", what,
+                 rnnck_errmsg());
+    cr_assert_eq(compare(y, want, what, worst), 0, "%s: output differs from the golden", what);
+    rnnck_tensor_free(y);
+    rnnck_tensor_free(hn);
+    rnnck_tensor_free(cn);
+}
+
+typedef struct tcase {
+    char name[128], module[200], real[200], input[300], output[300];
+    char vars[40][2][300];
+    char sets[4][200];
+    int nvars, nsets;
+} tcase;
+
+static void copy_str(char *dst, size_t cap, const char *src) {
+    size_t n = strlen(src);
+    cr_assert_lt(n, cap, "cases.txt field too long: %s", src);
+    memcpy(dst, src, n + 1);
+}
+
+static int read_cases(tcase *cs, int max) {
+    char *path = fixture_path("tf/cases.txt");
+    FILE *fp = fopen(path, "r");
+    cr_assert(fp, "cannot open %s", path);
+    free(path);
+    char line[1024];
+    int n = 0;
+    tcase *c = NULL;
+    while (fgets(line, sizeof line, fp)) {
+        line[strcspn(line, "\n")] = 0;
+        if (line[0] == '#' || !line[0]) continue;
+        if (!strncmp(line, "case ", 5)) {
+            cr_assert_lt(n, max);
+            c = &cs[n++];
+            memset(c, 0, sizeof *c);
+            copy_str(c->name, sizeof c->name, line + 5);
+        } else if (c && !strncmp(line, "var ", 4)) {
+            cr_assert_lt(c->nvars, 40);
+            cr_assert_eq(sscanf(line + 4, "%299s %299s", c->vars[c->nvars][0], c->vars[c->nvars][1]), 2);
+            c->nvars++;
+        } else if (c && !strncmp(line, "set ", 4)) {
+            copy_str(c->sets[c->nsets++], sizeof c->sets[0], line + 4);
+        } else if (c && !strncmp(line, "real ", 5)) {
+            copy_str(c->real, sizeof c->real, line + 5);
+        } else if (c && !strncmp(line, "module ", 7)) {
+            copy_str(c->module, sizeof c->module, line + 7);
+        } else if (c && !strncmp(line, "input ", 6)) {
+            copy_str(c->input, sizeof c->input, line + 6);
+        } else if (c && !strncmp(line, "output ", 7)) {
+            copy_str(c->output, sizeof c->output, line + 7);
+        }
+    }
+    fclose(fp);
+    return n;
+}
+
+Test(tf_cells, synthetic_cells_match_numpy_goldens_from_tf_equations) {
+    static tcase cs[64];
+    int n = read_cases(cs, 64), done = 0;
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        tcase *c = &cs[i];
+        if (c->real[0]) continue;
+        rnnck__sd sd;
+        rnnck__sd_init_for(&sd, NULL, c->name);
+        for (int v = 0; v < c->nvars; v++) {
+            rnnck_tensor *t = load_fixture(c->vars[v][1]);
+            cr_assert_eq(rnnck__sd_add_tensor(&sd, c->vars[v][0], t), RNNCK_OK);
+            rnnck_tensor_free(t);
+        }
+        const char *sets[5] = {NULL};
+        for (int s = 0; s < c->nsets; s++) sets[s] = c->sets[s];
+        rnnck_model *m;
+        cr_assert_eq(build(&sd, sets, 0, &m), RNNCK_OK, "%s: %s", c->name, rnnck_errmsg());
+        rnnck_tensor *x = load_fixture(c->input), *want = load_fixture(c->output);
+        check_forward(m, c->module, x, want, c->name, &worst);
+        rnnck_tensor_free(x);
+        rnnck_tensor_free(want);
+        rnnck_model_free(m);
+        rnnck__sd_free(&sd);
+        done++;
+    }
+    cr_assert_geq(done, 8, "cases.txt lists the synthetic cases");
+    cr_log_info("synthetic TF cells: %d cases, max |error| %.3g", done, worst);
+}

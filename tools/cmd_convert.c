@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 static const char *const help =
-    "usage: rnnck convert IN OUT [--from FMT] [--to FMT] [--key K] [--set MODULE.ATTR=VALUE ...]\n"
+    "usage: rnnck convert IN OUT [--from FMT] [--to FMT] [--key K] [--set MODULE.ATTR=VALUE ...] [--drop-optimizer]\n"
     "                             [--compress[=LEVEL]] [--quiet]\n\n"
     "Reads IN (format detected by content unless --from), writes OUT (format from --to, else from\n"
     "OUT's extension: .h5 -> rnnck, .pt/.pth -> pytorch, .npz -> npz, .onnx -> onnx; Keras files\n"
@@ -20,7 +20,9 @@ static const char *const help =
     "the format streams (npz, pytorch), else refused with exit 4 (docs/CLI.md, \"Paths\").\n"
     "--compress[=LEVEL] (rnnck output only): chunked datasets, shuffle + deflate at zlib LEVEL\n"
     "1-9 (default 6); the bytes saved are reported on stderr. A conversion running over 2 s shows\n"
-    "its progress on stderr when stderr is a terminal; --quiet shows neither.\n";
+    "its progress on stderr when stderr is a terminal; --quiet shows neither.\n"
+    "--drop-optimizer (TensorFlow input): leaves optimizer state (Adam/Momentum/RMSProp slots,\n"
+    "beta powers, TF2 optimizer objects) out of OUT instead of keeping it as plain tensors.\n";
 
 /* Progress on a terminal: bytes done, rate, ETA; shown once the write has
  * run for PROGRESS_AFTER seconds, redrawn at most every PROGRESS_EVERY. */
@@ -71,7 +73,7 @@ int cmd_convert(int argc, char **argv) {
     cli_open_args oa = {0};
     const cli_opt opts[] = {
         {"--from", OPT_STRING, &oa.from}, {"--to", OPT_STRING, &to},
-        {"--key", OPT_STRING, &oa.key},   {"--set", OPT_LIST, &oa.sets},
+        {"--key", OPT_STRING, &oa.key},   {"--set", OPT_LIST, &oa.sets}, {"--drop-optimizer", OPT_FLAG, &oa.drop_optimizer},
         {"--compress", OPT_OPTIONAL, &compress}, {"--quiet", OPT_FLAG, &quiet},
     };
     const char *pos[2];

@@ -29,5 +29,6 @@ extern const rnnck__format rnnck__format_pytorch;
 extern const rnnck__format rnnck__format_npz;
 extern const rnnck__format rnnck__format_onnx;
 extern const rnnck__format rnnck__format_keras;
+extern const rnnck__format rnnck__format_tf;
 
 #endif

@@ -1,10 +1,12 @@
 /* The list of formats, detection by content, and the generic open/write. */
 #include "formats.h"
+#include "tf/tf_bundle.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Order matters for detection: the first format that claims a file wins;
  * formats with a confirm step are asked first (their head test overlaps
@@ -15,6 +17,7 @@ static const rnnck__format *const formats[] = {
     &rnnck__format_npz,
     &rnnck__format_onnx,
     &rnnck__format_keras,
+    &rnnck__format_tf,
 };
 #define NFORMATS (sizeof formats / sizeof formats[0])
 
@@ -62,7 +65,24 @@ rnnck_status rnnck_detect_format(const char *path, const char **format) {
     return st;
 }
 
+/* A TensorFlow bundle may be named by its prefix, which is no file: the
+ * .index beside it decides (formats/tf/tf_format.c). */
+static bool names_tf_prefix(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) return false;
+    if (rnnck__tf_bundle_probe(path)) return true;
+    /* PREFIX.index exists but is no table: the reader says what is wrong */
+    char *index = rnnck__asprintf("%s.index", path);
+    bool yes = index && stat(index, &sb) == 0 && S_ISREG(sb.st_mode);
+    free(index);
+    return yes;
+}
+
 static rnnck_status detect(const char *path, bool trusted, const char **format) {
+    if (names_tf_prefix(path)) {
+        *format = rnnck__format_tf.name;
+        return RNNCK_OK;
+    }
     rnnck_status kind = rnnck__require_regular_input(path, NULL); /* a FIFO would block fopen */
     if (kind) return kind;
     FILE *f = fopen(path, "rb");
@@ -100,9 +120,10 @@ static rnnck_status detect(const char *path, bool trusted, const char **format) 
 rnnck_status rnnck_open(const char *path, const rnnck_open_opts *opts, rnnck_model **out) {
     rnnck__err_clear();
     if (!path || !out) return rnnck__err(RNNCK_E_USAGE, "rnnck_open: NULL argument");
-    rnnck_status kind = rnnck__require_regular_input(path, NULL);
-    if (kind) return kind;
     const char *name = opts ? opts->format : NULL;
+    bool tf_prefix = (!name || strcmp(name, rnnck__format_tf.name) == 0) && names_tf_prefix(path);
+    rnnck_status kind = tf_prefix ? RNNCK_OK : rnnck__require_regular_input(path, NULL);
+    if (kind) return kind;
     rnnck__h5_walked_forget(); /* only this open's detection may leave a note */
     if (!name) {
         rnnck_status st = detect(path, opts && (opts->flags & RNNCK_OPEN_TRUSTED), &name);

@@ -106,7 +106,7 @@ Test(tf_cells, basic_lstm_cell_kernel_is_split_transposed_and_reordered_bit_exac
     rnnck_tensor *b = add_var(&sd, "rnn/basic_lstm_cell/bias", 4 * H, -1);
     rnnck_model *m;
     cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
-    size_t mod = module_named(m, "rnn");
+    size_t mod = module_named(m, "rnn.basic_lstm_cell");
     const rnnck_module_info *info = rnnck_model_module(m, mod);
     cr_assert_eq(info->cell, RNNCK_CELL_LSTM);
     cr_assert_eq(info->input_size, I);
@@ -160,7 +160,7 @@ Test(tf_cells, lstm_cell_peepholes_and_projection_map_to_schema_tensors) {
     rnnck_tensor *pk = add_var(&sd, "rnn/lstm_cell/projection/kernel", H, P);
     rnnck_model *m;
     cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
-    size_t mod = module_named(m, "rnn");
+    size_t mod = module_named(m, "rnn.lstm_cell");
     const rnnck_module_info *info = rnnck_model_module(m, mod);
     cr_assert(info->peepholes);
     cr_assert_eq(info->proj_size, P);
@@ -187,7 +187,7 @@ Test(tf_cells, gru_cell_is_reset_before_and_refused_by_pytorch_export) {
     rnnck_tensor *cb = add_var(&sd, "rnn/gru_cell/candidate/bias", H, -1);
     rnnck_model *m;
     cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
-    size_t mod = module_named(m, "rnn");
+    size_t mod = module_named(m, "rnn.gru_cell");
     const rnnck_module_info *info = rnnck_model_module(m, mod);
     cr_assert_eq(info->cell, RNNCK_CELL_GRU);
     cr_assert_eq(info->linear_before_reset, 0);
@@ -222,8 +222,8 @@ Test(tf_cells, cudnn_compatible_cells_have_no_forget_bias_and_gru_is_pytorch) {
     rnnck_tensor *hb = add_var(&sd, "b/cudnn_compatible_gru_cell/candidate/hidden_projection/bias", H, -1);
     rnnck_model *m;
     cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
-    cr_assert_eq(rnnck_model_module(m, module_named(m, "a"))->forget_bias, 0.0);
-    size_t g = module_named(m, "b");
+    cr_assert_eq(rnnck_model_module(m, module_named(m, "a.cudnn_compatible_lstm_cell"))->forget_bias, 0.0);
+    size_t g = module_named(m, "b.cudnn_compatible_gru_cell");
     cr_assert_eq(rnnck_model_module(m, g)->linear_before_reset, 1);
     const float *bhh = param_data(m, g, RNNCK_PARAM_BIAS_HH, 0, 0);
     expect_zero(bhh, 2 * H);
@@ -239,11 +239,11 @@ Test(tf_cells, forget_bias_set_overrides_the_default) {
     add_var(&sd, "enc/lstm_cell/kernel", 7, 16);
     add_var(&sd, "enc/lstm_cell/bias", 16, -1);
     rnnck_model *m;
-    const char *sets[] = {"enc.forget_bias=0.25", NULL};
+    const char *sets[] = {"enc.lstm_cell.forget_bias=0.25", NULL};
     cr_assert_eq(build(&sd, sets, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
     cr_assert_eq(rnnck_model_module(m, 0)->forget_bias, 0.25);
     rnnck_model_free(m);
-    const char *bad[] = {"enc.forget_bias=abc", NULL};
+    const char *bad[] = {"enc.lstm_cell.forget_bias=abc", NULL};
     cr_assert_eq(build(&sd, bad, 0, &m), RNNCK_E_USAGE);
     const char *none[] = {"dec.forget_bias=1", NULL};
     cr_assert_eq(build(&sd, none, 0, &m), RNNCK_E_USAGE);
@@ -257,7 +257,7 @@ Test(tf_cells, cell_clip_set_is_refused_as_inexpressible) {
     add_var(&sd, "enc/lstm_cell/kernel", 7, 16);
     add_var(&sd, "enc/lstm_cell/bias", 16, -1);
     rnnck_model *m;
-    const char *sets[] = {"enc.cell_clip=3", NULL};
+    const char *sets[] = {"enc.lstm_cell.cell_clip=3", NULL};
     cr_assert_eq(build(&sd, sets, 0, &m), RNNCK_E_UNSUPPORTED);
     cr_assert(strstr(rnnck_errmsg(), "cell state"), "%s", rnnck_errmsg());
     rnnck__sd_free(&sd);
@@ -373,13 +373,13 @@ Test(tf_cells, optimizer_slots_stay_plain_tensors_or_are_dropped) {
     cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
     cr_assert_eq(rnnck_model_module_count(m), 1);
     rnnck_tensor *t;
-    cr_assert_eq(rnnck_model_find(m, "rnn.lstm_cell.kernel.Adam_1", &t), RNNCK_OK);
-    cr_assert_eq(rnnck_model_find(m, "beta1_power", &t), RNNCK_OK);
+    cr_assert_eq(rnnck_model_find(m, "optimizer.rnn.lstm_cell.kernel.Adam_1", &t), RNNCK_OK);
+    cr_assert_eq(rnnck_model_find(m, "optimizer.beta1_power", &t), RNNCK_OK);
     size_t kept = rnnck_model_tensor_count(m);
     rnnck_model_free(m);
     cr_assert_eq(build(&sd, NULL, RNNCK_OPEN_DROP_OPTIMIZER, &m), RNNCK_OK, "%s", rnnck_errmsg());
     cr_assert_eq(rnnck_model_tensor_count(m), kept - 4);
-    cr_assert_eq(rnnck_model_find(m, "beta1_power", &t), RNNCK_E_NOTFOUND);
+    cr_assert_eq(rnnck_model_find(m, "optimizer.beta1_power", &t), RNNCK_E_NOTFOUND);
     cr_assert_eq(rnnck_model_find(m, "global_step", &t), RNNCK_OK, "a step counter is not optimizer state");
     rnnck_model_free(m);
     rnnck__sd_free(&sd);
@@ -409,7 +409,7 @@ Test(tf_cells, opaque_cudnn_buffer_takes_its_sizes_from_the_canonical_copy) {
     add_cudnn_pair(&sd, I, H, true);
     rnnck_model *m;
     cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
-    size_t mod = module_named(m, "m.cudnn_lstm");
+    size_t mod = module_named(m, "m.cudnn_lstm.opaque_kernel");
     const rnnck_module_info *info = rnnck_model_module(m, mod);
     cr_assert_eq(info->hidden_size, H);
     cr_assert_eq(info->input_size, I);
@@ -433,12 +433,12 @@ Test(tf_cells, opaque_cudnn_buffer_without_sizes_asks_for_them_and_checks_the_co
     add_cudnn_pair(&sd, 3, 5, false);
     rnnck_model *m;
     cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_E_USAGE);
-    cr_assert(strstr(rnnck_errmsg(), "--set m.cudnn_lstm.hidden_size="), "%s", rnnck_errmsg());
-    const char *wrong[] = {"m.cudnn_lstm.hidden_size=5", "m.cudnn_lstm.input_size=3", NULL};
+    cr_assert(strstr(rnnck_errmsg(), "--set m.cudnn_lstm.opaque_kernel.hidden_size="), "%s", rnnck_errmsg());
+    const char *wrong[] = {"m.cudnn_lstm.opaque_kernel.hidden_size=5", "m.cudnn_lstm.opaque_kernel.input_size=3", NULL};
     cr_assert_eq(build(&sd, wrong, 0, &m), RNNCK_E_FORMAT);
     /* unidirectional 3/5: 4*5*3 + 4*5*5 + 40 = 200; the buffer holds 400 */
     cr_assert(strstr(rnnck_errmsg(), "has 200 parameters, the buffer has 400"), "%s", rnnck_errmsg());
-    const char *right[] = {"m.cudnn_lstm.hidden_size=5", "m.cudnn_lstm.input_size=3", "m.cudnn_lstm.bidirectional=true",
+    const char *right[] = {"m.cudnn_lstm.opaque_kernel.hidden_size=5", "m.cudnn_lstm.opaque_kernel.input_size=3", "m.cudnn_lstm.opaque_kernel.bidirectional=true",
                            NULL};
     cr_assert_eq(build(&sd, right, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
     cr_assert_eq(rnnck_model_module(m, 0)->bidirectional, 1);
@@ -484,7 +484,7 @@ Test(tf_cells, tf2_object_checkpoint_keras_layers_read_with_tf2_defaults) {
     const char *sets[] = {"layer_with_weights-0.recurrent_activation=hard_sigmoid", NULL};
     cr_assert_eq(build(&sd, sets, RNNCK_OPEN_DROP_OPTIMIZER, &m), RNNCK_OK, "%s", rnnck_errmsg());
     cr_assert_eq(rnnck_model_module(m, 0)->act[0][0].kind, RNNCK_ACT_HARD_SIGMOID);
-    cr_assert_eq(rnnck_model_find(m, "layer_with_weights-0.cell.kernel.OPTIMIZER_SLOT.optimizer.m", &t),
+    cr_assert_eq(rnnck_model_find(m, "optimizer.layer_with_weights-0.cell.kernel.OPTIMIZER_SLOT.optimizer.m", &t),
                  RNNCK_E_NOTFOUND);
     rnnck_model_free(m);
     rnnck__sd_free(&sd);

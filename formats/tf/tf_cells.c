@@ -600,30 +600,95 @@ static rnnck_status fill_module(tf_ctx *ctx, tf_mod *m, rnnck_model *model) {
     return st;
 }
 
+/* Index of the first of sorted[0, n) at or after "<prefix>." in byte order,
+ * where the names starting with "<prefix>." begin. */
+static size_t lower_scope(char *const *sorted, size_t n, const char *prefix) {
+    size_t len = strlen(prefix), lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const char *m = sorted[mid];
+        int c = strncmp(m, prefix, len);
+        if (c == 0) c = (unsigned char)m[len] < '.' ? -1 : (unsigned char)m[len] > '.' ? 1 : 0;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static bool under(const char *name, const char *prefix) {
+    size_t len = strlen(prefix);
+    return !strncmp(name, prefix, len) && name[len] == '.';
+}
+
+typedef struct plain {
+    char *name;
+    size_t var;
+} plain;
+
+static int by_plain(const void *a, const void *b) { return strcmp(((const plain *)a)->name, ((const plain *)b)->name); }
+
+/* Variables of no cell: plain tensors under their schema names, optimizer
+ * state under "optimizer." (kept apart from the modules' groups). A tensor
+ * inside a module's group (".../rnn/dense" beside the cell "rnn/...") moves
+ * to "<module>_vars.<rest>", and a variable that is also the scope of others
+ * ("x" and "x/y") becomes "x.value": the .h5 schema cannot hold a tensor
+ * where a group is. Sorted, so all of it is n log n. */
 static rnnck_status add_plain(tf_ctx *ctx, rnnck_model *model, const rnnck_open_opts *opts) {
     bool drop = opts && (opts->flags & RNNCK_OPEN_DROP_OPTIMIZER);
-    for (size_t v = 0; v < ctx->vars->n; v++) {
+    size_t n = ctx->vars->n, k = 0;
+    plain *ps = calloc(n ? n : 1, sizeof *ps);
+    char **sorted = calloc(n ? n : 1, sizeof *sorted);
+    rnnck_status st = ps && sorted ? RNNCK_OK : rnnck__oom();
+    for (size_t v = 0; v < n && !st; v++) {
         if (ctx->kind[v] == 2 || (ctx->kind[v] == 1 && drop)) continue;
-        char *name = rnnck__tf_schema_name(ctx->names[v], strlen(ctx->names[v]));
-        if (!name) return rnnck__oom();
-        rnnck_tensor *alias = NULL;
-        rnnck_status st = rnnck__tensor_alias(ctx->vars->items[v].t, &alias);
-        if (st) {
-            free(name);
-            return st;
+        char *nm = rnnck__tf_schema_name(ctx->names[v], strlen(ctx->names[v]));
+        if (nm && ctx->kind[v] == 1 && strncmp(nm, "optimizer.", 10)) {
+            char *o = rnnck__asprintf("optimizer.%s", nm);
+            free(nm);
+            nm = o;
         }
-        st = *name ? rnnck__model_add_tensor_ref(model, name, alias) : RNNCK_E_USAGE;
+        if (!nm) st = rnnck__oom();
+        ps[k++] = (plain){nm, v};
+    }
+    if (!st) qsort(ps, k, sizeof *ps, by_plain);
+    for (size_t i = 0; i < k; i++) sorted[i] = ps[i].name;
+    for (size_t mi = 0; mi < ctx->nmods && !st; mi++) {
+        const char *mod = ctx->mods[mi].name;
+        for (size_t i = lower_scope(sorted, k, mod); i < k && under(ps[i].name, mod) && !st; i++) {
+            char *r = rnnck__asprintf("%s_vars%s", mod, ps[i].name + strlen(mod));
+            if (!r) st = rnnck__oom();
+            free(ps[i].name);
+            ps[i].name = r;
+        }
+    }
+    if (!st) qsort(ps, k, sizeof *ps, by_plain);
+    for (size_t i = 0; i < k; i++) sorted[i] = ps[i].name;
+    for (size_t i = 0; i < k && !st; i++) {
+        const char *tfname = ctx->vars->items[ps[i].var].name;
+        char *name = ps[i].name, *renamed = NULL;
+        size_t j = lower_scope(sorted, k, name);
+        if (*name && j < k && under(sorted[j], name) && !(name = renamed = rnnck__asprintf("%s.value", ps[i].name))) {
+            st = rnnck__oom();
+            break;
+        }
+        rnnck_tensor *alias = NULL;
+        if (!(st = rnnck__tensor_alias(ctx->vars->items[ps[i].var].t, &alias)))
+            st = *name ? rnnck__model_add_tensor_ref(model, name, alias) : RNNCK_E_USAGE;
         rnnck_tensor_free(alias);
         if (st == RNNCK_E_USAGE) {
             char why[400];
             snprintf(why, sizeof why, "%s", *name ? rnnck_errmsg() : "empty name");
-            st = rnnck__err(RNNCK_E_FORMAT, "%s: variable %.300s as tensor '%.300s': %s", ctx->label,
-                            ctx->vars->items[v].name, name, why);
+            st = rnnck__err(RNNCK_E_FORMAT, "%s: variable %.300s as tensor '%.300s': %s", ctx->label, tfname, name,
+                            why);
         }
-        free(name);
-        if (st) return st;
+        free(renamed);
     }
-    return RNNCK_OK;
+    for (size_t i = 0; i < k; i++) free(ps[i].name);
+    free(ps);
+    free(sorted);
+    return st;
 }
 
 rnnck_status rnnck__tf_cells_build(rnnck__sd *vars, const char *label, const rnnck_open_opts *opts,

@@ -194,7 +194,7 @@ typedef struct placement {
     int64_t layer;
     int dir, bidirectional, stacked, reverse;
     size_t bidi_len; /* fw/bw stacks: the bidirectional_rnn scope; else 0 */
-    size_t dir_at;   /* fw/bw stacks: offset of the direction component */
+    int opaque;      /* name + ".opaque_kernel" */
 } placement;
 
 static void place(const tf_inst *in, const comp *cs, size_t ncomp, placement *p) {
@@ -202,8 +202,10 @@ static void place(const tf_inst *in, const comp *cs, size_t ncomp, placement *p)
     size_t n = ncomp - 1; /* outer components; cs[n] is the cell's own */
     int dir = 0;
     int64_t layer = 0;
-    if (in->variant == TFV_OPAQUE) { /* the layer's own scope names it */
+    if (in->variant == TFV_OPAQUE) { /* the buffer names it: "m/cudnn_lstm/opaque_kernel" (its
+                                        canonical copies live under m/cudnn_lstm/) */
         p->mod_len = upto(cs, n);
+        p->opaque = 1;
         return;
     }
     if (in->variant == TFV_KERAS) {
@@ -233,10 +235,9 @@ static void place(const tf_inst *in, const comp *cs, size_t ncomp, placement *p)
             p->dir = dir;
             p->reverse = dir;
             p->bidi_len = upto(cs, n - 4);
-            p->dir_at = (size_t)(cs[n - 3].s - cs[0].s);
         }
     } else {
-        p->mod_len = n ? upto(cs, n - 1) : upto(cs, n); /* a lone cell: its outer scope, or itself */
+        p->mod_len = upto(cs, n); /* a lone cell: its own scope ("rnn/lstm_cell") */
     }
 }
 
@@ -333,6 +334,11 @@ static rnnck_status assign(tf_ctx *ctx, size_t i) {
     place(in, cs, ncomp, &p);
     free(cs);
     char *name = rnnck__tf_schema_name(in->scope, p.mod_len);
+    if (name && p.opaque) {
+        char *o = *name ? rnnck__asprintf("%s.opaque_kernel", name) : NULL;
+        free(name);
+        name = o;
+    }
     if (!name) return rnnck__oom();
     if (!*name) {
         free(name);

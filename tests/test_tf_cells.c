@@ -15,6 +15,7 @@
 #include "common/state_dict.h"
 #include "helpers/testutil.h"
 #include "rnnck.h"
+#include "tf/tf_bundle.h"
 #include "tf/tf_cells.h"
 
 #define ATOL 2e-5
@@ -614,4 +615,223 @@ Test(tf_cells, synthetic_cells_match_numpy_goldens_from_tf_equations) {
     }
     cr_assert_geq(done, 8, "cases.txt lists the synthetic cases");
     cr_log_info("synthetic TF cells: %d cases, max |error| %.3g", done, worst);
+}
+
+/* ---------------------------------------------------- real checkpoints */
+
+static rnnck_model *open_real(const char *rel, unsigned flags) {
+    char full[300];
+    snprintf(full, sizeof full, "tf/real/%s", rel);
+    char *path = fixture_path(full);
+    rnnck_open_opts o = {0};
+    o.flags = flags;
+    rnnck_model *m = NULL;
+    cr_assert_eq(rnnck_open(path, &o, &m), RNNCK_OK, "%s: %s", path, rnnck_errmsg());
+    free(path);
+    return m;
+}
+
+Test(tf_cells, real_checkpoints_match_their_tf_semantics_goldens) {
+    static tcase cs[64];
+    int n = read_cases(cs, 64), done = 0;
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        tcase *c = &cs[i];
+        if (!c->real[0]) continue;
+        rnnck_model *m = open_real(c->real, 0);
+        rnnck_tensor *x = load_fixture(c->input), *want = load_fixture(c->output);
+        check_forward(m, c->module, x, want, c->name, &worst);
+        rnnck_tensor_free(x);
+        rnnck_tensor_free(want);
+        rnnck_model_free(m);
+        done++;
+    }
+    cr_assert_geq(done, 5, "cases.txt lists the real checkpoints (NumPy and TF.js goldens)");
+    cr_log_info("real TF checkpoints: %d module goldens, max |error| %.3g", done, worst);
+}
+
+/* The raw variables of a bundle, as the container reader gives them. */
+static void raw_vars(const char *rel, rnnck__sd *sd) {
+    char full[300];
+    snprintf(full, sizeof full, "tf/%s", rel);
+    char *path = fixture_path(full);
+    rnnck__sd_init_for(sd, NULL, path);
+    cr_assert_eq(rnnck__tf_bundle_read(path, NULL, sd, NULL), RNNCK_OK, "%s: %s", path, rnnck_errmsg());
+    free(path);
+}
+
+static const rnnck_tensor *raw(const rnnck__sd *sd, const char *name) {
+    for (size_t i = 0; i < sd->n; i++)
+        if (!strcmp(sd->items[i].name, name)) return sd->items[i].t;
+    cr_assert_fail("bundle has no variable %s", name);
+    return NULL;
+}
+
+Test(tf_cells, real_charrnn_tensors_are_the_bundle_bytes_after_the_documented_transform) {
+    rnnck__sd sd;
+    raw_vars("real/charrnn_calebfoss/model.ckpt-46499", &sd);
+    rnnck_model *m = open_real("charrnn_calebfoss/model.ckpt-46499", 0);
+    size_t mod = module_named(m, "rnnlm.MultiRNNCell");
+    const rnnck_module_info *info = rnnck_model_module(m, mod);
+    cr_assert_eq(info->num_layers, 2);
+    cr_assert_eq(info->input_size, 128);
+    cr_assert_eq(info->hidden_size, 128);
+    cr_assert_eq(info->forget_bias, 1.0);
+    for (int l = 0; l < 2; l++) {
+        char k[200], b[200];
+        snprintf(k, sizeof k, "rnnlm/MultiRNNCell/Cell%d/BasicLSTMCell/Linear/Matrix", l);
+        snprintf(b, sizeof b, "rnnlm/MultiRNNCell/Cell%d/BasicLSTMCell/Linear/Bias", l);
+        expect_kernel_transform(param_data(m, mod, RNNCK_PARAM_WEIGHT_IH, l, 0), raw(&sd, k), 0, 128, 128, "igfo", "ifgo");
+        expect_kernel_transform(param_data(m, mod, RNNCK_PARAM_WEIGHT_HH, l, 0), raw(&sd, k), 128, 128, 128, "igfo",
+                                "ifgo");
+        expect_vector_transform(param_data(m, mod, RNNCK_PARAM_BIAS_IH, l, 0), raw(&sd, b), 128, "igfo", "ifgo");
+        expect_zero(param_data(m, mod, RNNCK_PARAM_BIAS_HH, l, 0), 4 * 128);
+    }
+    rnnck_tensor *t;
+    cr_assert_eq(rnnck_model_find(m, "rnnlm.embedding", &t), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_find(m, "optimizer.rnnlm.embedding.Adam", &t), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_model_free(m);
+    m = open_real("charrnn_calebfoss/model.ckpt-46499", RNNCK_OPEN_DROP_OPTIMIZER);
+    cr_assert_eq(rnnck_model_find(m, "rnnlm.embedding", &t), RNNCK_OK, "%s", rnnck_errmsg());
+    for (size_t i = 0; i < rnnck_model_tensor_count(m); i++)
+        cr_assert_not(strstr(rnnck_tensor_name(rnnck_model_tensor(m, i)), "Adam"), "%s kept",
+                      rnnck_tensor_name(rnnck_model_tensor(m, i)));
+    rnnck_model_free(m);
+    rnnck__sd_free(&sd);
+}
+
+Test(tf_cells, real_tidigits_gru_stack_is_three_reset_before_layers_with_exact_tensors) {
+    rnnck__sd sd;
+    raw_vars("real/tidigits/model.ckpt", &sd);
+    rnnck_model *m = open_real("tidigits/model.ckpt", 0);
+    size_t mod = module_named(m, "rnn.multi_rnn_cell");
+    const rnnck_module_info *info = rnnck_model_module(m, mod);
+    cr_assert_eq(info->cell, RNNCK_CELL_GRU);
+    cr_assert_eq(info->num_layers, 3);
+    cr_assert_eq(info->input_size, 39);
+    cr_assert_eq(info->hidden_size, 120);
+    cr_assert_eq(info->linear_before_reset, 0);
+    for (int l = 0; l < 3; l++) {
+        char n[200];
+        int64_t I = l ? 120 : 39, H = 120;
+        snprintf(n, sizeof n, "rnn/multi_rnn_cell/cell_%d/gru_cell/gates/weights", l);
+        const float *gk = rnnck_tensor_cdata(raw(&sd, n));
+        snprintf(n, sizeof n, "rnn/multi_rnn_cell/cell_%d/gru_cell/candidate/weights", l);
+        const float *ck = rnnck_tensor_cdata(raw(&sd, n));
+        const float *whh = param_data(m, mod, RNNCK_PARAM_WEIGHT_HH, l, 0);
+        for (int64_t r = 0; r < 3 * H; r++)
+            for (int64_t c = 0; c < H; c++)
+                cr_assert(bits_eq(whh[r * H + c], r < 2 * H ? gk[(I + c) * 2 * H + r] : ck[(I + c) * H + r - 2 * H]));
+        snprintf(n, sizeof n, "rnn/multi_rnn_cell/cell_%d/gru_cell/gates/biases", l);
+        const float *gb = rnnck_tensor_cdata(raw(&sd, n));
+        const float *bih = param_data(m, mod, RNNCK_PARAM_BIAS_IH, l, 0);
+        for (int64_t r = 0; r < 2 * H; r++) cr_assert(bits_eq(bih[r], gb[r]));
+    }
+    rnnck_model_free(m);
+    rnnck__sd_free(&sd);
+}
+
+Test(tf_cells, real_rnn_ctc_opaque_buffer_decodes_to_its_canonical_copies_bit_for_bit) {
+    rnnck_model *m = open_real("rnn_ctc/model--6", 0);
+    size_t op = module_named(m, "rnn_ctc_model.outputs.cudnn_lstm.opaque_kernel");
+    size_t ca = module_named(m, "rnn_ctc_model.outputs.cudnn_lstm.stack_bidirectional_rnn");
+    const rnnck_module_info *a = rnnck_model_module(m, op), *b = rnnck_model_module(m, ca);
+    cr_assert_eq(a->hidden_size, 160);
+    cr_assert_eq(a->input_size, 28);
+    cr_assert_eq(a->bidirectional, 1);
+    cr_assert_eq(b->forget_bias, 0.0, "cuDNN-compatible cells have no forget_bias");
+    int64_t H = 160, I = 28;
+    for (int d = 0; d < 2; d++) {
+        const float *wa = param_data(m, op, RNNCK_PARAM_WEIGHT_IH, 0, d), *wb = param_data(m, ca, RNNCK_PARAM_WEIGHT_IH, 0, d);
+        for (int64_t i = 0; i < 4 * H * I; i++) cr_assert(bits_eq(wa[i], wb[i]), "weight_ih dir %d element %lld", d, (long long)i);
+        wa = param_data(m, op, RNNCK_PARAM_WEIGHT_HH, 0, d);
+        wb = param_data(m, ca, RNNCK_PARAM_WEIGHT_HH, 0, d);
+        for (int64_t i = 0; i < 4 * H * H; i++) cr_assert(bits_eq(wa[i], wb[i]), "weight_hh dir %d element %lld", d, (long long)i);
+        /* TF's canonical bias is b_W + b_R (CudnnOpaqueParamsSaveable): the sum in float32 */
+        const float *bi = param_data(m, op, RNNCK_PARAM_BIAS_IH, 0, d), *bh = param_data(m, op, RNNCK_PARAM_BIAS_HH, 0, d);
+        const float *bc = param_data(m, ca, RNNCK_PARAM_BIAS_IH, 0, d);
+        for (int64_t i = 0; i < 4 * H; i++) {
+            float sum = bi[i] + bh[i];
+            cr_assert(bits_eq(sum, bc[i]), "bias dir %d element %lld: %.9g + %.9g vs %.9g", d, (long long)i, bi[i], bh[i],
+                      bc[i]);
+        }
+    }
+    rnnck_model_free(m);
+}
+
+Test(tf_cells, own_writer_lstm_cell_with_peepholes_and_projection_reads_bit_exact) {
+    rnnck__sd sd;
+    raw_vars("lstm_peephole_proj/model.ckpt", &sd);
+    char *path = fixture_path("tf/lstm_peephole_proj/model.ckpt");
+    rnnck_model *m;
+    cr_assert_eq(rnnck_open(path, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    free(path);
+    size_t mod = module_named(m, "rnn.lstm_cell");
+    const rnnck_module_info *info = rnnck_model_module(m, mod);
+    int64_t I = 5, H = 4, P = 3;
+    cr_assert_eq(info->input_size, I);
+    cr_assert_eq(info->hidden_size, H);
+    cr_assert_eq(info->proj_size, P);
+    cr_assert(info->peepholes);
+    const rnnck_tensor *k = raw(&sd, "rnn/lstm_cell/kernel");
+    expect_kernel_transform(param_data(m, mod, RNNCK_PARAM_WEIGHT_IH, 0, 0), k, 0, I, H, "igfo", "ifgo");
+    expect_kernel_transform(param_data(m, mod, RNNCK_PARAM_WEIGHT_HH, 0, 0), k, I, P, H, "igfo", "ifgo");
+    const float *peep = param_data(m, mod, RNNCK_PARAM_PEEPHOLE, 0, 0);
+    static const char *const diag[3] = {"rnn/lstm_cell/w_i_diag", "rnn/lstm_cell/w_f_diag", "rnn/lstm_cell/w_o_diag"};
+    for (int g = 0; g < 3; g++)
+        for (int64_t u = 0; u < H; u++)
+            cr_assert(bits_eq(peep[g * H + u], ((const float *)rnnck_tensor_cdata(raw(&sd, diag[g])))[u]));
+    rnnck_model_free(m);
+    rnnck__sd_free(&sd);
+}
+
+/* ------------------------------------------------------------- the CLI */
+
+TestSuite(tf_cells_cli, .init = test_dir_setup, .fini = test_dir_teardown);
+
+static void convert_ok(const char *rel, const char *out_name, const char *extra) {
+    char full[300];
+    snprintf(full, sizeof full, "tf/real/%s", rel);
+    char *p = fixture_path(full), *out = path_join(test_dir, out_name);
+    tool_result r = extra ? run_tool("convert", p, out, extra, NULL) : run_tool("convert", p, out, NULL);
+    cr_assert_eq(r.exit_code, 0, "%s -> %s: %s", rel, out_name, r.err);
+    tool_result_free(&r);
+    /* the converted file runs the same maths */
+    r = run_tool("validate", p, out, "--long-len", "20", NULL);
+    cr_assert_eq(r.exit_code, 0, "%s vs %s: %s%s", rel, out_name, r.out, r.err);
+    tool_result_free(&r);
+    free(out);
+    free(p);
+}
+
+Test(tf_cells_cli, real_checkpoints_convert_to_h5_and_to_pytorch_where_it_can_express_them) {
+    test_deadline(600);
+    convert_ok("charrnn_calebfoss/model.ckpt-46499", "charrnn.h5", NULL);
+    convert_ok("charrnn_calebfoss/model.ckpt-46499", "charrnn.pt", "--drop-optimizer");
+    convert_ok("tidigits/model.ckpt", "tidigits.h5", NULL);
+    convert_ok("rnn_ctc/model--6", "rnn_ctc.h5", NULL);
+    convert_ok("rnn_ctc/model--6", "rnn_ctc.pt", "--drop-optimizer");
+    char *p = fixture_path("tf/real/tidigits/model.ckpt"), *out = path_join(test_dir, "tidigits.pt");
+    tool_result r = run_tool("convert", p, out, NULL);
+    cr_assert_eq(r.exit_code, 3, "a GRUCell stack is reset-before: PyTorch cannot express it: %s", r.err);
+    cr_assert(strstr(r.err, "rnn.multi_rnn_cell") && strstr(r.err, "linear_before_reset=0"), "%s", r.err);
+    cr_assert_neq(access(out, F_OK), 0, "no partial output");
+    tool_result_free(&r);
+    free(out);
+    free(p);
+}
+
+Test(tf_cells_cli, inspect_lists_tf_modules_and_cell_clip_is_refused_with_exit_3) {
+    char *p = fixture_path("tf/real/rnn_ctc/model--6");
+    tool_result r = run_tool("inspect", p, "--drop-optimizer", NULL);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "module rnn_ctc_model.outputs.cudnn_lstm.opaque_kernel: LSTM"), "%s", r.out);
+    cr_assert(strstr(r.out, "module rnn_ctc_model.outputs.cudnn_lstm.stack_bidirectional_rnn: LSTM"), "%s", r.out);
+    cr_assert_not(strstr(r.out, "Adam"), "%s", r.out);
+    tool_result_free(&r);
+    r = run_tool("inspect", p, "--set", "rnn_ctc_model.outputs.cudnn_lstm.stack_bidirectional_rnn.cell_clip=3", NULL);
+    cr_assert_eq(r.exit_code, 3, "%s", r.err);
+    cr_assert(strstr(r.err, "cell_clip"), "%s", r.err);
+    tool_result_free(&r);
+    free(p);
 }

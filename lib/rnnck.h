@@ -700,7 +700,8 @@ typedef struct rnnck_open_opts {
  * and optimizer/ objects) instead of keeping it as plain tensors. Read by the
  * TensorFlow reader; other readers ignore it. */
 #define RNNCK_OPEN_DROP_OPTIMIZER 2u
-/* Syntax of opts->sets (pytorch and npz readers), one override per string:
+/* Syntax of opts->sets (pytorch and npz readers; the tf reader takes other
+ * attributes, docs/CLI.md "TensorFlow checkpoints"), one override per string:
  *   "[MODULE.]ATTR=VALUE"  MODULE is the dotted module name ("encoder.rnn");
  *                          no MODULE means the root (bare) module.
  *   ATTR nonlinearity      VALUE tanh | relu (RNN modules only; a state_dict

@@ -45,6 +45,16 @@ static rnnck_tensor *add_var(rnnck__sd *sd, const char *name, int64_t d0, int64_
     return sd->items[sd->n - 1].t;
 }
 
+/* An LSTM cell's kernel (in + H, 4H) and bias (4H) under scope. */
+static rnnck_tensor *add_lstm(rnnck__sd *sd, const char *scope, int64_t in, int64_t H) {
+    char k[300], b[300];
+    snprintf(k, sizeof k, "%s/kernel", scope);
+    snprintf(b, sizeof b, "%s/bias", scope);
+    rnnck_tensor *t = add_var(sd, k, in + H, 4 * H);
+    add_var(sd, b, 4 * H, -1);
+    return t;
+}
+
 static rnnck_status build(rnnck__sd *sd, const char *const *sets, unsigned flags, rnnck_model **m) {
     rnnck_open_opts o = {0};
     o.sets = sets;
@@ -97,16 +107,19 @@ static void expect_zero(const float *p, int64_t n) {
     for (int64_t i = 0; i < n; i++) cr_assert_eq(p[i], 0.0f, "element %lld is not zero", (long long)i);
 }
 
+/* The variables a test builds (a fresh list per test). */
+static rnnck__sd vars;
+static void vars_init(void) { rnnck__sd_init_for(&vars, NULL, "t"); }
+static void vars_fini(void) { rnnck__sd_free(&vars); }
+
 /* --------------------------------------------------------- the maths */
 
-Test(tf_cells, basic_lstm_cell_kernel_is_split_transposed_and_reordered_bit_exact) {
-    rnnck__sd sd;
-    rnnck__sd_init_for(&sd, NULL, "t");
+Test(tf_cells, basic_lstm_cell_kernel_is_split_transposed_and_reordered_bit_exact, .init = vars_init, .fini = vars_fini) {
     int64_t I = 3, H = 4;
-    rnnck_tensor *k = add_var(&sd, "rnn/basic_lstm_cell/kernel", I + H, 4 * H);
-    rnnck_tensor *b = add_var(&sd, "rnn/basic_lstm_cell/bias", 4 * H, -1);
+    rnnck_tensor *k = add_var(&vars, "rnn/basic_lstm_cell/kernel", I + H, 4 * H);
+    rnnck_tensor *b = add_var(&vars, "rnn/basic_lstm_cell/bias", 4 * H, -1);
     rnnck_model *m;
-    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
     size_t mod = module_named(m, "rnn.basic_lstm_cell");
     const rnnck_module_info *info = rnnck_model_module(m, mod);
     cr_assert_eq(info->cell, RNNCK_CELL_LSTM);
@@ -120,25 +133,22 @@ Test(tf_cells, basic_lstm_cell_kernel_is_split_transposed_and_reordered_bit_exac
     cr_assert_eq(rnnck__export_check(m, "t"), RNNCK_OK, "a BasicLSTMCell is expressible in PyTorch: %s",
                  rnnck_errmsg());
     rnnck_model_free(m);
-    rnnck__sd_free(&sd);
 }
 
-Test(tf_cells, tf012_names_make_one_multi_layer_module_named_after_the_wrapper) {
-    rnnck__sd sd;
-    rnnck__sd_init_for(&sd, NULL, "t");
+Test(tf_cells, tf012_names_make_one_multi_layer_module_named_after_the_wrapper, .init = vars_init, .fini = vars_fini) {
     int64_t I = 5, H = 3;
     rnnck_tensor *k1 = NULL;
     for (int l = 0; l < 2; l++) {
         char n[200];
         snprintf(n, sizeof n, "rnnlm/MultiRNNCell/Cell%d/BasicLSTMCell/Linear/Matrix", l);
-        rnnck_tensor *k = add_var(&sd, n, (l ? H : I) + H, 4 * H);
+        rnnck_tensor *k = add_var(&vars, n, (l ? H : I) + H, 4 * H);
         if (l) k1 = k;
         snprintf(n, sizeof n, "rnnlm/MultiRNNCell/Cell%d/BasicLSTMCell/Linear/Bias", l);
-        add_var(&sd, n, 4 * H, -1);
+        add_var(&vars, n, 4 * H, -1);
     }
-    add_var(&sd, "rnnlm/softmax_w", H, 7);
+    add_var(&vars, "rnnlm/softmax_w", H, 7);
     rnnck_model *m;
-    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
     cr_assert_eq(rnnck_model_module_count(m), 1);
     size_t mod = module_named(m, "rnnlm.MultiRNNCell");
     cr_assert_eq(rnnck_model_module(m, mod)->num_layers, 2);
@@ -146,21 +156,18 @@ Test(tf_cells, tf012_names_make_one_multi_layer_module_named_after_the_wrapper) 
     rnnck_tensor *t;
     cr_assert_eq(rnnck_model_find(m, "rnnlm.softmax_w", &t), RNNCK_OK, "other variables stay plain tensors");
     rnnck_model_free(m);
-    rnnck__sd_free(&sd);
 }
 
-Test(tf_cells, lstm_cell_peepholes_and_projection_map_to_schema_tensors) {
-    rnnck__sd sd;
-    rnnck__sd_init_for(&sd, NULL, "t");
+Test(tf_cells, lstm_cell_peepholes_and_projection_map_to_schema_tensors, .init = vars_init, .fini = vars_fini) {
     int64_t I = 5, H = 6, P = 4;
-    rnnck_tensor *k = add_var(&sd, "rnn/lstm_cell/kernel", I + P, 4 * H);
-    add_var(&sd, "rnn/lstm_cell/bias", 4 * H, -1);
-    rnnck_tensor *wi = add_var(&sd, "rnn/lstm_cell/w_i_diag", H, -1);
-    rnnck_tensor *wf = add_var(&sd, "rnn/lstm_cell/w_f_diag", H, -1);
-    rnnck_tensor *wo = add_var(&sd, "rnn/lstm_cell/w_o_diag", H, -1);
-    rnnck_tensor *pk = add_var(&sd, "rnn/lstm_cell/projection/kernel", H, P);
+    rnnck_tensor *k = add_var(&vars, "rnn/lstm_cell/kernel", I + P, 4 * H);
+    add_var(&vars, "rnn/lstm_cell/bias", 4 * H, -1);
+    rnnck_tensor *wi = add_var(&vars, "rnn/lstm_cell/w_i_diag", H, -1);
+    rnnck_tensor *wf = add_var(&vars, "rnn/lstm_cell/w_f_diag", H, -1);
+    rnnck_tensor *wo = add_var(&vars, "rnn/lstm_cell/w_o_diag", H, -1);
+    rnnck_tensor *pk = add_var(&vars, "rnn/lstm_cell/projection/kernel", H, P);
     rnnck_model *m;
-    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
     size_t mod = module_named(m, "rnn.lstm_cell");
     const rnnck_module_info *info = rnnck_model_module(m, mod);
     cr_assert(info->peepholes);
@@ -175,19 +182,16 @@ Test(tf_cells, lstm_cell_peepholes_and_projection_map_to_schema_tensors) {
         for (int64_t c = 0; c < H; c++) cr_assert(bits_eq(hr[r * H + c], pd[c * P + r]), "weight_hr is the transpose");
     cr_assert_eq(rnnck__export_check(m, "t"), RNNCK_E_INEXACT, "PyTorch has no peepholes");
     rnnck_model_free(m);
-    rnnck__sd_free(&sd);
 }
 
-Test(tf_cells, gru_cell_is_reset_before_and_refused_by_pytorch_export) {
-    rnnck__sd sd;
-    rnnck__sd_init_for(&sd, NULL, "t");
+Test(tf_cells, gru_cell_is_reset_before_and_refused_by_pytorch_export, .init = vars_init, .fini = vars_fini) {
     int64_t I = 4, H = 5;
-    rnnck_tensor *gk = add_var(&sd, "rnn/gru_cell/gates/kernel", I + H, 2 * H);
-    rnnck_tensor *gb = add_var(&sd, "rnn/gru_cell/gates/bias", 2 * H, -1);
-    rnnck_tensor *ck = add_var(&sd, "rnn/gru_cell/candidate/kernel", I + H, H);
-    rnnck_tensor *cb = add_var(&sd, "rnn/gru_cell/candidate/bias", H, -1);
+    rnnck_tensor *gk = add_var(&vars, "rnn/gru_cell/gates/kernel", I + H, 2 * H);
+    rnnck_tensor *gb = add_var(&vars, "rnn/gru_cell/gates/bias", 2 * H, -1);
+    rnnck_tensor *ck = add_var(&vars, "rnn/gru_cell/candidate/kernel", I + H, H);
+    rnnck_tensor *cb = add_var(&vars, "rnn/gru_cell/candidate/bias", H, -1);
     rnnck_model *m;
-    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
     size_t mod = module_named(m, "rnn.gru_cell");
     const rnnck_module_info *info = rnnck_model_module(m, mod);
     cr_assert_eq(info->cell, RNNCK_CELL_GRU);
@@ -206,23 +210,20 @@ Test(tf_cells, gru_cell_is_reset_before_and_refused_by_pytorch_export) {
     cr_assert_eq(rnnck__export_check(m, "t"), RNNCK_E_INEXACT);
     cr_assert(strstr(rnnck_errmsg(), "linear_before_reset"), "%s", rnnck_errmsg());
     rnnck_model_free(m);
-    rnnck__sd_free(&sd);
 }
 
-Test(tf_cells, cudnn_compatible_cells_have_no_forget_bias_and_gru_is_pytorch) {
-    rnnck__sd sd;
-    rnnck__sd_init_for(&sd, NULL, "t");
+Test(tf_cells, cudnn_compatible_cells_have_no_forget_bias_and_gru_is_pytorch, .init = vars_init, .fini = vars_fini) {
     int64_t I = 3, H = 4;
-    add_var(&sd, "a/cudnn_compatible_lstm_cell/kernel", I + H, 4 * H);
-    add_var(&sd, "a/cudnn_compatible_lstm_cell/bias", 4 * H, -1);
-    add_var(&sd, "b/cudnn_compatible_gru_cell/gates/kernel", I + H, 2 * H);
-    add_var(&sd, "b/cudnn_compatible_gru_cell/gates/bias", 2 * H, -1);
-    add_var(&sd, "b/cudnn_compatible_gru_cell/candidate/input_projection/kernel", I, H);
-    add_var(&sd, "b/cudnn_compatible_gru_cell/candidate/input_projection/bias", H, -1);
-    add_var(&sd, "b/cudnn_compatible_gru_cell/candidate/hidden_projection/kernel", H, H);
-    rnnck_tensor *hb = add_var(&sd, "b/cudnn_compatible_gru_cell/candidate/hidden_projection/bias", H, -1);
+    add_var(&vars, "a/cudnn_compatible_lstm_cell/kernel", I + H, 4 * H);
+    add_var(&vars, "a/cudnn_compatible_lstm_cell/bias", 4 * H, -1);
+    add_var(&vars, "b/cudnn_compatible_gru_cell/gates/kernel", I + H, 2 * H);
+    add_var(&vars, "b/cudnn_compatible_gru_cell/gates/bias", 2 * H, -1);
+    add_var(&vars, "b/cudnn_compatible_gru_cell/candidate/input_projection/kernel", I, H);
+    add_var(&vars, "b/cudnn_compatible_gru_cell/candidate/input_projection/bias", H, -1);
+    add_var(&vars, "b/cudnn_compatible_gru_cell/candidate/hidden_projection/kernel", H, H);
+    rnnck_tensor *hb = add_var(&vars, "b/cudnn_compatible_gru_cell/candidate/hidden_projection/bias", H, -1);
     rnnck_model *m;
-    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
     cr_assert_eq(rnnck_model_module(m, module_named(m, "a.cudnn_compatible_lstm_cell"))->forget_bias, 0.0);
     size_t g = module_named(m, "b.cudnn_compatible_gru_cell");
     cr_assert_eq(rnnck_model_module(m, g)->linear_before_reset, 1);
@@ -231,55 +232,42 @@ Test(tf_cells, cudnn_compatible_cells_have_no_forget_bias_and_gru_is_pytorch) {
     for (int64_t u = 0; u < H; u++) cr_assert(bits_eq(bhh[2 * H + u], ((const float *)rnnck_tensor_cdata(hb))[u]));
     cr_assert_eq(rnnck__export_check(m, "t"), RNNCK_OK, "%s", rnnck_errmsg());
     rnnck_model_free(m);
-    rnnck__sd_free(&sd);
 }
 
-Test(tf_cells, forget_bias_set_overrides_the_default) {
-    rnnck__sd sd;
-    rnnck__sd_init_for(&sd, NULL, "t");
-    add_var(&sd, "enc/lstm_cell/kernel", 7, 16);
-    add_var(&sd, "enc/lstm_cell/bias", 16, -1);
+Test(tf_cells, forget_bias_set_overrides_the_default, .init = vars_init, .fini = vars_fini) {
+    add_lstm(&vars, "enc/lstm_cell", 3, 4);
     rnnck_model *m;
     const char *sets[] = {"enc.lstm_cell.forget_bias=0.25", NULL};
-    cr_assert_eq(build(&sd, sets, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(build(&vars, sets, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
     cr_assert_eq(rnnck_model_module(m, 0)->forget_bias, 0.25);
     rnnck_model_free(m);
     const char *bad[] = {"enc.lstm_cell.forget_bias=abc", NULL};
-    cr_assert_eq(build(&sd, bad, 0, &m), RNNCK_E_USAGE);
+    cr_assert_eq(build(&vars, bad, 0, &m), RNNCK_E_USAGE);
     const char *none[] = {"dec.forget_bias=1", NULL};
-    cr_assert_eq(build(&sd, none, 0, &m), RNNCK_E_USAGE);
+    cr_assert_eq(build(&vars, none, 0, &m), RNNCK_E_USAGE);
     cr_assert(strstr(rnnck_errmsg(), "no recurrent module named 'dec'"), "%s", rnnck_errmsg());
-    rnnck__sd_free(&sd);
 }
 
-Test(tf_cells, cell_clip_set_is_refused_as_inexpressible) {
-    rnnck__sd sd;
-    rnnck__sd_init_for(&sd, NULL, "t");
-    add_var(&sd, "enc/lstm_cell/kernel", 7, 16);
-    add_var(&sd, "enc/lstm_cell/bias", 16, -1);
+Test(tf_cells, cell_clip_set_is_refused_as_inexpressible, .init = vars_init, .fini = vars_fini) {
+    add_lstm(&vars, "enc/lstm_cell", 3, 4);
     rnnck_model *m;
     const char *sets[] = {"enc.lstm_cell.cell_clip=3", NULL};
-    cr_assert_eq(build(&sd, sets, 0, &m), RNNCK_E_UNSUPPORTED);
+    cr_assert_eq(build(&vars, sets, 0, &m), RNNCK_E_UNSUPPORTED);
     cr_assert(strstr(rnnck_errmsg(), "cell state"), "%s", rnnck_errmsg());
-    rnnck__sd_free(&sd);
 }
 
 /* ------------------------------------------------------------ structure */
 
-Test(tf_cells, bidirectional_around_two_multi_rnn_cells_makes_two_modules_bw_reverse_only) {
-    rnnck__sd sd;
-    rnnck__sd_init_for(&sd, NULL, "t");
+Test(tf_cells, bidirectional_around_two_multi_rnn_cells_makes_two_modules_bw_reverse_only, .init = vars_init, .fini = vars_fini) {
     int64_t I = 3, H = 4;
     for (int d = 0; d < 2; d++)
         for (int l = 0; l < 2; l++) {
             char n[200];
-            snprintf(n, sizeof n, "bidirectional_rnn/%s/multi_rnn_cell/cell_%d/lstm_cell/kernel", d ? "bw" : "fw", l);
-            add_var(&sd, n, (l ? H : I) + H, 4 * H);
-            snprintf(n, sizeof n, "bidirectional_rnn/%s/multi_rnn_cell/cell_%d/lstm_cell/bias", d ? "bw" : "fw", l);
-            add_var(&sd, n, 4 * H, -1);
+            snprintf(n, sizeof n, "bidirectional_rnn/%s/multi_rnn_cell/cell_%d/lstm_cell", d ? "bw" : "fw", l);
+            add_lstm(&vars, n, l ? H : I, H);
         }
     rnnck_model *m;
-    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
     cr_assert_eq(rnnck_model_module_count(m), 2);
     const rnnck_module_info *fw = rnnck_model_module(m, module_named(m, "bidirectional_rnn.fw.multi_rnn_cell"));
     const rnnck_module_info *bw = rnnck_model_module(m, module_named(m, "bidirectional_rnn.bw.multi_rnn_cell"));
@@ -289,39 +277,29 @@ Test(tf_cells, bidirectional_around_two_multi_rnn_cells_makes_two_modules_bw_rev
     cr_assert_eq(bw->bidirectional, 0);
     cr_assert_eq(rnnck_model_note_count(m), 0);
     rnnck_model_free(m);
-    rnnck__sd_free(&sd);
 }
 
-Test(tf_cells, stack_bidirectional_rnn_is_one_module_whose_upper_layers_take_2h) {
-    rnnck__sd sd;
-    rnnck__sd_init_for(&sd, NULL, "t");
+Test(tf_cells, stack_bidirectional_rnn_is_one_module_whose_upper_layers_take_2h, .init = vars_init, .fini = vars_fini) {
     int64_t I = 3, H = 4;
     for (int l = 0; l < 3; l++)
         for (int d = 0; d < 2; d++) {
             char n[200];
-            snprintf(n, sizeof n, "s/stack_bidirectional_rnn/cell_%d/bidirectional_rnn/%s/basic_lstm_cell/kernel", l,
+            snprintf(n, sizeof n, "s/stack_bidirectional_rnn/cell_%d/bidirectional_rnn/%s/basic_lstm_cell", l,
                      d ? "bw" : "fw");
-            add_var(&sd, n, (l ? 2 * H : I) + H, 4 * H);
-            snprintf(n, sizeof n, "s/stack_bidirectional_rnn/cell_%d/bidirectional_rnn/%s/basic_lstm_cell/bias", l,
-                     d ? "bw" : "fw");
-            add_var(&sd, n, 4 * H, -1);
+            add_lstm(&vars, n, l ? 2 * H : I, H);
         }
     rnnck_model *m;
-    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
     const rnnck_module_info *info = rnnck_model_module(m, module_named(m, "s.stack_bidirectional_rnn"));
     cr_assert_eq(info->num_layers, 3);
     cr_assert_eq(info->bidirectional, 1);
     rnnck_model_free(m);
-    rnnck__sd_free(&sd);
 }
 
-Test(tf_cells, bidirectional_scope_with_fw_variables_only_shares_them_and_says_so) {
-    rnnck__sd sd;
-    rnnck__sd_init_for(&sd, NULL, "t");
-    rnnck_tensor *k = add_var(&sd, "b/bidirectional_rnn/fw/basic_lstm_cell/kernel", 7, 16);
-    add_var(&sd, "b/bidirectional_rnn/fw/basic_lstm_cell/bias", 16, -1);
+Test(tf_cells, bidirectional_scope_with_fw_variables_only_shares_them_and_says_so, .init = vars_init, .fini = vars_fini) {
+    rnnck_tensor *k = add_lstm(&vars, "b/bidirectional_rnn/fw/basic_lstm_cell", 3, 4);
     rnnck_model *m;
-    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
     size_t mod = module_named(m, "b.bidirectional_rnn");
     cr_assert_eq(rnnck_model_module(m, mod)->bidirectional, 1);
     expect_kernel_transform(param_data(m, mod, RNNCK_PARAM_WEIGHT_IH, 0, 1), k, 0, 3, 4, "igfo", "ifgo");
@@ -329,61 +307,46 @@ Test(tf_cells, bidirectional_scope_with_fw_variables_only_shares_them_and_says_s
     cr_assert(strstr(rnnck_model_note(m, 0), "b.bidirectional_rnn"), "%s", rnnck_model_note(m, 0));
     cr_assert(strstr(rnnck_model_note(m, 0), "only fw variables"), "%s", rnnck_model_note(m, 0));
     rnnck_model_free(m);
-    rnnck__sd_free(&sd);
 }
 
-Test(tf_cells, a_multi_rnn_cell_with_a_missing_layer_is_refused) {
-    rnnck__sd sd;
-    rnnck__sd_init_for(&sd, NULL, "t");
-    add_var(&sd, "rnn/multi_rnn_cell/cell_0/lstm_cell/kernel", 7, 16);
-    add_var(&sd, "rnn/multi_rnn_cell/cell_0/lstm_cell/bias", 16, -1);
-    add_var(&sd, "rnn/multi_rnn_cell/cell_2/lstm_cell/kernel", 8, 16);
-    add_var(&sd, "rnn/multi_rnn_cell/cell_2/lstm_cell/bias", 16, -1);
+Test(tf_cells, a_multi_rnn_cell_with_a_missing_layer_is_refused, .init = vars_init, .fini = vars_fini) {
+    add_lstm(&vars, "rnn/multi_rnn_cell/cell_0/lstm_cell", 3, 4);
+    add_lstm(&vars, "rnn/multi_rnn_cell/cell_2/lstm_cell", 4, 4);
     rnnck_model *m;
-    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_E_FORMAT);
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_E_FORMAT);
     cr_assert(strstr(rnnck_errmsg(), "no cell for layer 1"), "%s", rnnck_errmsg());
-    rnnck__sd_free(&sd);
 }
 
-Test(tf_cells, a_kernel_of_the_wrong_shape_is_refused_naming_the_variable) {
-    rnnck__sd sd;
-    rnnck__sd_init_for(&sd, NULL, "t");
-    add_var(&sd, "rnn/multi_rnn_cell/cell_0/lstm_cell/kernel", 7, 16);
-    add_var(&sd, "rnn/multi_rnn_cell/cell_0/lstm_cell/bias", 16, -1);
-    add_var(&sd, "rnn/multi_rnn_cell/cell_1/lstm_cell/kernel", 9, 16); /* layer 1 takes H=4: rows 8 */
-    add_var(&sd, "rnn/multi_rnn_cell/cell_1/lstm_cell/bias", 16, -1);
+Test(tf_cells, a_kernel_of_the_wrong_shape_is_refused_naming_the_variable, .init = vars_init, .fini = vars_fini) {
+    add_lstm(&vars, "rnn/multi_rnn_cell/cell_0/lstm_cell", 3, 4);
+    add_lstm(&vars, "rnn/multi_rnn_cell/cell_1/lstm_cell", 5, 4); /* layer 1 takes H=4: rows 8, not 9 */
     rnnck_model *m;
-    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_E_FORMAT);
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_E_FORMAT);
     cr_assert(strstr(rnnck_errmsg(), "rnn/multi_rnn_cell/cell_1/lstm_cell/kernel has shape (9, 16)"), "%s",
               rnnck_errmsg());
     cr_assert(strstr(rnnck_errmsg(), "(8, 16)"), "%s", rnnck_errmsg());
-    rnnck__sd_free(&sd);
 }
 
-Test(tf_cells, optimizer_slots_stay_plain_tensors_or_are_dropped) {
-    rnnck__sd sd;
-    rnnck__sd_init_for(&sd, NULL, "t");
-    add_var(&sd, "rnn/lstm_cell/kernel", 7, 16);
-    add_var(&sd, "rnn/lstm_cell/bias", 16, -1);
-    add_var(&sd, "rnn/lstm_cell/kernel/Adam", 7, 16);
-    add_var(&sd, "rnn/lstm_cell/kernel/Adam_1", 7, 16);
-    add_var(&sd, "rnn/lstm_cell/bias/Momentum", 16, -1);
-    add_var(&sd, "beta1_power", 1, -1);
-    add_var(&sd, "global_step", 1, -1);
+Test(tf_cells, optimizer_slots_stay_plain_tensors_or_are_dropped, .init = vars_init, .fini = vars_fini) {
+    add_lstm(&vars, "rnn/lstm_cell", 3, 4);
+    add_var(&vars, "rnn/lstm_cell/kernel/Adam", 7, 16);
+    add_var(&vars, "rnn/lstm_cell/kernel/Adam_1", 7, 16);
+    add_var(&vars, "rnn/lstm_cell/bias/Momentum", 16, -1);
+    add_var(&vars, "beta1_power", 1, -1);
+    add_var(&vars, "global_step", 1, -1);
     rnnck_model *m;
-    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
     cr_assert_eq(rnnck_model_module_count(m), 1);
     rnnck_tensor *t;
     cr_assert_eq(rnnck_model_find(m, "optimizer.rnn.lstm_cell.kernel.Adam_1", &t), RNNCK_OK);
     cr_assert_eq(rnnck_model_find(m, "optimizer.beta1_power", &t), RNNCK_OK);
     size_t kept = rnnck_model_tensor_count(m);
     rnnck_model_free(m);
-    cr_assert_eq(build(&sd, NULL, RNNCK_OPEN_DROP_OPTIMIZER, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(build(&vars, NULL, RNNCK_OPEN_DROP_OPTIMIZER, &m), RNNCK_OK, "%s", rnnck_errmsg());
     cr_assert_eq(rnnck_model_tensor_count(m), kept - 4);
     cr_assert_eq(rnnck_model_find(m, "optimizer.beta1_power", &t), RNNCK_E_NOTFOUND);
     cr_assert_eq(rnnck_model_find(m, "global_step", &t), RNNCK_OK, "a step counter is not optimizer state");
     rnnck_model_free(m);
-    rnnck__sd_free(&sd);
 }
 
 /* ------------------------------------------------------- opaque cuDNN */
@@ -395,21 +358,16 @@ static void add_cudnn_pair(rnnck__sd *sd, int64_t I, int64_t H, bool with_canoni
     for (int d = 0; d < 2; d++) {
         char k[200];
         snprintf(k, sizeof k, "m/cudnn_lstm/stack_bidirectional_rnn/cell_0/bidirectional_rnn/%s/"
-                 "cudnn_compatible_lstm_cell/kernel", d ? "bw" : "fw");
-        add_var(sd, k, I + H, 4 * H);
-        snprintf(k, sizeof k, "m/cudnn_lstm/stack_bidirectional_rnn/cell_0/bidirectional_rnn/%s/"
-                 "cudnn_compatible_lstm_cell/bias", d ? "bw" : "fw");
-        add_var(sd, k, 4 * H, -1);
+                 "cudnn_compatible_lstm_cell", d ? "bw" : "fw");
+        add_lstm(sd, k, I, H);
     }
 }
 
-Test(tf_cells, opaque_cudnn_buffer_takes_its_sizes_from_the_canonical_copy) {
-    rnnck__sd sd;
-    rnnck__sd_init_for(&sd, NULL, "t");
+Test(tf_cells, opaque_cudnn_buffer_takes_its_sizes_from_the_canonical_copy, .init = vars_init, .fini = vars_fini) {
     int64_t I = 3, H = 5;
-    add_cudnn_pair(&sd, I, H, true);
+    add_cudnn_pair(&vars, I, H, true);
     rnnck_model *m;
-    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
     size_t mod = module_named(m, "m.cudnn_lstm.opaque_kernel");
     const rnnck_module_info *info = rnnck_model_module(m, mod);
     cr_assert_eq(info->hidden_size, H);
@@ -417,7 +375,7 @@ Test(tf_cells, opaque_cudnn_buffer_takes_its_sizes_from_the_canonical_copy) {
     cr_assert_eq(info->bidirectional, 1);
     cr_assert_eq(info->forget_bias, 0.0);
     /* canonical layout: fw W (4H, I), fw R (4H, H), bw W, bw R, then biases */
-    const float *buf = rnnck_tensor_cdata(sd.items[0].t);
+    const float *buf = rnnck_tensor_cdata(vars.items[0].t);
     const float *w_bw = param_data(m, mod, RNNCK_PARAM_WEIGHT_IH, 0, 1);
     for (int64_t i = 0; i < 4 * H * I; i++) cr_assert(bits_eq(w_bw[i], buf[4 * H * I + 4 * H * H + i]));
     const float *bhh_bw = param_data(m, mod, RNNCK_PARAM_BIAS_HH, 0, 1);
@@ -425,51 +383,45 @@ Test(tf_cells, opaque_cudnn_buffer_takes_its_sizes_from_the_canonical_copy) {
     for (int64_t i = 0; i < 4 * H; i++) cr_assert(bits_eq(bhh_bw[i], buf[wtotal + 8 * H + 4 * H + i]));
     cr_assert_eq(rnnck__export_check(m, "t"), RNNCK_OK, "%s", rnnck_errmsg());
     rnnck_model_free(m);
-    rnnck__sd_free(&sd);
 }
 
-Test(tf_cells, opaque_cudnn_buffer_without_sizes_asks_for_them_and_checks_the_count) {
-    rnnck__sd sd;
-    rnnck__sd_init_for(&sd, NULL, "t");
-    add_cudnn_pair(&sd, 3, 5, false);
+Test(tf_cells, opaque_cudnn_buffer_without_sizes_asks_for_them_and_checks_the_count, .init = vars_init, .fini = vars_fini) {
+    add_cudnn_pair(&vars, 3, 5, false);
     rnnck_model *m;
-    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_E_USAGE);
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_E_USAGE);
     cr_assert(strstr(rnnck_errmsg(), "--set m.cudnn_lstm.opaque_kernel.hidden_size="), "%s", rnnck_errmsg());
     const char *wrong[] = {"m.cudnn_lstm.opaque_kernel.hidden_size=5", "m.cudnn_lstm.opaque_kernel.input_size=3", NULL};
-    cr_assert_eq(build(&sd, wrong, 0, &m), RNNCK_E_FORMAT);
+    cr_assert_eq(build(&vars, wrong, 0, &m), RNNCK_E_FORMAT);
     /* unidirectional 3/5: 4*5*3 + 4*5*5 + 40 = 200; the buffer holds 400 */
     cr_assert(strstr(rnnck_errmsg(), "has 200 parameters, the buffer has 400"), "%s", rnnck_errmsg());
     const char *right[] = {"m.cudnn_lstm.opaque_kernel.hidden_size=5", "m.cudnn_lstm.opaque_kernel.input_size=3", "m.cudnn_lstm.opaque_kernel.bidirectional=true",
                            NULL};
-    cr_assert_eq(build(&sd, right, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(build(&vars, right, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
     cr_assert_eq(rnnck_model_module(m, 0)->bidirectional, 1);
     rnnck_model_free(m);
-    rnnck__sd_free(&sd);
 }
 
 /* -------------------------------------------------- TF2 object graph */
 
-Test(tf_cells, tf2_object_checkpoint_keras_layers_read_with_tf2_defaults) {
-    rnnck__sd sd;
-    rnnck__sd_init_for(&sd, NULL, "t");
+Test(tf_cells, tf2_object_checkpoint_keras_layers_read_with_tf2_defaults, .init = vars_init, .fini = vars_fini) {
     int64_t I = 3, H = 4;
-    rnnck_tensor *k = add_var(&sd, "layer_with_weights-0/cell/kernel/.ATTRIBUTES/VARIABLE_VALUE", I, 4 * H);
-    add_var(&sd, "layer_with_weights-0/cell/recurrent_kernel/.ATTRIBUTES/VARIABLE_VALUE", H, 4 * H);
-    add_var(&sd, "layer_with_weights-0/cell/bias/.ATTRIBUTES/VARIABLE_VALUE", 4 * H, -1);
+    rnnck_tensor *k = add_var(&vars, "layer_with_weights-0/cell/kernel/.ATTRIBUTES/VARIABLE_VALUE", I, 4 * H);
+    add_var(&vars, "layer_with_weights-0/cell/recurrent_kernel/.ATTRIBUTES/VARIABLE_VALUE", H, 4 * H);
+    add_var(&vars, "layer_with_weights-0/cell/bias/.ATTRIBUTES/VARIABLE_VALUE", 4 * H, -1);
     for (int d = 0; d < 2; d++) {
         char n[200];
         const char *dir = d ? "backward_layer" : "forward_layer";
         snprintf(n, sizeof n, "layer_with_weights-1/%s/cell/kernel/.ATTRIBUTES/VARIABLE_VALUE", dir);
-        add_var(&sd, n, 2 * H, 3 * H);
+        add_var(&vars, n, 2 * H, 3 * H);
         snprintf(n, sizeof n, "layer_with_weights-1/%s/cell/recurrent_kernel/.ATTRIBUTES/VARIABLE_VALUE", dir);
-        add_var(&sd, n, H, 3 * H);
+        add_var(&vars, n, H, 3 * H);
         snprintf(n, sizeof n, "layer_with_weights-1/%s/cell/bias/.ATTRIBUTES/VARIABLE_VALUE", dir);
-        add_var(&sd, n, 2, 3 * H);
+        add_var(&vars, n, 2, 3 * H);
     }
-    add_var(&sd, "layer_with_weights-2/kernel/.ATTRIBUTES/VARIABLE_VALUE", 2 * H, 2);
-    add_var(&sd, "layer_with_weights-0/cell/kernel/.OPTIMIZER_SLOT/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE", I, 4 * H);
+    add_var(&vars, "layer_with_weights-2/kernel/.ATTRIBUTES/VARIABLE_VALUE", 2 * H, 2);
+    add_var(&vars, "layer_with_weights-0/cell/kernel/.OPTIMIZER_SLOT/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE", I, 4 * H);
     rnnck_model *m;
-    cr_assert_eq(build(&sd, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
     size_t l0 = module_named(m, "layer_with_weights-0"), l1 = module_named(m, "layer_with_weights-1");
     const rnnck_module_info *a = rnnck_model_module(m, l0), *b = rnnck_model_module(m, l1);
     cr_assert_eq(a->cell, RNNCK_CELL_LSTM);
@@ -483,12 +435,11 @@ Test(tf_cells, tf2_object_checkpoint_keras_layers_read_with_tf2_defaults) {
     cr_assert_eq(rnnck_model_find(m, "layer_with_weights-2.kernel", &t), RNNCK_OK);
     rnnck_model_free(m);
     const char *sets[] = {"layer_with_weights-0.recurrent_activation=hard_sigmoid", NULL};
-    cr_assert_eq(build(&sd, sets, RNNCK_OPEN_DROP_OPTIMIZER, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(build(&vars, sets, RNNCK_OPEN_DROP_OPTIMIZER, &m), RNNCK_OK, "%s", rnnck_errmsg());
     cr_assert_eq(rnnck_model_module(m, 0)->act[0][0].kind, RNNCK_ACT_HARD_SIGMOID);
     cr_assert_eq(rnnck_model_find(m, "optimizer.layer_with_weights-0.cell.kernel.OPTIMIZER_SLOT.optimizer.m", &t),
                  RNNCK_E_NOTFOUND);
     rnnck_model_free(m);
-    rnnck__sd_free(&sd);
 }
 
 /* -------------------------------------------------- forward goldens */
@@ -587,36 +538,6 @@ static int read_cases(tcase *cs, int max) {
     return n;
 }
 
-Test(tf_cells, synthetic_cells_match_numpy_goldens_from_tf_equations) {
-    static tcase cs[64];
-    int n = read_cases(cs, 64), done = 0;
-    double worst = 0;
-    for (int i = 0; i < n; i++) {
-        tcase *c = &cs[i];
-        if (c->real[0]) continue;
-        rnnck__sd sd;
-        rnnck__sd_init_for(&sd, NULL, c->name);
-        for (int v = 0; v < c->nvars; v++) {
-            rnnck_tensor *t = load_fixture(c->vars[v][1]);
-            cr_assert_eq(rnnck__sd_add_tensor(&sd, c->vars[v][0], t), RNNCK_OK);
-            rnnck_tensor_free(t);
-        }
-        const char *sets[5] = {NULL};
-        for (int s = 0; s < c->nsets; s++) sets[s] = c->sets[s];
-        rnnck_model *m;
-        cr_assert_eq(build(&sd, sets, 0, &m), RNNCK_OK, "%s: %s", c->name, rnnck_errmsg());
-        rnnck_tensor *x = load_fixture(c->input), *want = load_fixture(c->output);
-        check_forward(m, c->module, x, want, c->name, &worst);
-        rnnck_tensor_free(x);
-        rnnck_tensor_free(want);
-        rnnck_model_free(m);
-        rnnck__sd_free(&sd);
-        done++;
-    }
-    cr_assert_geq(done, 8, "cases.txt lists the synthetic cases");
-    cr_log_info("synthetic TF cells: %d cases, max |error| %.3g", done, worst);
-}
-
 /* ---------------------------------------------------- real checkpoints */
 
 static rnnck_model *open_real(const char *rel, unsigned flags) {
@@ -631,14 +552,32 @@ static rnnck_model *open_real(const char *rel, unsigned flags) {
     return m;
 }
 
-Test(tf_cells, real_checkpoints_match_their_tf_semantics_goldens) {
+/* The model of a synthetic case: its variables built in C, its --set. */
+static rnnck_model *synth_model(const tcase *c) {
+    rnnck__sd sd;
+    rnnck__sd_init_for(&sd, NULL, c->name);
+    for (int v = 0; v < c->nvars; v++) {
+        rnnck_tensor *t = load_fixture(c->vars[v][1]);
+        cr_assert_eq(rnnck__sd_add_tensor(&sd, c->vars[v][0], t), RNNCK_OK);
+        rnnck_tensor_free(t);
+    }
+    const char *sets[5] = {NULL};
+    for (int s = 0; s < c->nsets; s++) sets[s] = c->sets[s];
+    rnnck_model *m;
+    cr_assert_eq(build(&sd, sets, 0, &m), RNNCK_OK, "%s: %s", c->name, rnnck_errmsg());
+    rnnck__sd_free(&sd);
+    return m;
+}
+
+/* Every case of cases.txt of one kind (real checkpoints or synthetic). */
+static void run_goldens(bool real, int at_least, const char *what) {
     static tcase cs[64];
     int n = read_cases(cs, 64), done = 0;
     double worst = 0;
     for (int i = 0; i < n; i++) {
         tcase *c = &cs[i];
-        if (!c->real[0]) continue;
-        rnnck_model *m = open_real(c->real, 0);
+        if (!c->real[0] != !real) continue;
+        rnnck_model *m = real ? open_real(c->real, 0) : synth_model(c);
         rnnck_tensor *x = load_fixture(c->input), *want = load_fixture(c->output);
         check_forward(m, c->module, x, want, c->name, &worst);
         rnnck_tensor_free(x);
@@ -646,8 +585,16 @@ Test(tf_cells, real_checkpoints_match_their_tf_semantics_goldens) {
         rnnck_model_free(m);
         done++;
     }
-    cr_assert_geq(done, 5, "cases.txt lists the real checkpoints (NumPy and TF.js goldens)");
-    cr_log_info("real TF checkpoints: %d module goldens, max |error| %.3g", done, worst);
+    cr_assert_geq(done, at_least, "cases.txt lists the %s", what);
+    cr_log_info("%s: %d module goldens, max |error| %.3g", what, done, worst);
+}
+
+Test(tf_cells, synthetic_cells_match_numpy_and_tfjs_goldens_from_tf_equations) {
+    run_goldens(false, 15, "synthetic TF cells");
+}
+
+Test(tf_cells, real_checkpoints_match_their_tf_semantics_goldens) {
+    run_goldens(true, 5, "real TF checkpoints (NumPy and TF.js goldens)");
 }
 
 /* The raw variables of a bundle, as the container reader gives them. */

@@ -39,6 +39,15 @@ rnnck_status rnnck__sd_add_module(rnnck__sd *sd, const rnnck_module_info *info);
  * RNNCK_E_USAGE for an override that names no module or attribute. */
 rnnck_status rnnck__sd_build(rnnck__sd *sd, const char *label, const rnnck_open_opts *opts, rnnck_model **out);
 
+/* Overrides (opts->sets): "[MODULE.]ATTR=VALUE" split into module ("" for
+ * none) and attr, both in key, and value (in set). RNNCK_E_USAGE naming
+ * label when malformed or RNNCK__SET_MAX bytes or longer. */
+#define RNNCK__SET_MAX 1024
+rnnck_status rnnck__split_set(const char *set, const char *label, char key[RNNCK__SET_MAX], const char **module,
+                              const char **attr, const char **value);
+/* 1 for true/True/1, 0 for false/False/0, -1 otherwise. */
+int rnnck__parse_bool(const char *v);
+
 /* ---- export (writers keyed by PyTorch names) ---- */
 /* RNNCK_OK if every module of m means exactly torch.nn semantics, or differs
  * only by an LSTM run-time forget_bias (which export folds into bias_ih);

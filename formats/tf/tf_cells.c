@@ -70,12 +70,6 @@ static int64_t dim2(const rnnck_tensor *t, int i) { return t && rnnck_tensor_ndi
 
 /* ------------------------------------------------------------ overrides */
 
-static int parse_bool(const char *v) {
-    if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "1")) return 1;
-    if (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "0")) return 0;
-    return -1;
-}
-
 static bool parse_size(const char *v, int64_t *out) {
     char *end;
     long long x = strtoll(v, &end, 10);
@@ -89,18 +83,10 @@ static const char SET_KEYS[] = "forget_bias, batch_first, nonlinearity, recurren
 
 static rnnck_status apply_set(tf_ctx *ctx, const char *set) {
     const char *label = ctx->label;
-    const char *eq = strchr(set, '=');
-    if (!eq || eq == set || strlen(set) > 1000)
-        return rnnck__err(RNNCK_E_USAGE, "%s: override '%.200s' is not of the form MODULE.attribute=value", label,
-                          set);
-    char key[1024];
-    memcpy(key, set, (size_t)(eq - set));
-    key[eq - set] = 0;
-    const char *value = eq + 1;
-    char *dot = strrchr(key, '.');
-    const char *attr = dot ? dot + 1 : key;
-    if (dot) *dot = 0;
-    const char *module = dot ? key : "";
+    char key[RNNCK__SET_MAX];
+    const char *module, *attr, *value;
+    rnnck_status st = rnnck__split_set(set, label, key, &module, &attr, &value);
+    if (st) return st;
     if (!strcmp(attr, "cell_clip") || !strcmp(attr, "proj_clip"))
         return rnnck__err(RNNCK_E_UNSUPPORTED,
                           "%s: override '%.200s': TF's %s clips the %s, which rnnck's schema cannot express (its "
@@ -124,7 +110,7 @@ static rnnck_status apply_set(tf_ctx *ctx, const char *set) {
         m->has_fb = 1;
         m->forget_bias = x;
     } else if (!strcmp(attr, "batch_first")) {
-        if ((b = parse_bool(value)) < 0)
+        if ((b = rnnck__parse_bool(value)) < 0)
             return rnnck__err(RNNCK_E_USAGE, "%s: override '%.200s': batch_first must be true or false", label, set);
         m->batch_first = b;
     } else if (!strcmp(attr, "nonlinearity")) {
@@ -147,7 +133,7 @@ static rnnck_status apply_set(tf_ctx *ctx, const char *set) {
             return rnnck__err(RNNCK_E_USAGE, "%s: override '%.200s': %s must be a positive integer", label, set, attr);
         *(attr[0] == 'h' ? &m->set_hidden : attr[0] == 'i' ? &m->set_input : &m->set_layers) = n;
     } else if (opaque && !strcmp(attr, "bidirectional")) {
-        if ((b = parse_bool(value)) < 0)
+        if ((b = rnnck__parse_bool(value)) < 0)
             return rnnck__err(RNNCK_E_USAGE, "%s: override '%.200s': bidirectional must be true or false", label,
                               set);
         m->set_bidi = b;

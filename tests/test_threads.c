@@ -122,7 +122,7 @@ Test(threads, format_lists_built_on_first_use_from_many_threads_agree) {
     for (int i = 0; i < 8; i++) cr_assert_eq(pthread_create(&t[i], NULL, ask_lists, got[i]), 0);
     for (int i = 0; i < 8; i++) pthread_join(t[i], NULL);
     for (int i = 0; i < 8; i++) {
-        cr_expect_str_eq(got[i][0], "rnnck,pytorch,npz,onnx,keras");
+        cr_expect_str_eq(got[i][0], "rnnck,pytorch,npz,onnx,keras,tf");
         cr_expect_str_eq(got[i][1], "rnnck,pytorch,npz,onnx,keras");
     }
 }

@@ -432,3 +432,16 @@ const char *fz_write_zip_input(const char *name, const uint8_t *data, size_t siz
     free(fixed);
     return path;
 }
+
+rnnck_status fz_reopen_h5(const char *path, rnnck_model **out) { return rnnck_load(path, NULL, out); }
+
+void fz_check_read(rnnck_status st, rnnck_model *m) {
+    if (st) {
+        fz_check_failure(st, m);
+        return;
+    }
+    fz_check_model(m);
+    fz_check_forward(m);
+    fz_check_roundtrip(m, "rnnck", "cross.h5", fz_reopen_h5);
+    rnnck_model_free(m);
+}

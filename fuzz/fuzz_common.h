@@ -57,6 +57,13 @@ void fz_require_same_tensor(const rnnck_tensor *a, const rnnck_tensor *b, const 
  * torch.nn documents, with finite values (zero input, finite weights). */
 void fz_check_forward(rnnck_model *m);
 
+/* Reopens an rnnck HDF5 file (rnnck_load): for fz_check_roundtrip. */
+rnnck_status fz_reopen_h5(const char *path, rnnck_model **out);
+/* The end of a target that read a model: st failed (fz_check_failure), or
+ * m obeys the model invariants, runs forward and comes back from the rnnck
+ * HDF5 schema unchanged; m is freed. */
+void fz_check_read(rnnck_status st, rnnck_model *m);
+
 /* Zip-based targets: recomputes the CRC-32 of every stored member in place
  * (local header and central directory alike), so mutations of member data
  * reach the parsers behind the zip layer instead of dying at the CRC check.

@@ -715,9 +715,12 @@ typedef struct rnnck_open_opts {
  * "model_state_dict", "net", "module" are preferred when several do). */
 
 /* Sets *format to the name of the format of `path` judged by its first 512
- * bytes (a static string: "rnnck", "pytorch", "npz", "onnx", "keras"); an
- * HDF5 file is "keras" when its root has Keras's attributes or groups and
- * no rnnck_schema (the root is read in the isolated helper). Returns: RNNCK_OK;
+ * bytes (a static string: "rnnck", "pytorch", "npz", "onnx", "keras", "tf");
+ * an HDF5 file is "keras" when its root has Keras's attributes or groups and
+ * no rnnck_schema (the root is read in the isolated helper). A TensorFlow
+ * checkpoint ("tf") is judged by PREFIX.index, whose footer ends in the
+ * table magic: `path` may be the prefix (no file of that name), the .index
+ * or a .data-NNNNN-of-NNNNN shard. Returns: RNNCK_OK;
  * RNNCK_E_USAGE (NULL argument); RNNCK_E_IO (cannot open or read);
  * RNNCK_E_FORMAT if no format claims it (*format is then not written). */
 RNNCK_API rnnck_status rnnck_detect_format(const char *path, const char **format);
@@ -728,7 +731,9 @@ RNNCK_API rnnck_status rnnck_detect_format(const char *path, const char **format
  * lazy too: read in place from the archive, which stays open until
  * rnnck_model_free, by rnnck_model_load_tensor / rnnck_model_read /
  * rnnck_model_load_all, whose statuses then include a record's CRC-32
- * mismatch (RNNCK_E_FORMAT). Legacy torch.save streams are read whole.
+ * mismatch (RNNCK_E_FORMAT). Legacy torch.save streams are read whole, and
+ * so are TensorFlow bundles ("tf": every shard, CRC-32C checked; `path` may
+ * be the bundle's prefix when PREFIX.index exists, docs/TF.md).
  * Returns: RNNCK_OK;
  * RNNCK_E_USAGE (path or out NULL, unknown format name, a bad opts->sets
  * override, opts->key on a file that is not a dict, several entries holding

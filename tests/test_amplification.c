@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "onnx.pb-c.h"
+#include "tf_bundle.pb-c.h"
+#include "tf/tf_internal.h"
 #include "helpers/h5craft.h"
 #include "helpers/measure.h"
 #include "helpers/ptcraft.h"
@@ -255,9 +257,93 @@ static void onnx_same_named_nodes(const char *path, int s) {
     free(outp);
 }
 
+/* ------------------------------------------------- TensorFlow bundles */
+
+static size_t put_varint(unsigned char *p, uint64_t v) {
+    size_t n = 0;
+    for (; v >= 0x80; v >>= 7) p[n++] = (unsigned char)(v | 0x80);
+    p[n++] = (unsigned char)v;
+    return n;
+}
+
+static void put_le32(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Appends a block (entries already in b[0..len)) with one restart point and
+ * its trailer; returns its handle. */
+static size_t finish_block(unsigned char *f, size_t at, size_t len, unsigned char *handle) {
+    put_le32(f + at + len, 0);
+    put_le32(f + at + len + 4, 1);
+    len += 8;
+    f[at + len] = 0;
+    put_le32(f + at + len + 1, rnnck__crc32c_mask(rnnck__crc32c_extend(0, f + at, len + 1)));
+    size_t h = put_varint(handle, at);
+    return h + put_varint(handle + h, len);
+}
+
+/* A .index of 2000*s entries in one data block whose keys share all but
+ * their last 8 bytes with the previous key (400 bytes each: prefix
+ * compression stores 8), each a float32 tensor of shape (0,): key bytes are
+ * about 30x the file, inside the metadata budget, and all are read. */
+static void tf_shared_key_prefixes(const char *path, int s) {
+    size_t n = 2000 / SHRINK * (size_t)s, klen = 400;
+    unsigned char *f = malloc(n * 64 + 4096);
+    cr_assert(f);
+    RnnckTf__BundleHeaderProto h = RNNCK_TF__BUNDLE_HEADER_PROTO__INIT;
+    h.num_shards = 1;
+    unsigned char hv[32], ev[32];
+    size_t hn = rnnck_tf__bundle_header_proto__pack(&h, hv);
+    RnnckTf__TensorShapeProto__Dim dim = RNNCK_TF__TENSOR_SHAPE_PROTO__DIM__INIT, *dims[1] = {&dim};
+    RnnckTf__TensorShapeProto shape = RNNCK_TF__TENSOR_SHAPE_PROTO__INIT;
+    shape.n_dim = 1, shape.dim = dims;
+    RnnckTf__BundleEntryProto e = RNNCK_TF__BUNDLE_ENTRY_PROTO__INIT;
+    e.dtype = RNNCK_TF__DATA_TYPE__DT_FLOAT, e.shape = &shape, e.crc32c = rnnck__crc32c_mask(0);
+    size_t en = rnnck_tf__bundle_entry_proto__pack(&e, ev);
+    size_t len = 0;
+    len += put_varint(f + len, 0), len += put_varint(f + len, 0), len += put_varint(f + len, hn);
+    memcpy(f + len, hv, hn), len += hn;
+    char *key = malloc(klen + 1), last[512];
+    cr_assert(key);
+    memset(key, 'k', klen - 8);
+    for (size_t i = 0; i < n; i++) {
+        char num[24];
+        snprintf(num, sizeof num, "%08u", (unsigned)(i % 100000000u));
+        memcpy(key + klen - 8, num, 8);
+        size_t shared = i ? klen - 8 : 0;
+        len += put_varint(f + len, shared), len += put_varint(f + len, klen - shared), len += put_varint(f + len, en);
+        memcpy(f + len, key + shared, klen - shared), len += klen - shared;
+        memcpy(f + len, ev, en), len += en;
+    }
+    memcpy(last, key, klen);
+    unsigned char data_h[24], meta_h[24], index_h[24];
+    size_t dh = finish_block(f, 0, len, data_h);
+    size_t at = len + 8 + 5;
+    size_t mh = finish_block(f, at, 0, meta_h);
+    at += 8 + 5;
+    size_t il = 0, index_at = at;
+    il += put_varint(f + at + il, 0), il += put_varint(f + at + il, klen), il += put_varint(f + at + il, dh);
+    memcpy(f + at + il, last, klen), il += klen;
+    memcpy(f + at + il, data_h, dh), il += dh;
+    size_t ih = finish_block(f, index_at, il, index_h);
+    at = index_at + il + 8 + 5;
+    memset(f + at, 0, 48);
+    memcpy(f + at, meta_h, mh);
+    memcpy(f + at + mh, index_h, ih);
+    for (int i = 0; i < 8; i++) f[at + 40 + i] = (unsigned char)(RNNCK__TF_TABLE_MAGIC >> (8 * i));
+    cr_assert_eq(write_file(path, f, at + 48), 0);
+    char *shard = malloc(strlen(path) + 32);
+    cr_assert(shard);
+    snprintf(shard, strlen(path) + 32, "%.*s.data-00000-of-00001", (int)(strlen(path) - 6), path);
+    cr_assert_eq(write_file(shard, "", 0), 0);
+    free(shard);
+    free(key);
+    free(f);
+}
+
 /* ----------------------------------------------------------- the check */
 
-static void amplify(const char *what, generator gen) {
+static void amplify_as(const char *what, generator gen, const char *suffix) {
     test_deadline(600);
     /* a child that reads a one-tensor file: the fixed cost of a process */
     char *tiny = path_join(test_dir, "tiny.pt");
@@ -281,7 +367,7 @@ static void amplify(const char *what, generator gen) {
     long bytes[4];
     for (int k = 0; k < 4; k++) {
         char name[64];
-        snprintf(name, sizeof name, "in_%d", scales[k]);
+        snprintf(name, sizeof name, "in_%d%s", scales[k], suffix);
         char *path = path_join(test_dir, name);
         gen(path, scales[k]);
         size_t len = 0;
@@ -306,6 +392,8 @@ static void amplify(const char *what, generator gen) {
                       what, rss8, rss1, in_ratio);
 }
 
+static void amplify(const char *what, generator gen) { amplify_as(what, gen, ""); }
+
 #define AMPLIFY(name, gen)                                                                                              \
     Test(amplification, name) { amplify(#gen, gen); }
 
@@ -321,3 +409,4 @@ AMPLIFY(onnx_many_modules_grow_linearly, many_modules_onnx)
 AMPLIFY(rnnck_h5_declared_chunks_grow_linearly, h5_declared_chunks)
 AMPLIFY(onnx_same_named_nodes_grow_linearly, onnx_same_named_nodes)
 AMPLIFY(keras_many_layers_grow_linearly, keras_many_layers)
+Test(amplification, tf_shared_key_prefixes_grow_linearly) { amplify_as("tf_shared_key_prefixes", tf_shared_key_prefixes, ".index"); }

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "helpers/measure.h"
 #include "helpers/testutil.h"
 #include "rnnck.h"
 #include "tf/tf_bundle.h"
@@ -49,6 +50,11 @@ Test(tf_crc32c, extends_in_pieces_and_agrees_with_a_bitwise_crc) {
     uint32_t whole = rnnck__crc32c_extend(0, buf, sizeof buf);
     cr_assert_eq(whole, crc32c_bitwise(buf, sizeof buf));
     cr_assert_eq(rnnck__crc32c_extend(rnnck__crc32c_extend(0, buf, 333), buf + 333, 667), whole);
+    /* every alignment and tail length of the eight-byte steps */
+    for (size_t off = 0; off < 8; off++)
+        for (size_t n = 0; n < 40; n++)
+            cr_assert_eq(rnnck__crc32c_extend(0, buf + off, n), crc32c_bitwise(buf + off, n), "offset %zu, %zu bytes",
+                         off, n);
 }
 
 Test(tf_crc32c, mask_is_tensorflows_rotation_plus_constant_and_invertible) {
@@ -110,8 +116,9 @@ static const void *tdata(const rnnck_tensor *t) { return (const char *)t->storag
 /* Every entry of the real bundle at rel (prefix): its tensor equals the
  * .data bytes at the entry's offset, the stored CRC matches a bitwise CRC of
  * those bytes, and the entries cover the shard exactly (sizes add up to the
- * file, no gaps). *out_of_order: offsets do not follow key order. */
-static void check_real_bytes(const char *rel, const rnnck__sd *sd, int *out_of_order) {
+ * file, no gaps). Frees sd. Returns 1 if offsets do not follow key order. */
+static int check_real_bytes(const char *rel, rnnck__sd *sd) {
+    int ooo = 0, *out_of_order = &ooo;
     char idx_rel[256], data_rel[256];
     snprintf(idx_rel, sizeof idx_rel, "%s.index", rel);
     snprintf(data_rel, sizeof data_rel, "%s.data-00000-of-00001", rel);
@@ -147,6 +154,8 @@ static void check_real_bytes(const char *rel, const rnnck__sd *sd, int *out_of_o
     free(data);
     free(ip);
     free(dp);
+    rnnck__sd_free(sd);
+    return ooo;
 }
 
 static void expect_shape(const rnnck__sd *sd, const char *name, int ndim, int64_t d0, int64_t d1) {
@@ -177,9 +186,7 @@ Test(tf_real, charrnn_tf012_basic_lstm_cells_read_with_their_bytes) {
     expect_shape(&r.sd, "Variable", 0, 0, 0);
     /* key order holds: names arrive sorted */
     for (size_t i = 1; i < r.sd.n; i++) cr_assert_lt(strcmp(r.sd.items[i - 1].name, r.sd.items[i].name), 0);
-    int ooo;
-    check_real_bytes("tf/real/charrnn_calebfoss/model.ckpt-46499", &r.sd, &ooo);
-    rnnck__sd_free(&r.sd);
+    check_real_bytes("tf/real/charrnn_calebfoss/model.ckpt-46499", &r.sd);
 }
 
 Test(tf_real, tidigits_gru_stack_reads_with_its_bytes) {
@@ -202,9 +209,7 @@ Test(tf_real, tidigits_gru_stack_reads_with_its_bytes) {
         expect_shape(&r.sd, n, 1, 120, 0);
     }
     expect_shape(&r.sd, "Variable", 2, 120, 11);
-    int ooo;
-    check_real_bytes("tf/real/tidigits/model.ckpt", &r.sd, &ooo);
-    rnnck__sd_free(&r.sd);
+    check_real_bytes("tf/real/tidigits/model.ckpt", &r.sd);
 }
 
 Test(tf_real, rnn_ctc_cudnn_buffer_and_canonical_copies_read_from_offsets_out_of_key_order) {
@@ -220,10 +225,8 @@ Test(tf_real, rnn_ctc_cudnn_buffer_and_canonical_copies_read_from_offsets_out_of
         snprintf(n, sizeof n, "%s/%s/cudnn_compatible_lstm_cell/bias", base, d ? "bw" : "fw");
         expect_shape(&r.sd, n, 1, 640, 0);
     }
-    int ooo;
-    check_real_bytes("tf/real/rnn_ctc/model--6", &r.sd, &ooo);
-    cr_assert(ooo, "the README says this file's offsets do not follow key order");
-    rnnck__sd_free(&r.sd);
+    cr_assert(check_real_bytes("tf/real/rnn_ctc/model--6", &r.sd),
+              "the README says this file's offsets do not follow key order");
 }
 
 /* ---- rnnck's own bundles against the script's arrays ---- */
@@ -451,6 +454,16 @@ Test(tf_bad, limits_on_tensor_count_and_bytes_are_kept) {
 }
 
 TestSuite(tf_budget, .init = test_dir_setup, .fini = test_dir_teardown);
+
+Test(tf_budget, a_slice_claiming_bytes_its_shard_lacks_is_refused_before_allocating_the_tensor) {
+    /* 2 GiB declared (under max_tensor_bytes), 64 bytes stored: read under a
+     * 1 GiB address-space limit, the refusal must be the shard check's */
+    char *p = fixture_path("tf/bad/slice_claims_missing_bytes/model.ckpt");
+    measured r = measure_open_load_limited(p, NULL, (size_t)1 << 30);
+    cr_assert_eq(r.status, RNNCK_E_FORMAT, "status %d: %s", r.status, r.msg);
+    cr_assert(strstr(r.msg, "outside the shard"), "%s", r.msg);
+    free(p);
+}
 
 Test(tf_budget, an_index_over_the_metadata_limit_is_refused_before_reading) {
     char *idx = path_join(test_dir, "big.index");

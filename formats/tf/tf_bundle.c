@@ -27,82 +27,62 @@
 
 #define MAX_SHARDS 99999 /* shard names are %05d */
 
-/* ---- TensorFlow's OrderedCode (tensorflow/core/lib/strings/ordered_code.cc) */
-typedef struct obuf {
-    unsigned char *p;
-    size_t n, cap;
-    int oom;
-} obuf;
-
-static void put(obuf *b, const void *src, size_t n) {
-    if (b->oom) return;
-    if (b->n + n > b->cap) {
-        size_t cap = (b->n + n) * 2 + 16;
-        unsigned char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, src, n);
-    b->n += n;
-}
+/* ---- TensorFlow's OrderedCode (tensorflow/core/lib/strings/ordered_code.cc)
+ * Each writer appends at p and returns the new end; the caller sized the
+ * buffer for the worst case. */
 
 /* Length byte, then the value big-endian without leading zero bytes. */
-static void put_num_increasing(obuf *b, uint64_t v) {
-    unsigned char buf[9];
+static unsigned char *put_num_increasing(unsigned char *p, uint64_t v) {
     int len = 0;
-    for (; v; v >>= 8) buf[8 - len++] = (unsigned char)(v & 0xff);
-    buf[8 - len] = (unsigned char)len;
-    put(b, buf + 8 - len, (size_t)len + 1);
+    for (uint64_t x = v; x; x >>= 8) len++;
+    *p++ = (unsigned char)len;
+    for (int i = len - 1; i >= 0; i--) *p++ = (unsigned char)(v >> (8 * i));
+    return p;
 }
 
 /* 0x00 -> 00 ff, 0xff -> ff 00, then the separator 00 01. */
-static void put_string(obuf *b, const char *s) {
+static unsigned char *put_string(unsigned char *p, const char *s) {
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == 0xff)
-            put(b, "\xff\x00", 2);
-        else
-            put(b, &c, 1);
+        *p++ = c;
+        if (c == 0xff) *p++ = 0x00;
     }
-    put(b, "\x00\x01", 2);
+    *p++ = 0x00;
+    *p++ = 0x01;
+    return p;
 }
 
 /* Signed numbers: L bytes hold 7L-1 bits of the magnitude (x = v or ~v); the
  * L-byte big-endian two's complement form gets its first L bits flipped
  * (the header "L ones", spilling into a second byte for L = 9, 10). */
-static void put_signed_increasing(obuf *b, int64_t v) {
+static unsigned char *put_signed_increasing(unsigned char *p, int64_t v) {
     uint64_t x = v < 0 ? ~(uint64_t)v : (uint64_t)v;
     int len = 1;
     while (len < 10 && (x >> (7 * len - 1)) != 0) len++;
     unsigned char buf[10];
-    unsigned char sign = v < 0 ? 0xff : 0x00;
-    buf[0] = buf[1] = sign;
+    buf[0] = buf[1] = v < 0 ? 0xff : 0x00;
     for (int i = 0; i < 8; i++) buf[2 + i] = (unsigned char)((uint64_t)v >> (56 - 8 * i));
     unsigned char *s = buf + 10 - len;
     for (int bit = 0; bit < len; bit++) s[bit / 8] ^= (unsigned char)(0x80 >> (bit % 8));
-    put(b, s, (size_t)len);
+    memcpy(p, s, (size_t)len);
+    return p + len;
 }
 
 unsigned char *rnnck__tf_slice_key(const char *name, int ndim, const int64_t *start, const int64_t *length,
                                    size_t *len) {
-    obuf b = {0};
-    put_num_increasing(&b, 0);
-    put_string(&b, name);
-    put_num_increasing(&b, (uint64_t)ndim);
+    size_t n = strlen(name);
+    if (ndim < 0 || ndim > RNNCK_MAX_DIMS || n > SIZE_MAX / 2 - 64) return NULL;
+    unsigned char *key = malloc(2 * n + 2 + 2 * 9 + (size_t)ndim * 20), *p = key;
+    if (!key) return NULL;
+    p = put_num_increasing(p, 0);
+    p = put_string(p, name);
+    p = put_num_increasing(p, (uint64_t)ndim);
     for (int d = 0; d < ndim; d++) {
-        put_signed_increasing(&b, start[d]);
-        put_signed_increasing(&b, length[d]);
+        p = put_signed_increasing(p, start[d]);
+        p = put_signed_increasing(p, length[d]);
     }
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    *len = b.n;
-    return b.p;
+    *len = (size_t)(p - key);
+    return key;
 }
 
 /* ---- paths ---- */
@@ -195,16 +175,6 @@ typedef struct bundle {
     size_t skipped;
 } bundle;
 
-static rnnck_status grow(void **p, size_t *cap, size_t n, size_t elem) {
-    if (n < *cap) return RNNCK_OK;
-    size_t c = *cap ? *cap * 2 : 16;
-    void *q = realloc(*p, c * elem);
-    if (!q) return rnnck__oom();
-    *p = q;
-    *cap = c;
-    return RNNCK_OK;
-}
-
 static rnnck_status check_header(bundle *b, const rnnck__tf_table *tab) {
     if (tab->n == 0 || tab->kv[0].key_len != 0)
         return rnnck__err(RNNCK_E_FORMAT, "%s: no header entry (the empty key): not a tensor bundle", b->label);
@@ -286,7 +256,7 @@ static rnnck_status add_piece(bundle *b, const char *what, const RnnckTf__Bundle
     if ((uint64_t)e->size != want)
         return rnnck__err(RNNCK_E_FORMAT, "%s: %s: size is %lld bytes but its dtype and shape need %zu", b->label, what,
                           (long long)e->size, want);
-    rnnck_status st = grow((void **)&b->pieces, &b->piececap, b->npieces, sizeof *b->pieces);
+    rnnck_status st = rnnck__tf_grow((void **)&b->pieces, &b->piececap, b->npieces, sizeof *b->pieces);
     if (st) return st;
     pc->shard = e->shard_id;
     pc->offset = (uint64_t)e->offset;
@@ -392,7 +362,7 @@ static rnnck_status decode_entries(bundle *b, const rnnck__tf_table *tab) {
             st = rnnck__err(RNNCK_E_UNSUPPORTED, "%s: %.200s: dtype %d (%s) is not one rnnck holds", b->label, name,
                             (int)e->dtype, tf_dtype_name(e->dtype));
         } else {
-            st = grow((void **)&b->vars, &b->varcap, b->nvars, sizeof *b->vars);
+            st = rnnck__tf_grow((void **)&b->vars, &b->varcap, b->nvars, sizeof *b->vars);
             var *v = st ? NULL : &b->vars[b->nvars];
             if (v) {
                 memset(v, 0, sizeof *v);
@@ -507,43 +477,62 @@ static rnnck_status read_piece(bundle *b, const piece *pc, int fd, const char *s
     return st;
 }
 
-/* Pass 2: shard by shard, pieces checked against the shard's size and each
- * other, then read. */
+static char *shard_path(const bundle *b, int shard) {
+    return rnnck__asprintf("%s.data-%05d-of-%05d", b->prefix, shard, b->num_shards);
+}
+
+static rnnck_status open_shard(const bundle *b, const piece *first, const char *path, int *fd, uint64_t *size) {
+    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (*fd < 0)
+        return rnnck__err(errno == ENOENT ? RNNCK_E_FORMAT : RNNCK_E_IO,
+                          "%s: shard %d of %d (%s) is missing or unreadable: %s (needed by %s)", b->label, first->shard,
+                          b->num_shards, path, strerror(errno), first->what);
+    struct stat sb;
+    if (fstat(*fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(*fd);
+        *fd = -1;
+        return rnnck__err(RNNCK_E_IO, "%s: shard is not a regular file", path);
+    }
+    *size = (uint64_t)sb.st_size;
+    return RNNCK_OK;
+}
+
+/* Pieces [i, j) of one shard lie inside it and do not overlap. */
+static rnnck_status check_pieces(const piece *pc, size_t n, uint64_t size, const char *path) {
+    for (size_t k = 0; k < n; k++) {
+        if (pc[k].offset > size || pc[k].size > size - pc[k].offset)
+            return rnnck__err(RNNCK_E_FORMAT,
+                              "%s: %s: offset %llu + size %llu is outside the shard's %llu bytes (truncated .data?)",
+                              path, pc[k].what, (unsigned long long)pc[k].offset, (unsigned long long)pc[k].size,
+                              (unsigned long long)size);
+        if (k > 0 && pc[k].offset < pc[k - 1].offset + pc[k - 1].size)
+            return rnnck__err(RNNCK_E_FORMAT, "%s: %s: bytes at offset %llu overlap another tensor's", path,
+                              pc[k].what, (unsigned long long)pc[k].offset);
+    }
+    return RNNCK_OK;
+}
+
+/* Pass 2: the pieces sorted by shard and offset; every shard opened and its
+ * pieces checked against its size and each other, before any tensor is
+ * allocated; then every shard opened again and its pieces read. */
 static rnnck_status read_shards(bundle *b) {
     qsort(b->pieces, b->npieces, sizeof *b->pieces, piece_cmp);
     rnnck_status st = RNNCK_OK;
-    for (size_t i = 0; i < b->npieces && !st;) {
-        int shard = b->pieces[i].shard;
-        size_t j = i;
-        while (j < b->npieces && b->pieces[j].shard == shard) j++;
-        char *path = rnnck__asprintf("%s.data-%05d-of-%05d", b->prefix, shard, b->num_shards);
-        if (!path) return rnnck__oom();
-        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-        struct stat sb = {0};
-        if (fd < 0)
-            st = rnnck__err(errno == ENOENT ? RNNCK_E_FORMAT : RNNCK_E_IO,
-                            "%s: shard %d of %d (%s) is missing or unreadable: %s (needed by %s)", b->label, shard,
-                            b->num_shards, path, strerror(errno), b->pieces[i].what);
-        else if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
-            st = rnnck__err(RNNCK_E_IO, "%s: shard is not a regular file", path);
-        uint64_t prev_end = 0;
-        for (size_t k = i; k < j && !st; k++) {
-            const piece *pc = &b->pieces[k];
-            if (pc->offset > (uint64_t)sb.st_size || pc->size > (uint64_t)sb.st_size - pc->offset)
-                st = rnnck__err(RNNCK_E_FORMAT,
-                                "%s: %s: offset %llu + size %llu is outside the shard's %lld bytes (truncated .data?)",
-                                path, pc->what, (unsigned long long)pc->offset, (unsigned long long)pc->size,
-                                (long long)sb.st_size);
-            else if (k > i && pc->offset < prev_end)
-                st = rnnck__err(RNNCK_E_FORMAT, "%s: %s: bytes at offset %llu overlap another tensor's", path, pc->what,
-                                (unsigned long long)pc->offset);
-            prev_end = pc->offset + pc->size;
+    for (int reading = 0; reading <= 1 && !st; reading++)
+        for (size_t i = 0; i < b->npieces && !st;) {
+            size_t j = i;
+            while (j < b->npieces && b->pieces[j].shard == b->pieces[i].shard) j++;
+            char *path = shard_path(b, b->pieces[i].shard);
+            if (!path) return rnnck__oom();
+            int fd = -1;
+            uint64_t size = 0;
+            st = open_shard(b, &b->pieces[i], path, &fd, &size);
+            if (!st) st = check_pieces(b->pieces + i, j - i, size, path); /* again: the file may have changed */
+            for (size_t k = i; k < j && !st && reading; k++) st = read_piece(b, &b->pieces[k], fd, path);
+            if (fd >= 0) close(fd);
+            free(path);
+            i = j;
         }
-        for (size_t k = i; k < j && !st; k++) st = read_piece(b, &b->pieces[k], fd, path);
-        if (fd >= 0) close(fd);
-        free(path);
-        i = j;
-    }
     return st;
 }
 

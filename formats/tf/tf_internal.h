@@ -8,6 +8,18 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+
+/* Room for item n of an array of `elem`-byte items (*cap doubles). */
+static inline rnnck_status rnnck__tf_grow(void **p, size_t *cap, size_t n, size_t elem) {
+    if (n < *cap) return RNNCK_OK;
+    size_t c = *cap ? *cap * 2 : 16;
+    void *q = c > SIZE_MAX / elem ? NULL : realloc(*p, c * elem);
+    if (!q) return rnnck__oom();
+    *p = q;
+    *cap = c;
+    return RNNCK_OK;
+}
 
 /* ---- CRC-32C (tf_crc32c.c) ---- */
 /* CRC-32C (Castagnoli) of n bytes, continuing from crc (0 to start). */

@@ -66,15 +66,10 @@ static int get_handle(const unsigned char **p, const unsigned char *end, handle 
 }
 
 static rnnck_status keep_buf(rnnck__tf_table *t, unsigned char *buf) {
-    if (t->nbufs == t->bufcap) {
-        size_t cap = t->bufcap ? t->bufcap * 2 : 8;
-        unsigned char **b = realloc(t->bufs, cap * sizeof *b);
-        if (!b) {
-            free(buf);
-            return rnnck__oom();
-        }
-        t->bufs = b;
-        t->bufcap = cap;
+    rnnck_status st = rnnck__tf_grow((void **)&t->bufs, &t->bufcap, t->nbufs, sizeof *t->bufs);
+    if (st) {
+        free(buf);
+        return st;
     }
     t->bufs[t->nbufs++] = buf;
     return RNNCK_OK;
@@ -234,13 +229,8 @@ static rnnck_status add_entry(reader *r, const char *what, size_t index, const u
     if ((int64_t)t->n >= r->max_entries)
         return rnnck__err(RNNCK_E_NOMEM, "%s: more than %lld entries, over the limit of tensors", r->path,
                           (long long)r->max_entries);
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 64;
-        rnnck__tf_kv *kv = realloc(t->kv, cap * sizeof *kv);
-        if (!kv) return rnnck__oom();
-        t->kv = kv;
-        t->cap = cap;
-    }
+    rnnck_status st = rnnck__tf_grow((void **)&t->kv, &t->cap, t->n, sizeof *t->kv);
+    if (st) return st;
     unsigned char *k = malloc(key_len + 1);
     if (!k) return rnnck__oom();
     memcpy(k, key, key_len);
@@ -253,6 +243,7 @@ static rnnck_status add_entry(reader *r, const char *what, size_t index, const u
 typedef struct index_ctx {
     unsigned char *prev_sep; /* previous separator, to check the next block's first key */
     size_t prev_sep_len;
+    uint64_t next_free; /* data blocks lie in file order without overlapping: each read once */
 } index_ctx;
 
 static rnnck_status add_block(reader *r, const char *what, size_t index, const unsigned char *key, size_t key_len,
@@ -265,12 +256,16 @@ static rnnck_status add_block(reader *r, const char *what, size_t index, const u
                           what, index);
     char name[64];
     snprintf(name, sizeof name, "data block %zu", index);
+    if (h.offset < ctx->next_free)
+        return rnnck__err(RNNCK_E_FORMAT, "%s: %s: entry %zu: %s at offset %llu overlaps or precedes the block before it",
+                          r->path, what, index, name, (unsigned long long)h.offset);
     const unsigned char *b;
     size_t len;
     size_t first = r->t->n;
     rnnck_status st = read_block(r, h, name, &b, &len);
     if (!st) st = walk_block(r, b, len, name, add_entry, NULL);
     if (st) return st;
+    ctx->next_free = h.offset + h.size + 5; /* read_block checked it against the file */
     if (r->t->n > first) {
         const rnnck__tf_kv *lo = &r->t->kv[first], *hi = &r->t->kv[r->t->n - 1];
         if (key_cmp(hi->key, hi->key_len, key, key_len) > 0 ||

@@ -314,7 +314,18 @@ Test(tf_cells, a_multi_rnn_cell_with_a_missing_layer_is_refused, .init = vars_in
     add_lstm(&vars, "rnn/multi_rnn_cell/cell_2/lstm_cell", 4, 4);
     rnnck_model *m;
     cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_E_FORMAT);
-    cr_assert(strstr(rnnck_errmsg(), "no cell for layer 1"), "%s", rnnck_errmsg());
+    cr_assert(strstr(rnnck_errmsg(), "no cell"), "%s", rnnck_errmsg());
+}
+
+Test(tf_cells, a_high_layer_number_alone_is_refused_before_any_table_is_sized, .init = vars_init,
+     .fini = vars_fini) {
+    add_lstm(&vars, "rnn/multi_rnn_cell/cell_1023/lstm_cell", 3, 4);
+    rnnck_model *m;
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_E_FORMAT);
+    cr_assert(strstr(rnnck_errmsg(), "names layer 1023 but has 1 cells"), "%s", rnnck_errmsg());
+    add_lstm(&vars, "rnn/multi_rnn_cell/cell_1024/lstm_cell", 3, 4);
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_E_FORMAT);
+    cr_assert(strstr(rnnck_errmsg(), "layer 1024 (at most 1024)"), "%s", rnnck_errmsg());
 }
 
 Test(tf_cells, a_kernel_of_the_wrong_shape_is_refused_naming_the_variable, .init = vars_init, .fini = vars_fini) {

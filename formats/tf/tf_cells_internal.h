@@ -57,6 +57,7 @@ typedef struct tf_mod {
     int shared;            /* bidirectional with fw variables only: bw shares them */
     size_t shared_from;    /* reverse module sharing a fw stack: the fw module */
     int64_t nlayers;       /* max layer + 1 */
+    size_t ninst;          /* cells placed in it */
     long *slot;            /* [layer * 2 + dir] -> instance index, -1 */
     char *bidi_scope;      /* "S.bidirectional_rnn" of a fw/bw stack, else NULL */
     int dir;               /* fw/bw stack: which one */

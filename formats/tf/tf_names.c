@@ -377,6 +377,7 @@ static rnnck_status assign(tf_ctx *ctx, size_t i) {
     in->layer = p.layer;
     in->dir = p.bidirectional ? p.dir : 0;
     if (p.layer + 1 > m->nlayers) m->nlayers = p.layer + 1;
+    m->ninst++;
     return RNNCK_OK;
 }
 
@@ -393,6 +394,11 @@ static char *twin_name(const tf_mod *m) {
 static rnnck_status fill_slots(tf_ctx *ctx) {
     for (size_t mi = 0; mi < ctx->nmods; mi++) {
         tf_mod *m = &ctx->mods[mi];
+        /* every layer needs a cell: checked before the table is sized by
+         * the highest layer number the names claim */
+        if ((size_t)m->nlayers > m->ninst)
+            return rnnck__err(RNNCK_E_FORMAT, "%s: module %s names layer %lld but has %zu cells: a layer has no cell",
+                              ctx->label, m->name, (long long)(m->nlayers - 1), m->ninst);
         m->slot = malloc((size_t)m->nlayers * 2 * sizeof *m->slot);
         if (!m->slot) return rnnck__oom();
         for (int64_t k = 0; k < m->nlayers * 2; k++) m->slot[k] = -1;

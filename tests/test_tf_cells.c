@@ -328,6 +328,22 @@ Test(tf_cells, a_high_layer_number_alone_is_refused_before_any_table_is_sized, .
     cr_assert(strstr(rnnck_errmsg(), "layer 1024 (at most 1024)"), "%s", rnnck_errmsg());
 }
 
+Test(tf_cells, a_multi_rnn_cell_of_unlike_cells_becomes_one_module_per_layer_and_says_so, .init = vars_init,
+     .fini = vars_fini) {
+    add_lstm(&vars, "rnn/multi_rnn_cell/cell_0/lstm_cell", 3, 4);
+    add_lstm(&vars, "rnn/multi_rnn_cell/cell_1/lstm_cell", 4, 6);
+    rnnck_model *m;
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_module_count(m), 2);
+    cr_assert_eq(rnnck_model_module(m, module_named(m, "rnn.multi_rnn_cell.cell_1"))->hidden_size, 6);
+    cr_assert_eq(rnnck_model_note_count(m), 1);
+    cr_assert(strstr(rnnck_model_note(m, 0), "rnn.multi_rnn_cell.<layer>"), "%s", rnnck_model_note(m, 0));
+    rnnck_model_free(m);
+    const char *sets[] = {"rnn.multi_rnn_cell.forget_bias=0", NULL};
+    cr_assert_eq(build(&vars, sets, 0, &m), RNNCK_E_USAGE);
+    cr_assert(strstr(rnnck_errmsg(), "name one of them"), "%s", rnnck_errmsg());
+}
+
 Test(tf_cells, a_kernel_of_the_wrong_shape_is_refused_naming_the_variable, .init = vars_init, .fini = vars_fini) {
     add_lstm(&vars, "rnn/multi_rnn_cell/cell_0/lstm_cell", 3, 4);
     add_lstm(&vars, "rnn/multi_rnn_cell/cell_1/lstm_cell", 5, 4); /* layer 1 takes H=4: rows 8, not 9 */
@@ -455,6 +471,12 @@ Test(tf_cells, tf2_object_checkpoint_keras_layers_read_with_tf2_defaults, .init 
 
 /* -------------------------------------------------- forward goldens */
 
+static void copy_str(char *dst, size_t cap, const char *src) {
+    size_t n = strlen(src);
+    cr_assert_lt(n, cap, "cases.txt field too long: %s", src);
+    memcpy(dst, src, n + 1);
+}
+
 static int compare(const rnnck_tensor *got, const rnnck_tensor *want, const char *what, double *worst) {
     cr_assert_eq(rnnck_tensor_numel(got), rnnck_tensor_numel(want), "%s: output size", what);
     int64_t n = rnnck_tensor_numel(want);
@@ -485,19 +507,27 @@ static rnnck_tensor *load_fixture(const char *rel) {
     return t;
 }
 
-/* Runs module `module` of m on input (time-major, as the goldens are). */
+/* Runs module `module` of m on input (time-major, as the goldens are);
+ * "A+B" runs A, then B on A's output. */
 static void check_forward(rnnck_model *m, const char *module, rnnck_tensor *x, rnnck_tensor *want, const char *what,
                           double *worst) {
-    size_t mod = module_named(m, module);
-    const rnnck_module_info *info = rnnck_model_module(m, mod);
-    cr_assert_eq(info->batch_first, 0, "%s: goldens are time-major", what);
-    rnnck_tensor *y = NULL, *hn = NULL, *cn = NULL;
-    cr_assert_eq(rnnck_forward(m, mod, x, NULL, NULL, NULL, NULL, &y, &hn, &cn), RNNCK_OK, "%s: %s", what,
-                 rnnck_errmsg());
+    char chain[200];
+    copy_str(chain, sizeof chain, module);
+    rnnck_tensor *in = x, *y = NULL;
+    for (char *name = strtok(chain, "+"); name; name = strtok(NULL, "+")) {
+        size_t mod = module_named(m, name);
+        const rnnck_module_info *info = rnnck_model_module(m, mod);
+        cr_assert_eq(info->batch_first, 0, "%s: goldens are time-major", what);
+        rnnck_tensor *hn = NULL, *cn = NULL;
+        cr_assert_eq(rnnck_forward(m, mod, in, NULL, NULL, NULL, NULL, &y, &hn, &cn), RNNCK_OK, "%s: %s", what,
+                     rnnck_errmsg());
+        rnnck_tensor_free(hn);
+        rnnck_tensor_free(cn);
+        if (in != x) rnnck_tensor_free(in);
+        in = y;
+    }
     cr_assert_eq(compare(y, want, what, worst), 0, "%s: output differs from the golden", what);
     rnnck_tensor_free(y);
-    rnnck_tensor_free(hn);
-    rnnck_tensor_free(cn);
 }
 
 typedef struct tcase {
@@ -506,12 +536,6 @@ typedef struct tcase {
     char sets[4][200];
     int nvars, nsets;
 } tcase;
-
-static void copy_str(char *dst, size_t cap, const char *src) {
-    size_t n = strlen(src);
-    cr_assert_lt(n, cap, "cases.txt field too long: %s", src);
-    memcpy(dst, src, n + 1);
-}
 
 static int read_cases(tcase *cs, int max) {
     char *path = fixture_path("tf/cases.txt");
@@ -601,7 +625,7 @@ static void run_goldens(bool real, int at_least, const char *what) {
 }
 
 Test(tf_cells, synthetic_cells_match_numpy_and_tfjs_goldens_from_tf_equations) {
-    run_goldens(false, 15, "synthetic TF cells");
+    run_goldens(false, 16, "synthetic TF cells");
 }
 
 Test(tf_cells, real_checkpoints_match_their_tf_semantics_goldens) {

@@ -97,6 +97,9 @@ static rnnck_status apply_set(tf_ctx *ctx, const char *set) {
         return rnnck__err(RNNCK_E_USAGE, "%s: override '%.200s': no recurrent module named '%s'", label, set,
                           module);
     tf_mod *m = &ctx->mods[found];
+    if (m->dead)
+        return rnnck__err(RNNCK_E_USAGE, "%s: override '%.200s': the layers of %s differ, so each is a module of its "
+                          "own (%s.cell_N): name one of them", label, set, m->name, m->name);
     bool opaque = m->variant == TFV_OPAQUE;
     int64_t n;
     int b;
@@ -688,13 +691,19 @@ rnnck_status rnnck__tf_cells_build(rnnck__sd *vars, const char *label, const rnn
     for (const char *const *s = opts ? opts->sets : NULL; s && *s && !st; s++) st = apply_set(&ctx, *s);
     /* cells first: opaque buffers may take their sizes from them */
     for (size_t i = 0; i < ctx.nmods && !st; i++)
-        if (ctx.mods[i].variant != TFV_OPAQUE && !(st = size_module(&ctx, &ctx.mods[i])))
+        if (!ctx.mods[i].dead && ctx.mods[i].variant != TFV_OPAQUE && !(st = size_module(&ctx, &ctx.mods[i])))
             st = finish_info(&ctx, &ctx.mods[i]);
     for (size_t i = 0; i < ctx.nmods && !st; i++)
         if (ctx.mods[i].variant == TFV_OPAQUE && !(st = size_opaque(&ctx, &ctx.mods[i])))
             st = finish_info(&ctx, &ctx.mods[i]);
     if (!st) st = rnnck_model_new(&model);
-    for (size_t i = 0; i < ctx.nmods && !st; i++) st = fill_module(&ctx, &ctx.mods[i], model);
+    for (size_t i = 0; i < ctx.nmods && !st; i++)
+        if (!ctx.mods[i].dead) st = fill_module(&ctx, &ctx.mods[i], model);
+    for (size_t i = 0; i < ctx.nmods && !st; i++)
+        if (ctx.mods[i].dead)
+            st = rnnck__model_add_note(model, "%s: the layers of this MultiRNNCell differ (cell kind or sizes), so each "
+                                       "layer is a module of its own, %s.<layer>, the output of one feeding the next",
+                                       ctx.mods[i].name, ctx.mods[i].name);
     for (size_t i = 0; i < ctx.nmods && !st; i++)
         if (ctx.mods[i].shared) {
             const tf_mod *m = &ctx.mods[i];

@@ -58,6 +58,9 @@ typedef struct tf_mod {
     size_t shared_from;    /* reverse module sharing a fw stack: the fw module */
     int64_t nlayers;       /* max layer + 1 */
     size_t ninst;          /* cells placed in it */
+    int multi;             /* the layers of a MultiRNNCell */
+    int unlike;            /* ... whose cells differ: split into one module per layer */
+    int dead;              /* split: its layers are modules of their own */
     long *slot;            /* [layer * 2 + dir] -> instance index, -1 */
     char *bidi_scope;      /* "S.bidirectional_rnn" of a fw/bw stack, else NULL */
     int dir;               /* fw/bw stack: which one */

@@ -195,6 +195,7 @@ typedef struct placement {
     int dir, bidirectional, stacked, reverse;
     size_t bidi_len; /* fw/bw stacks: the bidirectional_rnn scope; else 0 */
     int opaque;      /* name + ".opaque_kernel" */
+    int multi;       /* a MultiRNNCell layer */
 } placement;
 
 static void place(const tf_inst *in, const comp *cs, size_t ncomp, placement *p) {
@@ -230,6 +231,7 @@ static void place(const tf_inst *in, const comp *cs, size_t ncomp, placement *p)
         }
     } else if (n >= 2 && is_multi(&cs[n - 2]) && is_layer(&cs[n - 1], &layer)) {
         p->layer = layer;
+        p->multi = 1;
         p->mod_len = upto(cs, n - 2);
         if (n >= 4 && is_bidi(&cs[n - 4]) && is_dir(&cs[n - 3], &dir)) {
             p->dir = dir;
@@ -358,13 +360,16 @@ static rnnck_status assign(tf_ctx *ctx, size_t i) {
         m->stacked = p.stacked;
         m->reverse = p.reverse;
         m->dir = p.dir;
+        m->multi = p.multi;
         if (p.bidi_len) {
             m->bidi_scope = rnnck__tf_schema_name(in->scope, p.bidi_len);
             if (!m->bidi_scope) return rnnck__oom();
         }
     }
     tf_mod *m = &ctx->mods[mi];
-    if (m->cell != in->cell || m->variant != in->variant)
+    if (m->multi && p.multi && (m->cell != in->cell || m->variant != in->variant))
+        m->unlike = 1; /* a MultiRNNCell of different cells: one module per layer */
+    else if (m->cell != in->cell || m->variant != in->variant)
         return rnnck__err(RNNCK_E_FORMAT, "%s: module %s mixes cells (%s under %.300s): rnnck makes one module of "
                           "like cells only", ctx->label, m->name, in->what, in->scope);
     if (m->bidirectional != p.bidirectional || m->stacked != p.stacked || m->reverse != p.reverse)
@@ -391,6 +396,71 @@ static char *twin_name(const tf_mod *m) {
     return rnnck__asprintf("%s.%s%s", m->bidi_scope, other, rest ? rest : "");
 }
 
+/* What must agree between the layers of one module: cell, variant, the
+ * hidden width, the projection, peepholes. */
+static void signature(const tf_ctx *ctx, const tf_inst *in, int64_t sig[5]) {
+    tf_role h = in->cell == RNNCK_CELL_GRU ? (in->variant == TFV_CUDNN ? TFR_CHK : TFR_CK) : TFR_KERNEL;
+    const rnnck_tensor *t = in->var[h] >= 0 ? ctx->vars->items[in->var[h]].t : NULL;
+    const rnnck_tensor *p = in->var[TFR_PROJ] >= 0 ? ctx->vars->items[in->var[TFR_PROJ]].t : NULL;
+    sig[0] = in->cell;
+    sig[1] = in->variant;
+    sig[2] = t && rnnck_tensor_ndim(t) == 2 ? rnnck_tensor_dim(t, 1) : -1;
+    sig[3] = p && rnnck_tensor_ndim(p) == 2 ? rnnck_tensor_dim(p, 1) : 0;
+    sig[4] = in->var[TFR_WI] >= 0;
+}
+
+/* A MultiRNNCell whose layers differ (kind or sizes) is no multi-layer
+ * module: each layer becomes a module named after its own scope
+ * ("rnn.multi_rnn_cell.cell_1"), fed one into the next. */
+static rnnck_status split_unlike(tf_ctx *ctx) {
+    size_t n0 = ctx->nmods;
+    for (size_t mi = 0; mi < n0; mi++) {
+        tf_mod *m = &ctx->mods[mi];
+        if (!m->multi || m->nlayers < 2) continue;
+        bool same = !m->unlike;
+        int64_t s0[5], s[5];
+        signature(ctx, &ctx->insts[m->slot[0]], s0);
+        for (int64_t l = 1; l < m->nlayers && same; l++) {
+            signature(ctx, &ctx->insts[m->slot[l * 2]], s);
+            same = !memcmp(s, s0, sizeof s);
+        }
+        if (same) continue;
+        if (m->bidi_scope)
+            return rnnck__err(RNNCK_E_UNSUPPORTED, "%s: module %s: bidirectional_rnn around MultiRNNCells of unlike "
+                              "layers is not supported", ctx->label, m->name);
+        m->dead = 1;
+        for (int64_t l = 0; l < m->nlayers; l++) {
+            long ii = ctx->mods[mi].slot[l * 2];
+            tf_inst *in = &ctx->insts[ii];
+            const char *end = strrchr(in->scope, '/'), *beg = end; /* the layer's component */
+            while (beg > in->scope && beg[-1] != '/') beg--;
+            char *nm = rnnck__asprintf("%s.%.*s", ctx->mods[mi].name, (int)(end - beg), beg);
+            if (!nm) return rnnck__oom();
+            if (rnnck__strmap_get(&ctx->mod_by_name, nm, NULL)) {
+                rnnck_status st = rnnck__err(RNNCK_E_FORMAT, "%s: module name %s is taken twice", ctx->label, nm);
+                free(nm);
+                return st;
+            }
+            size_t ni;
+            rnnck_status st = new_mod(ctx, nm, &ni);
+            if (st) return st;
+            tf_mod *t = &ctx->mods[ni];
+            t->cell = in->cell;
+            t->variant = in->variant;
+            t->reverse = ctx->mods[mi].reverse;
+            t->nlayers = 1;
+            t->ninst = 1;
+            t->slot = malloc(2 * sizeof *t->slot);
+            if (!t->slot) return rnnck__oom();
+            t->slot[0] = ii;
+            t->slot[1] = -1;
+            in->module = ni;
+            in->layer = 0;
+        }
+    }
+    return RNNCK_OK;
+}
+
 static rnnck_status fill_slots(tf_ctx *ctx) {
     for (size_t mi = 0; mi < ctx->nmods; mi++) {
         tf_mod *m = &ctx->mods[mi];
@@ -413,6 +483,8 @@ static rnnck_status fill_slots(tf_ctx *ctx) {
                               ctx->insts[*s].scope, in->scope);
         *s = (long)i;
     }
+    rnnck_status st = split_unlike(ctx);
+    if (st) return st;
     /* bidirectional with fw variables only: one cell object was passed as
      * both directions, so both run the same weights */
     size_t n0 = ctx->nmods;
@@ -433,8 +505,7 @@ static rnnck_status fill_slots(tf_ctx *ctx) {
                 continue;
             }
             size_t ti;
-            rnnck_status st = new_mod(ctx, tw, &ti);
-            if (st) return st;
+            if ((st = new_mod(ctx, tw, &ti))) return st;
             m = &ctx->mods[mi]; /* may have moved */
             tf_mod *t = &ctx->mods[ti];
             t->cell = m->cell;

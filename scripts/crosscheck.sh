@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Cross-check tier: real PyTorch loads the .pt files rnnck writes, and runs
-# Keras fixtures converted to .pt against the Keras goldens.
+# Keras fixtures and real TF checkpoints converted to .pt against their goldens.
 # Runs test_pytorch/test_npz so they dump what they wrote, then loads each file
 # with torch.load(weights_only=True) and load_state_dict(strict=True).
 # Usage: scripts/crosscheck.sh BUILD_DIR
@@ -17,3 +17,5 @@ export RNNCK_CROSSCHECK_DIR="$xc" RNNCK_FIXTURES="$PWD/fixtures"
 /usr/bin/python3 tests/crosscheck/check_keras_torch.py "$build/rnnck" fixtures
 # --to keras: h5py reads the written files as Keras's load_weights does.
 /usr/bin/python3 tests/crosscheck/check_keras_written.py "$build/rnnck" fixtures
+# TensorFlow: the real TF1 checkpoints converted to .pt reproduce their TF goldens in torch.
+/usr/bin/python3 tests/crosscheck/check_tf_torch.py "$build/rnnck" fixtures

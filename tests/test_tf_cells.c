@@ -817,3 +817,57 @@ Test(tf_cells_cli, inspect_lists_tf_modules_and_cell_clip_is_refused_with_exit_3
     tool_result_free(&r);
     free(p);
 }
+
+/* ------------------------------------------------------ hostile names */
+
+Test(tf_cells, random_names_and_shapes_never_crash_and_errors_say_why) {
+    static const char *const parts[] = {
+        "rnn", "multi_rnn_cell", "MultiRNNCell", "cell_0", "cell_1", "cell_2", "Cell0", "Cell1", "cell_00",
+        "bidirectional_rnn", "BiRNN", "fw", "bw", "FW", "stack_bidirectional_rnn", "lstm_cell", "basic_lstm_cell",
+        "gru_cell", "gates", "candidate", "kernel", "bias", "weights", "biases", "w_i_diag", "w_f_diag", "w_o_diag",
+        "projection", "cudnn_lstm", "cudnn_gru", "opaque_kernel", "cudnn_compatible_gru_cell", "input_projection",
+        "hidden_projection", "BasicLSTMCell", "Linear", "Matrix", "Bias", "GRUCell", "Gates", "Candidate",
+        "LSTMCell", "W_0", "B", "W_P_0", "layer_with_weights-0", "cell", "recurrent_kernel", "forward_layer",
+        "backward_layer", ".ATTRIBUTES", "VARIABLE_VALUE", "Adam", "beta1_power", "..", ".", "", "x"};
+    const size_t np = sizeof parts / sizeof *parts;
+    unsigned s = 12345;
+#define RND(n) ((s = s * 1103515245u + 12345u) >> 8) % (n)
+    int ok = 0, refused = 0;
+    for (int iter = 0; iter < 3000; iter++) {
+        rnnck__sd sd;
+        rnnck__sd_init_for(&sd, NULL, "fuzz");
+        int nv = 1 + (int)RND(8);
+        for (int v = 0; v < nv; v++) {
+            char name[400] = "";
+            int nc = 1 + (int)RND(7);
+            for (int c = 0; c < nc; c++) {
+                if (c) strcat(name, "/");
+                strcat(name, parts[RND(np)]);
+            }
+            int64_t shape[3];
+            int nd = (int)RND(3);
+            for (int d = 0; d < nd; d++) shape[d] = (int64_t)RND(10);
+            rnnck_tensor *t;
+            cr_assert_eq(rnnck_tensor_new(RNNCK_F32, nd, shape, &t), RNNCK_OK);
+            if (rnnck__sd_add_tensor(&sd, name, t) != RNNCK_OK) cr_assert_fail("add %s", name);
+            rnnck_tensor_free(t);
+        }
+        const char *sets[] = {RND(4) ? NULL : "rnn.cudnn_lstm.opaque_kernel.hidden_size=2", NULL};
+        rnnck_model *m = NULL;
+        rnnck_status st = build(&sd, sets[0] ? sets : NULL, RND(2) ? RNNCK_OPEN_DROP_OPTIMIZER : 0, &m);
+        if (st == RNNCK_OK) {
+            for (size_t k = 0; k < rnnck_model_module_count(m); k++)
+                cr_assert_eq(rnnck_module_info_validate(rnnck_model_module(m, k)), RNNCK_OK);
+            ok++;
+        } else {
+            cr_assert(rnnck_errmsg()[0], "status %d without a message", st);
+            refused++;
+        }
+        rnnck_model_free(m);
+        rnnck__sd_free(&sd);
+    }
+#undef RND
+    cr_log_info("random TF names: %d built, %d refused", ok, refused);
+    cr_assert_gt(ok, 0);
+    cr_assert_gt(refused, 0);
+}

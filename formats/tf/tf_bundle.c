@@ -289,16 +289,15 @@ static rnnck_status add_slices(bundle *b, const rnnck__tf_table *tab, size_t vi,
         for (int d = 0; d < v->ndim; d++) {
             const RnnckTf__TensorSliceProto__Extent *x = sl->extent[d];
             int full = x->has_length_case != RNNCK_TF__TENSOR_SLICE_PROTO__EXTENT__HAS_LENGTH_LENGTH;
-            int64_t len = full ? v->shape[d] - x->start : x->length;
-            if (x->start < 0 || x->start > v->shape[d] || len < 0 || len > v->shape[d] - x->start ||
-                (full && x->start != 0))
+            if (x->start < 0 || x->start > v->shape[d] || (full && x->start != 0) ||
+                (!full && (x->length < 0 || x->length > v->shape[d] - x->start)))
                 return rnnck__err(RNNCK_E_FORMAT,
                                   "%s: %s: slices[%zu].extent[%d] (start %lld, length %lld) is outside dimension %lld",
                                   b->label, v->name, s, d, (long long)x->start, full ? -1LL : (long long)x->length,
                                   (long long)v->shape[d]);
             pc.start[d] = x->start;
-            pc.count[d] = len;
-            keylen[d] = full ? -1 : len;
+            pc.count[d] = full ? v->shape[d] : x->length;
+            keylen[d] = full ? -1 : x->length;
         }
         int64_t n;
         rnnck__shape_numel(v->ndim, pc.count, &n);

@@ -142,8 +142,9 @@ static rnnck_status walk_block(reader *r, const unsigned char *b, size_t len, co
                           nrestarts, len);
     size_t data_end = len - 4 - (size_t)nrestarts * 4;
     const unsigned char *restarts = b + data_end;
-    unsigned char *key = NULL;
-    size_t key_len = 0, key_cap = 0, next_restart = 0, index = 0;
+    size_t key_len = 0, key_cap = 64, next_restart = 0, index = 0;
+    unsigned char *key = malloc(key_cap); /* never NULL: empty keys are pointers too */
+    if (!key) return rnnck__oom();
     rnnck_status st = RNNCK_OK;
     const unsigned char *p = b, *end = b + data_end;
     while (p < end && !st) {

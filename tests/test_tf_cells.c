@@ -469,6 +469,30 @@ Test(tf_cells, tf2_object_checkpoint_keras_layers_read_with_tf2_defaults, .init 
     rnnck_model_free(m);
 }
 
+Test(tf_cells, tf_keras_layers_in_tf1_graphs_are_told_apart_from_lstm_cell_by_recurrent_kernel, .init = vars_init,
+     .fini = vars_fini) {
+    add_var(&vars, "lstm/lstm_cell/kernel", 3, 16);
+    add_var(&vars, "lstm/lstm_cell/recurrent_kernel", 4, 16);
+    add_var(&vars, "lstm/lstm_cell/bias", 16, -1);
+    add_var(&vars, "gru/kernel", 3, 12);
+    add_var(&vars, "gru/recurrent_kernel", 4, 12);
+    add_var(&vars, "dense/kernel", 4, 2); /* no recurrent_kernel: a plain Dense */
+    add_var(&vars, "dense/bias", 2, -1);
+    rnnck_model *m;
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    const rnnck_module_info *l = rnnck_model_module(m, module_named(m, "lstm"));
+    cr_assert_eq(l->cell, RNNCK_CELL_LSTM);
+    cr_assert_eq(l->input_size, 3);
+    cr_assert_eq(l->forget_bias, 0.0, "Keras has no run-time forget_bias");
+    const rnnck_module_info *g = rnnck_model_module(m, module_named(m, "gru"));
+    cr_assert_eq(g->cell, RNNCK_CELL_GRU);
+    cr_assert_eq(g->bias, 0);
+    rnnck_tensor *t;
+    cr_assert_eq(rnnck_model_find(m, "dense.kernel", &t), RNNCK_OK);
+    cr_assert_eq(rnnck_model_module_count(m), 2);
+    rnnck_model_free(m);
+}
+
 /* -------------------------------------------------- forward goldens */
 
 static void copy_str(char *dst, size_t cap, const char *src) {
@@ -625,7 +649,7 @@ static void run_goldens(bool real, int at_least, const char *what) {
 }
 
 Test(tf_cells, synthetic_cells_match_numpy_and_tfjs_goldens_from_tf_equations) {
-    run_goldens(false, 16, "synthetic TF cells");
+    run_goldens(false, 18, "synthetic TF cells");
 }
 
 Test(tf_cells, real_checkpoints_match_their_tf_semantics_goldens) {

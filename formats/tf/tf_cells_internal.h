@@ -44,6 +44,7 @@ typedef struct tf_inst {
     size_t module;
     int64_t layer;
     int dir;             /* 0 forward, 1 backward */
+    int whole;           /* Keras layer without a cell scope: the scope is the layer's */
 } tf_inst;
 
 /* One module being built. */

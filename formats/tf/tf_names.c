@@ -10,12 +10,13 @@
  *             .../cudnn_compatible_gru_cell/{gates/..., candidate/{input,hidden}_projection/...};
  *             .../basic_rnn_cell/{kernel,bias}; .../cudnn_{lstm,gru,rnn_tanh,rnn_relu}/opaque_kernel
  *   TF 2      .../cell/{kernel,recurrent_kernel,bias}/.ATTRIBUTES/VARIABLE_VALUE (Keras layers)
+ *   tf.keras in TF 1.x graphs: .../{lstm_cell,gru_cell,simple_rnn_cell}/{kernel,recurrent_kernel,bias}
  * Structure, from the components above the cell:
  *   .../MultiRNNCell/CellN, .../multi_rnn_cell/cell_N            layer N of one module
  *   .../bidirectional_rnn/{fw,bw}  (TF 0.12: BiRNN/{FW,BW})       one bidirectional module
  *   .../stack_bidirectional_rnn/cell_N/bidirectional_rnn/{fw,bw}  layer N of one bidirectional module
  *   .../bidirectional_rnn/{fw,bw}/multi_rnn_cell/cell_N           two modules, bw reverse-only
- *   .../{forward_layer,backward_layer}/cell                       Keras Bidirectional
+ *   .../{forward_layer,backward_layer}/cell, .../forward_lstm/lstm_cell  Keras Bidirectional
  * Optimizer slots (.../Adam, .../Adam_1, beta1_power, Momentum, RMSProp, TF2
  * .OPTIMIZER_SLOT and optimizer/...) never make a module. */
 #include "tf/tf_cells_internal.h"
@@ -90,6 +91,14 @@ static const pat tf1_pats[] = {
     {"basic_rnn_cell", "weights", R_, TFV_PLAIN, TFR_KERNEL, "BasicRNNCell"},
     {"basic_rnn_cell", "bias", R_, TFV_PLAIN, TFR_BIAS, "BasicRNNCell"},
     {"basic_rnn_cell", "biases", R_, TFV_PLAIN, TFR_BIAS, "BasicRNNCell"},
+    /* tf.keras layers in a TF 1.x graph (tf.train.Saver): the Keras cell's own scope */
+    {"lstm_cell", "recurrent_kernel", RNNCK_CELL_INVALID, TFV_KERAS, TFR_RK, "tf.keras layer"},
+    {"gru_cell", "kernel", RNNCK_CELL_INVALID, TFV_KERAS, TFR_KERNEL, "tf.keras layer"},
+    {"gru_cell", "recurrent_kernel", RNNCK_CELL_INVALID, TFV_KERAS, TFR_RK, "tf.keras layer"},
+    {"gru_cell", "bias", RNNCK_CELL_INVALID, TFV_KERAS, TFR_BIAS, "tf.keras layer"},
+    {"simple_rnn_cell", "kernel", RNNCK_CELL_INVALID, TFV_KERAS, TFR_KERNEL, "tf.keras layer"},
+    {"simple_rnn_cell", "recurrent_kernel", RNNCK_CELL_INVALID, TFV_KERAS, TFR_RK, "tf.keras layer"},
+    {"simple_rnn_cell", "bias", RNNCK_CELL_INVALID, TFV_KERAS, TFR_BIAS, "tf.keras layer"},
     {"cudnn_lstm", "opaque_kernel", L_, TFV_OPAQUE, TFR_OPAQUE, "CudnnLSTM"},
     {"cudnn_gru", "opaque_kernel", G_, TFV_OPAQUE, TFR_OPAQUE, "CudnnGRU"},
     {"cudnn_rnn_tanh", "opaque_kernel", R_, TFV_OPAQUE, TFR_OPAQUE, "CudnnRNNTanh"},
@@ -210,12 +219,17 @@ static void place(const tf_inst *in, const comp *cs, size_t ncomp, placement *p)
         return;
     }
     if (in->variant == TFV_KERAS) {
-        if (n >= 2 && (is(&cs[n - 1], "forward_layer") || is(&cs[n - 1], "backward_layer"))) {
-            p->dir = is(&cs[n - 1], "backward_layer");
+        /* the layer's component: TF2 .../LAYER/cell, tf.keras in TF1 .../LAYER/lstm_cell or
+         * .../LAYER; Bidirectional's are forward_X / backward_X (TF2: forward_layer) */
+        size_t k = in->whole ? n : n - 1;
+        bool fwd = n >= 1 && k >= 1 && k <= n && cs[k].n >= 8 && !memcmp(cs[k].s, "forward_", 8);
+        bool bwd = n >= 1 && k >= 1 && k <= n && cs[k].n >= 9 && !memcmp(cs[k].s, "backward_", 9);
+        if (fwd || bwd) {
+            p->dir = bwd;
             p->bidirectional = 1;
-            p->mod_len = upto(cs, n - 2);
+            p->mod_len = upto(cs, k - 1);
         } else {
-            p->mod_len = n ? upto(cs, n - 1) : upto(cs, n);
+            p->mod_len = n || in->whole ? upto(cs, k) : upto(cs, n);
         }
         return;
     }
@@ -249,7 +263,20 @@ static rnnck_status add_inst(tf_ctx *ctx, const char *scope, size_t slen, const 
     uintptr_t found;
     if (rnnck__strmap_get_n(&ctx->inst_by_scope, scope, slen, &found)) {
         tf_inst *in = &ctx->insts[found];
-        if (in->cell != p->kind || in->variant != p->variant)
+        /* lstm_cell/{kernel,bias} are TF1 LSTMCell's names and a tf.keras
+         * LSTM's: a recurrent_kernel beside them says Keras */
+        bool keras_rk = p->variant == TFV_KERAS && p->role == TFR_RK && in->variant == TFV_LSTM;
+        bool to_keras = in->variant == TFV_KERAS && p->variant == TFV_LSTM &&
+                        (p->role == TFR_KERNEL || p->role == TFR_BIAS);
+        if (keras_rk) {
+            for (int r = TFR_WI; r <= TFR_PROJ; r++)
+                if (in->var[r] >= 0)
+                    return rnnck__err(RNNCK_E_FORMAT, "%s: cell %.300s has both a Keras recurrent_kernel and "
+                                      "LSTMCell variables", ctx->label, in->scope);
+            in->cell = RNNCK_CELL_INVALID;
+            in->variant = TFV_KERAS;
+            in->what = p->what;
+        } else if (!to_keras && (in->cell != p->kind || in->variant != p->variant))
             return rnnck__err(RNNCK_E_FORMAT, "%s: scope %.300s holds variables of two cell kinds", ctx->label,
                               in->scope);
         *out = (size_t)found;
@@ -524,6 +551,60 @@ static rnnck_status fill_slots(tf_ctx *ctx) {
     return RNNCK_OK;
 }
 
+/* Length of the scope when name ends with "/<tail>" (or is "<tail>"
+ * alone: 0 with *hit), else 0. */
+static size_t tail_scope(const char *name, size_t len, const char *tail, bool *hit) {
+    size_t t = strlen(tail);
+    *hit = len > t && !strcmp(name + len - t, tail) && name[len - t - 1] == '/';
+    return *hit ? len - t - 1 : 0;
+}
+
+/* tf.keras layers whose weights sit right under the layer's scope
+ * ("lstm/kernel", "lstm/recurrent_kernel", "lstm/bias"): a scope with a
+ * recurrent_kernel makes its kernel and bias a Keras layer's too, where
+ * alone they would be a Dense layer's. */
+static rnnck_status gather_bare_keras(tf_ctx *ctx) {
+    static const pat keras[3] = {{"", "kernel", RNNCK_CELL_INVALID, TFV_KERAS, TFR_KERNEL, "tf.keras layer"},
+                                 {"", "recurrent_kernel", RNNCK_CELL_INVALID, TFV_KERAS, TFR_RK, "tf.keras layer"},
+                                 {"", "bias", RNNCK_CELL_INVALID, TFV_KERAS, TFR_BIAS, "tf.keras layer"}};
+    rnnck__strmap rk;
+    rnnck_status st = rnnck__strmap_init(&rk, 8, true);
+    bool hit;
+    for (size_t v = 0; v < ctx->vars->n && !st; v++) {
+        const char *name = ctx->names[v];
+        size_t s = tail_scope(name, strlen(name), "recurrent_kernel", &hit);
+        if (ctx->kind[v] || !hit || !s) continue;
+        char *scope = malloc(s + 1);
+        if (!scope) {
+            st = rnnck__oom();
+            break;
+        }
+        memcpy(scope, name, s);
+        scope[s] = 0;
+        st = rnnck__strmap_add(&rk, scope, 0, NULL); /* the map copies it */
+        free(scope);
+    }
+    for (size_t v = 0; v < ctx->vars->n && !st; v++) {
+        const char *name = ctx->names[v];
+        size_t len = strlen(name);
+        for (int k = 0; k < 3 && !st && !ctx->kind[v]; k++) {
+            size_t s = tail_scope(name, len, keras[k].tail, &hit);
+            if (!hit || !s || !rnnck__strmap_get_n(&rk, name, s, NULL)) continue;
+            size_t ii = 0;
+            if ((st = add_inst(ctx, name, s, &keras[k], &ii))) break;
+            tf_inst *in = &ctx->insts[ii];
+            in->whole = 1;
+            if (in->var[keras[k].role] >= 0)
+                st = rnnck__err(RNNCK_E_FORMAT, "%s: layer %.300s has two %s variables", ctx->label, in->scope,
+                                keras[k].tail);
+            in->var[keras[k].role] = (long)v;
+            ctx->kind[v] = 2;
+        }
+    }
+    rnnck__strmap_free(&rk);
+    return st;
+}
+
 rnnck_status rnnck__tf_gather(tf_ctx *ctx) {
     rnnck__sd *sd = ctx->vars;
     rnnck_status st;
@@ -569,6 +650,7 @@ rnnck_status rnnck__tf_gather(tf_ctx *ctx) {
             break;
         }
     }
+    if ((st = gather_bare_keras(ctx))) return st;
     for (size_t i = 0; i < ctx->ninsts; i++)
         if ((st = assign(ctx, i))) return st;
     return fill_slots(ctx);

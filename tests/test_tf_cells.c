@@ -484,6 +484,8 @@ Test(tf_cells, tf_keras_layers_in_tf1_graphs_are_told_apart_from_lstm_cell_by_re
     cr_assert_eq(l->cell, RNNCK_CELL_LSTM);
     cr_assert_eq(l->input_size, 3);
     cr_assert_eq(l->forget_bias, 0.0, "Keras has no run-time forget_bias");
+    cr_assert_eq(l->act[0][0].kind, RNNCK_ACT_HARD_SIGMOID, "tf.keras 1.x's default recurrent_activation");
+    cr_assert_eq(l->act[0][0].alpha, 0.2);
     const rnnck_module_info *g = rnnck_model_module(m, module_named(m, "gru"));
     cr_assert_eq(g->cell, RNNCK_CELL_GRU);
     cr_assert_eq(g->bias, 0);

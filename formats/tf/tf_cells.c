@@ -257,6 +257,13 @@ static rnnck_status size_keras(tf_ctx *ctx, tf_mod *m) {
     info->bidirectional = m->bidirectional;
     info->bias = b != NULL;
     info->batch_first = 1; /* Keras layers are batch-major (time_major=False) */
+    /* tf.keras in TF 1.x defaulted recurrent_activation to hard_sigmoid
+     * (clip(0.2x + 0.5)); TF 2 to sigmoid. Object-based names are TF 2's. */
+    const char *kname = ctx->vars->items[first->var[TFR_KERNEL]].name;
+    size_t kl = strlen(kname), sl = strlen("/.ATTRIBUTES/VARIABLE_VALUE");
+    bool tf2 = kl > sl && !strcmp(kname + kl - sl, "/.ATTRIBUTES/VARIABLE_VALUE");
+    if (!tf2 && m->cell != RNNCK_CELL_RNN_TANH)
+        for (int d = 0; d < 2; d++) info->act[d][0] = (rnnck_activation){RNNCK_ACT_HARD_SIGMOID, 0.2, 0.5};
     /* TF 2's GRU default is reset_after=True: a (2, 3H) bias; (3H) is reset_after=False */
     if (m->cell == RNNCK_CELL_GRU) info->linear_before_reset = !b || rnnck_tensor_ndim(b) == 2;
     int D = m->bidirectional ? 2 : 1;

@@ -515,7 +515,7 @@ static rnnck_status check_pieces(const piece *pc, size_t n, uint64_t size, const
  * pieces checked against its size and each other, before any tensor is
  * allocated; then every shard opened again and its pieces read. */
 static rnnck_status read_shards(bundle *b) {
-    qsort(b->pieces, b->npieces, sizeof *b->pieces, piece_cmp);
+    if (b->npieces) qsort(b->pieces, b->npieces, sizeof *b->pieces, piece_cmp); /* qsort(NULL, 0) is undefined */
     rnnck_status st = RNNCK_OK;
     for (int reading = 0; reading <= 1 && !st; reading++)
         for (size_t i = 0; i < b->npieces && !st;) {

@@ -20,6 +20,7 @@
  * Optimizer slots (.../Adam, .../Adam_1, beta1_power, Momentum, RMSProp, TF2
  * .OPTIMIZER_SLOT and optimizer/...) never make a module. */
 #include "tf/tf_cells_internal.h"
+#include "tf/tf_internal.h" /* rnnck__tf_grow */
 
 #include <stdlib.h>
 #include <string.h>
@@ -282,13 +283,8 @@ static rnnck_status add_inst(tf_ctx *ctx, const char *scope, size_t slen, const 
         *out = (size_t)found;
         return RNNCK_OK;
     }
-    if (ctx->ninsts == ctx->instcap) {
-        size_t cap = ctx->instcap ? ctx->instcap * 2 : 8;
-        tf_inst *q = realloc(ctx->insts, cap * sizeof *q);
-        if (!q) return rnnck__oom();
-        ctx->insts = q;
-        ctx->instcap = cap;
-    }
+    rnnck_status st = rnnck__tf_grow((void **)&ctx->insts, &ctx->instcap, ctx->ninsts, sizeof *ctx->insts);
+    if (st) return st;
     tf_inst *in = &ctx->insts[ctx->ninsts];
     memset(in, 0, sizeof *in);
     for (int r = 0; r < TFR_COUNT_; r++) in->var[r] = -1;
@@ -299,7 +295,7 @@ static rnnck_status add_inst(tf_ctx *ctx, const char *scope, size_t slen, const 
     in->cell = p->kind;
     in->variant = p->variant;
     in->what = p->what;
-    rnnck_status st = rnnck__strmap_add(&ctx->inst_by_scope, in->scope, ctx->ninsts, NULL);
+    st = rnnck__strmap_add(&ctx->inst_by_scope, in->scope, ctx->ninsts, NULL);
     if (st) {
         free(in->scope);
         return st;
@@ -309,21 +305,16 @@ static rnnck_status add_inst(tf_ctx *ctx, const char *scope, size_t slen, const 
 }
 
 static rnnck_status new_mod(tf_ctx *ctx, char *name, size_t *out) {
-    if (ctx->nmods == ctx->modcap) {
-        size_t cap = ctx->modcap ? ctx->modcap * 2 : 4;
-        tf_mod *q = realloc(ctx->mods, cap * sizeof *q);
-        if (!q) {
-            free(name);
-            return rnnck__oom();
-        }
-        ctx->mods = q;
-        ctx->modcap = cap;
+    rnnck_status st = rnnck__tf_grow((void **)&ctx->mods, &ctx->modcap, ctx->nmods, sizeof *ctx->mods);
+    if (st) {
+        free(name);
+        return st;
     }
     tf_mod *m = &ctx->mods[ctx->nmods];
     memset(m, 0, sizeof *m);
     m->name = name;
     m->set_bidi = m->batch_first = m->rec_act = m->nonlin = -1;
-    rnnck_status st = rnnck__strmap_add(&ctx->mod_by_name, name, ctx->nmods, NULL);
+    st = rnnck__strmap_add(&ctx->mod_by_name, name, ctx->nmods, NULL);
     if (st) {
         free(name);
         return st;

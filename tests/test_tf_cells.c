@@ -601,16 +601,24 @@ static int read_cases(tcase *cs, int max) {
 
 /* ---------------------------------------------------- real checkpoints */
 
-static rnnck_model *open_real(const char *rel, unsigned flags) {
+/* A bundle under fixtures/tf, through rnnck_open (format detected). */
+static rnnck_model *open_bundle(const char *rel, unsigned flags, const char *const *sets) {
     char full[300];
-    snprintf(full, sizeof full, "tf/real/%s", rel);
+    snprintf(full, sizeof full, "tf/%s", rel);
     char *path = fixture_path(full);
     rnnck_open_opts o = {0};
     o.flags = flags;
+    o.sets = sets;
     rnnck_model *m = NULL;
     cr_assert_eq(rnnck_open(path, &o, &m), RNNCK_OK, "%s: %s", path, rnnck_errmsg());
     free(path);
     return m;
+}
+
+static rnnck_model *open_real(const char *rel, unsigned flags) {
+    char full[300];
+    snprintf(full, sizeof full, "real/%s", rel);
+    return open_bundle(full, flags, NULL);
 }
 
 /* The model of a synthetic case: its variables built in C, its --set. */
@@ -638,7 +646,9 @@ static void run_goldens(bool real, int at_least, const char *what) {
     for (int i = 0; i < n; i++) {
         tcase *c = &cs[i];
         if (!c->real[0] != !real) continue;
-        rnnck_model *m = real ? open_real(c->real, 0) : synth_model(c);
+        const char *sets[7] = {NULL};
+        for (int s = 0; s < c->nsets; s++) sets[s] = c->sets[s];
+        rnnck_model *m = real ? open_bundle(c->real, 0, sets) : synth_model(c);
         rnnck_tensor *x = load_fixture(c->input), *want = load_fixture(c->output);
         check_forward(m, c->module, x, want, c->name, &worst);
         rnnck_tensor_free(x);
@@ -654,8 +664,8 @@ Test(tf_cells, synthetic_cells_match_numpy_and_tfjs_goldens_from_tf_equations) {
     run_goldens(false, 20, "synthetic TF cells");
 }
 
-Test(tf_cells, real_checkpoints_match_their_tf_semantics_goldens) {
-    run_goldens(true, 5, "real TF checkpoints (NumPy and TF.js goldens)");
+Test(tf_cells, bundles_real_and_written_match_their_tf_semantics_goldens) {
+    run_goldens(true, 7, "bundles: real TF checkpoints (NumPy and TF.js goldens), a TF2 object checkpoint, a shared bidirectional scope");
 }
 
 /* The raw variables of a bundle, as the container reader gives them. */
@@ -793,6 +803,23 @@ Test(tf_cells, own_writer_lstm_cell_with_peepholes_and_projection_reads_bit_exac
     rnnck__sd_free(&sd);
 }
 
+Test(tf_cells, tf2_object_checkpoint_bundle_keeps_dense_and_optimizer_apart) {
+    rnnck_model *m = open_bundle("cells/tf2_object/model.ckpt", 0, NULL);
+    cr_assert_eq(rnnck_model_module_count(m), 1);
+    cr_assert_eq(rnnck_model_module(m, module_named(m, "layer_with_weights-0"))->batch_first, 1);
+    rnnck_tensor *t;
+    cr_assert_eq(rnnck_model_find(m, "layer_with_weights-1.kernel", &t), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_find(m, "optimizer.iter", &t), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_find(m, "save_counter", &t), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_find(m, "optimizer.layer_with_weights-0.cell.kernel.OPTIMIZER_SLOT.optimizer.m", &t),
+                 RNNCK_OK, "%s", rnnck_errmsg());
+    size_t with = rnnck_model_tensor_count(m);
+    rnnck_model_free(m);
+    m = open_bundle("cells/tf2_object/model.ckpt", RNNCK_OPEN_DROP_OPTIMIZER, NULL);
+    cr_assert_eq(rnnck_model_tensor_count(m), with - 4, "3 slots and optimizer/iter dropped");
+    rnnck_model_free(m);
+}
+
 /* ------------------------------------------------------------- the CLI */
 
 TestSuite(tf_cells_cli, .init = test_dir_setup, .fini = test_dir_teardown);
@@ -824,6 +851,25 @@ Test(tf_cells_cli, real_checkpoints_convert_to_h5_and_to_pytorch_where_it_can_ex
     cr_assert_eq(r.exit_code, 3, "a GRUCell stack is reset-before: PyTorch cannot express it: %s", r.err);
     cr_assert(strstr(r.err, "rnn.multi_rnn_cell") && strstr(r.err, "linear_before_reset=0"), "%s", r.err);
     cr_assert_neq(access(out, F_OK), 0, "no partial output");
+    tool_result_free(&r);
+    free(out);
+    free(p);
+}
+
+Test(tf_cells_cli, a_shared_bidirectional_scope_is_said_by_inspect_and_convert) {
+    char *p = fixture_path("tf/cells/shared_bidi/model.ckpt"), *out = path_join(test_dir, "shared.pt");
+    tool_result r = run_tool("inspect", p, NULL);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "note: module birnn.bidirectional_rnn: the bidirectional scope holds only fw variables"),
+              "%s", r.out);
+    cr_assert(strstr(r.err, "rnnck inspect: note: module birnn.bidirectional_rnn"), "%s", r.err);
+    tool_result_free(&r);
+    r = run_tool("inspect", p, "--json", NULL);
+    cr_assert(strstr(r.out, "\"notes\": [\"module birnn.bidirectional_rnn:"), "%s", r.out);
+    tool_result_free(&r);
+    r = run_tool("convert", p, out, "--drop-optimizer", NULL);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_assert(strstr(r.err, "rnnck convert: note:"), "%s", r.err);
     tool_result_free(&r);
     free(out);
     free(p);

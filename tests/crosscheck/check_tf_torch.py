@@ -44,10 +44,10 @@ def torch_lstm(sd, prefix):
 
 with tempfile.TemporaryDirectory() as d:
     for name, c in sorted(cases.items()):
-        if "real" not in c or "tidigits" in c["real"]:
+        if not c.get("real", "").startswith("real/") or "tidigits" in c["real"]:
             continue
         out = os.path.join(d, name + ".pt")
-        subprocess.run([tool, "convert", os.path.join(tdir, "real", c["real"]), out, "--drop-optimizer", "--quiet"],
+        subprocess.run([tool, "convert", os.path.join(tdir, c["real"]), out, "--drop-optimizer", "--quiet"],
                        check=True, stdout=subprocess.DEVNULL)
         sd = torch.load(out, weights_only=True)
         m = torch_lstm(sd, c["module"])

@@ -175,9 +175,13 @@ static rnnck_status size_tf1(tf_ctx *ctx, tf_mod *m) {
     int64_t Hp = P ? P : H;
     int64_t I0 = m->variant == TFV_CUDNN && cell == RNNCK_CELL_GRU ? dim2(var(ctx, first, TFR_CIK), 0)
                                                                    : dim2(k0, 0) - Hp;
+    tf_role in_role = cell != RNNCK_CELL_GRU ? TFR_KERNEL : m->variant == TFV_CUDNN ? TFR_CIK : TFR_CK;
+    if (!var(ctx, first, in_role))
+        return rnnck__err(RNNCK_E_FORMAT, "%s: module %s: cell %.300s (%s) lacks its candidate input projection kernel",
+                          ctx->label, m->name, first->scope, first->what);
     if (I0 < 1)
         return rnnck__err(RNNCK_E_FORMAT, "%s: %.300s: kernel rows leave no input (hidden %lld)", ctx->label,
-                          vname(ctx, first, TFR_KERNEL), (long long)Hp);
+                          vname(ctx, first, in_role), (long long)Hp);
     bool peep = var(ctx, first, TFR_WI) || var(ctx, first, TFR_WF) || var(ctx, first, TFR_WO);
     rnnck_module_info *info = &m->info;
     rnnck_module_info_init(info, cell);

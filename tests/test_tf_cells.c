@@ -495,6 +495,22 @@ Test(tf_cells, tf_keras_layers_in_tf1_graphs_are_told_apart_from_lstm_cell_by_re
     rnnck_model_free(m);
 }
 
+Test(tf_cells, variables_inside_module_groups_move_beside_the_outermost_module, .init = vars_init,
+     .fini = vars_fini) {
+    add_lstm(&vars, "a/lstm_cell", 3, 4);
+    add_lstm(&vars, "a/lstm_cell/b/lstm_cell", 3, 4); /* a module inside another's group */
+    add_var(&vars, "a/lstm_cell/x", 2, -1);
+    add_var(&vars, "a/lstm_cell/b/lstm_cell/y", 2, -1);
+    add_var(&vars, "a/lstm_cell/b/z", 2, -1);
+    rnnck_model *m;
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_tensor *t;
+    cr_assert_eq(rnnck_model_find(m, "a.lstm_cell_vars.x", &t), RNNCK_OK);
+    cr_assert_eq(rnnck_model_find(m, "a.lstm_cell_vars.b.lstm_cell.y", &t), RNNCK_OK, "the outermost module decides");
+    cr_assert_eq(rnnck_model_find(m, "a.lstm_cell_vars.b.z", &t), RNNCK_OK);
+    rnnck_model_free(m);
+}
+
 /* -------------------------------------------------- forward goldens */
 
 static void copy_str(char *dst, size_t cap, const char *src) {

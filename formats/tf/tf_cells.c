@@ -623,8 +623,8 @@ static bool under(const char *name, const char *prefix) {
 }
 
 typedef struct plain {
-    char *name;
-    size_t var;
+    char *name, *moved;
+    size_t var, moved_by; /* moved_by: length of the module name that moved it */
 } plain;
 
 static int by_plain(const void *a, const void *b) { return strcmp(((const plain *)a)->name, ((const plain *)b)->name); }
@@ -650,19 +650,28 @@ static rnnck_status add_plain(tf_ctx *ctx, rnnck_model *model, const rnnck_open_
             nm = o;
         }
         if (!nm) st = rnnck__oom();
-        ps[k++] = (plain){nm, v};
+        ps[k++] = (plain){nm, NULL, v, 0};
     }
     if (!st) qsort(ps, k, sizeof *ps, by_plain);
     for (size_t i = 0; i < k; i++) sorted[i] = ps[i].name;
     for (size_t mi = 0; mi < ctx->nmods && !st; mi++) {
         const char *mod = ctx->mods[mi].name;
-        for (size_t i = lower_scope(sorted, k, mod); i < k && under(ps[i].name, mod) && !st; i++) {
-            char *r = rnnck__asprintf("%s_vars%s", mod, ps[i].name + strlen(mod));
-            if (!r) st = rnnck__oom();
-            free(ps[i].name);
-            ps[i].name = r;
+        /* sorted[] (= the names in ps's order) stays intact until every
+         * module has looked: the moves are applied after */
+        size_t ml = strlen(mod);
+        for (size_t i = lower_scope(sorted, k, mod); i < k && under(sorted[i], mod) && !st; i++) {
+            if (ps[i].moved && ps[i].moved_by <= ml) continue; /* the outermost module decides */
+            free(ps[i].moved);
+            if (!(ps[i].moved = rnnck__asprintf("%s_vars%s", mod, sorted[i] + ml))) st = rnnck__oom();
+            ps[i].moved_by = ml;
         }
     }
+    for (size_t i = 0; i < k; i++)
+        if (ps[i].moved) {
+            free(ps[i].name);
+            ps[i].name = ps[i].moved;
+            ps[i].moved = NULL;
+        }
     if (!st) qsort(ps, k, sizeof *ps, by_plain);
     for (size_t i = 0; i < k; i++) sorted[i] = ps[i].name;
     for (size_t i = 0; i < k && !st; i++) {

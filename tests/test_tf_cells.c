@@ -344,6 +344,13 @@ Test(tf_cells, a_multi_rnn_cell_of_unlike_cells_becomes_one_module_per_layer_and
     cr_assert(strstr(rnnck_errmsg(), "name one of them"), "%s", rnnck_errmsg());
 }
 
+Test(tf_cells, a_bidirectional_scope_with_bw_variables_only_is_refused, .init = vars_init, .fini = vars_fini) {
+    add_lstm(&vars, "b/bidirectional_rnn/bw/basic_lstm_cell", 3, 4);
+    rnnck_model *m;
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_E_FORMAT);
+    cr_assert(strstr(rnnck_errmsg(), "no forward cell for layer 0"), "%s", rnnck_errmsg());
+}
+
 Test(tf_cells, a_kernel_of_the_wrong_shape_is_refused_naming_the_variable, .init = vars_init, .fini = vars_fini) {
     add_lstm(&vars, "rnn/multi_rnn_cell/cell_0/lstm_cell", 3, 4);
     add_lstm(&vars, "rnn/multi_rnn_cell/cell_1/lstm_cell", 5, 4); /* layer 1 takes H=4: rows 8, not 9 */
@@ -918,23 +925,67 @@ Test(tf_cells, random_names_and_shapes_never_crash_and_errors_say_why) {
         "LSTMCell", "W_0", "B", "W_P_0", "layer_with_weights-0", "cell", "recurrent_kernel", "forward_layer",
         "backward_layer", ".ATTRIBUTES", "VARIABLE_VALUE", "Adam", "beta1_power", "..", ".", "", "x"};
     const size_t np = sizeof parts / sizeof *parts;
-    unsigned s = 12345;
+    /* RNNCK_TF_NAMES_ITERS / _SEED: longer runs by hand (under valgrind) */
+    const char *ei = getenv("RNNCK_TF_NAMES_ITERS"), *es = getenv("RNNCK_TF_NAMES_SEED");
+    int iters = ei ? atoi(ei) : 3000;
+    unsigned s = es ? (unsigned)strtoul(es, NULL, 10) : 12345;
 #define RND(n) ((s = s * 1103515245u + 12345u) >> 8) % (n)
-    int ok = 0, refused = 0;
-    for (int iter = 0; iter < 3000; iter++) {
+    int ok = 0, refused = 0, modules = 0;
+    for (int iter = 0; iter < iters; iter++) {
         rnnck__sd sd;
         rnnck__sd_init_for(&sd, NULL, "fuzz");
-        int nv = 1 + (int)RND(8);
+        int nv = 1 + (int)RND(10);
+        static const char *const bases[] = {"", "rnn", "rnn/multi_rnn_cell/cell_0", "rnn/multi_rnn_cell/cell_1",
+                                            "b/bidirectional_rnn/fw", "b/bidirectional_rnn/bw",
+                                            "stack_bidirectional_rnn/cell_0/bidirectional_rnn/fw",
+                                            "layer_with_weights-0", "bidirectional/forward_lstm"};
+        const char *base = bases[RND(sizeof bases / sizeof *bases)];
         for (int v = 0; v < nv; v++) {
+            /* half the names: structure words, then a cell's own variable */
+            static const char *const outer[] = {"rnn", "multi_rnn_cell", "cell_0", "cell_1", "bidirectional_rnn",
+                                                "fw", "bw", "stack_bidirectional_rnn", "forward_lstm", "x"};
+            /* with the shapes of I 3, H 4 (opaque: 1-layer LSTM 3/4, 2*4*4 + 8*4... = 160) */
+            static const struct {
+                const char *v;
+                int nd;
+                int64_t d0, d1;
+            } cellvars[] = {
+                {"lstm_cell/kernel", 2, 7, 16}, {"lstm_cell/bias", 1, 16, 0}, {"lstm_cell/w_i_diag", 1, 4, 0},
+                {"lstm_cell/w_f_diag", 1, 4, 0}, {"lstm_cell/w_o_diag", 1, 4, 0},
+                {"lstm_cell/projection/kernel", 2, 4, 2}, {"basic_lstm_cell/kernel", 2, 7, 16},
+                {"basic_lstm_cell/bias", 1, 16, 0}, {"gru_cell/gates/kernel", 2, 7, 8}, {"gru_cell/gates/bias", 1, 8, 0},
+                {"gru_cell/candidate/kernel", 2, 7, 4}, {"gru_cell/candidate/bias", 1, 4, 0},
+                {"lstm_cell/recurrent_kernel", 2, 4, 16}, {"cudnn_lstm/opaque_kernel", 1, 160, 0},
+                {"cell/kernel/.ATTRIBUTES/VARIABLE_VALUE", 2, 3, 16},
+                {"cell/recurrent_kernel/.ATTRIBUTES/VARIABLE_VALUE", 2, 4, 16}, {"recurrent_kernel", 2, 4, 12},
+                {"kernel", 2, 3, 12}, {"bias", 2, 2, 12}};
+            int cv = (int)RND(sizeof cellvars / sizeof *cellvars);
             char name[400] = "";
-            int nc = 1 + (int)RND(7);
-            for (int c = 0; c < nc; c++) {
-                if (c) strcat(name, "/");
-                strcat(name, parts[RND(np)]);
+            bool structured = RND(2);
+            int nc = structured ? (int)RND(5) : 1 + (int)RND(7);
+            if (structured && RND(4)) { /* mostly this case's common scope */
+                strcpy(name, base);
+                nc = *base ? 1 : 0;
+            } else {
+                for (int c = 0; c < nc; c++) {
+                    if (c) strcat(name, "/");
+                    strcat(name, structured ? outer[RND(sizeof outer / sizeof *outer)] : parts[RND(np)]);
+                }
             }
+            if (structured) {
+                if (nc) strcat(name, "/");
+                strcat(name, cellvars[cv].v);
+            }
+            /* sizes that fit together often (I 3, H 4: 7 rows, 16 = 4H, 12 = 3H, 8 = 2H) */
+            static const int64_t dims[] = {0, 1, 2, 3, 4, 6, 7, 8, 12, 16};
             int64_t shape[3];
-            int nd = (int)RND(3);
-            for (int d = 0; d < nd; d++) shape[d] = (int64_t)RND(10);
+            int nd = (int)RND(4) % 3;
+            for (int d = 0; d < nd; d++) shape[d] = dims[RND(10)];
+            if (structured && RND(4)) { /* mostly the cell's own shape */
+                nd = cellvars[cv].nd;
+                shape[0] = cellvars[cv].d0;
+                shape[1] = cellvars[cv].d1;
+            }
             rnnck_tensor *t;
             cr_assert_eq(rnnck_tensor_new(RNNCK_F32, nd, shape, &t), RNNCK_OK);
             if (rnnck__sd_add_tensor(&sd, name, t) != RNNCK_OK) cr_assert_fail("add %s", name);
@@ -946,6 +997,7 @@ Test(tf_cells, random_names_and_shapes_never_crash_and_errors_say_why) {
         if (st == RNNCK_OK) {
             for (size_t k = 0; k < rnnck_model_module_count(m); k++)
                 cr_assert_eq(rnnck_module_info_validate(rnnck_model_module(m, k)), RNNCK_OK);
+            modules += (int)rnnck_model_module_count(m);
             ok++;
         } else {
             cr_assert(rnnck_errmsg()[0], "status %d without a message", st);
@@ -955,7 +1007,7 @@ Test(tf_cells, random_names_and_shapes_never_crash_and_errors_say_why) {
         rnnck__sd_free(&sd);
     }
 #undef RND
-    cr_log_info("random TF names: %d built, %d refused", ok, refused);
-    cr_assert_gt(ok, 0);
+    cr_log_info("random TF names: %d built (%d modules), %d refused", ok, modules, refused);
+    cr_assert_gt(modules, 0);
     cr_assert_gt(refused, 0);
 }

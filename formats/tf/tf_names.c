@@ -501,6 +501,10 @@ static rnnck_status fill_slots(tf_ctx *ctx) {
                               ctx->insts[*s].scope, in->scope);
         *s = (long)i;
     }
+    for (size_t mi = 0; mi < ctx->nmods; mi++)
+        if (ctx->mods[mi].slot[0] < 0) /* sizes are read from layer 0's forward cell */
+            return rnnck__err(RNNCK_E_FORMAT, "%s: module %s has no forward cell for layer 0 (only backward ones)",
+                              ctx->label, ctx->mods[mi].name);
     rnnck_status st = split_unlike(ctx);
     if (st) return st;
     /* bidirectional with fw variables only: one cell object was passed as

@@ -223,6 +223,18 @@ Test(tf_cells, gru_cell_is_reset_before_and_refused_by_pytorch_export, .init = v
     rnnck_model_free(m);
 }
 
+Test(tf_cells, lstm_block_fused_cell_scopes_read_as_lstm_cell, .init = vars_init, .fini = vars_fini) {
+    rnnck_tensor *k = add_lstm(&vars, "enc/lstm_fused_cell", 3, 4);
+    add_lstm(&vars, "dec/LSTMBlockFusedCell", 4, 4);
+    rnnck_model *m;
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    size_t mod = module_named(m, "enc.lstm_fused_cell");
+    cr_assert_eq(rnnck_model_module(m, mod)->forget_bias, 1.0);
+    expect_kernel_transform(param_data(m, mod, RNNCK_PARAM_WEIGHT_HH, 0, 0), k, 3, 4, 4, "igfo", "ifgo");
+    cr_assert_eq(rnnck_model_module(m, module_named(m, "dec.LSTMBlockFusedCell"))->input_size, 4);
+    rnnck_model_free(m);
+}
+
 Test(tf_cells, cudnn_compatible_cells_have_no_forget_bias_and_gru_is_pytorch, .init = vars_init, .fini = vars_fini) {
     int64_t I = 3, H = 4;
     add_var(&vars, "a/cudnn_compatible_lstm_cell/kernel", I + H, 4 * H);

@@ -65,6 +65,9 @@ static const pat tf1_pats[] = {
     LSTM1("basic_lstm_cell", TFV_BASIC, "BasicLSTMCell"),
     LSTM1("lstm_cell", TFV_LSTM, "LSTMCell/LSTMBlockCell"),
     LSTM1("cudnn_compatible_lstm_cell", TFV_CUDNN, "CudnnCompatibleLSTMCell"),
+    /* LSTMBlockFusedCell: "variable naming consistent with LSTMCell" under its own scope */
+    LSTM1("lstm_fused_cell", TFV_LSTM, "LSTMBlockFusedCell"),
+    LSTM1("LSTMBlockFusedCell", TFV_LSTM, "LSTMBlockFusedCell"),
     {"LSTMBlockCell", "weights", L_, TFV_LSTM, TFR_KERNEL, "LSTMBlockCell"},
     {"LSTMBlockCell", "biases", L_, TFV_LSTM, TFR_BIAS, "LSTMBlockCell"},
     {"LSTMBlockCell", "wci", L_, TFV_LSTM, TFR_WI, "LSTMBlockCell"},

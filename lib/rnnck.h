@@ -495,6 +495,14 @@ RNNCK_API const rnnck_module_info *rnnck_model_module(const rnnck_model *m, size
 RNNCK_API rnnck_status rnnck_model_find_module(const rnnck_model *m, const char *name,
                                                size_t *index);
 
+/* Notes a reader left about the model: facts the conversion relied on that
+ * the module descriptions cannot show (e.g. a TensorFlow bidirectional
+ * scope whose backward direction shares the forward weights). Count (0 for
+ * NULL) and note i (borrowed, valid until m is freed; NULL if m is NULL or i
+ * is out of range). Never fail. */
+RNNCK_API size_t rnnck_model_note_count(const rnnck_model *m);
+RNNCK_API const char *rnnck_model_note(const rnnck_model *m, size_t i);
+
 /* Number of tensors (0 for NULL). Never fails. */
 RNNCK_API size_t rnnck_model_tensor_count(const rnnck_model *m);
 /* Borrowed, valid until m is freed; NULL if m is NULL or i is out of range.
@@ -690,7 +698,13 @@ typedef struct rnnck_open_opts {
  * crash the caller. Other formats are always read in-process (their parsers
  * are rnnck's own, checked code). */
 #define RNNCK_OPEN_TRUSTED 1u
-/* Syntax of opts->sets (pytorch and npz readers), one override per string:
+/* opts->flags: drop optimizer state (TensorFlow slots such as .../Adam,
+ * .../Adam_1, .../Momentum, .../RMSProp, beta1_power, TF2 .OPTIMIZER_SLOT
+ * and optimizer/ objects) instead of keeping it as plain tensors. Read by the
+ * TensorFlow reader; other readers ignore it. */
+#define RNNCK_OPEN_DROP_OPTIMIZER 2u
+/* Syntax of opts->sets (pytorch and npz readers; the tf reader takes other
+ * attributes, docs/CLI.md "TensorFlow checkpoints"), one override per string:
  *   "[MODULE.]ATTR=VALUE"  MODULE is the dotted module name ("encoder.rnn");
  *                          no MODULE means the root (bare) module.
  *   ATTR nonlinearity      VALUE tanh | relu (RNN modules only; a state_dict

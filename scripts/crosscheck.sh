@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cross-check tier: real PyTorch loads the .pt files rnnck writes, and runs
-# Keras fixtures converted to .pt against the Keras goldens, and reads the
-# .safetensors files rnnck writes by the published format.
+# Keras fixtures and real TF checkpoints converted to .pt against their goldens, and
+# reads the .safetensors files rnnck writes by the published format.
 # Runs test_pytorch/test_npz so they dump what they wrote, then loads each file
 # with torch.load(weights_only=True) and load_state_dict(strict=True).
 # Usage: scripts/crosscheck.sh BUILD_DIR
@@ -33,3 +33,5 @@ else
 fi
 # --to safetensors: read by the published format, bit-exact with torch's tensors.
 /usr/bin/python3 tests/crosscheck/check_safetensors_torch.py "$build/rnnck" fixtures
+# TensorFlow: the real TF1 checkpoints converted to .pt reproduce their TF goldens in torch.
+/usr/bin/python3 tests/crosscheck/check_tf_torch.py "$build/rnnck" fixtures

@@ -346,14 +346,16 @@ Test(tf_format, detected_from_prefix_index_or_shard) {
     cr_assert_not(strstr(rnnck_formats_writable(), "tf"));
 }
 
-Test(tf_format, plain_tensor_names_keep_scopes_that_are_also_variables_apart) {
+Test(tf_format, cells_become_modules_and_optimizer_slots_stay_apart) {
+    /* the cell mapping (tf_cells.c) names things; tests/test_tf_cells.c has the rest */
     char *p = fixture_path("tf/lstm_peephole_proj/model.ckpt");
     rnnck_model *m;
     cr_assert_eq(rnnck_open(p, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    size_t k;
+    cr_assert_eq(rnnck_model_find_module(m, "rnn.lstm_cell", &k), RNNCK_OK, "%s", rnnck_errmsg());
     rnnck_tensor *t;
-    cr_assert_eq(rnnck_model_find(m, "rnn.lstm_cell.kernel.value", &t), RNNCK_OK, "%s", rnnck_errmsg());
-    cr_assert_eq(rnnck_model_find(m, "rnn.lstm_cell.kernel.Adam", &t), RNNCK_OK, "%s", rnnck_errmsg());
-    cr_assert_eq(rnnck_model_find(m, "beta1_power", &t), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_find(m, "optimizer.rnn.lstm_cell.kernel.Adam", &t), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_find(m, "optimizer.beta1_power", &t), RNNCK_OK, "%s", rnnck_errmsg());
     rnnck_model_free(m);
     free(p);
 }
@@ -368,12 +370,13 @@ Test(tf_cli, converts_a_real_prefix_to_h5_with_the_same_bytes) {
     tool_result_free(&r);
     r = run_tool("diff", p, out, NULL);
     cr_assert_eq(r.exit_code, 0, "%s%s", r.out, r.err);
-    cr_assert(strstr(r.out, "0 of 24 tensors differ"), "%s", r.out);
+    cr_assert(strstr(r.out, "0 of 28 tensors differ"), "%s", r.out);
     tool_result_free(&r);
     r = run_tool("inspect", p, NULL);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     cr_assert(strstr(r.out, "format tf"), "%s", r.out);
-    cr_assert(strstr(r.out, "rnnlm.MultiRNNCell.Cell0.BasicLSTMCell.Linear.Matrix.value"), "%s", r.out);
+    cr_assert(strstr(r.out, "module rnnlm.MultiRNNCell: LSTM"), "%s", r.out);
+    cr_assert(strstr(r.out, "optimizer.rnnlm.MultiRNNCell.Cell0.BasicLSTMCell.Linear.Matrix.Adam"), "%s", r.out);
     tool_result_free(&r);
     free(out);
     free(p);

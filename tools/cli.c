@@ -190,8 +190,11 @@ int cli_open_model(const char *cmd, const char *path, const cli_open_args *a, rn
     o.format = a ? a->from : NULL;
     o.key = a ? a->key : NULL;
     o.sets = (a && a->sets.count) ? a->sets.items : NULL;
+    o.flags = a && a->drop_optimizer ? RNNCK_OPEN_DROP_OPTIMIZER : 0;
     rnnck_status st = rnnck_open(path, &o, out);
     if (st) return cli_fail(cmd, st);
+    for (size_t i = 0; i < rnnck_model_note_count(*out); i++)
+        fprintf(stderr, "rnnck %s: note: %s\n", cmd, rnnck_model_note(*out, i));
     return 0;
 }
 

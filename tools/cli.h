@@ -64,7 +64,9 @@ typedef struct cli_open_args {
     const char *from;
     const char *key;
     cli_list sets;
+    bool drop_optimizer; /* --drop-optimizer: RNNCK_OPEN_DROP_OPTIMIZER */
 } cli_open_args;
+/* The reader's notes about the model (rnnck_model_note) go to stderr. */
 int cli_open_model(const char *cmd, const char *path, const cli_open_args *a, rnnck_model **out);
 
 /* ---- OpenBLAS (tools/cli_blas.c) ---- */

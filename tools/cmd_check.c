@@ -4,7 +4,7 @@
 #include <string.h>
 
 static const char *const help =
-    "usage: rnnck check FILE [--allow-nonfinite] [--from FMT] [--key K] [--set MODULE.ATTR=VALUE ...]\n\n"
+    "usage: rnnck check FILE [--allow-nonfinite] [--from FMT] [--key K] [--set MODULE.ATTR=VALUE ...] [--drop-optimizer]\n\n"
     "Checks an rnnck HDF5 file against schema v1 (docs/SCHEMA.md): every parameter the module\n"
     "attributes imply is present with the right shape and dtype, nothing unknown inside a\n"
     "recurrent module's group, attribute types and values valid, no NaN/Inf unless\n"
@@ -61,7 +61,7 @@ int cmd_check(int argc, char **argv) {
     const cli_opt opts[] = {
         {"--allow-nonfinite", OPT_FLAG, &allow_nonfinite},
         {"--from", OPT_STRING, &oa.from}, {"--key", OPT_STRING, &oa.key},
-        {"--set", OPT_LIST, &oa.sets},
+        {"--set", OPT_LIST, &oa.sets}, {"--drop-optimizer", OPT_FLAG, &oa.drop_optimizer},
     };
     const char *pos[1];
     int npos;

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 static const char *const help =
-    "usage: rnnck convert IN OUT [--from FMT] [--to FMT] [--key K] [--set MODULE.ATTR=VALUE ...]\n"
+    "usage: rnnck convert IN OUT [--from FMT] [--to FMT] [--key K] [--set MODULE.ATTR=VALUE ...] [--drop-optimizer]\n"
     "                             [--compress[=LEVEL]] [--onnx-sequence-lens] [--quiet] [--allow-approx]\n\n"
     "Reads IN (format detected by content unless --from), writes OUT (format from --to, else from\n"
     "OUT's extension: .h5 -> rnnck, .pt/.pth -> pytorch, .npz -> npz, .onnx -> onnx,\n"
@@ -28,7 +28,9 @@ static const char *const help =
     "--allow-approx: when the target refuses the cell maths (activations, GRU reset-before, clip,\n"
     "peepholes), write torch.nn's nearest maths instead, measure the output error on validate's\n"
     "battery and print it on stderr. Structure (a lone backward direction, merge modes other than\n"
-    "concat, input_forget) is still refused.\n";
+    "concat, input_forget) is still refused.\n"
+    "--drop-optimizer (TensorFlow input): leaves optimizer state (Adam/Momentum/RMSProp slots,\n"
+    "beta powers, TF2 optimizer objects) out of OUT instead of keeping it as plain tensors.\n";
 
 /* Progress on a terminal: bytes done, rate, ETA; shown once the write has
  * run for PROGRESS_AFTER seconds, redrawn at most every PROGRESS_EVERY. */
@@ -147,7 +149,7 @@ int cmd_convert(int argc, char **argv) {
     cli_open_args oa = {0};
     const cli_opt opts[] = {
         {"--from", OPT_STRING, &oa.from}, {"--to", OPT_STRING, &to},
-        {"--key", OPT_STRING, &oa.key},   {"--set", OPT_LIST, &oa.sets},
+        {"--key", OPT_STRING, &oa.key},   {"--set", OPT_LIST, &oa.sets}, {"--drop-optimizer", OPT_FLAG, &oa.drop_optimizer},
         {"--compress", OPT_OPTIONAL, &compress}, {"--quiet", OPT_FLAG, &quiet},
         {"--allow-approx", OPT_FLAG, &allow_approx}, {"--onnx-sequence-lens", OPT_FLAG, &seq_lens},
     };

@@ -6,7 +6,7 @@
 #include <string.h>
 
 static const char *const help =
-    "usage: rnnck diff A B [--atol X] [--all] [--json] [--from FMT] [--key K] [--set MODULE.ATTR=VALUE ...]\n\n"
+    "usage: rnnck diff A B [--atol X] [--all] [--json] [--from FMT] [--key K] [--set MODULE.ATTR=VALUE ...] [--drop-optimizer]\n\n"
     "Maps both checkpoints into the schema and compares them tensor by tensor: recurrent modules\n"
     "pair by name, else by order and shape; other tensors by name. For every parameter that\n"
     "differs by more than --atol (default 0): the max abs difference, per gate block and\n"
@@ -70,7 +70,7 @@ int cmd_diff(int argc, char **argv) {
     const cli_opt opts[] = {
         {"--json", OPT_FLAG, &json},     {"--all", OPT_FLAG, &all},
         {"--atol", OPT_STRING, &atol_s},  {"--from", OPT_STRING, &oa.from}, {"--key", OPT_STRING, &oa.key},
-        {"--set", OPT_LIST, &oa.sets},
+        {"--set", OPT_LIST, &oa.sets}, {"--drop-optimizer", OPT_FLAG, &oa.drop_optimizer},
     };
     const char *pos[2];
     int npos;

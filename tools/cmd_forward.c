@@ -6,7 +6,7 @@
 static const char *const help =
     "usage: rnnck forward CKPT --input X.npy --output Y.npy [--module NAME] [--h0 H.npy] [--c0 C.npy]\n"
     "                     [--hn HN.npy] [--cn CN.npy] [--lengths L.npy] [--threads N]\n"
-    "                     [--dtype float32|float64] [--from FMT] [--key K] [--set MODULE.ATTR=VALUE ...]\n\n"
+    "                     [--dtype float32|float64] [--from FMT] [--key K] [--set MODULE.ATTR=VALUE ...] [--drop-optimizer]\n\n"
     "Runs one recurrent module exactly as torch.nn.LSTM/GRU/RNN would, under the module's own\n"
     "semantics. X is (T, B, I), (B, T, I) when the module is batch_first, or unbatched (T, I);\n"
     "float32 or float64. Y, HN and CN are written in PyTorch's layouts. --lengths takes a (B,)\n"
@@ -58,7 +58,7 @@ int cmd_forward(int argc, char **argv) {
         {"--module", OPT_STRING, &mod},     {"--h0", OPT_STRING, &h0_p},         {"--c0", OPT_STRING, &c0_p},
         {"--hn", OPT_STRING, &hn_p},        {"--cn", OPT_STRING, &cn_p},         {"--lengths", OPT_STRING, &len_p},
         {"--threads", OPT_STRING, &threads_s}, {"--dtype", OPT_STRING, &dtype_s}, {"--from", OPT_STRING, &oa.from},
-        {"--key", OPT_STRING, &oa.key},     {"--set", OPT_LIST, &oa.sets},
+        {"--key", OPT_STRING, &oa.key},     {"--set", OPT_LIST, &oa.sets}, {"--drop-optimizer", OPT_FLAG, &oa.drop_optimizer},
     };
     const char *pos[1];
     int npos;

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 static const char *const help =
-    "usage: rnnck inspect FILE [--json] [--from FMT] [--key K] [--set MODULE.ATTR=VALUE ...]\n\n"
+    "usage: rnnck inspect FILE [--json] [--from FMT] [--key K] [--set MODULE.ATTR=VALUE ...] [--drop-optimizer]\n\n"
     "Prints each recurrent module with its attributes, then every tensor with dtype, shape,\n"
     "min, max, mean, std (population) and the count of NaN/Inf values. Tensors are read one at\n"
     "a time, so memory stays bounded by the largest tensor. --json prints one JSON document\n"
@@ -44,7 +44,7 @@ int cmd_inspect(int argc, char **argv) {
     cli_open_args oa = {0};
     const cli_opt opts[] = {
         {"--json", OPT_FLAG, &json},     {"--from", OPT_STRING, &oa.from},
-        {"--key", OPT_STRING, &oa.key},   {"--set", OPT_LIST, &oa.sets},
+        {"--key", OPT_STRING, &oa.key},   {"--set", OPT_LIST, &oa.sets}, {"--drop-optimizer", OPT_FLAG, &oa.drop_optimizer},
     };
     const char *pos[1];
     int npos;
@@ -89,6 +89,11 @@ int cmd_inspect(int argc, char **argv) {
             printf(k ? ", " : "");
             print_module_json(stdout, rnnck_model_module(m, k));
         }
+        printf("], \"notes\": [");
+        for (size_t k = 0; k < rnnck_model_note_count(m); k++) {
+            printf(k ? ", " : "");
+            json_string(stdout, rnnck_model_note(m, k));
+        }
         printf("], \"tensors\": [");
         for (size_t i = 0; i < nt; i++) {
             rnnck_tensor *t = rnnck_model_tensor(m, i);
@@ -114,6 +119,7 @@ int cmd_inspect(int argc, char **argv) {
         printf("%s: format %s, %zu recurrent module%s, %zu tensor%s\n", pos[0], format, nm, nm == 1 ? "" : "s", nt,
                nt == 1 ? "" : "s");
         for (size_t k = 0; k < nm; k++) print_module_text(stdout, rnnck_model_module(m, k));
+        for (size_t k = 0; k < rnnck_model_note_count(m); k++) printf("note: %s\n", rnnck_model_note(m, k));
         printf("%-36s %-8s %-14s %12s %12s %12s %12s %s\n", "tensor", "dtype", "shape", "min", "max", "mean", "std",
                "nonfinite");
         for (size_t i = 0; i < nt; i++) {

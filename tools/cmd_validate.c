@@ -8,7 +8,7 @@
 static const char *const help =
     "usage: rnnck validate A B [--seq-len T] [--batch N] [--seed S] [--long-len T] [--atol X] [--rtol X]\n"
     "                      [--input X.npy] [--json] [--plot REPORT.svg] [--no-diagnose] [--no-per-layer]\n"
-    "                      [--from FMT] [--key K] [--set MODULE.ATTR=VALUE ...]\n"
+    "                      [--from FMT] [--key K] [--set MODULE.ATTR=VALUE ...] [--drop-optimizer]\n"
     "       rnnck validate CKPT --input X.npy --expect Y.npy [--module NAME] [--atol X] [--rtol X] [--json]\n"
     "                      [--plot REPORT.svg]\n\n"
     "Runs the recurrent modules of A and B, each under its own semantics, on the same inputs and\n"
@@ -195,7 +195,7 @@ int cmd_validate(int argc, char **argv) {
         {"--module", OPT_STRING, &a.module},   {"--json", OPT_FLAG, &a.json},
         {"--no-diagnose", OPT_FLAG, &a.no_diag}, {"--no-per-layer", OPT_FLAG, &a.no_layer},
         {"--from", OPT_STRING, &a.oa.from},    {"--key", OPT_STRING, &a.oa.key},
-        {"--set", OPT_LIST, &a.oa.sets},
+        {"--set", OPT_LIST, &a.oa.sets}, {"--drop-optimizer", OPT_FLAG, &a.oa.drop_optimizer},
     };
     const char *pos[2];
     int npos;

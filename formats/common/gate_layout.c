@@ -19,6 +19,10 @@ static const rnnck__gate_layout table[] = {
     {"onnx", RNNCK_CELL_RNN_TANH, "h", "h", 0},
     /* TF1 LSTMCell / BasicLSTMCell / LSTMBlockCell: kernel over [x; h], i,j,f,o. */
     {"tf1", RNNCK_CELL_LSTM, "igfo", "i,j,f,o", 1},
+    /* TF1 GRUCell / CudnnCompatibleGRUCell: gates kernel (r, u) then the
+     * candidate's, each over [x; h]; u is PyTorch's z. (LSTMBlockCell's
+     * i,ci,f,o is the LSTM row above.) */
+    {"tf1", RNNCK_CELL_GRU, "rzn", "r,u,c", 1},
     {"tf1", RNNCK_CELL_RNN_TANH, "h", "h", 1},
     /* cuDNN canonical: linear layers in PyTorch's order. */
     {"cudnn", RNNCK_CELL_LSTM, "ifgo", "i,f,c,o", 0},

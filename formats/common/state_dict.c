@@ -31,7 +31,7 @@ void rnnck__sd_free(rnnck__sd *sd) {
 }
 
 /* A second tensor header over the same storage (same view). */
-static rnnck_status alias_tensor(const rnnck_tensor *t, rnnck_tensor **out) {
+rnnck_status rnnck__tensor_alias(const rnnck_tensor *t, rnnck_tensor **out) {
     rnnck_tensor *a;
     rnnck_status st = rnnck__tensor_new_unloaded(t->dtype, t->ndim, t->shape, &a);
     if (st) return st;
@@ -60,7 +60,7 @@ rnnck_status rnnck__sd_add_tensor(rnnck__sd *sd, const char *name, rnnck_tensor 
     rnnck__sd_entry *e = &sd->items[sd->n];
     e->name = rnnck__strdup(name);
     if (!e->name) return rnnck__oom();
-    rnnck_status st = alias_tensor(t, &e->t);
+    rnnck_status st = rnnck__tensor_alias(t, &e->t);
     if (st) {
         free(e->name);
         return st;
@@ -262,25 +262,33 @@ static rnnck_status check_group(const name_index *ix, const group *g, const char
 
 /* ------------------------------------------------------------ overrides */
 
-static int parse_bool(const char *v) {
+int rnnck__parse_bool(const char *v) {
     if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "1")) return 1;
     if (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "0")) return 0;
     return -1;
 }
 
-static rnnck_status apply_set(group *groups, size_t ng, const char *set, const char *label) {
+rnnck_status rnnck__split_set(const char *set, const char *label, char key[RNNCK__SET_MAX], const char **module,
+                              const char **attr, const char **value) {
     const char *eq = strchr(set, '=');
-    if (!eq || eq == set || strlen(set) > 1000)
+    if (!eq || eq == set || strlen(set) >= RNNCK__SET_MAX)
         return rnnck__err(RNNCK_E_USAGE, "%s: override '%.200s' is not of the form [module.]attribute=value", label,
                           set);
-    char key[1024];
     memcpy(key, set, (size_t)(eq - set));
     key[eq - set] = 0;
-    const char *value = eq + 1;
+    *value = eq + 1;
     char *dot = strrchr(key, '.');
-    const char *attr = dot ? dot + 1 : key;
+    *attr = dot ? dot + 1 : key;
     if (dot) *dot = 0;
-    const char *module = dot ? key : "";
+    *module = dot ? key : "";
+    return RNNCK_OK;
+}
+
+static rnnck_status apply_set(group *groups, size_t ng, const char *set, const char *label) {
+    char key[RNNCK__SET_MAX];
+    const char *module, *attr, *value;
+    rnnck_status st = rnnck__split_set(set, label, key, &module, &attr, &value);
+    if (st) return st;
     group *g = NULL;
     for (size_t i = 0; i < ng; i++)
         if (!strcmp(groups[i].prefix, module)) g = &groups[i];
@@ -300,7 +308,7 @@ static rnnck_status apply_set(group *groups, size_t ng, const char *set, const c
         for (int d = 0; d < 2; d++)
             info->act[d][0].kind = cell == RNNCK_CELL_RNN_RELU ? RNNCK_ACT_RELU : RNNCK_ACT_TANH;
     } else if (!strcmp(attr, "batch_first")) {
-        int b = parse_bool(value);
+        int b = rnnck__parse_bool(value);
         if (b < 0)
             return rnnck__err(RNNCK_E_USAGE, "%s: override '%.200s': batch_first must be true or false", label, set);
         info->batch_first = b;

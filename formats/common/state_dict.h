@@ -28,6 +28,9 @@ void rnnck__sd_free(rnnck__sd *sd);
 /* Adds `t` under `name`: the list keeps its own view of t's data, so one
  * tensor may be listed under several names (tied weights). */
 rnnck_status rnnck__sd_add_tensor(rnnck__sd *sd, const char *name, rnnck_tensor *t);
+/* A second tensor header over t's storage (same view, same source key):
+ * a model can take it while t stays with its list. Caller frees. */
+rnnck_status rnnck__tensor_alias(const rnnck_tensor *t, rnnck_tensor **out);
 /* Records a recurrent module described by the file itself (copied). */
 rnnck_status rnnck__sd_add_module(rnnck__sd *sd, const rnnck_module_info *info);
 /* Builds the model. `label` (the file) prefixes messages. Every tensor whose
@@ -35,6 +38,15 @@ rnnck_status rnnck__sd_add_module(rnnck__sd *sd, const rnnck_module_info *info);
  * RNNCK_E_FORMAT names the first inconsistency. opts->sets is applied;
  * RNNCK_E_USAGE for an override that names no module or attribute. */
 rnnck_status rnnck__sd_build(rnnck__sd *sd, const char *label, const rnnck_open_opts *opts, rnnck_model **out);
+
+/* Overrides (opts->sets): "[MODULE.]ATTR=VALUE" split into module ("" for
+ * none) and attr, both in key, and value (in set). RNNCK_E_USAGE naming
+ * label when malformed or RNNCK__SET_MAX bytes or longer. */
+#define RNNCK__SET_MAX 1024
+rnnck_status rnnck__split_set(const char *set, const char *label, char key[RNNCK__SET_MAX], const char **module,
+                              const char **attr, const char **value);
+/* 1 for true/True/1, 0 for false/False/0, -1 otherwise. */
+int rnnck__parse_bool(const char *v);
 
 /* ---- export (writers keyed by PyTorch names) ---- */
 /* RNNCK_OK if every module of m means exactly torch.nn semantics, or differs

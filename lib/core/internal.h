@@ -149,6 +149,8 @@ void *rnnck__model_source(const rnnck_model *m, const rnnck_source_ops *ops);
 rnnck_status rnnck__model_add_tensor_ref(rnnck_model *m, const char *name, rnnck_tensor *t);
 /* Adds a module description without creating its parameters (readers that
  * supply the parameters themselves). */
+/* Appends a note (formatted, cut at 1 KiB) that rnnck_model_note returns. */
+rnnck_status rnnck__model_add_note(rnnck_model *m, const char *fmt, ...) RNNCK_PRINTF(2, 3);
 rnnck_status rnnck__model_add_module_desc(rnnck_model *m, const rnnck_module_info *info);
 /* Full dotted name of a module parameter ("enc.rnn.weight_ih_l0"). */
 rnnck_status rnnck__param_full_name(const rnnck_module_info *info, rnnck_param kind,

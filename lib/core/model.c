@@ -3,6 +3,8 @@
 #include "core/internal.h"
 #include "core/strmap.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +24,8 @@ struct rnnck_model {
     rnnck__strmap module_names; /* name -> index: duplicate checks and lookups in O(1) */
     const rnnck_source_ops *src_ops;
     void *src_ctx;
+    char **notes; /* what a reader wants said about the model (rnnck_model_note) */
+    size_t nnotes;
 };
 
 static uint64_t hash_name(const char *s) {
@@ -72,8 +76,28 @@ void rnnck_model_free(rnnck_model *m) {
     free(m->slots);
     free(m->modules);
     rnnck__strmap_free(&m->module_names);
+    for (size_t i = 0; i < m->nnotes; i++) free(m->notes[i]);
+    free(m->notes);
     free(m);
 }
+
+rnnck_status rnnck__model_add_note(rnnck_model *m, const char *fmt, ...) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    char **p = realloc(m->notes, (m->nnotes + 1) * sizeof *p);
+    if (!p) return rnnck__oom();
+    m->notes = p;
+    if (!(p[m->nnotes] = rnnck__strdup(buf))) return rnnck__oom();
+    m->nnotes++;
+    return RNNCK_OK;
+}
+
+size_t rnnck_model_note_count(const rnnck_model *m) { return m ? m->nnotes : 0; }
+
+const char *rnnck_model_note(const rnnck_model *m, size_t i) { return m && i < m->nnotes ? m->notes[i] : NULL; }
 
 /* After a rollback: the map again holds exactly modules[0..nmodules). */
 static rnnck_status rebuild_module_names(rnnck_model *m) {

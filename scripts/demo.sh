@@ -8,7 +8,11 @@
 #     and validated against the source;
 #  3. PyTorch <-> rnnck HDF5: a real torch.save checkpoint (embedding + 2-layer
 #     bidirectional LSTM + linear) to HDF5 and back, checked, inspected, and
-#     its forward pass compared with the output real PyTorch saved.
+#     its forward pass compared with the output real PyTorch saved;
+#  4. TensorFlow 1 -> PyTorch: a real 2017 char-rnn checkpoint (TF 0.12
+#     tensor bundle, two BasicLSTMCells in a MultiRNNCell) converted to a
+#     state_dict (TF's forget_bias 1.0 folded into bias_ih), validated against
+#     the bundle and against TF.js's BasicLSTMCell on a shipped input.
 # Usage: scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,4 +46,12 @@ run build/rnnck validate $fx/demo_model.pt "$out/demo_roundtrip.pt"
 run build/rnnck forward "$out/demo.h5" --module rnn --input $fx/demo_input.npy --output "$out/y.npy"
 # Largest difference between rnnck's output and the one PyTorch saved:
 run build/rnnck validate "$out/demo.h5" --module rnn --input $fx/demo_input.npy --expect $fx/demo_output.npy
+
+echo; echo "== 4. TensorFlow 1 -> PyTorch"
+tf=fixtures/tf/real/charrnn_calebfoss/model.ckpt-46499
+run build/rnnck inspect $tf --drop-optimizer
+run build/rnnck convert $tf "$out/charrnn.pt" --drop-optimizer
+run build/rnnck validate $tf "$out/charrnn.pt"
+run build/rnnck validate "$out/charrnn.pt" --module rnnlm.MultiRNNCell \
+    --input fixtures/tf/goldens/tfjs_charrnn.input.npy --expect fixtures/tf/goldens/tfjs_charrnn.output.npy
 echo; echo "demo: ok"

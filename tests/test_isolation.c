@@ -435,19 +435,8 @@ static void expect_same_models(rnnck_model *a, rnnck_model *b) {
     for (size_t i = 0; i < rnnck_model_module_count(a); i++) {
         const rnnck_module_info *x = rnnck_model_module(a, i), *y = rnnck_model_module(b, i);
         cr_expect_str_eq(x->name, y->name);
-        cr_expect(x->cell == y->cell && x->input_size == y->input_size && x->hidden_size == y->hidden_size &&
-                  x->num_layers == y->num_layers && x->proj_size == y->proj_size && x->bias == y->bias &&
-                  x->bidirectional == y->bidirectional && x->batch_first == y->batch_first && x->dtype == y->dtype &&
-                  x->linear_before_reset == y->linear_before_reset && x->forget_bias == y->forget_bias &&
-                  x->peepholes == y->peepholes && x->clip == y->clip && x->input_forget == y->input_forget &&
-                  x->reverse == y->reverse && x->output_reversed == y->output_reversed &&
-                  x->merge_mode == y->merge_mode,
-                  "module '%s' differs", x->name);
-        for (int d = 0; d < 2; d++)
-            for (int k = 0; k < RNNCK_ACT_SLOTS; k++) /* field by field: the struct has padding */
-                cr_expect(x->act[d][k].kind == y->act[d][k].kind && x->act[d][k].alpha == y->act[d][k].alpha &&
-                              x->act[d][k].beta == y->act[d][k].beta,
-                          "module '%s': activation %d/%d differs", x->name, d, k);
+        const char *diff = module_info_difference(x, y);
+        cr_expect_null(diff, "module '%s' differs in %s", x->name, diff);
     }
     for (size_t i = 0; i < rnnck_model_tensor_count(a); i++) {
         const rnnck_tensor *x = rnnck_model_tensor(a, i), *y = rnnck_model_tensor(b, i);

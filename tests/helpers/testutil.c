@@ -191,3 +191,34 @@ void require_same_tensors(const char *a_path, const char *b_path) {
     rnnck_model_free(a);
     rnnck_model_free(b);
 }
+
+static bool same_double(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+const char *module_info_difference(const rnnck_module_info *a, const rnnck_module_info *b) {
+#define FIELD(f)                                                                                                       \
+    if (a->f != b->f) return #f
+    FIELD(cell);
+    FIELD(input_size);
+    FIELD(hidden_size);
+    FIELD(num_layers);
+    FIELD(proj_size);
+    FIELD(bias);
+    FIELD(bidirectional);
+    FIELD(batch_first);
+    FIELD(dtype);
+    FIELD(linear_before_reset);
+    FIELD(peepholes);
+    FIELD(input_forget);
+    FIELD(reverse);
+    FIELD(output_reversed);
+    FIELD(merge_mode);
+#undef FIELD
+    if (!same_double(a->forget_bias, b->forget_bias)) return "forget_bias";
+    if (!same_double(a->clip, b->clip)) return "clip";
+    for (int d = 0; d < 2; d++)
+        for (int k = 0; k < RNNCK_ACT_SLOTS; k++)
+            if (a->act[d][k].kind != b->act[d][k].kind || !same_double(a->act[d][k].alpha, b->act[d][k].alpha) ||
+                !same_double(a->act[d][k].beta, b->act[d][k].beta))
+                return "act";
+    return NULL;
+}

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "rnnck.h"
+
 typedef struct tool_result {
     int exit_code; /* -1 if the process did not exit normally (crash) */
     char *out;     /* captured stdout, NUL-terminated (free with tool_result_free) */
@@ -40,6 +42,10 @@ int write_file(const char *path, const void *data, size_t len);
 void test_deadline(unsigned seconds);
 /* Number of lines in s (counting a final line without '\n'). */
 size_t count_lines(const char *s);
+/* The first field (by name) in which two module descriptions differ, names
+ * aside; doubles compared bit for bit; NULL when they are the same. Field by
+ * field: the struct has padding, which memcmp would compare too. */
+const char *module_info_difference(const rnnck_module_info *a, const rnnck_module_info *b);
 /* Asserts that two checkpoints (any formats rnnck_open reads) hold the same
  * tensor names, each with the same dtype and the same bytes. */
 void require_same_tensors(const char *a_path, const char *b_path);

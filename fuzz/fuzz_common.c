@@ -195,7 +195,8 @@ static void require_same_module(const rnnck_module_info *a, const rnnck_module_i
     FZ_REQUIRE(a->cell == b->cell && a->batch_first == b->batch_first &&
                    a->linear_before_reset == b->linear_before_reset && a->peepholes == b->peepholes &&
                    a->input_forget == b->input_forget && a->reverse == b->reverse &&
-                   a->output_reversed == b->output_reversed && a->merge_mode == b->merge_mode && same_double(a->forget_bias, b->forget_bias) && same_double(a->clip, b->clip),
+                   a->output_reversed == b->output_reversed && a->merge_mode == b->merge_mode && same_double(a->forget_bias, b->forget_bias) && same_double(a->clip, b->clip) &&
+                   same_double(a->cell_clip, b->cell_clip) && same_double(a->proj_clip, b->proj_clip),
                "module '%s': semantics changed in the round trip", nm);
     /* Field by field: the struct has padding after `kind`. */
     for (int dir = 0; dir < 2; dir++)

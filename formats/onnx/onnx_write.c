@@ -257,6 +257,10 @@ static rnnck_status check_module(const rnnck_module_info *info, const char *path
     if (info->forget_bias != 0)
         return rnnck__err(RNNCK_E_INEXACT, "%s: module %s: forget_bias (added at run time) has no ONNX attribute",
                           path, label);
+    if (info->cell_clip > 0)
+        return rnnck__err(RNNCK_E_INEXACT, "%s: module %s: cell_clip (TF: the cell state clipped to +-%g) has no ONNX "
+                          "attribute (ONNX's clip bounds the gate pre-activations, which is other maths)", path, label,
+                          info->cell_clip);
     if (info->dtype != RNNCK_F32 && info->dtype != RNNCK_F64 && info->dtype != RNNCK_F16)
         return rnnck__err(RNNCK_E_INEXACT, "%s: module %s: ONNX recurrent ops take float16/32/64, not %s", path, label,
                           rnnck_dtype_name(info->dtype));

@@ -77,6 +77,7 @@ typedef struct FWD(ctx) {
     int64_t T, B, TB, H, P, G, GH, D, L;
     int lstm, gru, lbr;
     REAL fb, clip;
+    REAL cell_clip, proj_clip; /* TF1 LSTMCell: on the new c, on the projected h; 0 = none */
     /* workspace */
     /* Input projections of every step: element (gate row r = d*GH + k,
      * column j = t*B + b) at gx[r*gx_rs + j*gx_cs]. Feature-major (D*GH, T*B)
@@ -377,6 +378,9 @@ static const REAL *FWD(lstm_step)(FWD(ctx) *c, int d, bool all_active) {
     ACT(act[1], zg, HB);
     REAL *cn = c->tmp;
     for (int64_t i = 0; i < HB; i++) cn[i] = zf[i] * cs[i] + zi[i] * zg[i];
+    /* TF1's cell_clip bounds the new c itself: the clipped c is the state
+     * carried on, and the output peephole and tanh(c) below see it. */
+    FWD(clip)(cn, HB, c->cell_clip);
     FWD(commit)(c, cs, cn, H, all_active);
     if (pp)
         for (int64_t k = 0; k < H; k++)
@@ -388,6 +392,7 @@ static const REAL *FWD(lstm_step)(FWD(ctx) *c, int d, bool all_active) {
     for (int64_t i = 0; i < HB; i++) c->m[i] = zo[i] * cn[i];
     if (c->P == H) return c->m;
     FWD(mul)(c, &c->w_proj[d], c->m, c->hnew, false);
+    FWD(clip)(c->hnew, c->P * B, c->proj_clip); /* TF1's proj_clip: on the projected h */
     return c->hnew;
 }
 
@@ -494,6 +499,8 @@ rnnck_status FWD(rnnck__forward)(const rnnck__fwd_run *run) {
     c.lbr = info->linear_before_reset;
     c.fb = (REAL)info->forget_bias;
     c.clip = (REAL)info->clip;
+    c.cell_clip = (REAL)info->cell_clip;
+    c.proj_clip = (REAL)info->proj_clip;
     c.threads = run->threads;
 
     /* Workspace sizes, overflow-checked; BLAS takes int dimensions. */

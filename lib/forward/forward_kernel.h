@@ -77,7 +77,8 @@ typedef struct FWD(ctx) {
     int64_t T, B, TB, H, P, G, GH, D, L;
     int lstm, gru, lbr;
     REAL fb, clip;
-    REAL cell_clip, proj_clip; /* TF1 LSTMCell: on the new c, on the projected h; 0 = none */
+    REAL cell_clip, proj_clip; /* TF1 LSTMCell: on the new c, on the projected h, when info's are
+                                  > 0 (a limit below REAL's range clamps to 0) */
     /* workspace */
     /* Input projections of every step: element (gate row r = d*GH + k,
      * column j = t*B + b) at gx[r*gx_rs + j*gx_cs]. Feature-major (D*GH, T*B)
@@ -281,9 +282,13 @@ static void FWD(mul)(const FWD(ctx) *c, const FWD(wmat) *W, const REAL *h, REAL 
     rnnck__blas_run(c->team, &p);
 }
 
-static void FWD(clip)(REAL *x, int64_t n, REAL lim) {
-    if (lim <= 0) return;
+static void FWD(clamp)(REAL *x, int64_t n, REAL lim) {
     for (int64_t i = 0; i < n; i++) x[i] = x[i] < -lim ? -lim : (x[i] > lim ? lim : x[i]);
+}
+
+/* ONNX's clip: lim <= 0 is none. */
+static void FWD(clip)(REAL *x, int64_t n, REAL lim) {
+    if (lim > 0) FWD(clamp)(x, n, lim);
 }
 
 /* z[k, b] = gx[d*GH + k, col[b]] + bias[k] for gate rows [k0, k1), or += when
@@ -380,7 +385,7 @@ static const REAL *FWD(lstm_step)(FWD(ctx) *c, int d, bool all_active) {
     for (int64_t i = 0; i < HB; i++) cn[i] = zf[i] * cs[i] + zi[i] * zg[i];
     /* TF1's cell_clip bounds the new c itself: the clipped c is the state
      * carried on, and the output peephole and tanh(c) below see it. */
-    FWD(clip)(cn, HB, c->cell_clip);
+    if (c->info->cell_clip > 0) FWD(clamp)(cn, HB, c->cell_clip);
     FWD(commit)(c, cs, cn, H, all_active);
     if (pp)
         for (int64_t k = 0; k < H; k++)
@@ -392,7 +397,7 @@ static const REAL *FWD(lstm_step)(FWD(ctx) *c, int d, bool all_active) {
     for (int64_t i = 0; i < HB; i++) c->m[i] = zo[i] * cn[i];
     if (c->P == H) return c->m;
     FWD(mul)(c, &c->w_proj[d], c->m, c->hnew, false);
-    FWD(clip)(c->hnew, c->P * B, c->proj_clip); /* TF1's proj_clip: on the projected h */
+    if (c->info->proj_clip > 0) FWD(clamp)(c->hnew, c->P * B, c->proj_clip); /* TF1's proj_clip */
     return c->hnew;
 }
 

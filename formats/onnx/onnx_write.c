@@ -13,7 +13,8 @@
  * by 2 (ave), or nothing (none: two outputs Y_forward, Y_reverse).
  * RNNCK_WRITE_ONNX_SEQUENCE_LENS adds an int32 graph input sequence_lens
  * (B,) fed to every node. Refused (RNNCK_E_INEXACT): proj_size, forget_bias
- * (a run-time add ONNX lacks). Activation alpha/beta and clip are float32
+ * (a run-time add ONNX lacks), TF's cell_clip (ONNX's clip is on the gate
+ * pre-activations, not the cell state). Activation alpha/beta and clip are float32
  * attributes in ONNX. */
 #include "onnx/onnx_node.h"
 #include "common/gate_layout.h"

@@ -889,8 +889,10 @@ Test(tf_cells, tf2_object_checkpoint_bundle_keeps_dense_and_optimizer_apart) {
 /* ------------------------------------------------ cell_clip / proj_clip */
 
 /* Bundles of fixtures/tf/make_tf_clip_goldens.py: LSTMCell(peepholes,
- * num_proj, cell_clip 0.75, proj_clip 0.3) and LSTMCell(cell_clip 0.5); the
- * clips are constructor arguments, so they come by --set. */
+ * num_proj, cell_clip 0.75, proj_clip 0.3), LSTMCell(cell_clip 0.5), a
+ * 2-layer MultiRNNCell (cell_clip 0.6) and a bidirectional_dynamic_rnn of
+ * LSTMCell(peepholes, num_proj, cell_clip 0.7, proj_clip 0.25); the clips
+ * are constructor arguments, so they come by --set. */
 typedef struct clip_case {
     const char *name;
     const char *sets[3];
@@ -898,6 +900,8 @@ typedef struct clip_case {
 static const clip_case clip_cases[] = {
     {"clip_peep_proj", {"rnn.lstm_cell.cell_clip=0.75", "rnn.lstm_cell.proj_clip=0.3", NULL}},
     {"clip_plain", {"rnn.lstm_cell.cell_clip=0.5", NULL, NULL}},
+    {"clip_multi", {"rnn.multi_rnn_cell.cell_clip=0.6", NULL, NULL}},
+    {"clip_bidi", {"birnn.bidirectional_rnn.cell_clip=0.7", "birnn.bidirectional_rnn.proj_clip=0.25", NULL}},
 };
 
 static rnnck_model *open_clip(const clip_case *c, bool with_sets) {

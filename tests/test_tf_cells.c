@@ -1124,9 +1124,11 @@ Test(tf_cells_cli, clipped_cells_round_trip_through_h5_and_safetensors_and_pytor
     r = run_tool("validate", p, h5, "--set", "rnn.lstm_cell.cell_clip=0.5", "--atol", "0", "--rtol", "0", NULL);
     cr_assert_eq(r.exit_code, 0, "%s%s", r.out, r.err);
     tool_result_free(&r);
-    /* ... and without the --set the bundle's maths differs from the file's */
+    /* ... and without the --set the bundle's maths differs from the file's, which validate notes */
     r = run_tool("validate", p, h5, NULL);
     cr_assert_eq(r.exit_code, 1, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.out, "note: the two modules' own maths differ (each runs under its own): cell_clip 0 in A, "
+                            "0.5 in B"), "%s", r.out);
     tool_result_free(&r);
     free(h5);
     free(out);

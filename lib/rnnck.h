@@ -108,13 +108,14 @@ extern "C" {
 /* MAJOR*10000 + MINOR*100 + PATCH */
 #define RNNCK_VERSION_NUMBER 100
 
-/* The newest schema version this library writes ("MAJOR.MINOR"). A file is
- * written as "1.1" only when a module uses what 1.1 added (a reverse-only
- * direction, a merge mode other than concat), else as "1.0". Readers accept
- * any file whose major equals RNNCK_SCHEMA_MAJOR. */
+/* The newest schema version this library writes ("MAJOR.MINOR"). An .h5
+ * file is written as "1.2" only when a module uses what 1.2 added (LSTM
+ * cell_clip, proj_clip), else as "1.1" when a module uses what 1.1 added (a
+ * reverse-only direction, a merge mode other than concat), else as "1.0".
+ * Readers accept any file whose major equals RNNCK_SCHEMA_MAJOR. */
 #define RNNCK_SCHEMA_MAJOR 1
-#define RNNCK_SCHEMA_MINOR 1
-#define RNNCK_SCHEMA_STRING "1.1"
+#define RNNCK_SCHEMA_MINOR 2
+#define RNNCK_SCHEMA_STRING "1.2"
 
 /* Run-time version of the library actually linked: its RNNCK_VERSION_STRING
  * (static) and RNNCK_VERSION_NUMBER. Never fail. */
@@ -413,18 +414,32 @@ typedef struct rnnck_module_info {
                                 output at the time step it belongs to (ONNX Y) */
     rnnck_merge_mode merge_mode; /* bidirectional only; other than CONCAT needs
                                     num_layers 1 (Keras Bidirectional merge_mode) */
+    /* --- schema 1.2 (defaults = PyTorch) --- */
+    double cell_clip;        /* LSTM: > 0: the new cell state c is clipped to
+                                [-cell_clip, cell_clip] after its update, before
+                                the output gate's peephole and tanh(c); the
+                                clipped c is the state carried on (TF1
+                                LSTMCell/LSTMBlockCell cell_clip); 0 = none.
+                                Not ONNX's clip (gate pre-activations): both
+                                may be set */
+    double proj_clip;        /* LSTM with proj_size > 0: > 0: the projected h
+                                is clipped to [-proj_clip, proj_clip] (TF1
+                                LSTMCell proj_clip); 0 = none */
 } rnnck_module_info;
 
 /* Fills *info (not NULL) with PyTorch defaults for `cell`: name "" (static),
  * bias=1, num_layers=1, dtype float32, PyTorch activations,
  * linear_before_reset=1, no extras, reverse=0, output_reversed=0,
- * merge_mode CONCAT; sizes 0 (to be set). Never fails. */
+ * merge_mode CONCAT, cell_clip=0, proj_clip=0; sizes 0 (to be set). Never
+ * fails. */
 RNNCK_API void rnnck_module_info_init(rnnck_module_info *info, rnnck_cell cell);
 /* Checks a description: sizes > 0 and bounded, proj_size < hidden_size and
  * LSTM-only, float dtype, activations valid and matching an RNN cell, extras
  * only on cells that have them; reverse 0/1 and only unidirectional,
  * output_reversed 0/1 and only with reverse and one layer, merge_mode known,
- * other than CONCAT only bidirectional with one layer. Returns: RNNCK_OK; RNNCK_E_USAGE (info NULL,
+ * other than CONCAT only bidirectional with one layer; cell_clip and
+ * proj_clip finite, >= 0, LSTM only, proj_clip > 0 only with proj_size > 0.
+ * Returns: RNNCK_OK; RNNCK_E_USAGE (info NULL,
  * or the first problem, named in the message). */
 RNNCK_API rnnck_status rnnck_module_info_validate(const rnnck_module_info *info);
 /* 1 when the description is expressible as a plain torch.nn module (0 for
@@ -754,12 +769,12 @@ RNNCK_API rnnck_status rnnck_open(const char *path, const rnnck_open_opts *opts,
  * rnnck_save); RNNCK_E_UNSUPPORTED
  * (rnnck: see rnnck_save); RNNCK_E_INEXACT (pytorch,
  * npz: a module with semantics torch.nn lacks, or for npz a bfloat16
- * tensor; keras: proj_size, peepholes, clip, input_forget, forget_bias,
+ * tensor; keras: proj_size, peepholes, clip, cell_clip, proj_clip, input_forget, forget_bias,
  * a reverse-only module with outputs at their time steps, merge mode none,
  * tensors no Keras layer holds, and, unless the model is a plain stack of
  * recurrent layers (then written as a full model with its model_config),
  * go_backwards, other merge modes and non-default activations; onnx:
- * proj_size, forget_bias, tensors outside recurrent modules); RNNCK_E_WRITE;
+ * proj_size, forget_bias, cell_clip, tensors outside recurrent modules); RNNCK_E_WRITE;
  * RNNCK_E_NOMEM; lazy-read statuses. "keras" is written only when named. */
 RNNCK_API rnnck_status rnnck_write(rnnck_model *m, const char *path, const char *format);
 /* Progress of a long write: called on the writing thread each time the
@@ -801,8 +816,8 @@ RNNCK_API rnnck_status rnnck_write_ex(rnnck_model *m, const char *path, const rn
 /* The nearest model torch.nn can run, for conversions that accept an
  * approximation (rnnck convert --allow-approx): a new model whose modules
  * have PyTorch's cell maths in place of what torch.nn lacks (activations
- * become PyTorch's, a reset-before GRU becomes reset-after, clip is dropped,
- * peepholes and their tensors are dropped); names, shapes and every other
+ * become PyTorch's, a reset-before GRU becomes reset-after, clip, cell_clip
+ * and proj_clip are dropped, peepholes and their tensors are dropped); names, shapes and every other
  * tensor stay (shared with m, not copied: m must outlive *out; unloaded
  * tensors of m are loaded). A run-time forget_bias is kept (exporters fold
  * it exactly). Measure what changed with rnnck_validate(m, *out).
@@ -827,7 +842,7 @@ typedef struct rnnck_forward_opts {
 
 /* Runs module `module` on `input` exactly as torch.nn.LSTM/GRU/RNN.forward
  * would, under the module's own semantics (activations, GRU reset placement,
- * forget bias, peepholes, clip, input_forget).
+ * forget bias, peepholes, clip, input_forget, cell_clip, proj_clip).
  *  input   (T, B, I), (B, T, I) if batch_first, or unbatched (T, I); f32/f64
  *  h0      (L*D, B, H_out) or (L*D, H_out) unbatched; NULL = zeros
  *  c0      (L*D, B, H) LSTM only; NULL = zeros

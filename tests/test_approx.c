@@ -42,6 +42,7 @@ Test(approx, peephole_clip_hard_sigmoid_lstm_becomes_torch_maths_sharing_every_k
     rnnck_module_info info = lstm_info();
     info.peepholes = 1;
     info.clip = 3;
+    info.cell_clip = 2; /* TF's, dropped like ONNX's clip */
     info.forget_bias = 1;
     for (int d = 0; d < 2; d++) info.act[d][0] = (rnnck_activation){RNNCK_ACT_HARD_SIGMOID, 0.2, 0.5};
     rnnck_model *m = one_module(&info), *a;
@@ -64,6 +65,8 @@ Test(approx, peephole_clip_hard_sigmoid_lstm_becomes_torch_maths_sharing_every_k
     }
     /* The source keeps its own maths. */
     cr_expect_eq(rnnck_model_module(m, 0)->peepholes, 1);
+    cr_expect_eq(rnnck_model_module(m, 0)->cell_clip, 2.0);
+    cr_expect_eq(ai->cell_clip, 0.0);
     cr_expect_eq(rnnck_model_module(m, 0)->act[1][0].kind, RNNCK_ACT_HARD_SIGMOID);
     rnnck_model_free(m); /* views outlive the model they came from */
     cr_expect_eq(rnnck_model_tensor_count(a), 16);

@@ -653,7 +653,8 @@ Test(isolation, an_inconsistent_description_from_the_helper_is_refused) {
      * one of them, or with one of another shape, it is refused */
     char mod[512], p[4][128], bad_shape[128];
     snprintf(mod, sizeof mod,
-             "M 72 %d 3 4 1 0 1 0 0 %d 1 0x0p+0 0 0x0p+0 0 0 0 0 0 0x0p+0 0x0p+0 1 0x0p+0 0x0p+0 1 0x0p+0 0x0p+0 "
+             "M 72 %d 3 4 1 0 1 0 0 %d 1 0x0p+0 0 0x0p+0 0 0 0 0 0x0p+0 0x0p+0 0 0x0p+0 0x0p+0 1 0x0p+0 0x0p+0 1 "
+             "0x0p+0 0x0p+0 "
              "0 0x0p+0 0x0p+0 1 0x0p+0 0x0p+0 1 0x0p+0 0x0p+0",
              (int)RNNCK_CELL_LSTM, (int)RNNCK_F32);
     const char *pname[] = {"r.weight_ih_l0", "r.weight_hh_l0", "r.bias_ih_l0", "r.bias_hh_l0"};
@@ -670,6 +671,17 @@ Test(isolation, an_inconsistent_description_from_the_helper_is_refused) {
     cr_expect_eq(rebuild_lines(path, partial, 4), RNNCK_E_FORMAT);
     const char *misshapen[] = {mod, bad_shape, p[1], p[2], p[3]};
     cr_expect_eq(rebuild_lines(path, misshapen, 5), RNNCK_E_FORMAT);
+    /* the module's cell_clip (schema 1.2) travels too, and is judged: 0.75 is
+     * taken, a negative one refused */
+    char clipped[512], *at = strstr(mod, " 0 0 0 0 0x0p+0 0x0p+0 ");
+    cr_assert(at);
+    for (int k = 0; k < 2; k++) {
+        snprintf(clipped, sizeof clipped, "%.*s 0 0 0 0 %s 0x0p+0 %s", (int)(at - mod), mod,
+                 k ? "-0x1p+0" : "0x1.8p-1", at + strlen(" 0 0 0 0 0x0p+0 0x0p+0 "));
+        const char *lines[] = {clipped, p[0], p[1], p[2], p[3]};
+        cr_expect_eq(rebuild_lines(path, lines, 5), k ? RNNCK_E_FORMAT : RNNCK_OK, "cell_clip %s: %s",
+                     k ? "-1" : "0.75", rnnck_errmsg());
+    }
     free(path);
 }
 

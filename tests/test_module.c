@@ -35,6 +35,7 @@ Test(module, info_init_gives_pytorch_defaults) {
         cr_expect_eq(info.dtype, RNNCK_F32);
         cr_expect_eq(info.linear_before_reset, 1);
         cr_expect(info.forget_bias == 0 && !info.peepholes && info.clip == 0 && !info.input_forget);
+        cr_expect(info.cell_clip == 0 && info.proj_clip == 0);
         for (int d = 0; d < 2; d++) {
             rnnck_act_kind first = all_cells[c] == RNNCK_CELL_RNN_TANH   ? RNNCK_ACT_TANH
                                    : all_cells[c] == RNNCK_CELL_RNN_RELU ? RNNCK_ACT_RELU
@@ -142,6 +143,20 @@ Test(module, validate_refuses_bad_activations_and_misplaced_extras) {
     info.clip = -1;
     expect_refused(&info, "clip", "negative clip");
     info = valid(RNNCK_CELL_LSTM);
+    info.cell_clip = -0.5;
+    expect_refused(&info, "cell_clip and proj_clip must be finite", "negative cell_clip");
+    info = valid(RNNCK_CELL_LSTM);
+    info.cell_clip = INFINITY;
+    expect_refused(&info, "cell_clip and proj_clip must be finite", "infinite cell_clip");
+    info = valid(RNNCK_CELL_GRU);
+    info.cell_clip = 1;
+    expect_refused(&info, "apply to LSTM only", "cell_clip on GRU");
+    info = valid(RNNCK_CELL_LSTM);
+    info.proj_clip = 1;
+    expect_refused(&info, "needs proj_size > 0", "proj_clip without a projection");
+    info.proj_size = 1;
+    cr_expect_eq(rnnck_module_info_validate(&info), RNNCK_OK, "%s", rnnck_errmsg());
+    info = valid(RNNCK_CELL_LSTM);
     info.bias = 2;
     expect_refused(&info, "0 or 1", "bias = 2");
     info = valid(RNNCK_CELL_LSTM);
@@ -174,6 +189,9 @@ Test(module, is_pytorch_only_for_pytorch_semantics) {
     info = valid(RNNCK_CELL_LSTM);
     info.clip = 50;
     cr_expect(!rnnck_module_info_is_pytorch(&info));
+    info = valid(RNNCK_CELL_LSTM);
+    info.cell_clip = 3;
+    cr_expect(!rnnck_module_info_is_pytorch(&info), "TF cell_clip");
 }
 
 Test(module, cell_names_round_trip) {

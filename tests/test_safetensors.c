@@ -289,6 +289,7 @@ Test(safetensors, semantics_beyond_pytorch_survive_through_the_metadata) {
     lstm.name = "enc.cell";
     lstm.input_size = 3, lstm.hidden_size = 4, lstm.proj_size = 2, lstm.peepholes = 1;
     lstm.forget_bias = 1.0, lstm.clip = 2.5, lstm.input_forget = 1, lstm.reverse = 1, lstm.output_reversed = 1;
+    lstm.cell_clip = 0.1, lstm.proj_clip = 1.0 / 3.0; /* TF's (schema 1.2), beside ONNX's clip */
     lstm.act[0][0] = lstm.act[1][0] = (rnnck_activation){RNNCK_ACT_HARD_SIGMOID, 1.0 / 6.0, 0.5};
     cr_assert_eq(rnnck_model_add_module(m, &lstm), RNNCK_OK, "%s", rnnck_errmsg());
     rnnck_module_info gru;
@@ -644,15 +645,18 @@ Test(safetensors, cli_exits_3_naming_the_file_for_a_bad_header) {
     free(path);
 }
 
-/* A written file whose __metadata__ gets key=value added (header rebuilt
- * with cJSON and padded again; the data is unchanged). */
+/* A written file whose __metadata__ gets key=value set, or key removed when
+ * value is NULL (header rebuilt with cJSON and padded again; the data is
+ * unchanged). */
 static char *with_metadata(const char *name, const char *key, const char *value) {
     size_t len;
     char *path = lstm_bare_as(name);
     unsigned char *file = read_file(path, &len);
     uint64_t n = le64(file);
     cJSON *root = cJSON_ParseWithLength((const char *)file + 8, n);
-    cJSON_AddStringToObject(cJSON_GetObjectItem(root, "__metadata__"), key, value);
+    cJSON *md = cJSON_GetObjectItem(root, "__metadata__");
+    cJSON_DeleteItemFromObjectCaseSensitive(md, key);
+    if (value) cJSON_AddStringToObject(md, key, value);
     char *text = cJSON_PrintUnformatted(root);
     size_t h = strlen(text), padded = (h + 7) / 8 * 8;
     unsigned char *out = malloc(8 + padded + (len - 8 - n));
@@ -674,6 +678,28 @@ Test(safetensors, unknown_module_attribute_of_a_later_minor_version_is_ignored) 
     cr_assert_eq(rnnck_model_module_count(m), 1);
     rnnck_model_free(m);
     free(path);
+}
+
+Test(safetensors, tf_clips_absent_from_files_before_schema_1_2_read_as_none_and_bad_ones_are_refused) {
+    char *path = with_metadata("old.safetensors", "rnnck.module.0.cell_clip", NULL);
+    free(with_metadata("old.safetensors", "rnnck.module.0.proj_clip", NULL));
+    rnnck_model *m = open_path(path, NULL);
+    cr_assert_eq(rnnck_model_module(m, 0)->cell_clip, 0);
+    cr_assert_eq(rnnck_model_module(m, 0)->proj_clip, 0);
+    rnnck_model_free(m);
+    free(path);
+    path = with_metadata("cc.safetensors", "rnnck.module.0.cell_clip", "0.5");
+    m = open_path(path, NULL);
+    cr_assert_eq(rnnck_model_module(m, 0)->cell_clip, 0.5);
+    rnnck_model_free(m);
+    free(path);
+    refused(tampered("ccx.safetensors", "rnnck.module.0.cell_clip", "x"), RNNCK_E_FORMAT,
+            "rnnck.module.0.cell_clip: not a finite number");
+    refused(with_metadata("ccneg.safetensors", "rnnck.module.0.cell_clip", "-1"), RNNCK_E_FORMAT,
+            "cell_clip and proj_clip must be finite and >= 0");
+    /* lstm_bare has no projection */
+    refused(with_metadata("pc.safetensors", "rnnck.module.0.proj_clip", "1"), RNNCK_E_FORMAT,
+            "proj_clip clips the projected output and needs proj_size > 0");
 }
 
 Test(safetensors, module_index_beyond_the_count_is_refused) {

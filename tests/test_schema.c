@@ -1012,6 +1012,86 @@ Test(schema, refuses_1_1_attributes_that_contradict_the_module, .init = test_dir
     free(p);
 }
 
+/* ------------------------------------------------------------ schema 1.2 */
+
+Test(schema, tf_cell_clip_and_proj_clip_round_trip_as_schema_1_2, .init = test_dir_setup, .fini = test_dir_teardown) {
+    rnnck_model *m;
+    cr_assert_eq(rnnck_model_new(&m), RNNCK_OK);
+    rnnck_module_info l, g;
+    rnnck_module_info_init(&l, RNNCK_CELL_LSTM);
+    l.name = "tf.lstm_cell";
+    l.input_size = 3;
+    l.hidden_size = 4;
+    l.proj_size = 2;
+    l.forget_bias = 1;
+    l.clip = 5; /* ONNX's gate clip beside TF's: both kept */
+    l.cell_clip = 0.75;
+    l.proj_clip = 1.0 / 3;
+    rnnck_module_info_init(&g, RNNCK_CELL_GRU);
+    g.name = "gru";
+    g.input_size = 2;
+    g.hidden_size = 3;
+    cr_assert_eq(rnnck_model_add_module(m, &l), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_add_module(m, &g), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(craft_fill(m), 0);
+    char *p = path_join(test_dir, "v12.h5");
+    cr_assert_eq(rnnck_save(m, p), RNNCK_OK, "%s", rnnck_errmsg());
+    char v[16];
+    cr_assert_str_eq(root_schema_version(p, v, sizeof v), "1.2");
+    hid_t f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
+    cr_assert_eq(H5Aexists_by_name(f, "/tf/lstm_cell", "cell_clip", H5P_DEFAULT), 1);
+    cr_assert_eq(H5Aexists_by_name(f, "/gru", "cell_clip", H5P_DEFAULT), 0, "written only where set");
+    H5Fclose(f);
+    rnnck_model *back;
+    cr_assert_eq(rnnck_load(p, NULL, &back), RNNCK_OK, "%s", rnnck_errmsg());
+    for (size_t i = 0; i < 2; i++) {
+        const char *d = module_info_difference(rnnck_model_module(m, i), rnnck_model_module(back, i));
+        cr_assert_null(d, "module %zu: %s changed", i, d ? d : "");
+    }
+    cr_assert_eq(rnnck_model_module(back, 0)->proj_clip, 1.0 / 3, "the double, bit for bit");
+    rnnck_report *r;
+    cr_assert_eq(rnnck_check_file(p, 0, &r), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_report_count(r), 0, "%s", rnnck_report_item(r, 0));
+    rnnck_report_free(r);
+    rnnck_model_free(back);
+    /* without them the same model stays 1.0 */
+    rnnck_model_free(m);
+    free(p);
+    p = craft_example_copy(test_dir, "x.h5");
+    cr_assert_str_eq(root_schema_version(p, v, sizeof v), "1.0");
+    free(p);
+}
+
+Test(schema, refuses_1_2_clips_that_are_negative_misplaced_or_without_a_projection, .init = test_dir_setup,
+     .fini = test_dir_teardown) {
+    char *p = craft_example_copy(test_dir, "x.h5");
+    rnnck_model *m;
+    /* honoured whatever minor the root states, as 1.1's */
+    cr_assert_eq(h5c_set_attr_f64(p, "/enc/rnn", "cell_clip", 2.5), 0);
+    cr_assert_eq(rnnck_load(p, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_model_module(m, 0)->cell_clip, 2.5);
+    rnnck_model_free(m);
+    cr_assert_eq(h5c_set_attr_f64(p, "/enc/rnn", "cell_clip", -1), 0);
+    expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn: attributes out of range", "cell_clip and proj_clip must be finite");
+    cr_assert_eq(h5c_delete_attr(p, "/enc/rnn", "cell_clip"), 0);
+    cr_assert_eq(h5c_set_attr_f64(p, "/enc/rnn", "proj_clip", 1), 0);
+    expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn: attributes out of range", "proj_clip clips the projected output");
+    cr_assert_eq(h5c_set_attr_string(p, "/enc/rnn", "proj_clip", "1"), 0);
+    expect_refused(p, RNNCK_E_FORMAT, "/enc/rnn", "proj_clip");
+    cr_assert_eq(h5c_delete_attr(p, "/enc/rnn", "proj_clip"), 0);
+    /* a GRU has no cell state */
+    cr_assert_eq(h5c_set_attr_string(p, "/enc/rnn", "module", "GRU"), 0);
+    cr_assert_eq(h5c_set_attr_f64(p, "/enc/rnn", "cell_clip", 1), 0);
+    rnnck_report *r;
+    cr_assert_eq(rnnck_check_file(p, 0, &r), RNNCK_OK, "%s", rnnck_errmsg());
+    bool said = false;
+    for (size_t i = 0; i < rnnck_report_count(r); i++)
+        said |= strstr(rnnck_report_item(r, i), "attribute cell_clip does not apply to GRU") != NULL;
+    cr_assert(said, "%s", rnnck_report_count(r) ? rnnck_report_item(r, 0) : "no report");
+    rnnck_report_free(r);
+    free(p);
+}
+
 /* The example file made unidirectional (h5py-style edits): a copy a
  * direction attribute can be put on. */
 static char *unidirectional_example(const char *name) {

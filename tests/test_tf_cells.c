@@ -17,6 +17,7 @@
 #include "rnnck.h"
 #include "tf/tf_bundle.h"
 #include "tf/tf_cells.h"
+#include "forward/rec_gemm.h"
 
 #define ATOL 2e-5
 #define RTOL 2e-4
@@ -268,10 +269,43 @@ Test(tf_cells, forget_bias_set_overrides_the_default, .init = vars_init, .fini =
     expect_refused("dec.forget_bias=1", RNNCK_E_USAGE, "no recurrent module named 'dec'");
 }
 
-Test(tf_cells, cell_clip_set_is_refused_as_inexpressible, .init = vars_init, .fini = vars_fini) {
+Test(tf_cells, cell_clip_and_proj_clip_set_are_kept_on_lstm_cells, .init = vars_init, .fini = vars_fini) {
     add_lstm(&vars, "enc/lstm_cell", 3, 4);
-    expect_refused("enc.lstm_cell.cell_clip=3", RNNCK_E_UNSUPPORTED, "cell state");
-    expect_refused("enc.lstm_cell.proj_clip=3", RNNCK_E_UNSUPPORTED, "projected output");
+    add_var(&vars, "enc/lstm_cell/projection/kernel", 4, 2);
+    rnnck_model *m;
+    const char *sets[] = {"enc.lstm_cell.cell_clip=3", "enc.lstm_cell.proj_clip=0.25", NULL};
+    cr_assert_eq(build(&vars, sets, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    const rnnck_module_info *info = rnnck_model_module(m, 0);
+    cr_assert_eq(info->cell_clip, 3.0);
+    cr_assert_eq(info->proj_clip, 0.25);
+    cr_assert_eq(info->clip, 0.0, "TF's cell_clip is not ONNX's gate clip");
+    cr_assert_not(rnnck_module_info_is_pytorch(info));
+    rnnck_model_free(m);
+    cr_assert_eq(build(&vars, NULL, 0, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert(rnnck_model_module(m, 0)->cell_clip == 0 && rnnck_model_module(m, 0)->proj_clip == 0,
+              "not stored in the checkpoint: no clip unless --set says so");
+    rnnck_model_free(m);
+    static const char *const bad[] = {"enc.lstm_cell.cell_clip=0", "enc.lstm_cell.cell_clip=-1",
+                                      "enc.lstm_cell.cell_clip=abc", "enc.lstm_cell.proj_clip=inf",
+                                      "enc.lstm_cell.proj_clip=nan", "enc.lstm_cell.cell_clip="};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        expect_refused(bad[i], RNNCK_E_USAGE, "must be a finite number > 0");
+}
+
+Test(tf_cells, proj_clip_without_num_proj_and_clips_on_cells_without_them_are_refused, .init = vars_init,
+     .fini = vars_fini) {
+    add_lstm(&vars, "enc/lstm_cell", 3, 4);
+    add_lstm(&vars, "dec/basic_lstm_cell", 3, 4);
+    add_var(&vars, "gru/gru_cell/gates/kernel", 3 + 4, 8);
+    add_var(&vars, "gru/gru_cell/gates/bias", 8, -1);
+    add_var(&vars, "gru/gru_cell/candidate/kernel", 3 + 4, 4);
+    add_var(&vars, "gru/gru_cell/candidate/bias", 4, -1);
+    /* TF applies proj_clip only inside its num_proj branch: without a
+     * projection it would be ignored, so a --set of it is a mistake. */
+    expect_refused("enc.lstm_cell.proj_clip=1", RNNCK_E_USAGE, "has no projection");
+    expect_refused("dec.basic_lstm_cell.cell_clip=1", RNNCK_E_USAGE,
+                   "is not a TF LSTMCell, LSTMBlockCell or LSTMBlockFusedCell");
+    expect_refused("gru.gru_cell.cell_clip=1", RNNCK_E_USAGE, "is not a TF LSTMCell");
 }
 
 /* ------------------------------------------------------------ structure */
@@ -532,7 +566,10 @@ static void copy_str(char *dst, size_t cap, const char *src) {
     memcpy(dst, src, n + 1);
 }
 
-static int compare(const rnnck_tensor *got, const rnnck_tensor *want, const char *what, double *worst) {
+/* Elements of got outside the tolerance of want; the first is logged as an
+ * error when log_misses (not when a test expects misses: Criterion fails a
+ * run that logged an error). */
+static int compare(const rnnck_tensor *got, const rnnck_tensor *want, const char *what, double *worst, bool log_misses) {
     cr_assert_eq(rnnck_tensor_numel(got), rnnck_tensor_numel(want), "%s: output size", what);
     int64_t n = rnnck_tensor_numel(want);
     float *g = malloc((size_t)n * sizeof *g), *w = malloc((size_t)n * sizeof *w);
@@ -543,7 +580,7 @@ static int compare(const rnnck_tensor *got, const rnnck_tensor *want, const char
         double e = fabs((double)g[i] - w[i]);
         if (e > *worst) *worst = e;
         if (!(e <= ATOL + RTOL * fabs(w[i]))) {
-            if (!bad) cr_log_error("%s: element %lld: %.9g vs golden %.9g", what, (long long)i, g[i], w[i]);
+            if (!bad && log_misses) cr_log_error("%s: element %lld: %.9g vs golden %.9g", what, (long long)i, g[i], w[i]);
             bad++;
         }
     }
@@ -581,7 +618,7 @@ static void check_forward(rnnck_model *m, const char *module, rnnck_tensor *x, r
         if (in != x) rnnck_tensor_free(in);
         in = y;
     }
-    cr_assert_eq(compare(y, want, what, worst), 0, "%s: output differs from the golden", what);
+    cr_assert_eq(compare(y, want, what, worst, true), 0, "%s: output differs from the golden", what);
     rnnck_tensor_free(y);
 }
 
@@ -849,6 +886,96 @@ Test(tf_cells, tf2_object_checkpoint_bundle_keeps_dense_and_optimizer_apart) {
     rnnck_model_free(m);
 }
 
+/* ------------------------------------------------ cell_clip / proj_clip */
+
+/* Bundles of fixtures/tf/make_tf_clip_goldens.py: LSTMCell(peepholes,
+ * num_proj, cell_clip 0.75, proj_clip 0.3), LSTMCell(cell_clip 0.5), a
+ * 2-layer MultiRNNCell (cell_clip 0.6) and a bidirectional_dynamic_rnn of
+ * LSTMCell(peepholes, num_proj, cell_clip 0.7, proj_clip 0.25); the clips
+ * are constructor arguments, so they come by --set. */
+typedef struct clip_case {
+    const char *name;
+    const char *sets[3];
+} clip_case;
+static const clip_case clip_cases[] = {
+    {"clip_peep_proj", {"rnn.lstm_cell.cell_clip=0.75", "rnn.lstm_cell.proj_clip=0.3", NULL}},
+    {"clip_plain", {"rnn.lstm_cell.cell_clip=0.5", NULL, NULL}},
+    {"clip_multi", {"rnn.multi_rnn_cell.cell_clip=0.6", NULL, NULL}},
+    {"clip_bidi", {"birnn.bidirectional_rnn.cell_clip=0.7", "birnn.bidirectional_rnn.proj_clip=0.25", NULL}},
+};
+
+static rnnck_model *open_clip(const clip_case *c, bool with_sets) {
+    char rel[200];
+    snprintf(rel, sizeof rel, "cells/%s/model.ckpt", c->name);
+    return open_bundle(rel, 0, with_sets ? c->sets : NULL);
+}
+
+static rnnck_tensor *clip_fixture(const clip_case *c, const char *what) {
+    char rel[200];
+    snprintf(rel, sizeof rel, "cells/%s.%s.npy", c->name, what);
+    return load_fixture(rel);
+}
+
+/* Runs module 0 of m on the case's input; counts the output and c_n
+ * elements outside the tolerance of the goldens `out_golden` (and c_n when
+ * cn_too), the largest |error| into *worst. */
+static int clip_misses(rnnck_model *m, const clip_case *c, const rnnck_forward_opts *o, const char *out_golden,
+                       bool cn_too, double *worst, bool log_misses) {
+    rnnck_tensor *x = clip_fixture(c, "input"), *want = clip_fixture(c, out_golden), *y = NULL, *hn = NULL,
+                 *cn = NULL;
+    cr_assert_eq(rnnck_forward(m, 0, x, NULL, NULL, NULL, o, &y, &hn, &cn), RNNCK_OK, "%s: %s", c->name,
+                 rnnck_errmsg());
+    int bad = compare(y, want, c->name, worst, log_misses);
+    if (cn_too) {
+        rnnck_tensor *cn_want = clip_fixture(c, "c_n");
+        bad += compare(cn, cn_want, c->name, worst, log_misses);
+        rnnck_tensor_free(cn_want);
+    }
+    rnnck_tensor_free(x);
+    rnnck_tensor_free(want);
+    rnnck_tensor_free(y);
+    rnnck_tensor_free(hn);
+    rnnck_tensor_free(cn);
+    return bad;
+}
+
+Test(tf_cells, clipped_lstm_cells_match_numpy_goldens_in_every_forward_path) {
+    double worst = 0;
+    int runs = 0;
+    for (size_t k = 0; k < sizeof clip_cases / sizeof *clip_cases; k++) {
+        rnnck_model *m = open_clip(&clip_cases[k], true);
+        for (int isa = RNNCK__ISA_NONE; isa <= rnnck__rec_cpu_isa(); isa++) {
+            rnnck__rec_force_isa(isa);
+            for (int dt = 0; dt < 2; dt++)
+                for (int threads = 1; threads <= 2; threads++) {
+                    rnnck_forward_opts o = {threads, dt ? RNNCK_F64 : RNNCK_F32};
+                    cr_assert_eq(clip_misses(m, &clip_cases[k], &o, "output", true, &worst, true), 0,
+                                 "%s: isa %d, %s, %d threads: output or c_n differs from the golden", clip_cases[k].name,
+                                 isa, dt ? "float64" : "float32", threads);
+                    runs++;
+                }
+        }
+        rnnck__rec_force_isa(-1);
+        rnnck_model_free(m);
+    }
+    cr_log_info("clipped TF cells: %d runs, max |error| %.3g", runs, worst);
+}
+
+Test(tf_cells, without_the_clips_the_same_cells_miss_the_clipped_goldens_by_far) {
+    for (size_t k = 0; k < sizeof clip_cases / sizeof *clip_cases; k++) {
+        rnnck_model *m = open_clip(&clip_cases[k], false);
+        double worst = 0, worst_plain = 0;
+        int bad = clip_misses(m, &clip_cases[k], NULL, "output", false, &worst, false);
+        cr_assert_gt(bad, 0, "%s: the clips do not bind", clip_cases[k].name);
+        cr_assert_gt(worst, 0.05, "%s: the clips change the output by only %g", clip_cases[k].name, worst);
+        /* ... while the unclipped maths is right: only the clip is missing */
+        cr_assert_eq(clip_misses(m, &clip_cases[k], NULL, "noclip.output", false, &worst_plain, true), 0, "%s",
+                     clip_cases[k].name);
+        cr_log_info("%s without its clips: %d values off, max |error| %.3g", clip_cases[k].name, bad, worst);
+        rnnck_model_free(m);
+    }
+}
+
 /* ------------------------------------------------------------- the CLI */
 
 TestSuite(tf_cells_cli, .init = test_dir_setup, .fini = test_dir_teardown);
@@ -904,7 +1031,7 @@ Test(tf_cells_cli, a_shared_bidirectional_scope_is_said_by_inspect_and_convert) 
     free(p);
 }
 
-Test(tf_cells_cli, inspect_lists_tf_modules_and_cell_clip_is_refused_with_exit_3) {
+Test(tf_cells_cli, inspect_lists_tf_modules_and_their_cell_clip) {
     char *p = fixture_path("tf/real/rnn_ctc/model--6");
     tool_result r = run_tool("inspect", p, "--drop-optimizer", NULL);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
@@ -912,10 +1039,99 @@ Test(tf_cells_cli, inspect_lists_tf_modules_and_cell_clip_is_refused_with_exit_3
     cr_assert(strstr(r.out, "module rnn_ctc_model.outputs.cudnn_lstm.stack_bidirectional_rnn: LSTM"), "%s", r.out);
     cr_assert_not(strstr(r.out, "Adam"), "%s", r.out);
     tool_result_free(&r);
+    /* CudnnCompatibleLSTMCell has no cell_clip argument */
     r = run_tool("inspect", p, "--set", "rnn_ctc_model.outputs.cudnn_lstm.stack_bidirectional_rnn.cell_clip=3", NULL);
-    cr_assert_eq(r.exit_code, 3, "%s", r.err);
-    cr_assert(strstr(r.err, "cell_clip"), "%s", r.err);
+    cr_assert_eq(r.exit_code, 2, "%s", r.err);
+    cr_assert(strstr(r.err, "cell_clip") && strstr(r.err, "is not a TF LSTMCell"), "%s", r.err);
     tool_result_free(&r);
+    free(p);
+    p = fixture_path("tf/cells/clip_peep_proj/model.ckpt");
+    r = run_tool("inspect", p, "--set", "rnn.lstm_cell.cell_clip=0.75", "--set", "rnn.lstm_cell.proj_clip=0.3", NULL);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "cell_clip=0.75 proj_clip=0.3"), "%s", r.out);
+    tool_result_free(&r);
+    r = run_tool("inspect", p, "--json", "--set", "rnn.lstm_cell.cell_clip=0.75", NULL);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "\"cell_clip\": 0.75, \"proj_clip\": 0"), "%s", r.out);
+    tool_result_free(&r);
+    free(p);
+}
+
+/* tf -> .h5 / .safetensors -> read back: the clips and the forward pass
+ * stay; tf -> .pt is refused naming the clip, --allow-approx writes it and
+ * reports the error; validate of the bundle against its .h5 is exact. */
+Test(tf_cells_cli, clipped_cells_round_trip_through_h5_and_safetensors_and_pytorch_refuses_them) {
+    test_deadline(300);
+    static const char *const exts[] = {"h5", "safetensors"};
+    for (size_t k = 0; k < sizeof clip_cases / sizeof *clip_cases; k++) {
+        const clip_case *c = &clip_cases[k];
+        rnnck_model *m = open_clip(c, true);
+        for (size_t e = 0; e < 2; e++) {
+            char name[100];
+            snprintf(name, sizeof name, "%s.%s", c->name, exts[e]);
+            char *out = path_join(test_dir, name);
+            cr_assert_eq(rnnck_write(m, out, NULL), RNNCK_OK, "%s: %s", name, rnnck_errmsg());
+            rnnck_model *back = NULL;
+            cr_assert_eq(rnnck_open(out, NULL, &back), RNNCK_OK, "%s: %s", name, rnnck_errmsg());
+            const char *diff = module_info_difference(rnnck_model_module(m, 0), rnnck_model_module(back, 0));
+            cr_assert_null(diff, "%s: %s changed in the round trip", name, diff ? diff : "");
+            cr_assert_gt(rnnck_model_module(back, 0)->cell_clip, 0, "%s", name);
+            double worst = 0;
+            cr_assert_eq(clip_misses(back, c, NULL, "output", true, &worst, true), 0, "%s: forward pass", name);
+            rnnck_model_free(back);
+            free(out);
+        }
+        char pt[100];
+        snprintf(pt, sizeof pt, "%s.pt", c->name);
+        char *out = path_join(test_dir, pt);
+        cr_assert_eq(rnnck_write(m, out, NULL), RNNCK_E_INEXACT, "%s", pt);
+        cr_assert_neq(access(out, F_OK), 0, "no partial output");
+        free(out);
+        rnnck_model_free(m);
+    }
+    /* no peepholes or projection: the clip is what PyTorch lacks */
+    char *p = fixture_path("tf/cells/clip_plain/model.ckpt"), *out = path_join(test_dir, "plain.pt"),
+         *h5 = path_join(test_dir, "plain.h5");
+    tool_result r = run_tool("convert", p, out, "--set", "rnn.lstm_cell.cell_clip=0.5", NULL);
+    cr_assert_eq(r.exit_code, 3, "%s", r.err);
+    cr_assert(strstr(r.err, "rnn.lstm_cell") && strstr(r.err, "cell_clip"), "%s", r.err);
+    tool_result_free(&r);
+    r = run_tool("convert", p, out, "--set", "rnn.lstm_cell.cell_clip=0.5", "--allow-approx", NULL);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    const char *said = strstr(r.err, "cell_clip 0.5 dropped; outputs differ by up to ");
+    cr_assert(said, "%s", r.err);
+    double err = atof(said + strlen("cell_clip 0.5 dropped; outputs differ by up to "));
+    cr_assert_gt(err, 0, "%s", r.err);
+    tool_result_free(&r);
+    cr_assert_eq(access(out, F_OK), 0);
+    /* Keras and ONNX have no such clip either (ONNX's clip is on gate pre-activations) */
+    char *kout = path_join(test_dir, "plain.keras"), *oout = path_join(test_dir, "plain.onnx");
+    r = run_tool("convert", p, kout, "--to", "keras", "--set", "rnn.lstm_cell.cell_clip=0.5", NULL);
+    cr_assert_eq(r.exit_code, 3, "%s", r.err);
+    cr_assert(strstr(r.err, "rnn.lstm_cell") && strstr(r.err, "cell_clip"), "%s", r.err);
+    tool_result_free(&r);
+    r = run_tool("convert", p, oout, "--set", "rnn.lstm_cell.cell_clip=0.5", "--set", "rnn.lstm_cell.forget_bias=0",
+                 NULL);
+    cr_assert_eq(r.exit_code, 3, "%s", r.err);
+    cr_assert(strstr(r.err, "rnn.lstm_cell") && strstr(r.err, "cell_clip"), "%s", r.err);
+    tool_result_free(&r);
+    free(kout);
+    free(oout);
+    /* validate: the bundle (with its --set) against its .h5 conversion */
+    r = run_tool("convert", p, h5, "--set", "rnn.lstm_cell.cell_clip=0.5", NULL);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    tool_result_free(&r);
+    r = run_tool("validate", p, h5, "--set", "rnn.lstm_cell.cell_clip=0.5", "--atol", "0", "--rtol", "0", NULL);
+    cr_assert_eq(r.exit_code, 0, "%s%s", r.out, r.err);
+    tool_result_free(&r);
+    /* ... and without the --set the bundle's maths differs from the file's, which validate notes */
+    r = run_tool("validate", p, h5, NULL);
+    cr_assert_eq(r.exit_code, 1, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.out, "note: the two modules' own maths differ (each runs under its own): cell_clip 0 in A, "
+                            "0.5 in B"), "%s", r.out);
+    tool_result_free(&r);
+    free(h5);
+    free(out);
     free(p);
 }
 

@@ -95,6 +95,8 @@ static void describe_change(const rnnck_module_info *from, const rnnck_module_in
         }
     if (from->linear_before_reset != to->linear_before_reset) ADD("GRU reset-before -> reset-after");
     if (from->clip != to->clip) ADD("clip %g dropped", from->clip);
+    if (from->cell_clip != to->cell_clip) ADD("cell_clip %g dropped", from->cell_clip);
+    if (from->proj_clip != to->proj_clip) ADD("proj_clip %g dropped", from->proj_clip);
     if (from->peepholes != to->peepholes) ADD("peepholes dropped");
 #undef ADD
 }

@@ -116,7 +116,42 @@ static void print_json(FILE *f, const rnnck_validation *v, const char *pa, const
     fputs("]}\n", f);
 }
 
-static void print_text(FILE *f, const rnnck_validation *v, const rnnck_validate_opts *o) {
+/* The maths fields in which two paired modules differ ("cell_clip 0 in A, 0.5
+ * in B; ..."), into buf; empty when they agree. Each module runs under its own
+ * maths, so this is a hint for an unexplained mismatch (a --set forgotten on
+ * one side), not a verdict. */
+static void maths_differences(const rnnck_module_info *a, const rnnck_module_info *b, char *buf, size_t size) {
+    size_t used = 0;
+    buf[0] = '\0';
+#define NOTE(cond, ...)                                                                                        \
+    do {                                                                                                       \
+        if ((cond) && used < size) used += (size_t)snprintf(buf + used, size - used, "%s", used ? "; " : ""); \
+        if ((cond) && used < size) used += (size_t)snprintf(buf + used, size - used, __VA_ARGS__);            \
+    } while (0)
+    NOTE(a->forget_bias != b->forget_bias, "forget_bias %g in A, %g in B", a->forget_bias, b->forget_bias);
+    NOTE(a->clip != b->clip, "clip %g in A, %g in B", a->clip, b->clip);
+    NOTE(a->cell_clip != b->cell_clip, "cell_clip %g in A, %g in B", a->cell_clip, b->cell_clip);
+    NOTE(a->proj_clip != b->proj_clip, "proj_clip %g in A, %g in B", a->proj_clip, b->proj_clip);
+    NOTE(a->linear_before_reset != b->linear_before_reset, "linear_before_reset %d in A, %d in B",
+         a->linear_before_reset, b->linear_before_reset);
+    NOTE(a->input_forget != b->input_forget, "input_forget %d in A, %d in B", a->input_forget, b->input_forget);
+    NOTE(a->reverse != b->reverse, "reverse %d in A, %d in B", a->reverse, b->reverse);
+#undef NOTE
+}
+
+/* The paired modules' maths differences, for an unexplained mismatch. */
+static void print_maths_note(FILE *f, const rnnck_validation_pair *p, const rnnck_model *ma, const rnnck_model *mb) {
+    size_t ia, ib;
+    if (!ma || !mb || !p->module_a || !p->module_b || rnnck_model_find_module(ma, p->module_a, &ia) ||
+        rnnck_model_find_module(mb, p->module_b, &ib))
+        return;
+    char diff[512];
+    maths_differences(rnnck_model_module(ma, ia), rnnck_model_module(mb, ib), diff, sizeof diff);
+    if (diff[0]) fprintf(f, "  note: the two modules' own maths differ (each runs under its own): %s\n", diff);
+}
+
+static void print_text(FILE *f, const rnnck_validation *v, const rnnck_validate_opts *o, const rnnck_model *model_a,
+                       const rnnck_model *model_b) {
     size_t failed = 0, total = rnnck_validation_row_count(v);
     for (size_t i = 0; i < rnnck_validation_pair_count(v); i++) {
         const rnnck_validation_pair *p = rnnck_validation_pair_at(v, i);
@@ -151,6 +186,7 @@ static void print_text(FILE *f, const rnnck_validation *v, const rnnck_validate_
                     p->findings[k].text, p->findings[k].max_abs_before, p->findings[k].max_abs_after);
         if (!p->pass && p->nfindings == 0 && o->diagnose && p->module_b)
             fprintf(f, "  diagnosis: no single known conversion mistake explains the difference\n");
+        if (!p->pass && p->nfindings == 0) print_maths_note(f, p, model_a, model_b);
     }
     if (rnnck_validation_passed(v))
         fprintf(f, "result: ok (%zu comparisons within atol %g + rtol %g*|a|)\n", total, o->atol, o->rtol);
@@ -251,7 +287,7 @@ int cmd_validate(int argc, char **argv) {
     }
     if (!rc) {
         if (a.json) print_json(stdout, v, pos[0], expect_mode ? NULL : pos[1], &o);
-        else print_text(stdout, v, &o);
+        else print_text(stdout, v, &o, ma, mb);
         rc = rnnck_validation_passed(v) ? EXIT_OK : EXIT_PROBLEM;
         if (a.plot) {
             rnnck_status st = rnnck_validation_plot_svg(v, a.plot);

@@ -49,6 +49,8 @@ void print_module_text(FILE *f, const rnnck_module_info *info) {
         fprintf(f, " forget_bias=%g peepholes=%d input_forget=%d", info->forget_bias, info->peepholes,
                 info->input_forget);
     fprintf(f, " clip=%g", info->clip);
+    if (info->cell_clip > 0) fprintf(f, " cell_clip=%g", info->cell_clip);
+    if (info->proj_clip > 0) fprintf(f, " proj_clip=%g", info->proj_clip);
     if (info->reverse)
         fprintf(f, " direction=reverse output_order=%s", info->output_reversed ? "processed" : "time");
     if (info->merge_mode != RNNCK_MERGE_CONCAT) fprintf(f, " merge_mode=%s", rnnck_merge_mode_name(info->merge_mode));
@@ -80,8 +82,13 @@ void print_module_json(FILE *f, const rnnck_module_info *info) {
     json_number(f, info->forget_bias);
     fprintf(f, ", \"peepholes\": %s, \"clip\": ", info->peepholes ? "true" : "false");
     json_number(f, info->clip);
-    fprintf(f, ", \"input_forget\": %s, \"direction\": \"%s\", \"output_order\": \"%s\", \"merge_mode\": \"%s\"}",
+    fprintf(f, ", \"input_forget\": %s, \"direction\": \"%s\", \"output_order\": \"%s\", \"merge_mode\": \"%s\"",
             info->input_forget ? "true" : "false",
             info->bidirectional ? "bidirectional" : info->reverse ? "reverse" : "forward",
             info->output_reversed ? "processed" : "time", rnnck_merge_mode_name(info->merge_mode));
+    fprintf(f, ", \"cell_clip\": ");
+    json_number(f, info->cell_clip);
+    fprintf(f, ", \"proj_clip\": ");
+    json_number(f, info->proj_clip);
+    fprintf(f, "}");
 }

@@ -462,6 +462,8 @@ static const char *inexpressible(const rnnck_module_info *info) {
     if (info->peepholes) return "peephole connections";
     if (info->input_forget) return "coupled input/forget gates (input_forget)";
     if (info->clip > 0) return "gate clipping (clip)";
+    if (info->cell_clip > 0) return "cell-state clipping (TF cell_clip)";
+    if (info->proj_clip > 0) return "projection-output clipping (TF proj_clip)";
     if (info->cell == RNNCK_CELL_GRU && !info->linear_before_reset)
         return "GRU reset gate applied before the recurrent product (linear_before_reset=0)";
     if (info->forget_bias != 0 && !info->bias) return "run-time forget_bias without bias parameters to fold it into";

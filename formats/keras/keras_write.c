@@ -58,6 +58,7 @@ static rnnck_status check_module(const kwriter *k, const rnnck_module_info *info
                        "direction=\"reverse\") has no Keras equivalent");
     if (info->peepholes) return inexact(k, info, "peepholes have no Keras equivalent");
     if (info->clip > 0) return inexact(k, info, "clip (gate pre-activation clipping) has no Keras equivalent");
+    if (info->cell_clip > 0) return inexact(k, info, "cell_clip (TF cell-state clipping) has no Keras equivalent");
     if (info->input_forget) return inexact(k, info, "input_forget (coupled input and forget gates) has no Keras equivalent");
     if (info->forget_bias != 0) return inexact(k, info, "a run-time forget_bias has no Keras equivalent");
     if (info->dtype != RNNCK_F32 && info->dtype != RNNCK_F64) return inexact(k, info, "parameters other than float32/float64 are not written");

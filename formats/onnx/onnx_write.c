@@ -13,7 +13,8 @@
  * by 2 (ave), or nothing (none: two outputs Y_forward, Y_reverse).
  * RNNCK_WRITE_ONNX_SEQUENCE_LENS adds an int32 graph input sequence_lens
  * (B,) fed to every node. Refused (RNNCK_E_INEXACT): proj_size, forget_bias
- * (a run-time add ONNX lacks). Activation alpha/beta and clip are float32
+ * (a run-time add ONNX lacks), TF's cell_clip (ONNX's clip is on the gate
+ * pre-activations, not the cell state). Activation alpha/beta and clip are float32
  * attributes in ONNX. */
 #include "onnx/onnx_node.h"
 #include "common/gate_layout.h"
@@ -257,6 +258,10 @@ static rnnck_status check_module(const rnnck_module_info *info, const char *path
     if (info->forget_bias != 0)
         return rnnck__err(RNNCK_E_INEXACT, "%s: module %s: forget_bias (added at run time) has no ONNX attribute",
                           path, label);
+    if (info->cell_clip > 0)
+        return rnnck__err(RNNCK_E_INEXACT, "%s: module %s: cell_clip (TF: the cell state clipped to +-%g) has no ONNX "
+                          "attribute (ONNX's clip bounds the gate pre-activations, which is other maths)", path, label,
+                          info->cell_clip);
     if (info->dtype != RNNCK_F32 && info->dtype != RNNCK_F64 && info->dtype != RNNCK_F16)
         return rnnck__err(RNNCK_E_INEXACT, "%s: module %s: ONNX recurrent ops take float16/32/64, not %s", path, label,
                           rnnck_dtype_name(info->dtype));

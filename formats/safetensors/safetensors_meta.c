@@ -11,19 +11,23 @@
 enum attr {
     A_NAME, A_MODULE, A_INPUT, A_HIDDEN, A_LAYERS, A_PROJ, A_BIAS, A_BIDIR, A_BATCH_FIRST, A_DTYPE, A_GATE_ORDER,
     A_ACTS, A_ALPHA, A_BETA, A_CLIP, A_LBR, A_FORGET_BIAS, A_PEEPHOLES, A_INPUT_FORGET, A_DIRECTION,
-    A_OUTPUT_ORDER, A_MERGE_MODE, A_COUNT
+    A_OUTPUT_ORDER, A_MERGE_MODE, A_CELL_CLIP, A_PROJ_CLIP, A_COUNT
 };
+/* Keys every module has: all but the GRU-only one and the LSTM-only ones. */
+#define MIN_KEYS (A_COUNT - 6)
 
 static const char *const attr_names[A_COUNT] = {
     "name", "module", "input_size", "hidden_size", "num_layers", "proj_size", "bias", "bidirectional",
     "batch_first", "dtype", "gate_order", "activations", "activation_alpha", "activation_beta", "clip",
-    "linear_before_reset", "forget_bias", "peepholes", "input_forget", "direction", "output_order", "merge_mode"};
+    "linear_before_reset", "forget_bias", "peepholes", "input_forget", "direction", "output_order", "merge_mode",
+    "cell_clip", "proj_clip"};
 
 /* Which attributes a cell has: the GRU-only and LSTM-only ones, as in the
  * .h5 schema, are absent (and refused) elsewhere. */
 static bool applies(enum attr a, rnnck_cell cell) {
     if (a == A_LBR) return cell == RNNCK_CELL_GRU;
-    if (a == A_FORGET_BIAS || a == A_PEEPHOLES || a == A_INPUT_FORGET) return cell == RNNCK_CELL_LSTM;
+    if (a == A_FORGET_BIAS || a == A_PEEPHOLES || a == A_INPUT_FORGET || a == A_CELL_CLIP || a == A_PROJ_CLIP)
+        return cell == RNNCK_CELL_LSTM;
     return true;
 }
 
@@ -77,7 +81,8 @@ static rnnck_status write_module(cJSON *md, size_t i, const rnnck_module_info *i
     if (info->cell == RNNCK_CELL_LSTM &&
         ((st = put_double(md, i, A_FORGET_BIAS, info->forget_bias)) ||
          (st = put_int(md, i, A_PEEPHOLES, info->peepholes)) ||
-         (st = put_int(md, i, A_INPUT_FORGET, info->input_forget))))
+         (st = put_int(md, i, A_INPUT_FORGET, info->input_forget)) ||
+         (st = put_double(md, i, A_CELL_CLIP, info->cell_clip)) || (st = put_double(md, i, A_PROJ_CLIP, info->proj_clip))))
         return st;
     if ((st = put(md, i, A_DIRECTION, info->reverse ? "reverse" : "forward")) ||
         (st = put(md, i, A_OUTPUT_ORDER, info->output_reversed ? "processed" : "time")) ||
@@ -237,6 +242,11 @@ static rnnck_status read_module(const ctx *c, rnnck_module_info *info) {
         ((st = get_double(c, A_FORGET_BIAS, &info->forget_bias)) || (st = get_flag(c, A_PEEPHOLES, &info->peepholes)) ||
          (st = get_flag(c, A_INPUT_FORGET, &info->input_forget))))
         return st;
+    /* Schema 1.2's; a file of an earlier rnnck lacks them (0 = none). */
+    if (cell == RNNCK_CELL_LSTM &&
+        ((c->vals[A_CELL_CLIP] && (st = get_double(c, A_CELL_CLIP, &info->cell_clip))) ||
+         (c->vals[A_PROJ_CLIP] && (st = get_double(c, A_PROJ_CLIP, &info->proj_clip)))))
+        return st;
     static const char *const dirs[] = {"forward", "reverse"}, *const orders[] = {"time", "processed"};
     static const char *const merges[] = {"concat", "sum", "mul", "ave", "none"};
     if ((st = get_choice(c, A_DIRECTION, dirs, 2, &info->reverse)) ||
@@ -293,9 +303,9 @@ rnnck_status rnnck__st_meta_read(const cJSON *md, const char *path, int64_t max_
     int64_t count = 0;
     rnnck_status st = read_schema(md, path, max_modules, &count);
     if (st) return st;
-    /* every module has at least A_COUNT - 4 keys: a count beyond what the
+    /* every module has at least MIN_KEYS keys: a count beyond what the
      * map holds cannot be honest, and must not size an allocation */
-    if (count > cJSON_GetArraySize(md) / (A_COUNT - 4))
+    if (count > cJSON_GetArraySize(md) / MIN_KEYS)
         return rnnck__err(RNNCK_E_FORMAT, "%s: __metadata__ " RNNCK__ST_KEY_MODULES ": %lld modules, but the map "
                           "holds too few keys to describe them", path, (long long)count);
     const char **vals = calloc((size_t)(count ? count : 1) * A_COUNT, sizeof *vals);

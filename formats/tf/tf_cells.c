@@ -78,8 +78,26 @@ static bool parse_size(const char *v, int64_t *out) {
     return true;
 }
 
-static const char SET_KEYS[] = "forget_bias, batch_first, nonlinearity, recurrent_activation; for cuDNN opaque "
-                               "buffers hidden_size, input_size, num_layers, bidirectional";
+static const char SET_KEYS[] = "forget_bias, batch_first, nonlinearity, recurrent_activation, cell_clip, proj_clip; "
+                               "for cuDNN opaque buffers hidden_size, input_size, num_layers, bidirectional";
+
+/* cell_clip / proj_clip: constructor arguments of LSTMCell (both),
+ * LSTMBlockCell and LSTMBlockFusedCell (cell_clip), never stored in the
+ * checkpoint. V > 0; proj_clip needs num_proj, checked when the sizes are
+ * known (finish_info). */
+static rnnck_status set_clip(const tf_ctx *ctx, tf_mod *m, const char *set, const char *attr, const char *value) {
+    const char *label = ctx->label;
+    if (m->cell != RNNCK_CELL_LSTM || m->variant != TFV_LSTM)
+        return rnnck__err(RNNCK_E_USAGE, "%s: override '%.200s': module %s is not a TF LSTMCell, LSTMBlockCell or "
+                          "LSTMBlockFusedCell (only those take %s)", label, set, m->name, attr);
+    char *end;
+    double x = strtod(value, &end);
+    if (!*value || *end || !isfinite(x) || !(x > 0))
+        return rnnck__err(RNNCK_E_USAGE, "%s: override '%.200s': %s must be a finite number > 0 (TF clips to "
+                          "[-%s, %s]; leave it unset for no clipping)", label, set, attr, attr, attr);
+    *(attr[0] == 'c' ? &m->cell_clip : &m->proj_clip) = x;
+    return RNNCK_OK;
+}
 
 static rnnck_status apply_set(tf_ctx *ctx, const char *set) {
     const char *label = ctx->label;
@@ -87,11 +105,6 @@ static rnnck_status apply_set(tf_ctx *ctx, const char *set) {
     const char *module, *attr, *value;
     rnnck_status st = rnnck__split_set(set, label, key, &module, &attr, &value);
     if (st) return st;
-    if (!strcmp(attr, "cell_clip") || !strcmp(attr, "proj_clip"))
-        return rnnck__err(RNNCK_E_UNSUPPORTED,
-                          "%s: override '%.200s': TF's %s clips the %s, which rnnck's schema cannot express (its "
-                          "clip is ONNX's, on gate pre-activations); a model built with %s cannot be converted "
-                          "exactly", label, set, attr, attr[0] == 'c' ? "cell state" : "projected output", attr);
     uintptr_t found;
     if (!rnnck__strmap_get(&ctx->mod_by_name, module, &found))
         return rnnck__err(RNNCK_E_USAGE, "%s: override '%.200s': no recurrent module named '%s'", label, set,
@@ -103,7 +116,9 @@ static rnnck_status apply_set(tf_ctx *ctx, const char *set) {
     bool opaque = m->variant == TFV_OPAQUE;
     int64_t n;
     int b;
-    if (!strcmp(attr, "forget_bias")) {
+    if (!strcmp(attr, "cell_clip") || !strcmp(attr, "proj_clip")) {
+        if ((st = set_clip(ctx, m, set, attr, value))) return st;
+    } else if (!strcmp(attr, "forget_bias")) {
         char *end;
         double x = strtod(value, &end);
         if (m->cell != RNNCK_CELL_LSTM)
@@ -566,6 +581,12 @@ static rnnck_status finish_info(tf_ctx *ctx, tf_mod *m) {
     rnnck_module_info *info = &m->info;
     info->name = m->name;
     if (m->has_fb) info->forget_bias = m->forget_bias;
+    info->cell_clip = m->cell_clip;
+    info->proj_clip = m->proj_clip;
+    if (info->proj_clip > 0 && info->proj_size <= 0)
+        return rnnck__err(RNNCK_E_USAGE, "%s: override %s.proj_clip: module %s has no projection (no num_proj: its "
+                          "cells have no projection kernel), and TF applies proj_clip only to the projected output",
+                          ctx->label, m->name, m->name);
     if (m->batch_first >= 0) info->batch_first = m->batch_first;
     if (m->variant != TFV_OPAQUE && (m->set_hidden || m->set_input || m->set_layers || m->set_bidi >= 0))
         return rnnck__err(RNNCK_E_USAGE, "%s: module %s: sizes come from its variables; only opaque cuDNN buffers "

@@ -68,6 +68,7 @@ typedef struct tf_mod {
     /* overrides (--set) */
     int has_fb;
     double forget_bias;
+    double cell_clip, proj_clip; /* 0 = not set */
     int64_t set_hidden, set_input, set_layers; /* 0 = not set */
     int set_bidi;          /* -1 not set */
     int batch_first;       /* -1 not set */

@@ -1,6 +1,7 @@
 /* rnnck_model_approximate_torch: the nearest torch.nn model, for
  * `rnnck convert --allow-approx`. Only cell maths is replaced (activations,
- * GRU reset placement, clipping, peepholes): those have a torch.nn cell of
+ * GRU reset placement, clipping (ONNX clip, TF cell_clip and proj_clip),
+ * peepholes): those have a torch.nn cell of
  * the same shape whose outputs differ by an amount validate can measure.
  * Structure is never approximated: a lone backward direction, a merge mode
  * or coupled input/forget gates have no torch.nn module that computes
@@ -28,6 +29,8 @@ static rnnck_module_info torch_maths(const rnnck_module_info *info) {
     memcpy(out.act, plain.act, sizeof out.act);
     out.linear_before_reset = 1;
     out.clip = 0;
+    out.cell_clip = 0;
+    out.proj_clip = 0;
     out.peepholes = 0;
     return out;
 }

@@ -191,6 +191,13 @@ rnnck_status rnnck_module_info_validate(const rnnck_module_info *info) {
     if (info->merge_mode != RNNCK_MERGE_CONCAT && (!info->bidirectional || info->num_layers != 1))
         return rnnck__err(RNNCK_E_USAGE, "module %s: merge_mode %s needs a bidirectional module of one layer", label,
                           rnnck_merge_mode_name(info->merge_mode));
+    if (!isfinite(info->cell_clip) || !isfinite(info->proj_clip) || info->cell_clip < 0 || info->proj_clip < 0)
+        return rnnck__err(RNNCK_E_USAGE, "module %s: cell_clip and proj_clip must be finite and >= 0", label);
+    if (info->cell != RNNCK_CELL_LSTM && (info->cell_clip > 0 || info->proj_clip > 0))
+        return rnnck__err(RNNCK_E_USAGE, "module %s: cell_clip and proj_clip apply to LSTM only", label);
+    if (info->proj_clip > 0 && info->proj_size <= 0)
+        return rnnck__err(RNNCK_E_USAGE, "module %s: proj_clip clips the projected output and needs proj_size > 0",
+                          label);
     return RNNCK_OK;
 }
 
@@ -201,7 +208,8 @@ int rnnck_module_info_is_pytorch(const rnnck_module_info *info) {
         for (int s = 0; s < slots; s++)
             if (!act_equal(info->act[d][s], pytorch_act(info->cell, s))) return 0;
     return info->linear_before_reset == 1 && info->forget_bias == 0 && !info->peepholes && info->clip == 0 &&
-           !info->input_forget && !info->reverse && !info->output_reversed && info->merge_mode == RNNCK_MERGE_CONCAT;
+           !info->input_forget && !info->reverse && !info->output_reversed && info->merge_mode == RNNCK_MERGE_CONCAT &&
+           info->cell_clip == 0 && info->proj_clip == 0;
 }
 
 static const char *const param_stems[RNNCK_PARAM_COUNT_] = {

@@ -77,6 +77,8 @@ typedef struct FWD(ctx) {
     int64_t T, B, TB, H, P, G, GH, D, L;
     int lstm, gru, lbr;
     REAL fb, clip;
+    REAL cell_clip, proj_clip; /* TF1 LSTMCell: on the new c, on the projected h, when info's are
+                                  > 0 (a limit below REAL's range clamps to 0) */
     /* workspace */
     /* Input projections of every step: element (gate row r = d*GH + k,
      * column j = t*B + b) at gx[r*gx_rs + j*gx_cs]. Feature-major (D*GH, T*B)
@@ -280,9 +282,13 @@ static void FWD(mul)(const FWD(ctx) *c, const FWD(wmat) *W, const REAL *h, REAL 
     rnnck__blas_run(c->team, &p);
 }
 
-static void FWD(clip)(REAL *x, int64_t n, REAL lim) {
-    if (lim <= 0) return;
+static void FWD(clamp)(REAL *x, int64_t n, REAL lim) {
     for (int64_t i = 0; i < n; i++) x[i] = x[i] < -lim ? -lim : (x[i] > lim ? lim : x[i]);
+}
+
+/* ONNX's clip: lim <= 0 is none. */
+static void FWD(clip)(REAL *x, int64_t n, REAL lim) {
+    if (lim > 0) FWD(clamp)(x, n, lim);
 }
 
 /* z[k, b] = gx[d*GH + k, col[b]] + bias[k] for gate rows [k0, k1), or += when
@@ -377,6 +383,9 @@ static const REAL *FWD(lstm_step)(FWD(ctx) *c, int d, bool all_active) {
     ACT(act[1], zg, HB);
     REAL *cn = c->tmp;
     for (int64_t i = 0; i < HB; i++) cn[i] = zf[i] * cs[i] + zi[i] * zg[i];
+    /* TF1's cell_clip bounds the new c itself: the clipped c is the state
+     * carried on, and the output peephole and tanh(c) below see it. */
+    if (c->info->cell_clip > 0) FWD(clamp)(cn, HB, c->cell_clip);
     FWD(commit)(c, cs, cn, H, all_active);
     if (pp)
         for (int64_t k = 0; k < H; k++)
@@ -388,6 +397,7 @@ static const REAL *FWD(lstm_step)(FWD(ctx) *c, int d, bool all_active) {
     for (int64_t i = 0; i < HB; i++) c->m[i] = zo[i] * cn[i];
     if (c->P == H) return c->m;
     FWD(mul)(c, &c->w_proj[d], c->m, c->hnew, false);
+    if (c->info->proj_clip > 0) FWD(clamp)(c->hnew, c->P * B, c->proj_clip); /* TF1's proj_clip */
     return c->hnew;
 }
 
@@ -494,6 +504,8 @@ rnnck_status FWD(rnnck__forward)(const rnnck__fwd_run *run) {
     c.lbr = info->linear_before_reset;
     c.fb = (REAL)info->forget_bias;
     c.clip = (REAL)info->clip;
+    c.cell_clip = (REAL)info->cell_clip;
+    c.proj_clip = (REAL)info->proj_clip;
     c.threads = run->threads;
 
     /* Workspace sizes, overflow-checked; BLAS takes int dimensions. */

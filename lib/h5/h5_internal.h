@@ -111,8 +111,10 @@ hid_t rnnck__h5_file_type(rnnck_dtype dtype);
 rnnck_status rnnck__h5_read_module(rnnck__h5_file *f, hid_t group, const char *object, const char *module_name,
                                    rnnck_module_info *info, bool *ok);
 rnnck_status rnnck__h5_write_module(hid_t group, const rnnck_module_info *info);
-/* 1 when the module uses what schema 1.1 added (the file is then "1.1"). */
-int rnnck__h5_module_is_v11(const rnnck_module_info *info);
+/* The schema minor version the module needs: 2 when it uses what 1.2 added
+ * (cell_clip, proj_clip), 1 for what 1.1 added, else 0. The file states the
+ * largest over its modules ("1.0", "1.1", "1.2"). */
+int rnnck__h5_module_minor(const rnnck_module_info *info);
 
 /* ---- the lazy source (lib/h5/h5_source.c) ---- */
 /* Where a model's tensor data comes from. A local source holds the file

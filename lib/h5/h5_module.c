@@ -172,7 +172,26 @@ static rnnck_status read_v11(reader *r, rnnck_module_info *info) {
     return RNNCK_OK;
 }
 
-int rnnck__h5_module_is_v11(const rnnck_module_info *info) {
+/* Schema 1.2: cell_clip and proj_clip, optional float attributes of an LSTM
+ * (absent = 0 = none); their range is rnnck_module_info_validate's. */
+static rnnck_status read_v12(reader *r, rnnck_module_info *info) {
+    static const char *const names[] = {"cell_clip", "proj_clip"};
+    double *vals[] = {&info->cell_clip, &info->proj_clip};
+    for (int i = 0; i < 2; i++) {
+        if (info->cell != RNNCK_CELL_LSTM) {
+            rnnck_status st = forbid(r, names[i], info->cell);
+            if (st) return st;
+            continue;
+        }
+        bool present = false;
+        rnnck_status st = rnnck__h5_attr_double(r->f, r->group, r->object, names[i], vals[i], &present);
+        if (st) return problem(r, st);
+    }
+    return RNNCK_OK;
+}
+
+int rnnck__h5_module_minor(const rnnck_module_info *info) {
+    if (info->cell_clip > 0 || info->proj_clip > 0) return 2;
     return info->reverse || info->output_reversed || info->merge_mode != RNNCK_MERGE_CONCAT;
 }
 
@@ -231,6 +250,7 @@ rnnck_status rnnck__h5_read_module(rnnck__h5_file *f, hid_t group, const char *o
             return st;
     }
     if (dirs_known && (st = read_v11(&r, info))) return st;
+    if ((st = read_v12(&r, info))) return st;
     if (!r.bad) {
         st = rnnck_module_info_validate(info);
         if (st) {
@@ -284,5 +304,8 @@ rnnck_status rnnck__h5_write_module(hid_t g, const rnnck_module_info *info) {
     if (info->merge_mode != RNNCK_MERGE_CONCAT &&
         (st = rnnck__h5_write_attr_string(g, "merge_mode", rnnck_merge_mode_name(info->merge_mode))))
         return st;
+    /* Schema 1.2 attributes, likewise only when set. */
+    if (info->cell_clip > 0 && (st = rnnck__h5_write_attr_f64(g, "cell_clip", info->cell_clip))) return st;
+    if (info->proj_clip > 0 && (st = rnnck__h5_write_attr_f64(g, "proj_clip", info->proj_clip))) return st;
     return RNNCK_OK;
 }

@@ -28,12 +28,13 @@ static rnnck_status describe_module(const rnnck_module_info *mi, rnnck_report *l
             used += (size_t)snprintf(acts + used, sizeof acts - used, " %d %a %a", (int)mi->act[d][k].kind,
                                      mi->act[d][k].alpha, mi->act[d][k].beta);
     rnnck_status st =
-        name ? emit(lines, rnnck__asprintf("M %s %d %lld %lld %lld %lld %d %d %d %d %d %a %d %a %d %d %d %d%s", name,
+        name ? emit(lines, rnnck__asprintf("M %s %d %lld %lld %lld %lld %d %d %d %d %d %a %d %a %d %d %d %d %a %a%s", name,
                                            (int)mi->cell, (long long)mi->input_size, (long long)mi->hidden_size,
                                            (long long)mi->num_layers, (long long)mi->proj_size, mi->bias,
                                            mi->bidirectional, mi->batch_first, (int)mi->dtype, mi->linear_before_reset,
                                            mi->forget_bias, mi->peepholes, mi->clip, mi->input_forget, mi->reverse,
-                                           mi->output_reversed, (int)mi->merge_mode, acts))
+                                           mi->output_reversed, (int)mi->merge_mode, mi->cell_clip,
+                                           mi->proj_clip, acts))
              : rnnck__oom();
     free(name);
     return st;
@@ -111,7 +112,7 @@ static bool add_module(rebuild *r, const char *p) {
     rnnck_module_info_init(&mi, RNNCK_CELL_LSTM);
     char *name = next_string(&p);
     long long v[17];
-    double fb = 0, clip = 0;
+    double fb = 0, clip = 0, cell_clip = 0, proj_clip = 0;
     /* ranges here only keep the casts exact; rnnck_module_info_validate
      * (in rnnck__model_add_module_desc) judges the values */
     bool ok = name && next_int(&p, INT32_MIN, INT32_MAX, &v[0]) && next_int(&p, INT64_MIN, INT64_MAX, &v[1]) &&
@@ -121,6 +122,7 @@ static bool add_module(rebuild *r, const char *p) {
     ok = ok && rnnck__h5_next_double(&p, &fb) && next_int(&p, INT32_MIN, INT32_MAX, &v[10]) &&
          rnnck__h5_next_double(&p, &clip);
     for (int i = 11; ok && i < 15; i++) ok = next_int(&p, INT32_MIN, INT32_MAX, &v[i]);
+    ok = ok && rnnck__h5_next_double(&p, &cell_clip) && rnnck__h5_next_double(&p, &proj_clip);
     for (int d = 0; ok && d < 2; d++)
         for (int k = 0; ok && k < RNNCK_ACT_SLOTS; k++) {
             long long kind;
@@ -148,6 +150,8 @@ static bool add_module(rebuild *r, const char *p) {
         mi.reverse = (int)v[12];
         mi.output_reversed = (int)v[13];
         mi.merge_mode = (rnnck_merge_mode)v[14];
+        mi.cell_clip = cell_clip;
+        mi.proj_clip = proj_clip;
         ok = rnnck_dtype_is_float(mi.dtype) && rnnck__model_add_module_desc(r->m, &mi) == RNNCK_OK;
     }
     free(name);

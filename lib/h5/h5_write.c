@@ -351,11 +351,15 @@ static rnnck_status save_locked(rnnck_model *m, const char *path, int level, rnn
     }
     hid_t root = w.fid >= 0 ? H5Gopen2(w.fid, "/", H5P_DEFAULT) : H5I_INVALID_HID;
     if (!st && root < 0) st = fail(&w, "/", "cannot open the root group");
-    /* "1.0" unless a module needs what 1.1 added, so that 1.0 readers keep
-     * reading every file they can honour. */
-    bool v11 = false;
-    for (size_t i = 0; i < rnnck_model_module_count(m); i++) v11 |= rnnck__h5_module_is_v11(rnnck_model_module(m, i));
-    if (!st) st = rnnck__h5_write_attr_string(root, "rnnck_schema", v11 ? "1.1" : "1.0");
+    /* "1.0" unless a module needs what 1.1 or 1.2 added, so that older
+     * readers keep reading every file they can honour. */
+    int minor = 0;
+    for (size_t i = 0; i < rnnck_model_module_count(m); i++) {
+        int mi = rnnck__h5_module_minor(rnnck_model_module(m, i));
+        minor = mi > minor ? mi : minor;
+    }
+    static const char *const versions[] = {"1.0", "1.1", "1.2"};
+    if (!st) st = rnnck__h5_write_attr_string(root, "rnnck_schema", versions[minor]);
     if (!st) st = rnnck__h5_write_attr_string(root, "rnnck_writer", "rnnck " RNNCK_VERSION_STRING);
     for (size_t i = 0; !st && i < rnnck_model_tensor_count(m); i++)
         st = write_tensor(&w, rnnck_model_tensor(m, i));

@@ -215,6 +215,8 @@ const char *module_info_difference(const rnnck_module_info *a, const rnnck_modul
 #undef FIELD
     if (!same_double(a->forget_bias, b->forget_bias)) return "forget_bias";
     if (!same_double(a->clip, b->clip)) return "clip";
+    if (!same_double(a->cell_clip, b->cell_clip)) return "cell_clip";
+    if (!same_double(a->proj_clip, b->proj_clip)) return "proj_clip";
     for (int d = 0; d < 2; d++)
         for (int k = 0; k < RNNCK_ACT_SLOTS; k++)
             if (a->act[d][k].kind != b->act[d][k].kind || !same_double(a->act[d][k].alpha, b->act[d][k].alpha) ||

@@ -126,7 +126,7 @@ typedef struct FWD(ctx) {
     REAL *tmp;     /* (H, B) */
     int64_t *col;  /* (B) row of gx (= t*B + b) each batch row reads at this step */
     unsigned char *active; /* (B) 1 while the row's sequence runs */
-    REAL *ybuf[2]; /* (T*B, D*P) intermediate layer outputs */
+    REAL *ybuf[2]; /* (T*B, D*P) intermediate layer outputs (bidirectional only) */
     REAL *params;  /* one block holding a layer's parameters */
     FWD(layer) lp;
     /* Recurrent products per direction: W_hh rows the step multiplies by h
@@ -634,7 +634,14 @@ rnnck_status FWD(rnnck__forward)(const rnnck__fwd_run *run) {
     c.active = calloc(B, 1);
     c.params = malloc(sizeof(REAL) * (size_t)par_n);
     if (pack_n) c.packed = rnnck__big_alloc(sizeof(float) * pack_n);
-    int nbuf = c.L > 1 ? (c.L > 2 ? 2 : 1) : 0;
+    /* A one-direction layer after the first runs in place in run->y: the
+     * ring projects every position before the step that overwrites it (a
+     * refill starts at the block the current step reads, which already
+     * holds the projections of the positions written before it; the
+     * whole-sequence ring projects everything at the first step), and
+     * positions past a sequence's end stay zero in both. Two directions need
+     * the whole input after the first one ran: buffers between layers. */
+    int nbuf = c.D == 1 || c.L == 1 ? 0 : (c.L > 2 ? 2 : 1);
     for (int i = 0; i < nbuf; i++) c.ybuf[i] = rnnck__big_alloc(sizeof(REAL) * (size_t)y_n);
     rnnck_status st = RNNCK_OK;
     if (!c.gx || !c.gq || !c.z || !c.hT || !c.cT || !c.hnew || !c.m || !c.tmp || !c.col || !c.active || !c.params ||
@@ -649,7 +656,7 @@ rnnck_status FWD(rnnck__forward)(const rnnck__fwd_run *run) {
          * thread: same results, only slower, so that is not an error. */
         if (c.threads > 1 && rnnck__team_start(c.threads, &c.team)) rnnck__err_clear();
         int64_t in_w = rnnck__layer_input(info, l);
-        REAL *out = l == c.L - 1 ? (REAL *)run->y : c.ybuf[l & 1];
+        REAL *out = l == c.L - 1 || nbuf == 0 ? (REAL *)run->y : c.ybuf[l & 1];
         /* Positions past a sequence's end stay zero (run->y arrives zeroed). */
         if (out != run->y && run->lengths) memset(out, 0, sizeof(REAL) * (size_t)y_n);
         /* Both directions' input projections, W_ih (D*GH, I) . x (T*B, I)^T

@@ -339,7 +339,9 @@ static void check_ring_case(const ring_case *rc) {
  * bits: output, h_n and c_n are bit-identical with a ring of 1, 2 or 3
  * blocks (one fill per block or two) and with one holding the whole
  * sequence, at 1 and 2 threads. GRU H=100 bidirectional has a block of gate
- * rows straddling its two directions (computed once for each). The
+ * rows straddling its two directions (computed once for each); LSTM H=128
+ * bidirectional (4H = 512, one block) projects each direction from its own
+ * W_ih, not from a stacked copy. The
  * one-direction modules have 2 layers, the second running in place in the
  * output while the ring projects its input ahead of it. */
 Test(forward, ring_of_input_projections_gives_the_same_bits_whatever_its_size) {
@@ -347,6 +349,7 @@ Test(forward, ring_of_input_projections_gives_the_same_bits_whatever_its_size) {
         {"LSTM B=11 T=150", RNNCK_CELL_LSTM, 0, 0, 16, 150, 11, false},
         {"LSTM B=32 T=41", RNNCK_CELL_LSTM, 0, 0, 16, 41, 32, false},
         {"GRU H=100 bidirectional B=11 T=150", RNNCK_CELL_GRU, 1, 0, 100, 150, 11, false},
+        {"LSTM H=128 bidirectional B=11 T=150", RNNCK_CELL_LSTM, 1, 0, 128, 150, 11, false},
         {"LSTM reverse-only B=11 T=150", RNNCK_CELL_LSTM, 0, 1, 16, 150, 11, false},
         {"LSTM B=11 T=150 unequal lengths", RNNCK_CELL_LSTM, 0, 0, 16, 150, 11, true},
         {"GRU bidirectional B=11 T=150 unequal lengths", RNNCK_CELL_GRU, 1, 0, 100, 150, 11, true},

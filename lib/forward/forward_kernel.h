@@ -31,7 +31,9 @@
  * of fresh memory per layer (17% of the `rnnck forward` command's CPU in
  * page faults). A direction computes only the rows of its own gates,
  * rounded out to whole blocks: when D*GH has a block straddling the two
- * directions, that block row is computed twice (once per direction). Where
+ * directions, that block row is computed twice (once per direction); when
+ * none does, each direction multiplies its own W_ih where it lies, in the
+ * same blocks, instead of a stacked copy of both (split_dirs). Where
  * a reverse direction reads unequal lengths, each batch row at its own time
  * step, the ring holds the whole sequence (as before).
  *
@@ -75,7 +77,8 @@ static void *rnnck__big_alloc(size_t n) {
 
 /* Parameters of one layer, converted to the compute dtype. */
 typedef struct FWD(layer) {
-    const REAL *w_ih;    /* (D*GH, I_l): both directions stacked */
+    const REAL *w_ih;    /* (D*GH, I_l): both directions stacked, unless split_dirs */
+    const REAL *w_ih_dir[2]; /* split_dirs: each direction's own (GH, I_l) */
     const REAL *w_hh[2]; /* (GH, H_out) */
     REAL *b_x[2];   /* (GH): b_ih + b_hh, except GRU lbr=1 where the n block is b_in only */
     REAL *b_hn[2];  /* (H): GRU lbr=1 recurrent n bias, applied inside r*(...) */
@@ -114,6 +117,10 @@ typedef struct FWD(ctx) {
     int64_t gx_rs, gx_cs;
     int64_t ring;         /* positions in the ring: a multiple of RNNCK__BLOCK_COLS */
     int64_t g0[2], g1[2]; /* gate rows [g0, g1) a direction projects: its own, rounded out to blocks */
+    /* Two directions whose gate rows share no block (GH a multiple of the
+     * block): each projects from its own W_ih, a product of GH rows cut into
+     * the same blocks as the stacked one's, so W_ih is not copied. */
+    bool split_dirs;
     rnnck__blas_product proj; /* this layer's whole projection (its c unset) */
     int64_t last_block;   /* last block of positions this direction reads */
     int64_t have_lo, have_hi; /* blocks of positions in the ring now; have_lo > have_hi: none */
@@ -250,7 +257,9 @@ static rnnck_status FWD(load_layer)(FWD(ctx) *c, int64_t l) {
     for (int d = 0; d < c->D; d++) {
         /* One direction's W_ih is used where it lies; two are stacked for
          * their single GEMM. */
-        rnnck_status st = c->D == 1 ? FWD(fetch_view)(c, RNNCK_PARAM_WEIGHT_IH, l, d, w_ih, (size_t)(GH * in), &lp->w_ih)
+        rnnck_status st = c->split_dirs ? FWD(fetch_view)(c, RNNCK_PARAM_WEIGHT_IH, l, d, w_ih + d * GH * in,
+                                                          (size_t)(GH * in), &lp->w_ih_dir[d])
+                          : c->D == 1 ? FWD(fetch_view)(c, RNNCK_PARAM_WEIGHT_IH, l, d, w_ih, (size_t)(GH * in), &lp->w_ih)
                                     : FWD(fetch)(c, RNNCK_PARAM_WEIGHT_IH, l, d, w_ih + d * GH * in, (size_t)(GH * in));
         if (st) return st;
         REAL *w_hh = p;
@@ -456,13 +465,19 @@ static void FWD(project)(FWD(ctx) *c, int d, int64_t j0, int64_t j1) {
     rnnck__blas_product p = c->proj;
     p.c = c->gx + q0 * c->gx_cs;
     rnnck__forward_count_fill();
-    if (c->gx_cs == 1) { /* feature-major: positions are the product's columns */
-        p.ldc = c->gx_rs;
-        rnnck__blas_run_part(c->team, &p, c->g0[d], c->g1[d], p0, p1);
-    } else {
-        p.ldc = c->gx_cs;
-        rnnck__blas_run_part(c->team, &p, p0, p1, c->g0[d], c->g1[d]);
+    const bool fm = c->gx_cs == 1; /* feature-major: positions are the product's columns */
+    int64_t g0 = c->g0[d], g1 = c->g1[d];
+    if (c->split_dirs) { /* this direction's rows alone: the same blocks, shifted by whole blocks */
+        *(fm ? &p.M : &p.N) = c->GH;
+        *(fm ? &p.a : &p.b) = c->lp.w_ih_dir[d];
+        g0 -= d * c->GH;
+        g1 -= d * c->GH;
     }
+    p.ldc = fm ? c->gx_rs : c->gx_cs;
+    if (fm)
+        rnnck__blas_run_part(c->team, &p, g0, g1, p0, p1);
+    else
+        rnnck__blas_run_part(c->team, &p, p0, p1, g0, g1);
 }
 
 /* Makes positions [lo, hi] readable in the ring for direction d: when they
@@ -606,6 +621,7 @@ rnnck_status FWD(rnnck__forward)(const rnnck__fwd_run *run) {
         if (c.g1[d] > DGH) c.g1[d] = DGH;
         if (c.g1[d] - c.g0[d] > gate_w) gate_w = c.g1[d] - c.g0[d];
     }
+    c.split_dirs = c.D == 2 && c.GH % gblock == 0;
     /* The ring: at least the blocks one step's B positions can span, else
      * RING_BYTES' worth of whole blocks, at most the whole sequence (and the
      * whole sequence where a reverse direction reads unequal lengths). */

@@ -6,8 +6,9 @@
  *   RNNCK_DT    RNNCK_F32 / RNNCK_F64
  *
  * Per layer and direction: the input projection W_ih . x runs ahead of the
- * time loop, a few hundred steps' columns at a time, into a small ring
- * workspace (see "Input projections in a ring" below); per step the gate
+ * time loop, a few blocks of 512 time-major positions (512/B steps each) at
+ * a time, into a small ring workspace (see "Input projections in a ring"
+ * below); per step the gate
  * pre-activations start as that projection plus the folded biases, one
  * recurrent product adds
  * W_hh . h (two for a GRU with the reset before the product), and the gate
@@ -35,7 +36,9 @@
  * none does, each direction multiplies its own W_ih where it lies, in the
  * same blocks, instead of a stacked copy of both (split_dirs). Where
  * a reverse direction reads unequal lengths, each batch row at its own time
- * step, the ring holds the whole sequence (as before).
+ * step, the ring holds the whole sequence (as before). Every position is
+ * projected before the step that writes its output, so a one-direction
+ * layer after the first runs in place in run->y.
  *
  * Variable lengths: at step s a batch row is active while s < its length;
  * the forward direction reads time s, the reverse direction time len-1-s, so
@@ -53,8 +56,8 @@
 
 /* Workspace of 4 MiB or more: 2 MiB-aligned and marked for transparent huge
  * pages (Linux, where THP is "madvise"), so that first touching it costs one
- * page fault per 2 MiB instead of per 4 KiB (T100 B32 H512: 26 MB of input
- * projections, 6,300 faults). free() releases it. */
+ * page fault per 2 MiB instead of per 4 KiB (the projection ring, packed
+ * weights, buffers between bidirectional layers). free() releases it. */
 static void *rnnck__big_alloc(size_t n) {
     const size_t huge = (size_t)2 << 20;
     if (n < 2 * huge) return malloc(n);

@@ -1,6 +1,7 @@
 /* rnnck_forward against real PyTorch 1.13 (fixtures/forward/torch, made by
  * fixtures/forward/make_forward_goldens.py), streaming, and compute dtypes. */
 #include "forward_case.h"
+#include "forward/forward_internal.h"
 #include "forward/rec_gemm.h"
 #include "forward/rec_team.h"
 
@@ -254,4 +255,105 @@ Test(forward, leaves_openblas_thread_count_as_it_was) {
     openblas_set_num_threads(before);
     rnnck_tensor_free(x);
     rnnck_model_free(m);
+}
+
+/* ---- the input projections, computed block by block into a ring ---- */
+
+/* One module of the ring test. T*B spans several 512-position blocks and is
+ * a multiple of none of them; B = 11 puts a step across two blocks, B = 32
+ * divides a block, B = 3 takes the batch-major layout. */
+typedef struct ring_case {
+    const char *what;
+    rnnck_cell cell;
+    int bidirectional, reverse;
+    int64_t H, T, B;
+    bool unequal_lengths;
+} ring_case;
+
+static void check_ring_case(const ring_case *rc) {
+    rnnck_module_info info;
+    rnnck_module_info_init(&info, rc->cell);
+    info.input_size = 8;
+    info.hidden_size = rc->H;
+    info.num_layers = 2;
+    info.bidirectional = rc->bidirectional;
+    info.reverse = rc->reverse;
+    rnnck_model *m;
+    cr_assert_eq(rnnck_model_new(&m), RNNCK_OK);
+    cr_assert_eq(rnnck_model_add_module(m, &info), RNNCK_OK, "%s: %s", rc->what, rnnck_errmsg());
+    cr_assert_eq(rnnck_model_init_module(m, 0, RNNCK_INIT_DEFAULT, 11, 0, 0), RNNCK_OK);
+    const int64_t T = rc->T, B = rc->B, xs[3] = {T, B, 8}, ls[1] = {B};
+    rnnck_tensor *x, *len = NULL;
+    cr_assert_eq(rnnck_tensor_new(RNNCK_F32, 3, xs, &x), RNNCK_OK);
+    float *xd = rnnck_tensor_data(x);
+    for (int64_t i = 0; i < T * B * 8; i++) xd[i] = (float)sin(0.11 * (double)i);
+    if (rc->unequal_lengths) {
+        cr_assert_eq(rnnck_tensor_new(RNNCK_I64, 1, ls, &len), RNNCK_OK);
+        int64_t *ld = rnnck_tensor_data(len);
+        for (int64_t b = 0; b < B; b++) ld[b] = T - (b * 37) % T;
+    }
+    for (int f64 = 0; f64 < 2; f64++) {
+        const rnnck_dtype dt = f64 ? RNNCK_F64 : RNNCK_F32;
+        const size_t es = f64 ? 8 : 4;
+        /* Reference: a ring that holds the whole sequence, each direction's
+         * projection computed in one go, as before the ring. */
+        rnnck__forward_ring_for_tests(1 << 20);
+        unsigned long f0 = rnnck__forward_fills();
+        run_out whole = run_with(m, x, len, 1, dt);
+        unsigned long whole_fills = rnnck__forward_fills() - f0;
+        for (int64_t blocks = 1; blocks <= 3; blocks++)
+            for (int threads = 1; threads <= 2; threads++) {
+                rnnck__forward_ring_for_tests(blocks);
+                f0 = rnnck__forward_fills();
+                run_out ring = run_with(m, x, len, threads, dt);
+                unsigned long fills = rnnck__forward_fills() - f0;
+                rnnck__forward_ring_for_tests(0);
+                /* Where the ring may be small, it is filled more often. */
+                if (!(rc->unequal_lengths && (rc->bidirectional || rc->reverse)) && blocks == 1)
+                    cr_expect_gt(fills, whole_fills, "%s %s: a 1-block ring took %lu fills, the whole one %lu",
+                                 rc->what, rnnck_dtype_name(dt), fills, whole_fills);
+                cr_expect(same_bytes(whole.y, ring.y, es), "%s %s: output differs with a %lld-block ring, %d threads",
+                          rc->what, rnnck_dtype_name(dt), (long long)blocks, threads);
+                cr_expect(same_bytes(whole.hn, ring.hn, es), "%s %s: h_n differs with a %lld-block ring, %d threads",
+                          rc->what, rnnck_dtype_name(dt), (long long)blocks, threads);
+                cr_expect(same_bytes(whole.cn, ring.cn, es), "%s %s: c_n differs with a %lld-block ring, %d threads",
+                          rc->what, rnnck_dtype_name(dt), (long long)blocks, threads);
+                free_run(&ring);
+            }
+        if (!f64) { /* and the whole thing is right: float32 against float64 */
+            run_out ref = run_with(m, x, len, 1, RNNCK_F64);
+            ferr e = {0, 0, 0};
+            fc_compare("output", rc->what, whole.y, ref.y, F32_ATOL, F32_RTOL, &e);
+            fc_compare("h_n", rc->what, whole.hn, ref.hn, F32_ATOL, F32_RTOL, &e);
+            free_run(&ref);
+        }
+        free_run(&whole);
+    }
+    rnnck__forward_ring_for_tests(0);
+    rnnck_tensor_free(x);
+    rnnck_tensor_free(len);
+    rnnck_model_free(m);
+}
+
+/* The ring's size changes which blocks are computed when, never their
+ * bits: output, h_n and c_n are bit-identical with a ring of 1, 2 or 3
+ * blocks (one fill per block or two) and with one holding the whole
+ * sequence, at 1 and 2 threads. GRU H=100 bidirectional has a block of gate
+ * rows straddling its two directions (computed once for each); LSTM H=128
+ * bidirectional (4H = 512, one block) projects each direction from its own
+ * W_ih, not from a stacked copy. The
+ * one-direction modules have 2 layers, the second running in place in the
+ * output while the ring projects its input ahead of it. */
+Test(forward, ring_of_input_projections_gives_the_same_bits_whatever_its_size) {
+    const ring_case cases[] = {
+        {"LSTM B=11 T=150", RNNCK_CELL_LSTM, 0, 0, 16, 150, 11, false},
+        {"LSTM B=32 T=41", RNNCK_CELL_LSTM, 0, 0, 16, 41, 32, false},
+        {"GRU H=100 bidirectional B=11 T=150", RNNCK_CELL_GRU, 1, 0, 100, 150, 11, false},
+        {"LSTM H=128 bidirectional B=11 T=150", RNNCK_CELL_LSTM, 1, 0, 128, 150, 11, false},
+        {"LSTM reverse-only B=11 T=150", RNNCK_CELL_LSTM, 0, 1, 16, 150, 11, false},
+        {"LSTM B=11 T=150 unequal lengths", RNNCK_CELL_LSTM, 0, 0, 16, 150, 11, true},
+        {"GRU bidirectional B=11 T=150 unequal lengths", RNNCK_CELL_GRU, 1, 0, 100, 150, 11, true},
+        {"GRU bidirectional batch-major B=3 T=700", RNNCK_CELL_GRU, 1, 0, 100, 700, 3, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_ring_case(&cases[i]);
 }

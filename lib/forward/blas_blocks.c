@@ -12,9 +12,10 @@
  * enough to pay for that. */
 #define TEAM_MIN_MACS 1048576.0
 
+/* The blocks of rows [r0, r1) and columns [c0, c1) of p. */
 typedef struct blocks_job {
     const rnnck__blas_product *p;
-    int64_t row_blocks, nblocks;
+    int64_t r0, c0, row_blocks, nblocks;
     _Atomic int64_t next;
 } blocks_job;
 
@@ -24,14 +25,18 @@ static int64_t block_rows(const rnnck__blas_product *p) {
     return p->N <= RNNCK__NARROW_COLS ? RNNCK__BLOCK_ROWS_NARROW : RNNCK__BLOCK_ROWS_WIDE;
 }
 
+int64_t rnnck__blas_block_rows(const rnnck__blas_product *p) { return block_rows(p); }
+
 int64_t rnnck__blas_blocks(const rnnck__blas_product *p) {
     return ceil_div(p->M, block_rows(p)) * ceil_div(p->N, RNNCK__BLOCK_COLS);
 }
 
-/* Block i: rows [r0, r0 + m), columns [c0, c0 + n) of C. */
-static void run_block(const rnnck__blas_product *p, int64_t row_blocks, int64_t i) {
+/* Block i of job j: rows [r0, r0 + m), columns [c0, c0 + n) of C, written at
+ * p->c + (r0 - j->r0) * ldc + (c0 - j->c0). */
+static void run_block(const blocks_job *j, int64_t i) {
+    const rnnck__blas_product *p = j->p;
     const int64_t rows = block_rows(p);
-    const int64_t r0 = (i % row_blocks) * rows, c0 = (i / row_blocks) * RNNCK__BLOCK_COLS;
+    const int64_t r0 = j->r0 + (i % j->row_blocks) * rows, c0 = j->c0 + (i / j->row_blocks) * RNNCK__BLOCK_COLS;
     const int m = (int)(p->M - r0 < rows ? p->M - r0 : rows);
     const int n = (int)(p->N - c0 < RNNCK__BLOCK_COLS ? p->N - c0 : RNNCK__BLOCK_COLS);
     const int k = (int)p->K, lda = (int)p->lda, ldb = (int)p->ldb, ldc = (int)p->ldc;
@@ -42,7 +47,7 @@ static void run_block(const rnnck__blas_product *p, int64_t row_blocks, int64_t 
     const int incx = p->trans_b ? 1 : ldb;
     if (p->dbl) {
         const double *a = (const double *)p->a + r0 * p->lda, *b = (const double *)p->b + boff;
-        double *c = (double *)p->c + r0 * p->ldc + c0;
+        double *c = (double *)p->c + (r0 - j->r0) * p->ldc + (c0 - j->c0);
         const double beta = p->accumulate ? 1 : 0;
         if (p->N == 1)
             cblas_dgemv(CblasRowMajor, CblasNoTrans, m, k, 1, a, lda, b, incx, beta, c, ldc);
@@ -50,7 +55,7 @@ static void run_block(const rnnck__blas_product *p, int64_t row_blocks, int64_t 
             cblas_dgemm(CblasRowMajor, CblasNoTrans, tb, m, n, k, 1, a, lda, b, ldb, beta, c, ldc);
     } else {
         const float *a = (const float *)p->a + r0 * p->lda, *b = (const float *)p->b + boff;
-        float *c = (float *)p->c + r0 * p->ldc + c0;
+        float *c = (float *)p->c + (r0 - j->r0) * p->ldc + (c0 - j->c0);
         const float beta = p->accumulate ? 1 : 0;
         if (p->N == 1)
             cblas_sgemv(CblasRowMajor, CblasNoTrans, m, k, 1, a, lda, b, incx, beta, c, ldc);
@@ -64,16 +69,22 @@ static void blocks_part(void *arg, int part, int nparts) {
     blocks_job *j = arg;
     (void)part, (void)nparts;
     for (int64_t i; (i = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < j->nblocks;)
-        run_block(j->p, j->row_blocks, i);
+        run_block(j, i);
 }
 
-void rnnck__blas_run(rnnck__team *team, const rnnck__blas_product *p) {
-    if (p->M < 1 || p->N < 1) return;
-    blocks_job j = {p, ceil_div(p->M, block_rows(p)), rnnck__blas_blocks(p), 0};
-    if (team && j.nblocks >= 2 && (double)p->M * (double)p->N * (double)p->K >= TEAM_MIN_MACS)
+void rnnck__blas_run_part(rnnck__team *team, const rnnck__blas_product *p, int64_t r0, int64_t r1, int64_t c0,
+                          int64_t c1) {
+    if (r1 <= r0 || c1 <= c0) return;
+    const int64_t row_blocks = ceil_div(r1 - r0, block_rows(p));
+    blocks_job j = {p, r0, c0, row_blocks, row_blocks * ceil_div(c1 - c0, RNNCK__BLOCK_COLS), 0};
+    if (team && j.nblocks >= 2 && (double)(r1 - r0) * (double)(c1 - c0) * (double)p->K >= TEAM_MIN_MACS)
         rnnck__team_run(team, blocks_part, &j);
     else
         blocks_part(&j, 0, 1);
+}
+
+void rnnck__blas_run(rnnck__team *team, const rnnck__blas_product *p) {
+    rnnck__blas_run_part(team, p, 0, p->M, 0, p->N);
 }
 
 int rnnck__blas_threads(void) { return openblas_get_num_threads(); }

@@ -48,11 +48,24 @@ typedef struct rnnck__blas_product {
 /* Number of blocks p is cut into (a function of M and N only). */
 int64_t rnnck__blas_blocks(const rnnck__blas_product *p);
 
+/* Rows of p's blocks (RNNCK__BLOCK_ROWS_WIDE or _NARROW, from N alone);
+ * their columns are RNNCK__BLOCK_COLS. */
+int64_t rnnck__blas_block_rows(const rnnck__blas_product *p);
+
 /* Computes p block by block: on this thread alone when team is NULL or the
  * product is too small to be worth a hand-off, else across the team. Either
  * way every block is the same OpenBLAS call, so the result does not depend
  * on the team. OpenBLAS must be at one thread (see rnnck__blas_single). */
 void rnnck__blas_run(rnnck__team *team, const rnnck__blas_product *p);
+
+/* Computes only the blocks of p inside rows [r0, r1) and columns [c0, c1),
+ * bounds on p's block boundaries (multiples of the block sizes above, or M
+ * and N). Here p->c points at element (r0, c0), with row stride p->ldc. The
+ * blocks are cut from p's whole shape, so each is the same OpenBLAS call as
+ * in rnnck__blas_run and gives the same bits: a product computed part by
+ * part equals the product computed at once. */
+void rnnck__blas_run_part(rnnck__team *team, const rnnck__blas_product *p, int64_t r0, int64_t r1, int64_t c0,
+                          int64_t c1);
 
 /* Sets OpenBLAS's process-wide thread count to 1 and returns the previous
  * count, for rnnck__blas_restore. */

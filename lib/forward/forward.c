@@ -3,6 +3,7 @@
 #include "forward/blas_blocks.h"
 #include "forward/forward_internal.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,18 @@ typedef struct shape_view {
     int ndim;
     int64_t d[3];
 } shape_view;
+
+static int64_t ring_blocks_for_tests;
+
+void rnnck__forward_ring_for_tests(int64_t blocks) { ring_blocks_for_tests = blocks; }
+
+int64_t rnnck__forward_ring_blocks(void) { return ring_blocks_for_tests; }
+
+static _Atomic unsigned long ring_fills;
+
+void rnnck__forward_count_fill(void) { atomic_fetch_add_explicit(&ring_fills, 1, memory_order_relaxed); }
+
+unsigned long rnnck__forward_fills(void) { return atomic_load_explicit(&ring_fills, memory_order_relaxed); }
 
 static const char *module_label(const rnnck_module_info *info) {
     return (info->name && *info->name) ? info->name : "(root)";

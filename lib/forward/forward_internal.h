@@ -28,6 +28,16 @@ typedef struct rnnck__fwd_run {
     void *c;                /* (L*D, B, H) LSTM: c0 on entry, c_n on return; else NULL */
 } rnnck__fwd_run;
 
+/* Tests: the input-projection ring (forward_kernel.h) holds `blocks` blocks
+ * of 512 time-major positions (at least what one step spans) instead of its
+ * usual size; 0 restores that. Results do not depend on it. */
+void rnnck__forward_ring_for_tests(int64_t blocks);
+int64_t rnnck__forward_ring_blocks(void);
+/* Fills of the ring (products of a run of blocks) in this process, counted
+ * for tests. */
+void rnnck__forward_count_fill(void);
+unsigned long rnnck__forward_fills(void);
+
 rnnck_status rnnck__forward_f32(const rnnck__fwd_run *run);
 rnnck_status rnnck__forward_f64(const rnnck__fwd_run *run);
 

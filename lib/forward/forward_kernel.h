@@ -5,9 +5,12 @@
  *   ACT         rnnck__act_f32 / rnnck__act_f64
  *   RNNCK_DT    RNNCK_F32 / RNNCK_F64
  *
- * Per layer: one GEMM projects the input of ALL time steps for BOTH
- * directions (weights stacked); then per step the gate pre-activations start
- * as that projection plus the folded biases, one recurrent product adds
+ * Per layer and direction: the input projection W_ih . x runs ahead of the
+ * time loop, a few blocks of 512 time-major positions (512/B steps each) at
+ * a time, into a small ring workspace (see "Input projections in a ring"
+ * below); per step the gate
+ * pre-activations start as that projection plus the folded biases, one
+ * recurrent product adds
  * W_hh . h (two for a GRU with the reset before the product), and the gate
  * maths runs as a few long vectorised loops over the whole (gates, batch)
  * block. In float32 the recurrent products use W packed once per layer
@@ -15,8 +18,27 @@
  * product left to OpenBLAS runs in fixed blocks (blas_blocks.h), so no
  * result depends on the thread count. All
  * buffers are allocated once per call; nothing is allocated inside the time
- * loop. (Projecting the input in cache-sized chunks of steps instead was
- * measured slower: OpenBLAS repacks W_ih for every chunk.)
+ * loop.
+ *
+ * Input projections in a ring. The projection of a layer is one product,
+ * W_ih (D*GH, I) . x (T*B, I)^T, cut into fixed 512x512 blocks like every
+ * OpenBLAS product (blas_blocks.h). Its T*B axis (time-major positions
+ * t*B + b) is computed block by block, just before the time loop reaches
+ * it, into a ring of `ring` positions (a multiple of the 512 of a block),
+ * position j at j % ring; each block is the same OpenBLAS call as in the
+ * whole product, so the bits do not depend on the ring's size, only the
+ * memory does: a new process pays a page fault and a zeroed page for every
+ * page it first touches, and the whole projection of T100 B32 H512 was 26 MB
+ * of fresh memory per layer (17% of the `rnnck forward` command's CPU in
+ * page faults). A direction computes only the rows of its own gates,
+ * rounded out to whole blocks: when D*GH has a block straddling the two
+ * directions, that block row is computed twice (once per direction); when
+ * none does, each direction multiplies its own W_ih where it lies, in the
+ * same blocks, instead of a stacked copy of both (split_dirs). Where
+ * a reverse direction reads unequal lengths, each batch row at its own time
+ * step, the ring holds the whole sequence (as before). Every position is
+ * projected before the step that writes its output, so a one-direction
+ * layer after the first runs in place in run->y.
  *
  * Variable lengths: at step s a batch row is active while s < its length;
  * the forward direction reads time s, the reverse direction time len-1-s, so
@@ -34,8 +56,8 @@
 
 /* Workspace of 4 MiB or more: 2 MiB-aligned and marked for transparent huge
  * pages (Linux, where THP is "madvise"), so that first touching it costs one
- * page fault per 2 MiB instead of per 4 KiB (T100 B32 H512: 26 MB of input
- * projections, 6,300 faults). free() releases it. */
+ * page fault per 2 MiB instead of per 4 KiB (the projection ring, packed
+ * weights, buffers between bidirectional layers). free() releases it. */
 static void *rnnck__big_alloc(size_t n) {
     const size_t huge = (size_t)2 << 20;
     if (n < 2 * huge) return malloc(n);
@@ -47,9 +69,19 @@ static void *rnnck__big_alloc(size_t n) {
     return p;
 }
 
+/* Target size of the input-projection ring (see the top of this file). 4 MiB
+ * is one 512-position block of 2048 gate rows in float32: LSTM H=512, issue
+ * 10's row 1, whose whole projection was 26 MB. Smaller would not save page
+ * faults worth having (4 MiB is two huge pages) and would cut the projection
+ * into fills too thin to share between threads; larger only touches more
+ * fresh memory per call and falls out of the last-level cache (32 MB, shared)
+ * before the time loop reads it back. */
+#define RING_BYTES ((size_t)4 << 20)
+
 /* Parameters of one layer, converted to the compute dtype. */
 typedef struct FWD(layer) {
-    const REAL *w_ih;    /* (D*GH, I_l): both directions stacked */
+    const REAL *w_ih;    /* (D*GH, I_l): both directions stacked, unless split_dirs */
+    const REAL *w_ih_dir[2]; /* split_dirs: each direction's own (GH, I_l) */
     const REAL *w_hh[2]; /* (GH, H_out) */
     REAL *b_x[2];   /* (GH): b_ih + b_hh, except GRU lbr=1 where the n block is b_in only */
     REAL *b_hn[2];  /* (H): GRU lbr=1 recurrent n bias, applied inside r*(...) */
@@ -80,13 +112,24 @@ typedef struct FWD(ctx) {
     REAL cell_clip, proj_clip; /* TF1 LSTMCell: on the new c, on the projected h, when info's are
                                   > 0 (a limit below REAL's range clamps to 0) */
     /* workspace */
-    /* Input projections of every step: element (gate row r = d*GH + k,
-     * column j = t*B + b) at gx[r*gx_rs + j*gx_cs]. Feature-major (D*GH, T*B)
+    /* Input projections, a ring over the time-major positions j = t*B + b:
+     * element (gate row r = d*GH + k, position j) at
+     * gx[(r - g0[d])*gx_rs + (j % ring)*gx_cs]. Feature-major (gates, ring)
      * when the batch is wide enough for a step's columns to fill vectors,
-     * batch-major (T*B, D*GH) otherwise (for B = 1 feature-major reads one
+     * batch-major (ring, gates) otherwise (for B = 1 feature-major reads one
      * float per cache line: measured 10% slower on T=200 B=1 H=256). */
     REAL *gx;
     int64_t gx_rs, gx_cs;
+    int64_t ring;         /* positions in the ring: a multiple of RNNCK__BLOCK_COLS */
+    int64_t g0[2], g1[2]; /* gate rows [g0, g1) a direction projects: its own, rounded out to blocks */
+    /* Two directions whose gate rows share no block (GH a multiple of the
+     * block): each projects from its own W_ih, a product of GH rows cut into
+     * the same blocks as the stacked one's, so W_ih is not copied. */
+    bool split_dirs;
+    rnnck__blas_product proj; /* this layer's whole projection (its c unset) */
+    int64_t last_block;   /* last block of positions this direction reads */
+    int64_t have_lo, have_hi; /* blocks of positions in the ring now; have_lo > have_hi: none */
+    int64_t *gq;          /* (B) ring position each batch row reads at this step */
     REAL *z;       /* (GH, B) gates of one step */
     REAL *hT;      /* (P, B) */
     REAL *cT;      /* (H, B) */
@@ -95,7 +138,7 @@ typedef struct FWD(ctx) {
     REAL *tmp;     /* (H, B) */
     int64_t *col;  /* (B) row of gx (= t*B + b) each batch row reads at this step */
     unsigned char *active; /* (B) 1 while the row's sequence runs */
-    REAL *ybuf[2]; /* (T*B, D*P) intermediate layer outputs */
+    REAL *ybuf[2]; /* (T*B, D*P) intermediate layer outputs (bidirectional only) */
     REAL *params;  /* one block holding a layer's parameters */
     FWD(layer) lp;
     /* Recurrent products per direction: W_hh rows the step multiplies by h
@@ -219,7 +262,9 @@ static rnnck_status FWD(load_layer)(FWD(ctx) *c, int64_t l) {
     for (int d = 0; d < c->D; d++) {
         /* One direction's W_ih is used where it lies; two are stacked for
          * their single GEMM. */
-        rnnck_status st = c->D == 1 ? FWD(fetch_view)(c, RNNCK_PARAM_WEIGHT_IH, l, d, w_ih, (size_t)(GH * in), &lp->w_ih)
+        rnnck_status st = c->split_dirs ? FWD(fetch_view)(c, RNNCK_PARAM_WEIGHT_IH, l, d, w_ih + d * GH * in,
+                                                          (size_t)(GH * in), &lp->w_ih_dir[d])
+                          : c->D == 1 ? FWD(fetch_view)(c, RNNCK_PARAM_WEIGHT_IH, l, d, w_ih, (size_t)(GH * in), &lp->w_ih)
                                     : FWD(fetch)(c, RNNCK_PARAM_WEIGHT_IH, l, d, w_ih + d * GH * in, (size_t)(GH * in));
         if (st) return st;
         REAL *w_hh = p;
@@ -255,13 +300,6 @@ static rnnck_status FWD(load_layer)(FWD(ctx) *c, int64_t l) {
     return RNNCK_OK;
 }
 
-/* C(M, N) = A(M, K) . B(N, K)^T by OpenBLAS, in fixed blocks (blas_blocks.h). */
-static void FWD(gemm_nt)(const FWD(ctx) *c, int64_t M, int64_t N, int64_t K, const REAL *a, int64_t lda,
-                         const REAL *b, int64_t ldb, REAL *out, int64_t ldc) {
-    rnnck__blas_product p = {sizeof(REAL) == sizeof(double), true, M, N, K, a, lda, b, ldb, out, ldc, false};
-    rnnck__blas_run(c->team, &p);
-}
-
 /* z (m, B) = W . h, or z += W . h when `accumulate`; h is (k, B). */
 static void FWD(mul)(const FWD(ctx) *c, const FWD(wmat) *W, const REAL *h, REAL *z, bool accumulate) {
     const int64_t B = c->B;
@@ -291,7 +329,7 @@ static void FWD(clip)(REAL *x, int64_t n, REAL lim) {
     if (lim > 0) FWD(clamp)(x, n, lim);
 }
 
-/* z[k, b] = gx[d*GH + k, col[b]] + bias[k] for gate rows [k0, k1), or += when
+/* z[k, b] = gx[d*GH + k, gq[b]] + bias[k] for gate rows [k0, k1), or += when
  * `accumulate`. With the feature-major gx, when every batch row reads the same
  * time step (always, except a reverse direction over unequal lengths) a row's
  * columns are contiguous. */
@@ -300,12 +338,13 @@ static void FWD(input_gates)(FWD(ctx) *c, int d, int64_t k0, int64_t k1, bool ac
     const int64_t B = c->B;
     const REAL *bx = c->lp.b_x[d];
     const int64_t rs = c->gx_rs, cs = c->gx_cs;
-    const REAL *g = c->gx + d * c->GH * rs;
+    const REAL *g = c->gx + (d * c->GH - c->g0[d]) * rs;
+    const int64_t *col = c->gq;
     bool contiguous = cs == 1;
-    for (int64_t b = 1; b < B && contiguous; b++) contiguous &= c->col[b] == c->col[0] + b;
+    for (int64_t b = 1; b < B && contiguous; b++) contiguous &= col[b] == col[0] + b;
     if (contiguous) {
         for (int64_t k = k0; k < k1; k++) {
-            const REAL *gk = g + k * rs + c->col[0];
+            const REAL *gk = g + k * rs + col[0];
             REAL *zk = c->z + k * B;
             if (accumulate)
                 for (int64_t b = 0; b < B; b++) zk[b] += gk[b] + bx[k];
@@ -315,7 +354,7 @@ static void FWD(input_gates)(FWD(ctx) *c, int d, int64_t k0, int64_t k1, bool ac
         return;
     }
     if (rs == 1 && B == 1) { /* a vector loop; the strided one below is not */
-        const REAL *gb = g + c->col[0] * cs;
+        const REAL *gb = g + col[0] * cs;
         if (accumulate)
             for (int64_t k = k0; k < k1; k++) c->z[k] += gb[k] + bx[k];
         else
@@ -328,7 +367,7 @@ static void FWD(input_gates)(FWD(ctx) *c, int d, int64_t k0, int64_t k1, bool ac
         for (int64_t kb = k0; kb < k1; kb += 16) {
             int64_t ke = kb + 16 < k1 ? kb + 16 : k1;
             for (int64_t b = 0; b < B; b++) {
-                const REAL *gb = g + c->col[b] * cs;
+                const REAL *gb = g + col[b] * cs;
                 if (accumulate)
                     for (int64_t k = kb; k < ke; k++) c->z[k * B + b] += gb[k] + bx[k];
                 else
@@ -339,7 +378,7 @@ static void FWD(input_gates)(FWD(ctx) *c, int d, int64_t k0, int64_t k1, bool ac
     }
     for (int64_t k = k0; k < k1; k++)
         for (int64_t b = 0; b < B; b++) {
-            REAL v = g[k * rs + c->col[b]] + bx[k];
+            REAL v = g[k * rs + col[b]] + bx[k];
             c->z[k * B + b] = accumulate ? c->z[k * B + b] + v : v;
         }
 }
@@ -431,6 +470,55 @@ static void FWD(transpose)(const REAL *src, REAL *dst, int64_t rows, int64_t col
         for (int64_t k = 0; k < cols; k++) dst[k * rows + r] = src[r * cols + k];
 }
 
+/* Projects blocks [j0, j1] of positions (adjacent in the ring: no wrap) for
+ * direction d: the gate rows [g0[d], g1[d]) of those positions. */
+static void FWD(project)(FWD(ctx) *c, int d, int64_t j0, int64_t j1) {
+    const int64_t p0 = j0 * RNNCK__BLOCK_COLS, q0 = p0 % c->ring;
+    const int64_t p1 = (j1 + 1) * RNNCK__BLOCK_COLS < c->TB ? (j1 + 1) * RNNCK__BLOCK_COLS : c->TB;
+    rnnck__blas_product p = c->proj;
+    p.c = c->gx + q0 * c->gx_cs;
+    rnnck__forward_count_fill();
+    const bool fm = c->gx_cs == 1; /* feature-major: positions are the product's columns */
+    int64_t g0 = c->g0[d], g1 = c->g1[d];
+    if (c->split_dirs) { /* this direction's rows alone: the same blocks, shifted by whole blocks */
+        *(fm ? &p.M : &p.N) = c->GH;
+        *(fm ? &p.a : &p.b) = c->lp.w_ih_dir[d];
+        g0 -= d * c->GH;
+        g1 -= d * c->GH;
+    }
+    p.ldc = fm ? c->gx_rs : c->gx_cs;
+    if (fm)
+        rnnck__blas_run_part(c->team, &p, g0, g1, p0, p1);
+    else
+        rnnck__blas_run_part(c->team, &p, p0, p1, g0, g1);
+}
+
+/* Makes positions [lo, hi] readable in the ring for direction d: when they
+ * are not all there, refills the ring with the blocks from lo's onwards (the
+ * time loop's next steps), or when `backwards` those up to hi's, computing
+ * only blocks not there already. */
+static void FWD(ensure)(FWD(ctx) *c, int d, bool backwards, int64_t lo, int64_t hi) {
+    const int64_t jlo = lo / RNNCK__BLOCK_COLS, jhi = hi / RNNCK__BLOCK_COLS, n = c->ring / RNNCK__BLOCK_COLS;
+    if (jlo >= c->have_lo && jhi <= c->have_hi) return;
+    int64_t nlo = jlo, nhi = jlo + n - 1 < c->last_block ? jlo + n - 1 : c->last_block;
+    if (backwards) {
+        nhi = jhi;
+        nlo = jhi - n + 1 > 0 ? jhi - n + 1 : 0;
+    }
+    for (int64_t j = nlo; j <= nhi;) {
+        if (j >= c->have_lo && j <= c->have_hi) {
+            j++;
+            continue;
+        }
+        int64_t e = j; /* a run of missing blocks up to the ring's end */
+        while (e < nhi && (e + 1) % n != 0 && !(e + 1 >= c->have_lo && e + 1 <= c->have_hi)) e++;
+        FWD(project)(c, d, j, e);
+        j = e + 1;
+    }
+    c->have_lo = nlo;
+    c->have_hi = nhi;
+}
+
 static void FWD(run_direction)(FWD(ctx) *c, int64_t l, int d, REAL *out) {
     const int64_t B = c->B, H = c->H, P = c->P, GH = c->GH, D = c->D;
     const int64_t *len = c->run->lengths;
@@ -446,8 +534,14 @@ static void FWD(run_direction)(FWD(ctx) *c, int64_t l, int d, REAL *out) {
         steps = 0;
         for (int64_t b = 0; b < B; b++) steps = len[b] > steps ? len[b] : steps;
     }
+    /* Every position read is below steps*B (a finished row of a reverse
+     * direction reads step 0). */
+    c->last_block = (steps * B - 1) / RNNCK__BLOCK_COLS;
+    c->have_lo = 0;
+    c->have_hi = -1;
     for (int64_t s = 0; s < steps; s++) {
         bool all_active = true;
+        int64_t lo = INT64_MAX, hi = 0;
         for (int64_t b = 0; b < B; b++) {
             int64_t L = len ? len[b] : c->T;
             c->active[b] = s < L;
@@ -456,7 +550,11 @@ static void FWD(run_direction)(FWD(ctx) *c, int64_t l, int d, REAL *out) {
              * forward direction's s so the columns stay contiguous. */
             int64_t t = s < L ? (!backwards ? s : L - 1 - s) : (!backwards ? s : 0);
             c->col[b] = t * B + b;
+            lo = c->col[b] < lo ? c->col[b] : lo;
+            hi = c->col[b] > hi ? c->col[b] : hi;
         }
+        FWD(ensure)(c, d, backwards, lo, hi);
+        for (int64_t b = 0; b < B; b++) c->gq[b] = c->col[b] % c->ring;
         /* Pre-activations: input projection + bias, then += W_hh . h. A GRU
          * with lbr=1 keeps W_hn h apart (its n rows start at zero); one with
          * the reset before the product multiplies only W_h{r,z} here. */
@@ -524,10 +622,39 @@ rnnck_status FWD(rnnck__forward)(const rnnck__fwd_run *run) {
         return rnnck__err(RNNCK_E_NOMEM, "forward: module '%s' with T=%lld, B=%lld is too large for this build",
                           info->name, (long long)c.T, (long long)c.B);
     const size_t B = (size_t)c.B, H = (size_t)c.H, P = (size_t)c.P;
-    bool feature_major = c.B >= 8;
-    c.gx_rs = feature_major ? c.TB : 1;
-    c.gx_cs = feature_major ? 1 : c.D * c.GH;
+    const bool feature_major = c.B >= 8;
+    /* The projection's shape, W_ih (D*GH, I) . x (T*B, I)^T or its transpose
+     * x . W_ih^T; its blocks' size along the gates follows from it. */
+    const int64_t DGH = c.D * c.GH;
+    c.proj = (rnnck__blas_product){sizeof(REAL) == sizeof(double), true, feature_major ? DGH : c.TB,
+                                   feature_major ? c.TB : DGH, 0, NULL, 0, NULL, 0, NULL, 0, false};
+    const int64_t gblock = feature_major ? rnnck__blas_block_rows(&c.proj) : RNNCK__BLOCK_COLS;
+    int64_t gate_w = 0;
+    for (int d = 0; d < c.D; d++) {
+        c.g0[d] = d * c.GH / gblock * gblock;
+        c.g1[d] = ((d + 1) * c.GH + gblock - 1) / gblock * gblock;
+        if (c.g1[d] > DGH) c.g1[d] = DGH;
+        if (c.g1[d] - c.g0[d] > gate_w) gate_w = c.g1[d] - c.g0[d];
+    }
+    c.split_dirs = c.D == 2 && c.GH % gblock == 0;
+    /* The ring: at least the blocks one step's B positions can span, else
+     * RING_BYTES' worth of whole blocks, at most the whole sequence (and the
+     * whole sequence where a reverse direction reads unequal lengths). */
+    const int64_t S = RNNCK__BLOCK_COLS, all_blocks = (c.TB + S - 1) / S;
+    int64_t span = (c.B + S - 1) / S + (S % c.B == 0 || c.B % S == 0 ? 0 : 1);
+    int64_t blocks = (int64_t)(RING_BYTES / ((size_t)gate_w * (size_t)S * sizeof(REAL)));
+    if (rnnck__forward_ring_blocks() > 0) blocks = rnnck__forward_ring_blocks();
+    if (blocks < span) blocks = span;
+    bool unequal = false;
+    for (int64_t b = 1; run->lengths && b < c.B; b++) unequal |= run->lengths[b] != run->lengths[0];
+    if (blocks > all_blocks || (unequal && (c.D == 2 || info->reverse))) blocks = all_blocks;
+    c.ring = blocks * S;
+    const int64_t ring_w = c.ring < c.TB ? c.ring : c.TB;
+    gx_n = gate_w * ring_w;
+    c.gx_rs = feature_major ? ring_w : 1;
+    c.gx_cs = feature_major ? 1 : gate_w;
     c.gx = rnnck__big_alloc(sizeof(REAL) * (size_t)(gx_n ? gx_n : 1));
+    c.gq = calloc(B, sizeof(int64_t));
     c.z = calloc((size_t)gb_n, sizeof(REAL));
     c.hT = calloc(P * B, sizeof(REAL));
     c.cT = calloc(H * B, sizeof(REAL));
@@ -538,10 +665,17 @@ rnnck_status FWD(rnnck__forward)(const rnnck__fwd_run *run) {
     c.active = calloc(B, 1);
     c.params = malloc(sizeof(REAL) * (size_t)par_n);
     if (pack_n) c.packed = rnnck__big_alloc(sizeof(float) * pack_n);
-    int nbuf = c.L > 1 ? (c.L > 2 ? 2 : 1) : 0;
+    /* A one-direction layer after the first runs in place in run->y: the
+     * ring projects every position before the step that overwrites it (a
+     * refill starts at the block the current step reads, which already
+     * holds the projections of the positions written before it; the
+     * whole-sequence ring projects everything at the first step), and
+     * positions past a sequence's end stay zero in both. Two directions need
+     * the whole input after the first one ran: buffers between layers. */
+    int nbuf = c.D == 1 || c.L == 1 ? 0 : (c.L > 2 ? 2 : 1);
     for (int i = 0; i < nbuf; i++) c.ybuf[i] = rnnck__big_alloc(sizeof(REAL) * (size_t)y_n);
     rnnck_status st = RNNCK_OK;
-    if (!c.gx || !c.z || !c.hT || !c.cT || !c.hnew || !c.m || !c.tmp || !c.col || !c.active || !c.params ||
+    if (!c.gx || !c.gq || !c.z || !c.hT || !c.cT || !c.hnew || !c.m || !c.tmp || !c.col || !c.active || !c.params ||
         (pack_n && !c.packed) || (nbuf > 0 && !c.ybuf[0]) || (nbuf > 1 && !c.ybuf[1])) {
         st = rnnck__oom();
         goto done;
@@ -553,15 +687,16 @@ rnnck_status FWD(rnnck__forward)(const rnnck__fwd_run *run) {
          * thread: same results, only slower, so that is not an error. */
         if (c.threads > 1 && rnnck__team_start(c.threads, &c.team)) rnnck__err_clear();
         int64_t in_w = rnnck__layer_input(info, l);
-        REAL *out = l == c.L - 1 ? (REAL *)run->y : c.ybuf[l & 1];
+        REAL *out = l == c.L - 1 || nbuf == 0 ? (REAL *)run->y : c.ybuf[l & 1];
         /* Positions past a sequence's end stay zero (run->y arrives zeroed). */
         if (out != run->y && run->lengths) memset(out, 0, sizeof(REAL) * (size_t)y_n);
-        /* Both directions' input projections of all steps in one GEMM:
-         * gx = W_ih (D*GH, I) . x (T*B, I)^T in the layout chosen above. */
-        if (c.gx_cs == 1)
-            FWD(gemm_nt)(&c, c.D * c.GH, c.TB, in_w, c.lp.w_ih, in_w, in, in_w, c.gx, c.TB);
-        else
-            FWD(gemm_nt)(&c, c.TB, c.D * c.GH, in_w, in, in_w, c.lp.w_ih, in_w, c.gx, c.D * c.GH);
+        /* Both directions' input projections, W_ih (D*GH, I) . x (T*B, I)^T
+         * in the layout chosen above, computed into the ring as the time
+         * loop needs them. */
+        c.proj.K = in_w;
+        c.proj.a = feature_major ? (const void *)c.lp.w_ih : (const void *)in;
+        c.proj.b = feature_major ? (const void *)in : (const void *)c.lp.w_ih;
+        c.proj.lda = c.proj.ldb = in_w;
         for (int d = 0; d < c.D; d++) FWD(run_direction)(&c, l, d, out);
         rnnck__team_stop(c.team);
         c.team = NULL;
@@ -570,6 +705,7 @@ rnnck_status FWD(rnnck__forward)(const rnnck__fwd_run *run) {
 done:
     rnnck__team_stop(c.team);
     free(c.gx);
+    free(c.gq);
     free(c.z);
     free(c.hT);
     free(c.cT);

@@ -346,7 +346,7 @@ static rnnck_status save_locked(rnnck_model *m, const char *path, int level, rnn
     hid_t fcpl, fapl;
     st = make_plists(&w, &fcpl, &fapl);
     if (!st) {
-        w.fid = H5Fcreate(a.tmp_path, H5F_ACC_TRUNC, fcpl, fapl);
+        w.fid = rnnck__h5_create_fresh(a.tmp_path, fcpl, fapl);
         if (w.fid < 0) st = rnnck__err(RNNCK_E_WRITE, "%s: HDF5 cannot create the file", path);
     }
     hid_t root = w.fid >= 0 ? H5Gopen2(w.fid, "/", H5P_DEFAULT) : H5I_INVALID_HID;

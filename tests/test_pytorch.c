@@ -650,6 +650,55 @@ Test(pytorch, records_copied_file_to_file_carry_crcs_libzip_and_zlib_accept) {
     tmpdir_remove(dir);
 }
 
+/* An rnnck .h5 puts datasets of 1 MiB or more on 4 KiB pages, and a .pt
+ * copied from it pads such records to the same place in a page (the kernel's
+ * file-to-file copy is cheaper so); small records keep torch.save's 64-byte
+ * alignment. Both files stay readable by libzip, zlib and rnnck. */
+Test(pytorch, large_records_copied_from_an_h5_start_on_a_page) {
+    char *dir = tmpdir_new(), *h5 = path_join(dir, "big.h5"), *pt = path_join(dir, "big.pt");
+    tool_result r = run_tool("init", h5, "--cell", "lstm", "--input-size", "256", "--hidden-size", "512", "--seed", "2",
+                             NULL);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    tool_result_free(&r);
+    r = run_tool("convert", h5, pt, NULL);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    tool_result_free(&r);
+    require_zip_crcs_right(pt);
+    require_same_tensors(h5, pt);
+    size_t size = 0;
+    unsigned char *file = read_file(pt, &size);
+    int code = 0;
+    zip_t *za = zip_open(pt, ZIP_RDONLY, &code);
+    cr_assert(file && za);
+    /* the local headers one after another, as the writer put them */
+    size_t large = 0, members = 0;
+    for (uint64_t at = 0; at + 30 <= size && file[at] == 'P' && file[at + 1] == 'K' && file[at + 2] == 3;) {
+        const unsigned char *h = file + at;
+        size_t nlen = (size_t)(h[26] | h[27] << 8), xlen = (size_t)(h[28] | h[29] << 8);
+        char name[256];
+        cr_assert_lt(nlen, sizeof name);
+        memcpy(name, h + 30, nlen);
+        name[nlen] = '\0';
+        zip_stat_t zs;
+        cr_assert_eq(zip_stat(za, name, 0, &zs), 0, "%s", name);
+        uint64_t data = at + 30 + nlen + xlen;
+        cr_assert_eq(data % 64, 0, "%s at %llu", name, (unsigned long long)data);
+        if (zs.size >= ((uint64_t)1 << 20)) {
+            cr_assert_eq(data % 4096, 0, "%s at %llu", name, (unsigned long long)data);
+            large++;
+        }
+        members++;
+        at = data + zs.size;
+    }
+    cr_assert_eq(members, (size_t)zip_get_num_entries(za, 0));
+    cr_assert_eq(large, 2, "weight_ih_l0 and weight_hh_l0 are the large ones");
+    zip_discard(za);
+    free(file);
+    free(h5);
+    free(pt);
+    tmpdir_remove(dir);
+}
+
 /* A stored record whose bytes fail its CRC-32 is refused when it would be
  * copied file to file (checked before the copy, not by libzip's read), and
  * no output, finished or temporary, is left. */

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 xc=$(mktemp -d)
 trap 'rm -rf "$xc"' EXIT
-export RNNCK_CROSSCHECK_DIR="$xc" RNNCK_FIXTURES="$PWD/fixtures"
+export RNNCK_CROSSCHECK_DIR="$xc" RNNCK_FIXTURES="$PWD/fixtures" RNNCK_TOOL="$(cd "$build" && pwd)/rnnck"
 "$build/test_pytorch" --jobs 2 >/dev/null
 "$build/test_npz" --jobs 2 >/dev/null
 /usr/bin/python3 tests/crosscheck/check_pt_roundtrip.py "$xc" fixtures/pytorch

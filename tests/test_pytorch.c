@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <zip.h>
 #include <zlib.h>
 
 #include "common/zipfile.h" /* to rebuild archives around corrupted pickles */
@@ -576,6 +578,145 @@ Test(pytorch, write_to_missing_directory_fails_cleanly) {
 }
 
 /* ------------------------------------------------------ damaged archives */
+/* Every member of the zip archive at path read to its end by libzip, which
+ * checks it against the directory's CRC-32, and that CRC-32 equal to zlib's
+ * over the same bytes (the writer computes it with libdeflate). Returns the
+ * member count. */
+static size_t require_zip_crcs_right(const char *path) {
+    int code = 0;
+    zip_t *za = zip_open(path, ZIP_CHECKCONS | ZIP_RDONLY, &code);
+    cr_assert_not_null(za, "%s: libzip refuses the archive (error %d)", path, code);
+    zip_int64_t n = zip_get_num_entries(za, 0);
+    for (zip_int64_t i = 0; i < n; i++) {
+        zip_stat_t zs;
+        cr_assert_eq(zip_stat_index(za, (zip_uint64_t)i, 0, &zs), 0);
+        cr_assert(zs.valid & ZIP_STAT_CRC);
+        unsigned char *buf = malloc(zs.size + 1);
+        zip_file_t *f = zip_fopen_index(za, (zip_uint64_t)i, 0);
+        cr_assert(buf && f);
+        zip_uint64_t got = 0;
+        for (zip_int64_t r; got < zs.size && (r = zip_fread(f, buf + got, zs.size - got)) > 0;) got += (zip_uint64_t)r;
+        cr_assert_eq(got, zs.size, "%s: member %s is short", path, zs.name);
+        cr_assert_eq(zip_fread(f, buf, 1), 0, "%s: member %s: %s", path, zs.name, zip_file_strerror(f));
+        cr_assert_eq(zip_fclose(f), 0, "%s: member %s fails libzip's CRC-32 check", path, zs.name);
+        cr_assert_eq((uint32_t)crc32_z(0, buf, (size_t)zs.size), zs.crc, "%s: member %s: CRC-32 is wrong", path,
+                     zs.name);
+        free(buf);
+    }
+    zip_discard(za);
+    return (size_t)n;
+}
+
+/* Names in dir other than . and .. */
+static size_t dir_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    size_t n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+/* Records copied file to file (stored, native order: .pt -> .pt, .npz, .h5)
+ * get their CRC-32 from the input range, and .h5 -> .pt the same from the
+ * dataset's bytes: libzip and zlib must agree with every one. */
+Test(pytorch, records_copied_file_to_file_carry_crcs_libzip_and_zlib_accept) {
+    char *dir = tmpdir_new();
+    char *src = fixture_path("pytorch/lstm_proj.pt");
+    char *pt = path_join(dir, "copy.pt"), *npz = path_join(dir, "copy.npz"), *h5 = path_join(dir, "copy.h5"),
+         *back = path_join(dir, "back.pt");
+    rnnck_model *m = open_fixture("lstm_proj.pt", NULL);
+    cr_assert_eq(rnnck_write(m, pt, NULL), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_write(m, npz, NULL), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_write(m, h5, NULL), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_model_free(m);
+    /* .h5 -> .pt through the command: the untrusted reader locates the datasets */
+    tool_result r = run_tool("convert", h5, back, NULL);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    tool_result_free(&r);
+    size_t tensors = rnnck_model_tensor_count(m = open_fixture("lstm_proj.pt", NULL));
+    rnnck_model_free(m);
+    cr_assert_gt(require_zip_crcs_right(pt), tensors);
+    cr_assert_geq(require_zip_crcs_right(npz), tensors);
+    cr_assert_gt(require_zip_crcs_right(back), tensors);
+    require_same_tensors(src, pt);
+    require_same_tensors(src, npz);
+    require_same_tensors(src, back);
+    free(src);
+    free(pt);
+    free(npz);
+    free(h5);
+    free(back);
+    tmpdir_remove(dir);
+}
+
+/* An rnnck .h5 puts datasets of 1 MiB or more on 4 KiB pages, and a .pt
+ * copied from it pads such records to the same place in a page (the kernel's
+ * file-to-file copy is cheaper so); small records keep torch.save's 64-byte
+ * alignment. Both files stay readable by libzip, zlib and rnnck. */
+Test(pytorch, large_records_copied_from_an_h5_start_on_a_page) {
+    char *dir = tmpdir_new(), *h5 = path_join(dir, "big.h5"), *pt = path_join(dir, "big.pt");
+    tool_result r = run_tool("init", h5, "--cell", "lstm", "--input-size", "256", "--hidden-size", "512", "--seed", "2",
+                             NULL);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    tool_result_free(&r);
+    r = run_tool("convert", h5, pt, NULL);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    tool_result_free(&r);
+    require_zip_crcs_right(pt);
+    require_same_tensors(h5, pt);
+    size_t size = 0;
+    unsigned char *file = read_file(pt, &size);
+    int code = 0;
+    zip_t *za = zip_open(pt, ZIP_RDONLY, &code);
+    cr_assert(file && za);
+    /* the local headers one after another, as the writer put them */
+    size_t large = 0, members = 0;
+    for (uint64_t at = 0; at + 30 <= size && file[at] == 'P' && file[at + 1] == 'K' && file[at + 2] == 3;) {
+        const unsigned char *h = file + at;
+        size_t nlen = (size_t)(h[26] | h[27] << 8), xlen = (size_t)(h[28] | h[29] << 8);
+        char name[256];
+        cr_assert_lt(nlen, sizeof name);
+        memcpy(name, h + 30, nlen);
+        name[nlen] = '\0';
+        zip_stat_t zs;
+        cr_assert_eq(zip_stat(za, name, 0, &zs), 0, "%s", name);
+        uint64_t data = at + 30 + nlen + xlen;
+        cr_assert_eq(data % 64, 0, "%s at %llu", name, (unsigned long long)data);
+        if (zs.size >= ((uint64_t)1 << 20)) {
+            cr_assert_eq(data % 4096, 0, "%s at %llu", name, (unsigned long long)data);
+            large++;
+        }
+        members++;
+        at = data + zs.size;
+    }
+    cr_assert_eq(members, (size_t)zip_get_num_entries(za, 0));
+    cr_assert_eq(large, 2, "weight_ih_l0 and weight_hh_l0 are the large ones");
+    zip_discard(za);
+    free(file);
+    free(h5);
+    free(pt);
+    tmpdir_remove(dir);
+}
+
+/* A stored record whose bytes fail its CRC-32 is refused when it would be
+ * copied file to file (checked before the copy, not by libzip's read), and
+ * no output, finished or temporary, is left. */
+Test(pytorch, a_record_failing_its_crc_is_refused_before_a_file_to_file_copy) {
+    const char *outs[] = {"out.h5", "out.pt", "out.npz"};
+    for (size_t i = 0; i < sizeof outs / sizeof *outs; i++) {
+        char *dir = tmpdir_new(), *out = path_join(dir, outs[i]);
+        rnnck_model *m = open_fixture("bad/crc_mismatch.pt", NULL);
+        cr_assert_eq(rnnck_write(m, out, NULL), RNNCK_E_FORMAT, "%s: written despite a bad CRC-32", outs[i]);
+        cr_assert_not_null(strstr(rnnck_errmsg(), "data/1"), "%s", rnnck_errmsg());
+        cr_assert_not_null(strstr(rnnck_errmsg(), "CRC-32"), "%s", rnnck_errmsg());
+        cr_assert_eq(dir_entries(dir), 0, "%s: an output was left behind", outs[i]);
+        rnnck_model_free(m);
+        free(out);
+        tmpdir_remove(dir);
+    }
+}
+
 
 Test(pytorch, refuses_damaged_archives_with_one_line_messages) {
     const struct {

@@ -105,14 +105,14 @@ static void describe_change(const rnnck_module_info *from, const rnnck_module_in
  * nearest maths and prints, per changed module, the worst output error
  * validate's battery measures between the two. */
 static rnnck_status write_approximation(const char *cmd, rnnck_model *m, const char *out_path,
-                                        const rnnck_write_opts *wo, rnnck_write_stats *stats) {
+                                        const rnnck_write_opts *wo, rnnck_write_stats *stats, int threads) {
     rnnck_model *a = NULL;
     rnnck_validation *v = NULL;
     rnnck_status st = rnnck_model_approximate_torch(m, &a);
     rnnck_validate_opts vo;
     rnnck_validate_opts_init(&vo);
     vo.diagnose = 0;
-    vo.threads = cli_blas_single();
+    vo.threads = threads;
     if (!st) st = rnnck_validate(m, a, &vo, &v);
     for (size_t i = 0; !st && i < rnnck_model_module_count(m); i++) {
         const rnnck_module_info *from = rnnck_model_module(m, i), *to = rnnck_model_module(a, i);
@@ -169,6 +169,9 @@ int cmd_convert(int argc, char **argv) {
         cli_error(cmd, "OUT '-' (standard output) needs --to FMT");
         return EXIT_USAGE;
     }
+    /* OpenBLAS's idle pool would spin beside the copy (cli.h); only
+     * --allow-approx's validation computes, with this many threads. */
+    int threads = cli_blas_single();
     rnnck_model *m;
     rc = cli_open_model(cmd, pos[0], &oa, &m);
     if (rc) return rc;
@@ -184,7 +187,7 @@ int cmd_convert(int argc, char **argv) {
         if (prog.shown) fputs("\r\033[K", stderr);
         fprintf(stderr, "rnnck %s: %s\nrnnck %s: --allow-approx: writing torch.nn's nearest maths instead\n", cmd,
                 rnnck_errmsg(), cmd);
-        st = write_approximation(cmd, m, pos[1], &wo, &stats);
+        st = write_approximation(cmd, m, pos[1], &wo, &stats, threads);
     }
     if (prog.shown) fputs("\r\033[K", stderr);
     if (st) { /* --compress or --onnx-sequence-lens with a target lacking it is E_USAGE: exit 2 */

@@ -64,7 +64,7 @@ static rnnck_status disagree(const char *path, const char *name, const char *whe
  * *data_at is where its data starts. */
 static rnnck_status check_member(int fd, uint64_t size, const char *path, const char *name, const entry *e,
                                  uint64_t *data_at) {
-    unsigned char h[30], extra[1024];
+    unsigned char h[30], small[1024];
     if (!read_at(fd, size, e->offset, h, sizeof h) || le(h, 4) != 0x04034b50)
         return rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s: no local header at offset %llu", path, name,
                           (unsigned long long)e->offset);
@@ -72,12 +72,17 @@ static rnnck_status check_member(int fd, uint64_t size, const char *path, const 
     uint64_t crc = le(h + 14, 4), csize = le(h + 18, 4), usize = le(h + 22, 4);
     size_t nlen = (size_t)le(h + 26, 2), xlen = (size_t)le(h + 28, 2);
     bool zip64 = false;
-    if (xlen <= sizeof extra && read_at(fd, size, e->offset + 30 + nlen, extra, xlen)) {
+    /* up to 64 KiB (a 16-bit length): rnnck pads a large record's data to
+     * its source's place in a page there, up to 4 KiB (zipfile.c) */
+    unsigned char *extra = xlen <= sizeof small ? small : malloc(xlen);
+    if (!extra) return rnnck__oom();
+    if (read_at(fd, size, e->offset + 30 + nlen, extra, xlen)) {
         for (size_t p = 0; p + 4 <= xlen; p += 4 + (size_t)le(extra + p + 2, 2))
             if (le(extra + p, 2) == 1) zip64 = true;
         uint64_t *fields[] = {&usize, &csize};
         zip64_fields(extra, xlen, fields, 2);
     }
+    if (extra != small) free(extra);
     uint64_t data = e->offset + 30 + nlen + xlen;
     *data_at = data;
     if (flags & 8) {

@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
-#include <zlib.h>
 
 /* Deflate cannot expand data by more than about 1032:1 (258-byte matches coded
  * in 2 bits); a member declaring more than this is lying about its size. */
@@ -185,6 +184,53 @@ static rnnck_status read_open_member(rnnck__zip *z, zip_file_t *f, const char *n
  * than by reading through the bytes before it. */
 #define SEEK_OVER (1u << 20)
 
+static rnnck_status crc_mismatch(rnnck__zip *z, const char *name) {
+    return rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s fails its CRC-32 check", z->path, name);
+}
+
+/* pread of exactly len bytes at off of the archive, or an error naming the member. */
+static rnnck_status pread_all(rnnck__zip *z, const char *name, uint64_t off, unsigned char *dst, uint64_t len) {
+    for (uint64_t done = 0; done < len;) {
+        size_t want = len - done > ((uint64_t)1 << 30) ? (size_t)1 << 30 : (size_t)(len - done);
+        ssize_t got = pread(z->fd, dst + done, want, (off_t)(off + done));
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return rnnck__err(RNNCK_E_IO, "%s: member %.200s: cannot read: %s", z->path, name, strerror(errno));
+        if (got == 0)
+            return rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s is truncated (the file ended while being read)",
+                              z->path, name);
+        done += (uint64_t)got;
+    }
+    return RNNCK_OK;
+}
+
+/* A stored member whose data offset is known (zip_headers.c walked its local
+ * header) is read with pread and its CRC-32 checked by libdeflate against the
+ * central directory's (which zip_headers.c found equal to the local header's
+ * and the data descriptor's): libzip would read it in small pieces and check
+ * it with zlib's crc32, several times slower (bench/RESULTS.md). A whole
+ * member is checked over the bytes read into dst; a part of one, or a check
+ * alone (dst NULL), first checks the whole member over the file, once. */
+static rnnck_status read_stored_range(rnnck__zip *z, int64_t i, const zip_stat_t *zs, uint64_t offset,
+                                      unsigned char *dst, uint64_t len) {
+    const char *name = rnnck__zip_name(z, i);
+    uint64_t at = z->data_at[i], size = zs->size;
+    if (dst && offset == 0 && len == size) {
+        rnnck_status st = pread_all(z, name, at, dst, len);
+        if (st) return st;
+        if (rnnck__crc32(0, dst, (size_t)len) != zs->crc) return crc_mismatch(z, name);
+        z->verified[i] = 1;
+        return RNNCK_OK;
+    }
+    if (!z->verified[i]) {
+        uint32_t crc = 0;
+        rnnck_status st = rnnck__crc32_range(z->fd, at, size, &crc, z->path);
+        if (st) return st;
+        if (crc != zs->crc) return crc_mismatch(z, name);
+        z->verified[i] = 1;
+    }
+    return dst ? pread_all(z, name, at + offset, dst, len) : RNNCK_OK;
+}
+
 /* Reads [offset, offset + len) of member i (size `size`, checked) into dst
  * (NULL: verify only). */
 static rnnck_status read_member_range(rnnck__zip *z, int64_t i, uint64_t size, uint64_t offset, unsigned char *dst,
@@ -193,6 +239,9 @@ static rnnck_status read_member_range(rnnck__zip *z, int64_t i, uint64_t size, u
     zip_stat_t zs;
     if (zip_stat_index(z->za, (zip_uint64_t)i, 0, &zs) != 0)
         return rnnck__err(RNNCK_E_FORMAT, "%s: cannot read the directory entry of member %.200s", z->path, name);
+    if (zs.comp_method == ZIP_CM_STORE && (zs.valid & ZIP_STAT_CRC) && zs.size == size &&
+        z->data_at[i] <= z->file_size && size <= z->file_size - z->data_at[i])
+        return read_stored_range(z, i, &zs, offset, dst, len);
     bool seek = zs.comp_method == ZIP_CM_STORE && offset > SEEK_OVER;
     bool to_end = !seek && offset + len == size;
     /* A range that does not run from the start to the end escapes libzip's
@@ -208,8 +257,7 @@ static rnnck_status read_member_range(rnnck__zip *z, int64_t i, uint64_t size, u
         st = rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s: cannot seek to byte %llu", z->path, name,
                         (unsigned long long)offset);
     if (!st) st = read_open_member(z, f, name, size, seek ? 0 : offset, dst, len, to_end);
-    if (zip_fclose(f) != 0 && !st)
-        st = rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s fails its CRC-32 check", z->path, name);
+    if (zip_fclose(f) != 0 && !st) st = crc_mismatch(z, name);
     if (!st && to_end) z->verified[i] = 1;
     return st;
 }
@@ -363,15 +411,19 @@ void rnnck__zipw_free(rnnck__zipw *w) {
 #define ZIP64_VERSION 45
 #define ZIP64_MARK32 0xFFFFFFFFu
 
+#define PAGE 4096u
+
 /* Records member `name` (size bytes, CRC-32 crc) and writes its local
- * header; its data comes next, starting on a 64-byte boundary. */
-static rnnck_status zw_header(rnnck__zipw *w, const char *name, uint32_t crc, uint64_t size) {
+ * header; its data comes next, starting on a 64-byte boundary, and where
+ * page_at is below PAGE (a multiple of 64) at page_at bytes into a page. */
+static rnnck_status zw_header(rnnck__zipw *w, const char *name, uint32_t crc, uint64_t size, unsigned page_at) {
     size_t name_len = strlen(name);
     if (name_len > 0xFFFF) return rnnck__err(RNNCK_E_USAGE, "%s: member name too long", w->label);
     /* local header (30) + name + zip64 extra (20) + "FB" extra (4 + pad):
      * the data starts on a 64-byte boundary */
     uint64_t data_at = w->pos + 30 + name_len + 20 + 4;
-    size_t pad = (size_t)((64 - data_at % 64) % 64);
+    size_t pad = page_at < PAGE ? (size_t)((PAGE + page_at - data_at % PAGE) % PAGE)
+                                : (size_t)((64 - data_at % 64) % 64);
     if (w->n == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 16;
         zipw_entry *p = realloc(w->entries, cap * sizeof *p);
@@ -398,7 +450,7 @@ static rnnck_status zw_header(rnnck__zipw *w, const char *name, uint32_t crc, ui
     put32(h + 22, ZIP64_MARK32);
     put16(h + 26, (unsigned)name_len);
     put16(h + 28, (unsigned)(20 + 4 + pad));
-    unsigned char extra[20 + 4 + 64];
+    unsigned char extra[20 + 4 + PAGE];
     put16(extra, 0x0001); /* zip64: uncompressed, compressed size */
     put16(extra + 2, 16);
     put64(extra + 4, e->size);
@@ -414,8 +466,8 @@ static rnnck_status zw_header(rnnck__zipw *w, const char *name, uint32_t crc, ui
 
 rnnck_status rnnck__zipw_add2(rnnck__zipw *w, const char *name, const void *head, size_t head_len, const void *data,
                              size_t len) {
-    uint32_t crc = (uint32_t)crc32_z(crc32_z(0, head, head_len), data, len);
-    rnnck_status st = zw_header(w, name, crc, (uint64_t)head_len + len);
+    uint32_t crc = rnnck__crc32(rnnck__crc32(0, head, head_len), data, len);
+    rnnck_status st = zw_header(w, name, crc, (uint64_t)head_len + len, PAGE);
     if (!st) st = zw_write(w, head, head_len);
     if (!st) st = zw_write(w, data, len);
     return st;
@@ -427,23 +479,14 @@ rnnck_status rnnck__zipw_add_copy(rnnck__zipw *w, const char *name, const void *
     int out_fd = fileno(w->fp);
     if (out_fd < 0 || fstat(out_fd, &sb) != 0 || !S_ISREG(sb.st_mode)) return RNNCK_E_UNSUPPORTED; /* a stream */
     /* The CRC-32 goes in the header, before the data: read it first. */
-    enum { CHUNK = 1 << 20 };
-    unsigned char *buf = malloc(CHUNK);
-    if (!buf) return rnnck__oom();
-    uLong crc = crc32_z(0, head, head_len);
-    rnnck_status st = RNNCK_OK;
-    for (uint64_t done = 0; done < len && !st;) {
-        size_t want = len - done < CHUNK ? (size_t)(len - done) : CHUNK;
-        ssize_t got = pread(src_fd, buf, want, (off_t)(src_off + done));
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0)
-            st = rnnck__err(got < 0 ? RNNCK_E_IO : RNNCK_E_FORMAT, "%s: input ended or failed after %llu of %llu bytes",
-                            w->label, (unsigned long long)done, (unsigned long long)len);
-        else
-            crc = crc32_z(crc, buf, (size_t)got), done += (uint64_t)got;
-    }
-    free(buf);
-    if (!st) st = zw_header(w, name, (uint32_t)crc, (uint64_t)head_len + len);
+    uint32_t crc = rnnck__crc32(0, head, head_len);
+    rnnck_status st = rnnck__crc32_range(src_fd, src_off, len, &crc, w->label);
+    /* The kernel copies a range between files at about two thirds of the
+     * cost when both ends sit at the same place in a page (bench/RESULTS.md):
+     * a large record from a 64-byte aligned source is padded to match it
+     * (an rnnck .h5 puts such datasets on page boundaries: h5_write.c). */
+    unsigned page_at = head_len == 0 && len >= ((uint64_t)1 << 20) && src_off % 64 == 0 ? (unsigned)(src_off % PAGE) : PAGE;
+    if (!st) st = zw_header(w, name, crc, (uint64_t)head_len + len, page_at);
     if (!st) st = zw_write(w, head, head_len);
     if (!st && fflush(w->fp) != 0)
         st = rnnck__err(RNNCK_E_WRITE, "%s: write failed: %s", w->label, strerror(errno));

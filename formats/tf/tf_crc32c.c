@@ -1,7 +1,7 @@
 /* CRC-32C (Castagnoli polynomial, reflected 0x82f63b78), as TensorFlow's
  * tables and tensor bundles store it. Written here because no Debian C
- * library provides it: zlib's crc32 is the IEEE polynomial, and libcrcutil
- * is C++. Table-driven, eight bytes per step ("slicing by 8": table k holds
+ * library provides it: zlib's and libdeflate's crc32 are the IEEE
+ * polynomial, and libcrcutil is C++. Table-driven, eight bytes per step ("slicing by 8": table k holds
  * the CRC of a byte followed by k zero bytes), since every tensor's bytes
  * are checked as they are read. */
 #include "tf/tf_internal.h"

@@ -139,6 +139,14 @@ void rnnck__model_set_source(rnnck_model *m, const rnnck_source_ops *ops, void *
  * names the output in messages. (lib/core/file_copy.c) */
 rnnck_status rnnck__copy_range(int in_fd, uint64_t in_off, int out_fd, uint64_t out_off, uint64_t len,
                                const char *label);
+/* CRC-32 (the IEEE polynomial of zip and gzip) of n bytes continuing crc:
+ * libdeflate's, carry-less-multiply accelerated (lib/core/file_copy.c). */
+uint32_t rnnck__crc32(uint32_t crc, const void *data, size_t n);
+/* Continues *crc over len bytes at off of fd without copying them through a
+ * user buffer where the file can be mapped (bounded windows), else through
+ * one bounded buffer. RNNCK_E_FORMAT if the file ends first, RNNCK_E_IO;
+ * label names the file in messages. */
+rnnck_status rnnck__crc32_range(int fd, uint64_t off, uint64_t len, uint32_t *crc, const char *label);
 /* The source's locate for unloaded tensor t of m (see rnnck_source_ops);
  * RNNCK_E_UNSUPPORTED when it has none or t is loaded. Counts the bytes as
  * read for progress when it succeeds (the caller copies them). */

@@ -41,6 +41,9 @@ rnnck_status rnnck__h5_check_chunks(const rnnck__h5_file *f, hid_t ds, const cha
 
 /* Turns off libhdf5's printing of its error stack (we translate failures). */
 void rnnck__h5_silence(void);
+/* H5Fcreate of the empty temporary file tmp_path (rnnck__atomic_begin's),
+ * removed and created anew rather than truncated (h5_file.c); < 0 on failure. */
+hid_t rnnck__h5_create_fresh(const char *tmp_path, hid_t fcpl, hid_t fapl);
 /* The process-wide lock held by every entry point that touches libhdf5
  * (h5_lock.c): rnnck_load, rnnck_save, rnnck_check_file, lazy reads and the
  * closing of an HDF5 source. Recursive. */

@@ -25,7 +25,7 @@ rnnck_status rnnck__h5w_create(const char *tmp_path, const char *label, rnnck__h
     rnnck__h5_silence();
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
-    w->fid = fapl >= 0 ? H5Fcreate(tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : H5I_INVALID_HID;
+    w->fid = fapl >= 0 ? rnnck__h5_create_fresh(tmp_path, H5P_DEFAULT, fapl) : H5I_INVALID_HID;
     if (fapl >= 0) H5Pclose(fapl);
     w->lcpl = H5Pcreate(H5P_LINK_CREATE);
     if (w->lcpl >= 0) H5Pset_create_intermediate_group(w->lcpl, 1);

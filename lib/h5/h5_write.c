@@ -279,7 +279,12 @@ static rnnck_status make_plists(writer *w, hid_t *fcpl, hid_t *fapl) {
          * data may then be copied in file to file (copy_in_place), and
          * every contiguous dataset is laid out alike however it is written */
         H5Pset_alloc_time(w->dcpl, H5D_ALLOC_TIME_EARLY) < 0 || H5Pset_fill_time(w->dcpl, H5D_FILL_TIME_NEVER) < 0 ||
-        H5Pset_libver_bounds(*fapl, H5F_LIBVER_EARLIEST, H5F_LIBVER_V18) < 0)
+        H5Pset_libver_bounds(*fapl, H5F_LIBVER_EARLIEST, H5F_LIBVER_V18) < 0 ||
+        /* datasets of 1 MiB or more start on a 4 KiB page: the kernel copies
+         * a range between files at about two thirds of the cost when both
+         * ends sit at the same place in a page, and a .pt written from this
+         * file pads its records to match (zipfile.c, bench/RESULTS.md) */
+        H5Pset_alignment(*fapl, (hsize_t)1 << 20, 4096) < 0)
         return rnnck__err(RNNCK_E_WRITE, "%s: cannot set up HDF5 property lists", w->path);
     return RNNCK_OK;
 }
@@ -346,7 +351,7 @@ static rnnck_status save_locked(rnnck_model *m, const char *path, int level, rnn
     hid_t fcpl, fapl;
     st = make_plists(&w, &fcpl, &fapl);
     if (!st) {
-        w.fid = H5Fcreate(a.tmp_path, H5F_ACC_TRUNC, fcpl, fapl);
+        w.fid = rnnck__h5_create_fresh(a.tmp_path, fcpl, fapl);
         if (w.fid < 0) st = rnnck__err(RNNCK_E_WRITE, "%s: HDF5 cannot create the file", path);
     }
     hid_t root = w.fid >= 0 ? H5Gopen2(w.fid, "/", H5P_DEFAULT) : H5I_INVALID_HID;

@@ -274,7 +274,11 @@ Test(isolation, a_read_session_serves_many_reads_and_fails_cleanly_once_its_help
 
     unsigned long long starts = rnnck__h5_helper_starts();
     rnnck__h5_session *s = NULL;
-    cr_assert_eq(rnnck__h5_session_open(path, 64, 1024, &s), RNNCK_OK, "%s", rnnck_errmsg());
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    cr_assert(fd >= 0 && fstat(fd, &sb) == 0);
+    cr_assert_eq(rnnck__h5_session_open(path, fd, &sb, 64, 1024, &s), RNNCK_OK, "%s", rnnck_errmsg());
+    close(fd); /* the helper has its own copy */
     for (int i = 0; i < 3; i++) {
         cr_assert_eq(rnnck__h5_session_read(s, bias, RNNCK_F32, 2, b, sizeof b), RNNCK_OK, "%s", rnnck_errmsg());
         cr_assert_eq(rnnck__h5_session_read(s, kernel, RNNCK_F32, 8, k, sizeof k), RNNCK_OK, "%s", rnnck_errmsg());
@@ -709,4 +713,121 @@ Test(isolation, a_contiguous_tensor_of_an_untrusted_file_is_read_as_its_own_byte
     cr_expect_eq(rnnck__h5_inproc_opens(), opens);
     rnnck_model_free(m);
     free(path);
+}
+
+/* ---- one open: a file renamed over the path is never read ---- */
+
+/* A schema file whose tensors hold base + k: "plain" (contiguous, read by
+ * this process), "chunked" (deflated chunks) and "compact" (both read by a
+ * helper session). */
+static char *swap_file(const char *dir, const char *name, float base) {
+    char *path = path_join(dir, name);
+    float v[12];
+    for (int k = 0; k < 12; k++) v[k] = base + (float)k;
+    rnnck_model *m = NULL;
+    rnnck_tensor *t = NULL;
+    int64_t shape[2] = {3, 4};
+    cr_assert_eq(rnnck_model_new(&m), RNNCK_OK);
+    cr_assert_eq(rnnck_tensor_new(RNNCK_F32, 2, shape, &t), RNNCK_OK);
+    memcpy(rnnck_tensor_data(t), v, sizeof v);
+    cr_assert_eq(rnnck_model_add_tensor(m, "plain", t), RNNCK_OK);
+    rnnck_tensor_free(t);
+    cr_assert_eq(rnnck_save(m, path), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_model_free(m);
+    hsize_t dims[2] = {3, 4}, chunk[2] = {2, 2};
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 2, chunk);
+    H5Pset_deflate(dcpl, 4);
+    cr_assert_eq(h5c_put_dataset(path, "/chunked", H5T_NATIVE_FLOAT, 2, dims, dcpl, v), 0);
+    H5Pclose(dcpl);
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_layout(dcpl, H5D_COMPACT);
+    cr_assert_eq(h5c_put_dataset(path, "/compact", H5T_NATIVE_FLOAT, 2, dims, dcpl, v), 0);
+    H5Pclose(dcpl);
+    return path;
+}
+
+static void expect_base(rnnck_model *m, const char *name, float base) {
+    float got[12];
+    cr_assert_eq(rnnck_model_read(m, name, RNNCK_F32, got, sizeof got), RNNCK_OK, "%s: %s", name, rnnck_errmsg());
+    for (int k = 0; k < 12; k++)
+        cr_expect_eq(got[k], base + (float)k, "%s[%d] is %g: read from %s", name, k, got[k],
+                     got[k] >= 100 ? "the file renamed over the path" : "?");
+}
+
+Test(isolation, data_read_after_another_file_was_renamed_over_the_path_is_the_opened_files) {
+    char *dir = tmpdir_new();
+    char *path = swap_file(dir, "model.h5", 1.0f), *other = swap_file(dir, "other.h5", 100.0f);
+    rnnck_model *m = NULL, *n = NULL;
+    cr_assert_eq(rnnck_load(path, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_load(path, NULL, &n), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rename(other, path), 0);
+    /* lazily, one at a time (each data kind's first read after the swap) */
+    const char *names[] = {"plain", "chunked", "compact"};
+    for (int i = 0; i < 3; i++) expect_base(m, names[i], 1.0f);
+    /* and all at once */
+    cr_assert_eq(rnnck_model_load_all(n), RNNCK_OK, "%s", rnnck_errmsg());
+    for (int i = 0; i < 3; i++) expect_base(n, names[i], 1.0f);
+    rnnck_model_free(m);
+    rnnck_model_free(n);
+    /* a new open reads the new file */
+    cr_assert_eq(rnnck_load(path, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    for (int i = 0; i < 3; i++) expect_base(m, names[i], 100.0f);
+    rnnck_model_free(m);
+    free(path);
+    free(other);
+    tmpdir_remove(dir);
+}
+
+Test(isolation, a_keras_file_renamed_over_the_path_after_the_walk_is_never_read) {
+    char *dir = tmpdir_new(), *src = fixture_path("keras/tfk2_lstm_dense.h5");
+    char *path = path_join(dir, "k.h5"), *other = path_join(dir, "other.h5");
+    const char *kernel = "/model_weights/dense/dense/kernel:0";
+    size_t len;
+    unsigned char *bytes = read_file(src, &len);
+    cr_assert(bytes && write_file(path, bytes, len) == 0 && write_file(other, bytes, len) == 0);
+    free(bytes);
+    float want[8], changed[8], got[8];
+    rnnck__h5_tree *t = NULL;
+    cr_assert_eq(rnnck__h5_tree_load(path, NULL, true, &t), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck__h5_tree_read(t, rnnck__h5t_find(rnnck__h5_tree_root(t), kernel), want, sizeof want), RNNCK_OK,
+                 "%s", rnnck_errmsg());
+    rnnck__h5_tree_free(t);
+    for (int k = 0; k < 8; k++) changed[k] = 1000.0f + (float)k;
+    hid_t fid = H5Fopen(other, H5F_ACC_RDWR, H5P_DEFAULT);
+    cr_assert_geq(fid, 0);
+    hid_t ds = H5Dopen2(fid, kernel, H5P_DEFAULT);
+    cr_assert_geq(ds, 0);
+    cr_assert_geq(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, changed), 0);
+    H5Dclose(ds);
+    H5Fclose(fid);
+    cr_assert_eq(rnnck__h5_tree_load(path, NULL, false, &t), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rename(other, path), 0);
+    cr_assert_eq(rnnck__h5_tree_read(t, rnnck__h5t_find(rnnck__h5_tree_root(t), kernel), got, sizeof got), RNNCK_OK,
+                 "%s", rnnck_errmsg());
+    cr_expect(memcmp(got, want, sizeof got) == 0, "the kernel was read from the file renamed over the path (%g)",
+              got[0]);
+    rnnck__h5_tree_free(t);
+    free(src);
+    free(path);
+    free(other);
+    tmpdir_remove(dir);
+}
+
+/* The descriptor a job is handed must still be the file the caller checked. */
+Test(isolation, a_job_on_a_descriptor_whose_file_changed_size_is_refused) {
+    char *dir = tmpdir_new();
+    char *path = swap_file(dir, "model.h5", 1.0f);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    struct stat sb;
+    cr_assert(fd >= 0 && fstat(fd, &sb) == 0);
+    cr_assert_eq(ftruncate(fd, sb.st_size + 512), 0);
+    rnnck_report r = {0};
+    cr_expect_eq(rnnck__h5_isolated(path, fd, &sb, NULL, 0, RNNCK__H5_JOB_WALK, &r), RNNCK_E_IO);
+    cr_expect(strstr(rnnck_errmsg(), "changed"), "%s", rnnck_errmsg());
+    for (size_t i = 0; i < r.count; i++) free(r.items[i]);
+    free(r.items);
+    close(fd);
+    free(path);
+    tmpdir_remove(dir);
 }

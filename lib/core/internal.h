@@ -162,6 +162,12 @@ const char *rnnck__file_kind(mode_t mode);
 /* RNNCK_OK if path names a regular file (never blocks, even on a FIFO);
  * RNNCK_E_IO naming what it is otherwise. *size (may be NULL) gets its size. */
 rnnck_status rnnck__require_regular_input(const char *path, int64_t *size);
+/* The same, keeping the file open: *fd (O_RDONLY | O_CLOEXEC, and
+ * O_NONBLOCK, harmless on a regular file) and its fstat in *sb. Readers that
+ * read a file more than once read it through this descriptor, so a file
+ * renamed over the path meanwhile is never read instead. */
+struct stat;
+rnnck_status rnnck__open_regular_input(const char *path, int *fd, struct stat *sb);
 
 /* rnnck_load with the choice of isolation (lib/h5/h5_schema.c): trusted
  * files are walked and read in this process only (RNNCK_OPEN_TRUSTED). */

@@ -93,7 +93,7 @@ rnnck_status rnnck_check_file(const char *path, unsigned flags, rnnck_report **o
         st = rnnck__h5_check_here(path, NULL, flags, r);
         rnnck__h5_unlock();
     } else {
-        st = rnnck__h5_isolated(path, NULL, flags, RNNCK__H5_JOB_CHECK, r);
+        st = rnnck__h5_isolated_path(path, NULL, flags, RNNCK__H5_JOB_CHECK, r);
     }
     if (st) {
         rnnck_report_free(r);

@@ -10,6 +10,8 @@
  *   rnnck-h5-reader serve AS_BYTES CPU_S PATH   (reads requested on fd 0)
  * walk replies with the model's description as report lines (h5_remote.c),
  * check with the report, tree and probe with h5_tree.c's lines.
+ * The file itself is fd 3, the library's own descriptor, reopened as
+ * /proc/self/fd/3 (h5_file.c); PATH names it in messages only.
  * Replies on fd 1 (see h5_isolate.c for the records). Exit 0 after a
  * complete reply (serve: at the end of the requests), 2 on bad usage or a
  * malformed request, 3 if the reply could not be written. */
@@ -164,6 +166,8 @@ int rnnck__h5_helper_main(int argc, char **argv) {
     limit(RLIMIT_CPU, cpu);
     limit(RLIMIT_CORE, 0); /* a crash here is expected on hostile files: no core dumps */
     rnnck__h5_silence();
+    /* The file is fd 3, opened once by the library; PATH only names it. */
+    rnnck__h5_open_through(3, "/proc/self/fd/3");
     if (strcmp(argv[1], "walk") == 0 || strcmp(argv[1], "check") == 0 || strcmp(argv[1], "tree") == 0 ||
         strcmp(argv[1], "probe") == 0)
         return run_job(argc, argv, argv[1]);

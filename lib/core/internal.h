@@ -169,6 +169,15 @@ rnnck_status rnnck__require_regular_input(const char *path, int64_t *size);
 struct stat;
 rnnck_status rnnck__open_regular_input(const char *path, int *fd, struct stat *sb);
 
+/* For the reply fuzz targets (fuzz/h5_reply_harness.h) only: when set, the
+ * isolated HDF5 reader (lib/h5/h5_isolate.c) starts no helper; each job and
+ * session reads the helper's side from the descriptor the hook returns for
+ * the job's name ("walk", "tree", "probe", "check", "serve"; -1: cannot
+ * start). A session also writes its requests to it (a socket). Never set by
+ * the library itself. */
+typedef int (*rnnck__h5_spawn_hook_fn)(const char *job);
+extern rnnck__h5_spawn_hook_fn rnnck__h5_spawn_hook;
+
 /* rnnck_load with the choice of isolation (lib/h5/h5_schema.c): trusted
  * files are walked and read in this process only (RNNCK_OPEN_TRUSTED). */
 rnnck_status rnnck__load(const char *path, const rnnck_limits *limits, bool trusted, rnnck_model **out);

@@ -293,13 +293,6 @@ rnnck_status rnnck__h5_session_read(rnnck__h5_session *s, const char *object, rn
 void rnnck__h5_session_close(rnnck__h5_session *s);
 /* True once the session's helper died or broke the protocol. */
 bool rnnck__h5_session_failed(const rnnck__h5_session *s);
-/* For the reply fuzz targets (fuzz/fuzz_h5_reply.c) only: when set, no
- * helper is started; each job and session reads the helper's side from the
- * descriptor the hook returns for the job's name ("walk", "tree", "probe",
- * "check", "serve"; -1: cannot start). A session also writes its requests
- * to it (a socket). Never set by the library. */
-typedef int (*rnnck__h5_spawn_hook_fn)(const char *job);
-extern rnnck__h5_spawn_hook_fn rnnck__h5_spawn_hook;
 /* Absolute path of the helper found beside the library, or NULL. */
 const char *rnnck__h5_helper_path(void);
 /* In the helper: every rnnck__h5_open opens proc_path (the descriptor fd the

@@ -45,33 +45,29 @@ def unhex(s):
     return b"" if s == "-" else bytes.fromhex(s)
 
 
+def product(fields):
+    n = 1
+    for d in fields:
+        n *= int(d)
+    return n
+
+
 def reads_rnnck(ls):
-    for line in ls:
-        f = line.split(" ")
-        if f[0] != "T" or len(f) < 8:
-            continue
-        dtype, layout, ndim = int(f[3]), int(f[4]), int(f[7])
-        if layout == 0:
-            continue
-        numel = 1
-        for d in f[8:8 + ndim]:
-            numel *= int(d)
-        yield unhex(f[2]), dtype, numel
+    """(path, dtype, numel) of each compact or chunked tensor of a description."""
+    for f in (line.split(" ") for line in ls):
+        if f[0] == "T" and len(f) >= 8 and int(f[4]) != 0:
+            yield unhex(f[2]), int(f[3]), product(f[8:8 + int(f[7])])
 
 
 def reads_tree(ls):
-    for line in ls:
-        f = line.split(" ")
+    """The same for each dataset of a tree that has no problem."""
+    for f in (line.split(" ") for line in ls):
         if f[0] != "N" or len(f) < 5 or f[2] != "0":
             continue
-        dtype, ndim = int(f[3]), int(f[4])
+        ndim = int(f[4])
         rest = f[5 + ndim:]
-        if len(rest) < 2 or rest[1] != "0":  # a problem: never read
-            continue
-        numel = 1
-        for d in f[5:5 + ndim]:
-            numel *= int(d)
-        yield unhex(f[1]), dtype, numel
+        if len(rest) >= 2 and rest[1] == "0":
+            yield unhex(f[1]), int(f[3]), product(f[5:5 + ndim])
 
 
 def part(b):

@@ -101,28 +101,76 @@ static bool hr_read_all(int fd, void *buf, size_t n) {
     return true;
 }
 
-/* The stand-in helper of one session. */
+/* How many bytes of pending (the bytes sent and not yet read) the session
+ * reads for one request, at most: the 'S' record, then the 'D' record of
+ * nbytes when the status is OK (h5_isolate.c, rnnck__h5_session_read). An
+ * overestimate only ends the stream early; an underestimate could leave the
+ * session waiting for bytes that never come. */
+static size_t hr_reply_need(const uint8_t *p, size_t n, uint64_t nbytes) {
+    size_t need = 13;
+    if (n < need) return need;
+    int32_t st;
+    uint64_t len;
+    memcpy(&st, p + 1, 4);
+    memcpy(&len, p + 5, 8);
+    if (p[0] != 'S' || len > ((uint64_t)64 << 10)) return need;
+    need += (size_t)len;
+    if (st != 0) return need;
+    need += 13;
+    if (n < need) return need;
+    memcpy(&len, p + need - 8, 8);
+    return p[need - 13] == 'D' && len == nbytes ? need + (size_t)nbytes : need;
+}
+
+/* The stand-in helper of one session: the greeting, then for each request
+ * the first entry for its path, sent as it is. When what was sent cannot
+ * complete the reply the session waits for (a truncated entry, or none), the
+ * stream ends there, as it would if the helper had died. */
 static void *hr_serve(void *arg) {
     int fd = (int)(intptr_t)arg;
+    size_t cap = hr_greeting.n + hr_entries.n + 1;
+    uint8_t *pending = malloc(cap); /* sent, not yet read: a copy */
     char *path = malloc(((size_t)64 << 10) + 1);
-    bool ok = path && hr_write_all(fd, hr_greeting.p, hr_greeting.n);
+    size_t np = 0;
+    bool ok = pending && path && hr_write_all(fd, hr_greeting.p, hr_greeting.n);
+    if (ok && hr_greeting.n < 8) ok = false; /* the session waits for 8 bytes */
+    if (ok) {
+        memcpy(pending, hr_greeting.p + 8, hr_greeting.n - 8);
+        np = hr_greeting.n - 8;
+    }
     while (ok) {
         unsigned char head[21];
-        uint64_t len;
+        uint64_t len, numel;
+        int32_t dtype;
         if (!hr_read_all(fd, head, sizeof head)) break;
+        memcpy(&dtype, head + 1, 4);
+        memcpy(&numel, head + 5, 8);
         memcpy(&len, head + 13, 8);
         if (len > ((uint64_t)64 << 10) || !hr_read_all(fd, path, (size_t)len)) break;
-        hr_bytes e = hr_entries;
-        ok = false;
+        hr_bytes e = hr_entries, reply = {NULL, 0};
         while (e.n) {
-            hr_bytes name = hr_take(&e), reply = hr_take(&e);
+            hr_bytes name = hr_take(&e), r = hr_take(&e);
             if (name.n == len && memcmp(name.p, path, name.n) == 0) {
-                ok = hr_write_all(fd, reply.p, reply.n);
+                reply = r;
                 break;
             }
         }
+        if (reply.n && (np + reply.n >= cap || !hr_write_all(fd, reply.p, reply.n))) break;
+        if (reply.n) memcpy(pending + np, reply.p, reply.n);
+        np += reply.n;
+        uint64_t nbytes = numel * rnnck_dtype_size((rnnck_dtype)dtype);
+        size_t need = hr_reply_need(pending, np, nbytes);
+        if (need > np) break;
+        memmove(pending, pending + need, np - need);
+        np -= need;
+    }
+    shutdown(fd, SHUT_WR); /* the end of the replies; the session closes its end */
+    while (ok) {
+        char sink[256];
+        if (read(fd, sink, sizeof sink) <= 0) break;
     }
     free(path);
+    free(pending);
     close(fd);
     return NULL;
 }

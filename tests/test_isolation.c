@@ -735,15 +735,8 @@ static char *swap_file(const char *dir, const char *name, float base) {
     cr_assert_eq(rnnck_save(m, path), RNNCK_OK, "%s", rnnck_errmsg());
     rnnck_model_free(m);
     hsize_t dims[2] = {3, 4}, chunk[2] = {2, 2};
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_chunk(dcpl, 2, chunk);
-    H5Pset_deflate(dcpl, 4);
-    cr_assert_eq(h5c_put_dataset(path, "/chunked", H5T_NATIVE_FLOAT, 2, dims, dcpl, v), 0);
-    H5Pclose(dcpl);
-    dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_layout(dcpl, H5D_COMPACT);
-    cr_assert_eq(h5c_put_dataset(path, "/compact", H5T_NATIVE_FLOAT, 2, dims, dcpl, v), 0);
-    H5Pclose(dcpl);
+    cr_assert_eq(h5c_put_chunked(path, "/chunked", H5T_NATIVE_FLOAT, 2, dims, chunk, 4, v), 0);
+    cr_assert_eq(h5c_put_compact(path, "/compact", H5T_NATIVE_FLOAT, 2, dims, v), 0);
     return path;
 }
 

@@ -303,6 +303,11 @@ void rnnck__h5_open_through(int fd, const char *proc_path);
 /* That descriptor (-1 outside the helper): the helper's own sessions hand
  * it on. */
 int rnnck__h5_inherited_fd(void);
+/* The helper's `serve` job on path: requests read from in, replies written
+ * to out, until the end of the requests; 0, or 2 (a malformed request) or 3
+ * (a reply could not be written). Also run in-process by the fuzz target
+ * rnnck_h5_walk, in a thread standing in for the helper. */
+int rnnck__h5_serve(int in, int out, const char *path);
 /* main() of the helper program. */
 int rnnck__h5_helper_main(int argc, char **argv);
 

@@ -824,3 +824,62 @@ Test(isolation, a_job_on_a_descriptor_whose_file_changed_size_is_refused) {
     free(path);
     tmpdir_remove(dir);
 }
+
+/* ---- the reply a helper sends is untrusted too ---- */
+
+static char canned[256];
+static size_t canned_len;
+
+static int canned_reply(const char *job) {
+    (void)job;
+    int p[2];
+    if (pipe(p) != 0) return -1;
+    if (write(p[1], canned, canned_len) != (ssize_t)canned_len) canned_len = 0;
+    close(p[1]);
+    return p[0];
+}
+
+static void can(const char *line) {
+    int32_t ok = 0;
+    uint64_t n = strlen(line), none = 0;
+    memcpy(canned, RNNCK__H5_HELPER_MAGIC, 8);
+    canned[8] = 'L';
+    memcpy(canned + 9, &ok, 4);
+    memcpy(canned + 13, &n, 8);
+    memcpy(canned + 21, line, n);
+    size_t at = 21 + n;
+    canned[at] = 'S';
+    memcpy(canned + at + 1, &ok, 4);
+    memcpy(canned + at + 5, &none, 8);
+    canned_len = at + 13;
+}
+
+/* Found by fuzz_rnnck_h5_reply: rnnck_check_file passed the helper's report
+ * lines on as they came, so a helper that lost control to a hostile file
+ * could break the one-line promise of every report item. */
+Test(isolation, a_report_line_from_the_helper_must_be_one_non_empty_line) {
+    char *path = fixture_path("schema/example_lstm.h5");
+    rnnck__h5_spawn_hook = canned_reply;
+    rnnck_report *r = NULL;
+    can("a problem, on one line");
+    cr_assert_eq(rnnck_check_file(path, 0, &r), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_expect_eq(rnnck_report_count(r), 1);
+    cr_expect_str_eq(rnnck_report_item(r, 0), "a problem, on one line");
+    rnnck_report_free(r);
+    const char *bad[] = {"forged\nsecond line", "carriage\rreturn", "escape \x1b[2J", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        can(bad[i]);
+        r = NULL;
+        cr_expect_eq(rnnck_check_file(path, 0, &r), RNNCK_E_FORMAT, "line %zu accepted", i);
+        cr_expect_null(r);
+        cr_expect(!strchr(rnnck_errmsg(), '\n'), "%s", rnnck_errmsg());
+    }
+    rnnck__h5_spawn_hook = NULL;
+    /* lines made in any process are one line */
+    rnnck_report mine = {0};
+    cr_assert_eq(rnnck__report_add(&mine, "link:a\nb\x7f"), RNNCK_OK);
+    cr_expect_str_eq(mine.items[0], "link:a?b?");
+    free(mine.items[0]);
+    free(mine.items);
+    free(path);
+}

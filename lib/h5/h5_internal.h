@@ -19,7 +19,8 @@ struct rnnck_report {
     char **items;
     size_t count, cap;
 };
-/* Appends a copy of line. RNNCK_E_NOMEM on allocation failure. */
+/* Appends a copy of line, every control character turned into '?' (a
+ * report item is one line). RNNCK_E_NOMEM on allocation failure. */
 rnnck_status rnnck__report_add(rnnck_report *r, const char *line);
 
 /* An open file being read, and how problems are handled: with report == NULL

@@ -240,6 +240,12 @@ static bool at_end(int fd) {
     return r == 0;
 }
 
+static bool one_line(const char *s) {
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+        if (*c < 0x20 || *c == 0x7f) return false;
+    return true;
+}
+
 static bool known_status(int32_t st) { return st <= 0 && st >= RNNCK_E_SHAPE; }
 
 /* Reads the reply: report lines, the status (and message), then nbytes of
@@ -260,6 +266,9 @@ static bool read_reply(int fd, rnnck_report *report, void *dst, size_t nbytes, r
         msg[len] = '\0';
         if (memchr(msg, '\0', (size_t)len)) return false;
         if (kind == 'L') {
+            /* The helper's lines are non-empty single lines (report_add):
+             * anything else is a helper that lost control. */
+            if (len == 0 || !one_line(msg)) return false;
             if (!report || st != 0 || ++lines > MAX_LINES || rnnck__report_add(report, msg) != RNNCK_OK) return false;
             continue;
         }

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* unshare (the test without /proc) */
 /* The isolated HDF5 reader (lib/h5/h5_isolate.c): a helper program started
  * with posix_spawn, safe inside any host program.
  *
@@ -882,4 +883,48 @@ Test(isolation, a_report_line_from_the_helper_must_be_one_non_empty_line) {
     free(mine.items[0]);
     free(mine.items);
     free(path);
+}
+
+/* Without /proc the helper cannot reopen the caller's descriptor: the file
+ * is refused with a message saying so (never read by path instead). A child
+ * process gets a mount namespace of its own with an empty /proc (needs root
+ * or CAP_SYS_ADMIN; skipped otherwise). */
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+
+Test(isolation, without_proc_an_untrusted_file_is_refused_not_read_by_path) {
+    char *path = fixture_path("schema/example_lstm.h5");
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t child = fork();
+    cr_assert_geq(child, 0);
+    if (child == 0) {
+        close(p[0]);
+        char msg[600] = "";
+        int code = 2; /* 2: no namespace (skip); 0: refused as wanted; 1: not */
+        /* the helper is found through /proc/self/exe: before /proc goes */
+        if (!rnnck__h5_helper_path()) _exit(1);
+        if (unshare(CLONE_NEWNS) == 0 && mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+            mount("none", "/proc", "tmpfs", 0, NULL) == 0) {
+            rnnck_model *m = NULL;
+            rnnck_status st = rnnck_load(path, NULL, &m);
+            snprintf(msg, sizeof msg, "%s", st ? rnnck_errmsg() : "loaded");
+            code = st == RNNCK_E_IO && strstr(msg, "/proc") ? 0 : 1;
+            rnnck_model_free(m);
+        }
+        if (write(p[1], msg, strlen(msg)) < 0) code = 1;
+        _exit(code);
+    }
+    close(p[1]);
+    char msg[600] = "";
+    ssize_t n = read(p[0], msg, sizeof msg - 1);
+    msg[n > 0 ? n : 0] = '\0';
+    close(p[0]);
+    int ws;
+    cr_assert_eq(waitpid(child, &ws, 0), child);
+    free(path);
+    cr_assert(WIFEXITED(ws));
+    if (WEXITSTATUS(ws) == 2) cr_skip_test("no mount namespace here (needs CAP_SYS_ADMIN)");
+    cr_expect_eq(WEXITSTATUS(ws), 0, "without /proc: %s", msg);
 }

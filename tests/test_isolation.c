@@ -885,6 +885,27 @@ Test(isolation, a_report_line_from_the_helper_must_be_one_non_empty_line) {
     free(path);
 }
 
+/* Found by fuzz_rnnck_h5_reply: a failure status with an empty message
+ * became a failure without a message. */
+Test(isolation, a_failure_the_helper_sends_without_a_message_still_has_one) {
+    char *path = fixture_path("schema/example_lstm.h5");
+    int32_t st = RNNCK_E_IO;
+    uint64_t none = 0;
+    memcpy(canned, RNNCK__H5_HELPER_MAGIC, 8);
+    canned[8] = 'S';
+    memcpy(canned + 9, &st, 4);
+    memcpy(canned + 13, &none, 8);
+    canned_len = 21;
+    rnnck__h5_spawn_hook = canned_reply;
+    rnnck_model *m = NULL;
+    cr_expect_eq(rnnck_load(path, NULL, &m), RNNCK_E_IO);
+    cr_expect_null(m);
+    cr_expect(strstr(rnnck_errmsg(), "example_lstm.h5: the isolated reader failed (status -5) without saying why"),
+              "%s", rnnck_errmsg());
+    rnnck__h5_spawn_hook = NULL;
+    free(path);
+}
+
 /* Without /proc the helper cannot reopen the caller's descriptor: the file
  * is refused with a message saying so (never read by path instead). A child
  * process gets a mount namespace of its own with an empty /proc (needs root

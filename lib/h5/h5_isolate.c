@@ -301,6 +301,14 @@ static rnnck_status crashed(const char *path, const char *object, int ws) {
                       sep, object ? object : "", ws != -1 && WIFEXITED(ws) ? WEXITSTATUS(ws) : -1);
 }
 
+/* The helper's failure status with its message; a message it left empty is
+ * replaced (every failure has one: found by fuzz_rnnck_h5_reply). */
+static rnnck_status helper_failure(const char *path, const char *object, rnnck_status st, const char *msg) {
+    if (msg[0]) return rnnck__err(st, "%s", msg);
+    return rnnck__err(st, "%s%s%s: the isolated reader failed (status %d) without saying why", path,
+                      object ? ": " : "", object ? object : "", (int)st);
+}
+
 /* Runs the helper with argv and collects its verdict. */
 static rnnck_status run_helper(const char *path, const char *object, char *const *argv, int input_fd,
                                rnnck_report *report, void *dst, size_t nbytes) {
@@ -313,7 +321,7 @@ static rnnck_status run_helper(const char *path, const char *object, char *const
     int ws = finish_helper(&h);
     /* A clean reply is the verdict even if the exit status was lost (-1). */
     if (ok && (ws == -1 || (WIFEXITED(ws) && WEXITSTATUS(ws) == 0))) {
-        st = verdict ? rnnck__err(verdict, "%s", msg) : RNNCK_OK;
+        st = verdict ? helper_failure(path, object, verdict, msg) : RNNCK_OK;
         free(msg);
         return st;
     }
@@ -501,7 +509,7 @@ rnnck_status rnnck__h5_session_read(rnnck__h5_session *s, const char *object, rn
         return session_failed(s, object);
     s->msg[len] = '\0';
     if (memchr(s->msg, '\0', (size_t)len)) return session_failed(s, object);
-    if (st) return rnnck__err((rnnck_status)st, "%s", s->msg);
+    if (st) return helper_failure(s->path, object, (rnnck_status)st, s->msg);
     if (!read_record_head(s->fd, &kind, &st, &len) || kind != 'D' || st != 0 || len != (uint64_t)nbytes ||
         !read_exact(s->fd, dst, nbytes))
         return session_failed(s, object);

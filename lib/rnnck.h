@@ -622,7 +622,10 @@ RNNCK_API void rnnck_limits_init(rnnck_limits *limits);
  * missing or cannot be started, the call fails with RNNCK_E_IO (nothing
  * runs unisolated behind the caller's back). It is started with posix_spawn
  * (no fork of the caller: no inherited locks, no atfork handlers), with
- * default signal handling, only fds 0-2 open (0 and 2 on /dev/null), and
+ * default signal handling, only fds 0-3 open (0 and 2 on /dev/null, 3 the
+ * file: rnnck opens path once and every helper reads that descriptor, so a
+ * file renamed over path after this call is never read; without /proc
+ * mounted, untrusted files are refused with RNNCK_E_IO), and
  * limits on its address space (2 GiB plus twice the data it must hold) and
  * CPU time (30 s plus 1 s per 32 MiB of file or data), and it answers over
  * a pipe in a small checked protocol. rnnck_open with RNNCK_OPEN_TRUSTED

@@ -15,7 +15,7 @@ SECONDS_EACH=${1:?usage: scripts/fuzz.sh SECONDS|--merge [TARGET...]}
 shift
 MERGE=0
 if [ "$SECONDS_EACH" = "--merge" ]; then MERGE=1; fi
-TARGETS=${*:-npy pickle pytorch npz rnnck_h5 onnx tf_bundle safetensors}
+TARGETS=${*:-npy pickle pytorch npz rnnck_h5 onnx tf_bundle safetensors rnnck_h5_reply keras_reply rnnck_h5_walk}
 BUILD=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz-clang}
 JOBS=${FUZZ_JOBS:-$(nproc)}
 

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* unshare (the test without /proc) */
 /* The isolated HDF5 reader (lib/h5/h5_isolate.c): a helper program started
  * with posix_spawn, safe inside any host program.
  *
@@ -274,7 +275,11 @@ Test(isolation, a_read_session_serves_many_reads_and_fails_cleanly_once_its_help
 
     unsigned long long starts = rnnck__h5_helper_starts();
     rnnck__h5_session *s = NULL;
-    cr_assert_eq(rnnck__h5_session_open(path, 64, 1024, &s), RNNCK_OK, "%s", rnnck_errmsg());
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    cr_assert(fd >= 0 && fstat(fd, &sb) == 0);
+    cr_assert_eq(rnnck__h5_session_open(path, fd, &sb, 64, 1024, &s), RNNCK_OK, "%s", rnnck_errmsg());
+    close(fd); /* the helper has its own copy */
     for (int i = 0; i < 3; i++) {
         cr_assert_eq(rnnck__h5_session_read(s, bias, RNNCK_F32, 2, b, sizeof b), RNNCK_OK, "%s", rnnck_errmsg());
         cr_assert_eq(rnnck__h5_session_read(s, kernel, RNNCK_F32, 8, k, sizeof k), RNNCK_OK, "%s", rnnck_errmsg());
@@ -721,4 +726,238 @@ Test(isolation, a_contiguous_tensor_of_an_untrusted_file_is_read_as_its_own_byte
     cr_expect_eq(rnnck__h5_inproc_opens(), opens);
     rnnck_model_free(m);
     free(path);
+}
+
+/* ---- one open: a file renamed over the path is never read ---- */
+
+/* A schema file whose tensors hold base + k: "plain" (contiguous, read by
+ * this process), "chunked" (deflated chunks) and "compact" (both read by a
+ * helper session). */
+static char *swap_file(const char *dir, const char *name, float base) {
+    char *path = path_join(dir, name);
+    float v[12];
+    for (int k = 0; k < 12; k++) v[k] = base + (float)k;
+    rnnck_model *m = NULL;
+    rnnck_tensor *t = NULL;
+    int64_t shape[2] = {3, 4};
+    cr_assert_eq(rnnck_model_new(&m), RNNCK_OK);
+    cr_assert_eq(rnnck_tensor_new(RNNCK_F32, 2, shape, &t), RNNCK_OK);
+    memcpy(rnnck_tensor_data(t), v, sizeof v);
+    cr_assert_eq(rnnck_model_add_tensor(m, "plain", t), RNNCK_OK);
+    rnnck_tensor_free(t);
+    cr_assert_eq(rnnck_save(m, path), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_model_free(m);
+    hsize_t dims[2] = {3, 4}, chunk[2] = {2, 2};
+    cr_assert_eq(h5c_put_chunked(path, "/chunked", H5T_NATIVE_FLOAT, 2, dims, chunk, 4, v), 0);
+    cr_assert_eq(h5c_put_compact(path, "/compact", H5T_NATIVE_FLOAT, 2, dims, v), 0);
+    return path;
+}
+
+static void expect_base(rnnck_model *m, const char *name, float base) {
+    float got[12];
+    cr_assert_eq(rnnck_model_read(m, name, RNNCK_F32, got, sizeof got), RNNCK_OK, "%s: %s", name, rnnck_errmsg());
+    for (int k = 0; k < 12; k++)
+        cr_expect_eq(got[k], base + (float)k, "%s[%d] is %g: read from %s", name, k, got[k],
+                     got[k] >= 100 ? "the file renamed over the path" : "?");
+}
+
+Test(isolation, data_read_after_another_file_was_renamed_over_the_path_is_the_opened_files) {
+    char *dir = tmpdir_new();
+    char *path = swap_file(dir, "model.h5", 1.0f), *other = swap_file(dir, "other.h5", 100.0f);
+    rnnck_model *m = NULL, *n = NULL;
+    cr_assert_eq(rnnck_load(path, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck_load(path, NULL, &n), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rename(other, path), 0);
+    /* lazily, one at a time (each data kind's first read after the swap) */
+    const char *names[] = {"plain", "chunked", "compact"};
+    for (int i = 0; i < 3; i++) expect_base(m, names[i], 1.0f);
+    /* and all at once */
+    cr_assert_eq(rnnck_model_load_all(n), RNNCK_OK, "%s", rnnck_errmsg());
+    for (int i = 0; i < 3; i++) expect_base(n, names[i], 1.0f);
+    rnnck_model_free(m);
+    rnnck_model_free(n);
+    /* a new open reads the new file */
+    cr_assert_eq(rnnck_load(path, NULL, &m), RNNCK_OK, "%s", rnnck_errmsg());
+    for (int i = 0; i < 3; i++) expect_base(m, names[i], 100.0f);
+    rnnck_model_free(m);
+    free(path);
+    free(other);
+    tmpdir_remove(dir);
+}
+
+Test(isolation, a_keras_file_renamed_over_the_path_after_the_walk_is_never_read) {
+    char *dir = tmpdir_new(), *src = fixture_path("keras/tfk2_lstm_dense.h5");
+    char *path = path_join(dir, "k.h5"), *other = path_join(dir, "other.h5");
+    const char *kernel = "/model_weights/dense/dense/kernel:0";
+    size_t len;
+    unsigned char *bytes = read_file(src, &len);
+    cr_assert(bytes && write_file(path, bytes, len) == 0 && write_file(other, bytes, len) == 0);
+    free(bytes);
+    float want[8], changed[8], got[8];
+    rnnck__h5_tree *t = NULL;
+    cr_assert_eq(rnnck__h5_tree_load(path, NULL, true, &t), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck__h5_tree_read(t, rnnck__h5t_find(rnnck__h5_tree_root(t), kernel), want, sizeof want), RNNCK_OK,
+                 "%s", rnnck_errmsg());
+    rnnck__h5_tree_free(t);
+    for (int k = 0; k < 8; k++) changed[k] = 1000.0f + (float)k;
+    hid_t fid = H5Fopen(other, H5F_ACC_RDWR, H5P_DEFAULT);
+    cr_assert_geq(fid, 0);
+    hid_t ds = H5Dopen2(fid, kernel, H5P_DEFAULT);
+    cr_assert_geq(ds, 0);
+    cr_assert_geq(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, changed), 0);
+    H5Dclose(ds);
+    H5Fclose(fid);
+    cr_assert_eq(rnnck__h5_tree_load(path, NULL, false, &t), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rename(other, path), 0);
+    cr_assert_eq(rnnck__h5_tree_read(t, rnnck__h5t_find(rnnck__h5_tree_root(t), kernel), got, sizeof got), RNNCK_OK,
+                 "%s", rnnck_errmsg());
+    cr_expect(memcmp(got, want, sizeof got) == 0, "the kernel was read from the file renamed over the path (%g)",
+              got[0]);
+    rnnck__h5_tree_free(t);
+    free(src);
+    free(path);
+    free(other);
+    tmpdir_remove(dir);
+}
+
+/* The descriptor a job is handed must still be the file the caller checked. */
+Test(isolation, a_job_on_a_descriptor_whose_file_changed_size_is_refused) {
+    char *dir = tmpdir_new();
+    char *path = swap_file(dir, "model.h5", 1.0f);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    struct stat sb;
+    cr_assert(fd >= 0 && fstat(fd, &sb) == 0);
+    cr_assert_eq(ftruncate(fd, sb.st_size + 512), 0);
+    rnnck_report r = {0};
+    cr_expect_eq(rnnck__h5_isolated(path, fd, &sb, NULL, 0, RNNCK__H5_JOB_WALK, &r), RNNCK_E_IO);
+    cr_expect(strstr(rnnck_errmsg(), "changed"), "%s", rnnck_errmsg());
+    for (size_t i = 0; i < r.count; i++) free(r.items[i]);
+    free(r.items);
+    close(fd);
+    free(path);
+    tmpdir_remove(dir);
+}
+
+/* ---- the reply a helper sends is untrusted too ---- */
+
+static char canned[256];
+static size_t canned_len;
+
+static int canned_reply(const char *job) {
+    (void)job;
+    int p[2];
+    if (pipe(p) != 0) return -1;
+    if (write(p[1], canned, canned_len) != (ssize_t)canned_len) canned_len = 0;
+    close(p[1]);
+    return p[0];
+}
+
+static void can(const char *line) {
+    int32_t ok = 0;
+    uint64_t n = strlen(line), none = 0;
+    memcpy(canned, RNNCK__H5_HELPER_MAGIC, 8);
+    canned[8] = 'L';
+    memcpy(canned + 9, &ok, 4);
+    memcpy(canned + 13, &n, 8);
+    memcpy(canned + 21, line, n);
+    size_t at = 21 + n;
+    canned[at] = 'S';
+    memcpy(canned + at + 1, &ok, 4);
+    memcpy(canned + at + 5, &none, 8);
+    canned_len = at + 13;
+}
+
+/* Found by fuzz_rnnck_h5_reply: rnnck_check_file passed the helper's report
+ * lines on as they came, so a helper that lost control to a hostile file
+ * could break the one-line promise of every report item. */
+Test(isolation, a_report_line_from_the_helper_must_be_one_non_empty_line) {
+    char *path = fixture_path("schema/example_lstm.h5");
+    rnnck__h5_spawn_hook = canned_reply;
+    rnnck_report *r = NULL;
+    can("a problem, on one line");
+    cr_assert_eq(rnnck_check_file(path, 0, &r), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_expect_eq(rnnck_report_count(r), 1);
+    cr_expect_str_eq(rnnck_report_item(r, 0), "a problem, on one line");
+    rnnck_report_free(r);
+    const char *bad[] = {"forged\nsecond line", "carriage\rreturn", "escape \x1b[2J", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        can(bad[i]);
+        r = NULL;
+        cr_expect_eq(rnnck_check_file(path, 0, &r), RNNCK_E_FORMAT, "line %zu accepted", i);
+        cr_expect_null(r);
+        cr_expect(!strchr(rnnck_errmsg(), '\n'), "%s", rnnck_errmsg());
+    }
+    rnnck__h5_spawn_hook = NULL;
+    /* lines made in any process are one line */
+    rnnck_report mine = {0};
+    cr_assert_eq(rnnck__report_add(&mine, "link:a\nb\x7f"), RNNCK_OK);
+    cr_expect_str_eq(mine.items[0], "link:a?b?");
+    free(mine.items[0]);
+    free(mine.items);
+    free(path);
+}
+
+/* Found by fuzz_rnnck_h5_reply: a failure status with an empty message
+ * became a failure without a message. */
+Test(isolation, a_failure_the_helper_sends_without_a_message_still_has_one) {
+    char *path = fixture_path("schema/example_lstm.h5");
+    int32_t st = RNNCK_E_IO;
+    uint64_t none = 0;
+    memcpy(canned, RNNCK__H5_HELPER_MAGIC, 8);
+    canned[8] = 'S';
+    memcpy(canned + 9, &st, 4);
+    memcpy(canned + 13, &none, 8);
+    canned_len = 21;
+    rnnck__h5_spawn_hook = canned_reply;
+    rnnck_model *m = NULL;
+    cr_expect_eq(rnnck_load(path, NULL, &m), RNNCK_E_IO);
+    cr_expect_null(m);
+    cr_expect(strstr(rnnck_errmsg(), "example_lstm.h5: the isolated reader failed (status -5) without saying why"),
+              "%s", rnnck_errmsg());
+    rnnck__h5_spawn_hook = NULL;
+    free(path);
+}
+
+/* Without /proc the helper cannot reopen the caller's descriptor: the file
+ * is refused with a message saying so (never read by path instead). A child
+ * process gets a mount namespace of its own with an empty /proc (needs root
+ * or CAP_SYS_ADMIN; skipped otherwise). */
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+
+Test(isolation, without_proc_an_untrusted_file_is_refused_not_read_by_path) {
+    char *path = fixture_path("schema/example_lstm.h5");
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t child = fork();
+    cr_assert_geq(child, 0);
+    if (child == 0) {
+        close(p[0]);
+        char msg[600] = "";
+        int code = 2; /* 2: no namespace (skip); 0: refused as wanted; 1: not */
+        /* the helper is found through /proc/self/exe: before /proc goes */
+        if (!rnnck__h5_helper_path()) _exit(1);
+        if (unshare(CLONE_NEWNS) == 0 && mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+            mount("none", "/proc", "tmpfs", 0, NULL) == 0) {
+            rnnck_model *m = NULL;
+            rnnck_status st = rnnck_load(path, NULL, &m);
+            snprintf(msg, sizeof msg, "%s", st ? rnnck_errmsg() : "loaded");
+            code = st == RNNCK_E_IO && strstr(msg, "/proc") ? 0 : 1;
+            rnnck_model_free(m);
+        }
+        if (write(p[1], msg, strlen(msg)) < 0) code = 1;
+        _exit(code);
+    }
+    close(p[1]);
+    char msg[600] = "";
+    ssize_t n = read(p[0], msg, sizeof msg - 1);
+    msg[n > 0 ? n : 0] = '\0';
+    close(p[0]);
+    int ws;
+    cr_assert_eq(waitpid(child, &ws, 0), child);
+    free(path);
+    cr_assert(WIFEXITED(ws));
+    if (WEXITSTATUS(ws) == 2) cr_skip_test("no mount namespace here (needs CAP_SYS_ADMIN)");
+    cr_expect_eq(WEXITSTATUS(ws), 0, "without /proc: %s", msg);
 }

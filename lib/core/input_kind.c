@@ -24,25 +24,37 @@ const char *rnnck__file_kind(mode_t mode) {
     return "not a regular file";
 }
 
-rnnck_status rnnck__require_regular_input(const char *path, int64_t *size) {
+rnnck_status rnnck__open_regular_input(const char *path, int *fd_out, struct stat *sb) {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         int e = errno;
-        struct stat sb;
+        struct stat lsb;
         /* A socket cannot be open()ed (ENXIO): name it rather than the errno. */
-        if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
-            return rnnck__err(RNNCK_E_IO, "%s: is %s, not a checkpoint file", path, rnnck__file_kind(sb.st_mode));
+        if (stat(path, &lsb) == 0 && !S_ISREG(lsb.st_mode))
+            return rnnck__err(RNNCK_E_IO, "%s: is %s, not a checkpoint file", path, rnnck__file_kind(lsb.st_mode));
         return rnnck__err(RNNCK_E_IO, "%s: cannot open: %s", path, strerror(e));
     }
+    if (fstat(fd, sb) != 0) {
+        int e = errno;
+        close(fd);
+        return rnnck__err(RNNCK_E_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(sb->st_mode)) {
+        close(fd);
+        return rnnck__err(RNNCK_E_IO, "%s: is %s, not a checkpoint file%s", path, rnnck__file_kind(sb->st_mode),
+                          S_ISFIFO(sb->st_mode) ? " (the rnnck command spools FIFOs and '-'; the library reads files)"
+                                                : "");
+    }
+    *fd_out = fd;
+    return RNNCK_OK;
+}
+
+rnnck_status rnnck__require_regular_input(const char *path, int64_t *size) {
+    int fd = -1;
     struct stat sb;
-    int ok = fstat(fd, &sb) == 0;
-    int e = errno;
+    rnnck_status st = rnnck__open_regular_input(path, &fd, &sb);
+    if (st) return st;
     close(fd);
-    if (!ok) return rnnck__err(RNNCK_E_IO, "%s: cannot stat: %s", path, strerror(e));
-    if (!S_ISREG(sb.st_mode))
-        return rnnck__err(RNNCK_E_IO, "%s: is %s, not a checkpoint file%s", path, rnnck__file_kind(sb.st_mode),
-                          S_ISFIFO(sb.st_mode) ? " (the rnnck command spools FIFOs and '-'; the library reads files)"
-                                               : "");
     if (size) *size = (int64_t)sb.st_size;
     return RNNCK_OK;
 }

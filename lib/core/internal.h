@@ -170,6 +170,21 @@ const char *rnnck__file_kind(mode_t mode);
 /* RNNCK_OK if path names a regular file (never blocks, even on a FIFO);
  * RNNCK_E_IO naming what it is otherwise. *size (may be NULL) gets its size. */
 rnnck_status rnnck__require_regular_input(const char *path, int64_t *size);
+/* The same, keeping the file open: *fd (O_RDONLY | O_CLOEXEC, and
+ * O_NONBLOCK, harmless on a regular file) and its fstat in *sb. Readers that
+ * read a file more than once read it through this descriptor, so a file
+ * renamed over the path meanwhile is never read instead. */
+struct stat;
+rnnck_status rnnck__open_regular_input(const char *path, int *fd, struct stat *sb);
+
+/* For the reply fuzz targets (fuzz/h5_reply_harness.h) only: when set, the
+ * isolated HDF5 reader (lib/h5/h5_isolate.c) starts no helper; each job and
+ * session reads the helper's side from the descriptor the hook returns for
+ * the job's name ("walk", "tree", "probe", "check", "serve"; -1: cannot
+ * start). A session also writes its requests to it (a socket). Never set by
+ * the library itself. */
+typedef int (*rnnck__h5_spawn_hook_fn)(const char *job);
+extern rnnck__h5_spawn_hook_fn rnnck__h5_spawn_hook;
 
 /* rnnck_load with the choice of isolation (lib/h5/h5_schema.c): trusted
  * files are walked and read in this process only (RNNCK_OPEN_TRUSTED). */

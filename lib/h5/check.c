@@ -16,6 +16,10 @@ rnnck_status rnnck__report_add(rnnck_report *r, const char *line) {
     }
     char *copy = rnnck__strdup(line);
     if (!copy) return rnnck__oom();
+    /* One line, whatever the text quotes (a probe's names come raw from the
+     * file), as rnnck__err does for messages. */
+    for (unsigned char *c = (unsigned char *)copy; *c; c++)
+        if (*c < 0x20 || *c == 0x7f) *c = '?';
     r->items[r->count++] = copy;
     return RNNCK_OK;
 }
@@ -93,7 +97,7 @@ rnnck_status rnnck_check_file(const char *path, unsigned flags, rnnck_report **o
         st = rnnck__h5_check_here(path, NULL, flags, r);
         rnnck__h5_unlock();
     } else {
-        st = rnnck__h5_isolated(path, NULL, flags, RNNCK__H5_JOB_CHECK, r);
+        st = rnnck__h5_isolated_path(path, NULL, flags, RNNCK__H5_JOB_CHECK, r);
     }
     if (st) {
         rnnck_report_free(r);

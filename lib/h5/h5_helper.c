@@ -10,6 +10,8 @@
  *   rnnck-h5-reader serve AS_BYTES CPU_S PATH   (reads requested on fd 0)
  * walk replies with the model's description as report lines (h5_remote.c),
  * check with the report, tree and probe with h5_tree.c's lines.
+ * The file itself is fd 3, the library's own descriptor, reopened as
+ * /proc/self/fd/3 (h5_file.c); PATH names it in messages only.
  * Replies on fd 1 (see h5_isolate.c for the records). Exit 0 after a
  * complete reply (serve: at the end of the requests), 2 on bad usage or a
  * malformed request, 3 if the reply could not be written. */
@@ -35,17 +37,17 @@ static bool write_all(int fd, const void *buf, size_t n) {
     return true;
 }
 
-static bool send_record(char kind, int32_t status, const void *payload, uint64_t len) {
+static bool send_record(int out, char kind, int32_t status, const void *payload, uint64_t len) {
     unsigned char head[13];
     head[0] = (unsigned char)kind;
     memcpy(head + 1, &status, 4);
     memcpy(head + 5, &len, 8);
-    return write_all(1, head, sizeof head) && write_all(1, payload, (size_t)len);
+    return write_all(out, head, sizeof head) && write_all(out, payload, (size_t)len);
 }
 
-static bool send_text(char kind, int32_t status, const char *text) {
+static bool send_text(int out, char kind, int32_t status, const char *text) {
     size_t n = strnlen(text, 60000);
-    return send_record(kind, status, text, n);
+    return send_record(out, kind, status, text, n);
 }
 
 static bool parse_i64(const char *s, int64_t *out) {
@@ -66,8 +68,8 @@ static void limit(int resource, int64_t value) {
 static int reply_status(rnnck_report *report, rnnck_status st) {
     bool ok = write_all(1, RNNCK__H5_HELPER_MAGIC, 8);
     for (size_t i = 0; ok && report && i < report->count; i++)
-        ok = send_text('L', 0, report->items[i]);
-    return ok && send_text('S', st, st ? rnnck_errmsg() : "") ? 0 : 3;
+        ok = send_text(1, 'L', 0, report->items[i]);
+    return ok && send_text(1, 'S', st, st ? rnnck_errmsg() : "") ? 0 : 3;
 }
 
 static int run_job(int argc, char **argv, const char *job) {
@@ -113,15 +115,21 @@ static int read_all(int fd, void *buf, size_t n) {
  * length, the dataset's path} gets the 'S' record, then 'D' when OK. */
 static int run_serve(int argc, char **argv) {
     if (argc != 5) return 2;
-    if (!write_all(1, RNNCK__H5_HELPER_MAGIC, 8)) return 3;
+    return rnnck__h5_serve(0, 1, argv[4]);
+}
+
+int rnnck__h5_serve(int in, int out, const char *path) {
+    if (!write_all(out, RNNCK__H5_HELPER_MAGIC, 8)) return 3;
     rnnck__h5_file f;
-    rnnck_status open_st = rnnck__h5_open(argv[4], NULL, &f);
+    rnnck__h5_lock();
+    rnnck_status open_st = rnnck__h5_open(path, NULL, &f);
+    rnnck__h5_unlock();
     char *open_msg = open_st ? rnnck__strdup(rnnck_errmsg()) : NULL;
     char *object = malloc(MAX_OBJECT + 1);
     int rc = object ? 0 : 3;
     while (!rc) {
         unsigned char head[21];
-        int r = read_all(0, head, sizeof head);
+        int r = read_all(in, head, sizeof head);
         if (r == 0) break;
         int32_t dtype;
         uint64_t numel, len;
@@ -131,7 +139,7 @@ static int run_serve(int argc, char **argv) {
         size_t es = r > 0 ? rnnck_dtype_size((rnnck_dtype)dtype) : 0, nbytes;
         if (r < 0 || head[0] != 'R' || es == 0 || numel > (uint64_t)INT64_MAX ||
             rnnck__mul_overflow_size((size_t)numel, es, &nbytes) || len > MAX_OBJECT ||
-            (len && read_all(0, object, (size_t)len) != 1)) {
+            (len && read_all(in, object, (size_t)len) != 1)) {
             rc = 2;
             break;
         }
@@ -144,14 +152,22 @@ static int run_serve(int argc, char **argv) {
         rnnck_status st;
         if (open_st)
             st = open_msg ? rnnck__err(open_st, "%s", open_msg) : rnnck__oom();
-        else
-            st = buf ? rnnck__h5_read_dataset(&f, object, (rnnck_dtype)dtype, (int64_t)numel, buf) : rnnck__oom();
-        if (!send_text('S', st, st ? rnnck_errmsg() : "") || (!st && !send_record('D', 0, buf, nbytes))) rc = 3;
+        else if (!buf)
+            st = rnnck__oom();
+        else {
+            rnnck__h5_lock();
+            st = rnnck__h5_read_dataset(&f, object, (rnnck_dtype)dtype, (int64_t)numel, buf);
+            rnnck__h5_unlock();
+        }
+        if (!send_text(out, 'S', st, st ? rnnck_errmsg() : "") || (!st && !send_record(out, 'D', 0, buf, nbytes)))
+            rc = 3;
         free(buf);
     }
     free(object);
     free(open_msg);
+    rnnck__h5_lock();
     if (!open_st) rnnck__h5_close(&f);
+    rnnck__h5_unlock();
     return rc;
 }
 
@@ -164,6 +180,8 @@ int rnnck__h5_helper_main(int argc, char **argv) {
     limit(RLIMIT_CPU, cpu);
     limit(RLIMIT_CORE, 0); /* a crash here is expected on hostile files: no core dumps */
     rnnck__h5_silence();
+    /* The file is fd 3, opened once by the library; PATH only names it. */
+    rnnck__h5_open_through(3, "/proc/self/fd/3");
     if (strcmp(argv[1], "walk") == 0 || strcmp(argv[1], "check") == 0 || strcmp(argv[1], "tree") == 0 ||
         strcmp(argv[1], "probe") == 0)
         return run_job(argc, argv, argv[1]);

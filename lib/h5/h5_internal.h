@@ -19,7 +19,8 @@ struct rnnck_report {
     char **items;
     size_t count, cap;
 };
-/* Appends a copy of line. RNNCK_E_NOMEM on allocation failure. */
+/* Appends a copy of line, every control character turned into '?' (a
+ * report item is one line). RNNCK_E_NOMEM on allocation failure. */
 rnnck_status rnnck__report_add(rnnck_report *r, const char *line);
 
 /* An open file being read, and how problems are handled: with report == NULL
@@ -273,17 +274,26 @@ typedef enum { RNNCK__H5_JOB_WALK, RNNCK__H5_JOB_CHECK, RNNCK__H5_JOB_TREE, RNNC
  * helper and returns its status and message (and, with report, its report
  * lines); RNNCK_E_FORMAT if the helper crashed or broke the protocol;
  * RNNCK_E_IO if it cannot be found or started. */
-rnnck_status rnnck__h5_isolated(const char *path, const rnnck_limits *lim, unsigned flags, rnnck__h5_job_kind kind,
-                                rnnck_report *report);
+/* The file is the caller's descriptor fd, opened once (rnnck__open_regular_input)
+ * and handed to the helper as its fd 3; path only names it in messages. sb
+ * is the fstat the caller checked: a descriptor whose device, inode or size
+ * differ from it now is RNNCK_E_IO. */
+rnnck_status rnnck__h5_isolated(const char *path, int fd, const struct stat *sb, const rnnck_limits *lim,
+                                unsigned flags, rnnck__h5_job_kind kind, rnnck_report *report);
+/* Opens path (rnnck__open_regular_input), runs the job on it, closes it. */
+rnnck_status rnnck__h5_isolated_path(const char *path, const rnnck_limits *lim, unsigned flags,
+                                     rnnck__h5_job_kind kind, rnnck_report *report);
 /* A helper kept for many reads of one file (job `serve`): started by
  * session_open with an address-space limit for datasets of max_bytes and a
  * CPU limit for total_bytes read in all; each read sends one request and
- * checks the reply's lengths and status. After the helper died
+ * checks the reply's lengths and status. The file is fd, as for
+ * rnnck__h5_isolated (the session's helper gets its own copy as fd 3: the
+ * caller may close fd afterwards). After the helper died
  * or broke the protocol, every read fails (RNNCK_E_FORMAT). close ends it.
  * Not for use by two threads at once. */
 typedef struct rnnck__h5_session rnnck__h5_session;
-rnnck_status rnnck__h5_session_open(const char *path, int64_t max_bytes, int64_t total_bytes,
-                                    rnnck__h5_session **out);
+rnnck_status rnnck__h5_session_open(const char *path, int fd, const struct stat *sb, int64_t max_bytes,
+                                    int64_t total_bytes, rnnck__h5_session **out);
 rnnck_status rnnck__h5_session_read(rnnck__h5_session *s, const char *object, rnnck_dtype dtype, int64_t numel,
                                     void *dst, size_t nbytes);
 void rnnck__h5_session_close(rnnck__h5_session *s);
@@ -291,6 +301,19 @@ void rnnck__h5_session_close(rnnck__h5_session *s);
 bool rnnck__h5_session_failed(const rnnck__h5_session *s);
 /* Absolute path of the helper found beside the library, or NULL. */
 const char *rnnck__h5_helper_path(void);
+/* In the helper: every rnnck__h5_open opens proc_path (the descriptor fd the
+ * library handed down, as /proc/self/fd/N) instead of the path it is given,
+ * which then only names the file in messages; the open is refused unless
+ * what it and libhdf5 opened is fd's file. */
+void rnnck__h5_open_through(int fd, const char *proc_path);
+/* That descriptor (-1 outside the helper): the helper's own sessions hand
+ * it on. */
+int rnnck__h5_inherited_fd(void);
+/* The helper's `serve` job on path: requests read from in, replies written
+ * to out, until the end of the requests; 0, or 2 (a malformed request) or 3
+ * (a reply could not be written). Also run in-process by the fuzz target
+ * rnnck_h5_walk, in a thread standing in for the helper. */
+int rnnck__h5_serve(int in, int out, const char *path);
 /* main() of the helper program. */
 int rnnck__h5_helper_main(int argc, char **argv);
 

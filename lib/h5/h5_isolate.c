@@ -13,9 +13,15 @@
  * atfork handlers of the host run; and the child runs the host's code. The
  * helper is a fresh program (exec), started by posix_spawn (glibc: clone
  * with CLONE_VM|CLONE_VFORK, no atfork handlers), with default signal
- * dispositions, an empty signal mask, only fds 0-2 open (0 and 2 on
- * /dev/null, 1 the reply pipe), and limits on address space and CPU time
- * that it sets on itself before touching the file (h5_helper.c).
+ * dispositions, an empty signal mask, only fds 0-3 open (0 and 2 on
+ * /dev/null, 1 the reply pipe, 3 the file), and limits on address space and
+ * CPU time that it sets on itself before touching the file (h5_helper.c).
+ *
+ * Which file: the caller opens the input once and hands that descriptor to
+ * every helper it starts (fd 3), and reads contiguous data from it itself.
+ * The helper reopens it as /proc/self/fd/3, which on Linux is the same
+ * inode whatever the path names by then, so a file renamed over the path
+ * between the caller's checks, the walk and later reads is never read.
  *
  * Where: found from this library's own location (dladdr), never from PATH:
  * the installed libexec directory relative to the library or to the program
@@ -108,11 +114,16 @@ typedef struct helper {
 
 static atomic_ullong helper_starts;
 
+rnnck__h5_spawn_hook_fn rnnck__h5_spawn_hook;
+
 unsigned long long rnnck__h5_helper_starts(void) { return atomic_load(&helper_starts); }
 
-/* Starts the helper with fd 1 on reply_fd and fd 0 on request_fd (-1:
- * /dev/null). The caller closes its copies of both. */
-static rnnck_status spawn_helper_on(const char *path, char *const *argv, int request_fd, int reply_fd, pid_t *pid) {
+/* Starts the helper with fd 1 on reply_fd, fd 0 on request_fd (-1:
+ * /dev/null) and fd 3 on input_fd, the file it is to read (the helper
+ * reopens it as /proc/self/fd/3: h5_file.c). The caller closes its copies
+ * of the first two and keeps input_fd. */
+static rnnck_status spawn_helper_on(const char *path, char *const *argv, int request_fd, int reply_fd, int input_fd,
+                                    pid_t *pid) {
     const char *exe = rnnck__h5_helper_path();
     if (!exe)
         return rnnck__err(RNNCK_E_IO,
@@ -121,6 +132,15 @@ static rnnck_status spawn_helper_on(const char *path, char *const *argv, int req
                           "in-process (RNNCK_OPEN_TRUSTED)",
                           path, RNNCK__H5_HELPER_NAME, RNNCK_HELPER_FROM_LIBDIR, RNNCK_HELPER_FROM_BINDIR,
                           RNNCK_HELPER_INSTALLED_DIR);
+    /* dup2 onto 0 and 1 comes first: an input below 3 (a host that closed
+     * its standard streams) is moved out of their way first. */
+    int moved = -1;
+    if (input_fd < 3) {
+        moved = fcntl(input_fd, F_DUPFD_CLOEXEC, 3);
+        if (moved < 0)
+            return rnnck__err(RNNCK_E_IO, "%s: cannot start the isolated reader: dup: %s", path, strerror(errno));
+        input_fd = moved;
+    }
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     sigset_t none, all;
@@ -134,24 +154,37 @@ static rnnck_status spawn_helper_on(const char *path, char *const *argv, int req
         posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, reply_fd, 1);
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3); /* the host's fds, whatever their flags */
+    posix_spawn_file_actions_adddup2(&fa, input_fd, 3); /* same fd: glibc clears its FD_CLOEXEC */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 4); /* the host's fds, whatever their flags */
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &all);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     int e = posix_spawn(pid, exe, &fa, &at, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
+    if (moved >= 0) close(moved);
     if (e != 0) return rnnck__err(RNNCK_E_IO, "%s: cannot start the isolated reader %s: %s", path, exe, strerror(e));
     atomic_fetch_add(&helper_starts, 1);
     return RNNCK_OK;
 }
 
+/* No helper: the hook's descriptor stands for the helper's end (pid 0:
+ * nothing to wait for). */
+static rnnck_status hooked(const char *path, const char *job, int *fd, pid_t *pid) {
+    *fd = rnnck__h5_spawn_hook(job);
+    *pid = 0;
+    if (*fd < 0) return rnnck__err(RNNCK_E_IO, "%s: cannot start the isolated reader (test hook)", path);
+    return RNNCK_OK;
+}
+
 /* One job: a reply pipe, no requests. */
-static rnnck_status spawn_helper(const char *path, char *const *argv, helper *h) {
+static rnnck_status spawn_helper(const char *path, char *const *argv, int input_fd, helper *h) {
+    if (rnnck__h5_spawn_hook) /* the reply fuzz targets: no helper, a canned reply */
+        return hooked(path, argv[1], &h->fd, &h->pid);
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
         return rnnck__err(RNNCK_E_IO, "%s: cannot start the isolated reader: pipe: %s", path, strerror(errno));
-    rnnck_status st = spawn_helper_on(path, argv, -1, fds[1], &h->pid);
+    rnnck_status st = spawn_helper_on(path, argv, -1, fds[1], input_fd, &h->pid);
     close(fds[1]);
     if (st) {
         close(fds[0]);
@@ -167,6 +200,7 @@ static int finish_helper(helper *h) {
     close(h->fd);
     int ws;
     pid_t r;
+    if (h->pid <= 0) return 0; /* hooked: a clean exit */
     while ((r = waitpid(h->pid, &ws, 0)) < 0 && errno == EINTR) {
     }
     return r == h->pid ? ws : -1;
@@ -206,6 +240,12 @@ static bool at_end(int fd) {
     return r == 0;
 }
 
+static bool one_line(const char *s) {
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+        if (*c < 0x20 || *c == 0x7f) return false;
+    return true;
+}
+
 static bool known_status(int32_t st) { return st <= 0 && st >= RNNCK_E_SHAPE; }
 
 /* Reads the reply: report lines, the status (and message), then nbytes of
@@ -226,6 +266,9 @@ static bool read_reply(int fd, rnnck_report *report, void *dst, size_t nbytes, r
         msg[len] = '\0';
         if (memchr(msg, '\0', (size_t)len)) return false;
         if (kind == 'L') {
+            /* The helper's lines are non-empty single lines (report_add):
+             * anything else is a helper that lost control. */
+            if (len == 0 || !one_line(msg)) return false;
             if (!report || st != 0 || ++lines > MAX_LINES || rnnck__report_add(report, msg) != RNNCK_OK) return false;
             continue;
         }
@@ -258,11 +301,19 @@ static rnnck_status crashed(const char *path, const char *object, int ws) {
                       sep, object ? object : "", ws != -1 && WIFEXITED(ws) ? WEXITSTATUS(ws) : -1);
 }
 
+/* The helper's failure status with its message; a message it left empty is
+ * replaced (every failure has one: found by fuzz_rnnck_h5_reply). */
+static rnnck_status helper_failure(const char *path, const char *object, rnnck_status st, const char *msg) {
+    if (msg[0]) return rnnck__err(st, "%s", msg);
+    return rnnck__err(st, "%s%s%s: the isolated reader failed (status %d) without saying why", path,
+                      object ? ": " : "", object ? object : "", (int)st);
+}
+
 /* Runs the helper with argv and collects its verdict. */
-static rnnck_status run_helper(const char *path, const char *object, char *const *argv, rnnck_report *report,
-                               void *dst, size_t nbytes) {
+static rnnck_status run_helper(const char *path, const char *object, char *const *argv, int input_fd,
+                               rnnck_report *report, void *dst, size_t nbytes) {
     helper h;
-    rnnck_status st = spawn_helper(path, argv, &h);
+    rnnck_status st = spawn_helper(path, argv, input_fd, &h);
     if (st) return st;
     char *msg = malloc(MAX_TEXT + 1);
     rnnck_status verdict = RNNCK_E_FORMAT;
@@ -270,7 +321,7 @@ static rnnck_status run_helper(const char *path, const char *object, char *const
     int ws = finish_helper(&h);
     /* A clean reply is the verdict even if the exit status was lost (-1). */
     if (ok && (ws == -1 || (WIFEXITED(ws) && WEXITSTATUS(ws) == 0))) {
-        st = verdict ? rnnck__err(verdict, "%s", msg) : RNNCK_OK;
+        st = verdict ? helper_failure(path, object, verdict, msg) : RNNCK_OK;
         free(msg);
         return st;
     }
@@ -294,16 +345,29 @@ static int64_t as_limit(int64_t data_bytes) {
     return base + 2 * data_bytes;
 }
 
-rnnck_status rnnck__h5_isolated(const char *path, const rnnck_limits *lim, unsigned flags, rnnck__h5_job_kind kind,
-                                rnnck_report *report) {
+/* The caller's descriptor still holds the file it checked: same device,
+ * inode and size (a descriptor cannot change files, but a file can be
+ * truncated or grown in place). */
+static rnnck_status check_input(const char *path, int fd, const struct stat *sb) {
+    struct stat now;
+    if (fd < 0 || fstat(fd, &now) != 0 || !S_ISREG(now.st_mode))
+        return rnnck__err(RNNCK_E_IO, "%s: the file's descriptor is not an open regular file", path);
+    if (now.st_dev != sb->st_dev || now.st_ino != sb->st_ino || now.st_size != sb->st_size)
+        return rnnck__err(RNNCK_E_IO, "%s: the file changed (size %lld, was %lld) since it was opened; open it again",
+                          path, (long long)now.st_size, (long long)sb->st_size);
+    return RNNCK_OK;
+}
+
+rnnck_status rnnck__h5_isolated(const char *path, int fd, const struct stat *sb, const rnnck_limits *lim,
+                                unsigned flags, rnnck__h5_job_kind kind, rnnck_report *report) {
     rnnck_limits l;
     if (lim)
         l = *lim;
     else
         rnnck_limits_init(&l);
-    int64_t file_size = 0;
-    rnnck_status st = rnnck__require_regular_input(path, &file_size);
+    rnnck_status st = check_input(path, fd, sb);
     if (st) return st;
+    int64_t file_size = (int64_t)sb->st_size;
     char as[32], cpu[32], a1[32], a2[32], a3[32], fl[32];
     /* CPU: a check reads all the data, so it gets 30 s plus time for the
      * file's size. A metadata job (walk, tree, probe) touches metadata only,
@@ -324,7 +388,7 @@ rnnck_status rnnck__h5_isolated(const char *path, const rnnck_limits *lim, unsig
                     I64(a3, l.max_dim),
                     I64(fl, flags),
                     NULL};
-    return run_helper(path, NULL, argv, report, NULL, 0);
+    return run_helper(path, NULL, argv, fd, report, NULL, 0);
 }
 
 /* ---- a session: one helper, many reads ----
@@ -366,19 +430,19 @@ static rnnck_status session_failed(rnnck__h5_session *s, const char *object) {
     if (s->fd >= 0) {
         close(s->fd);
         s->fd = -1;
-        pid_t r;
-        while ((r = waitpid(s->pid, &ws, 0)) < 0 && errno == EINTR) {
+        pid_t r = -1;
+        while (s->pid > 0 && (r = waitpid(s->pid, &ws, 0)) < 0 && errno == EINTR) {
         }
         if (r != s->pid) ws = -1;
     }
     return crashed(s->path, object, ws);
 }
 
-rnnck_status rnnck__h5_session_open(const char *path, int64_t max_bytes, int64_t total_bytes,
-                                    rnnck__h5_session **out) {
-    int64_t file_size = 0;
-    rnnck_status st = rnnck__require_regular_input(path, &file_size);
+rnnck_status rnnck__h5_session_open(const char *path, int fd, const struct stat *sb, int64_t max_bytes,
+                                    int64_t total_bytes, rnnck__h5_session **out) {
+    rnnck_status st = check_input(path, fd, sb);
     if (st) return st;
+    int64_t file_size = (int64_t)sb->st_size;
     if (max_bytes < 0 || total_bytes < 0)
         return rnnck__err(RNNCK_E_USAGE, "%s: negative budget for the isolated reader", path);
     rnnck__h5_session *s = calloc(1, sizeof *s);
@@ -389,7 +453,9 @@ rnnck_status rnnck__h5_session_open(const char *path, int64_t max_bytes, int64_t
     }
     s->fd = -1;
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    if (rnnck__h5_spawn_hook) {
+        st = hooked(path, "serve", &s->fd, &s->pid);
+    } else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
         st = rnnck__err(RNNCK_E_IO, "%s: cannot start the isolated reader: socketpair: %s", path, strerror(errno));
     } else {
         /* CPU: what a one-dataset read gets, plus the time to read every
@@ -400,7 +466,7 @@ rnnck_status rnnck__h5_session_open(const char *path, int64_t max_bytes, int64_t
         int64_t cpu_s = 30 + file_size / ((int64_t)32 << 20) + total_bytes / ((int64_t)32 << 20);
         char *argv[] = {(char *)RNNCK__H5_HELPER_NAME, "serve", I64(as, as_limit(max_bytes)), I64(cpu, cpu_s),
                         (char *)path, NULL};
-        st = spawn_helper_on(path, argv, sv[1], sv[1], &s->pid);
+        st = spawn_helper_on(path, argv, sv[1], sv[1], fd, &s->pid);
         close(sv[1]);
         if (st)
             close(sv[0]);
@@ -443,7 +509,7 @@ rnnck_status rnnck__h5_session_read(rnnck__h5_session *s, const char *object, rn
         return session_failed(s, object);
     s->msg[len] = '\0';
     if (memchr(s->msg, '\0', (size_t)len)) return session_failed(s, object);
-    if (st) return rnnck__err((rnnck_status)st, "%s", s->msg);
+    if (st) return helper_failure(s->path, object, (rnnck_status)st, s->msg);
     if (!read_record_head(s->fd, &kind, &st, &len) || kind != 'D' || st != 0 || len != (uint64_t)nbytes ||
         !read_exact(s->fd, dst, nbytes))
         return session_failed(s, object);
@@ -457,10 +523,21 @@ void rnnck__h5_session_close(rnnck__h5_session *s) {
     if (s->fd >= 0) { /* the end of the requests: the helper exits */
         shutdown(s->fd, SHUT_WR);
         close(s->fd);
-        while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR) {
+        while (s->pid > 0 && waitpid(s->pid, NULL, 0) < 0 && errno == EINTR) {
         }
     }
     free(s->msg);
     free(s->path);
     free(s);
+}
+
+rnnck_status rnnck__h5_isolated_path(const char *path, const rnnck_limits *lim, unsigned flags,
+                                     rnnck__h5_job_kind kind, rnnck_report *report) {
+    int fd = -1;
+    struct stat sb;
+    rnnck_status st = rnnck__open_regular_input(path, &fd, &sb);
+    if (st) return st;
+    st = rnnck__h5_isolated(path, fd, &sb, lim, flags, kind, report);
+    close(fd);
+    return st;
 }

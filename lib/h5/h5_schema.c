@@ -70,28 +70,23 @@ rnnck_report *rnnck__h5_walked(const struct stat *sb, const rnnck_limits *limits
 }
 
 /* Untrusted: libhdf5 never opens the file in this process. The file is
- * opened here first (its data is later read from this descriptor), walked
- * in the helper (or was, by detection's probe helper), and the model is
- * rebuilt from the helper's description (h5_remote.c). The walk counts only
- * for the file this descriptor holds: same device, inode, size, mtime and
- * ctime before and after it. */
+ * opened here once: the helper walks this descriptor (its fd 3), the data
+ * is later read from it (contiguous data here, the rest by helper sessions
+ * handed the same descriptor), and the model is rebuilt from the helper's
+ * description (h5_remote.c). A file renamed over the path meanwhile is
+ * never read. The walk counts only if the file was not changed in place
+ * while it ran: same size, mtime and ctime before and after. */
 static rnnck_status load_untrusted(const char *path, const rnnck_limits *limits, rnnck_model **out) {
-    rnnck_status st = rnnck__require_regular_input(path, NULL);
+    int fd;
+    struct stat before, fnow;
+    rnnck_status st = rnnck__open_regular_input(path, &fd, &before);
     if (st) return st;
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) return rnnck__err(RNNCK_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat before, now, fnow;
-    if (fstat(fd, &before) != 0 || !S_ISREG(before.st_mode)) {
-        close(fd);
-        return rnnck__err(RNNCK_E_IO, "%s: cannot stat, or not a regular file", path);
-    }
     rnnck_report *lines = rnnck__h5_walked(&before, limits);
     if (!lines) {
         if (!(lines = calloc(1, sizeof *lines))) st = rnnck__oom();
         /* The helper runs outside the lock: it shares nothing with this process. */
-        if (!st) st = rnnck__h5_isolated(path, limits, 0, RNNCK__H5_JOB_WALK, lines);
-        if (!st && (stat(path, &now) != 0 || fstat(fd, &fnow) != 0 || !rnnck__h5_same_file(&before, &now) ||
-                    !rnnck__h5_same_file(&before, &fnow)))
+        if (!st) st = rnnck__h5_isolated(path, fd, &before, limits, 0, RNNCK__H5_JOB_WALK, lines);
+        if (!st && (fstat(fd, &fnow) != 0 || !rnnck__h5_same_file(&before, &fnow)))
             st = rnnck__err(RNNCK_E_IO, "%s: the file changed while it was being read; open it again", path);
     }
     if (st) {

@@ -6,6 +6,7 @@
 #include "h5/h5_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,9 @@ struct rnnck__h5_source {
     rnnck__h5_dsinfo *infos; /* its storage */
     bool trusted;            /* RNNCK_OPEN_TRUSTED: read everything here */
     bool remote;             /* no libhdf5 in this process: fd and the session */
-    int fd;                  /* remote: the file, opened before the walk */
+    int fd;                  /* the file, opened once (remote: before the walk; local: at
+                              * the first session), -1 if not (yet) */
+    struct stat sb;          /* its fstat when opened */
     pthread_mutex_t mutex;   /* remote: one read at a time (the session) */
     size_t count, cap;
     /* One helper session serves the reads libhdf5 must do for an untrusted
@@ -35,8 +38,8 @@ void rnnck__h5_source_close(void *ctx) {
     rnnck__h5_source *s = ctx;
     if (!s) return;
     rnnck__h5_session_close(s->session);
+    if (s->fd >= 0) close(s->fd);
     if (s->remote) {
-        if (s->fd >= 0) close(s->fd);
         pthread_mutex_destroy(&s->mutex);
     } else {
         rnnck__h5_lock();
@@ -111,6 +114,23 @@ static bool via_session(const rnnck__h5_source *s, const rnnck__h5_dsinfo *info)
     return info->layout == RNNCK__H5_CHUNKED || (s->remote && info->layout == RNNCK__H5_COMPACT);
 }
 
+/* The descriptor a session reads: a remote source's own; for a local one
+ * (in the helper: the descriptor the library handed down, copied; in a host
+ * that walked an untrusted file itself, the path opened now, once). */
+static rnnck_status session_input(rnnck__h5_source *s) {
+    if (s->fd >= 0) return RNNCK_OK;
+    int inherited = rnnck__h5_inherited_fd();
+    if (inherited < 0) return rnnck__open_regular_input(s->file.path, &s->fd, &s->sb);
+    s->fd = fcntl(inherited, F_DUPFD_CLOEXEC, 3);
+    if (s->fd < 0 || fstat(s->fd, &s->sb) != 0) {
+        int e = errno;
+        if (s->fd >= 0) close(s->fd);
+        s->fd = -1;
+        return rnnck__err(RNNCK_E_IO, "%s: cannot hand the file on to a read session: %s", s->file.path, strerror(e));
+    }
+    return RNNCK_OK;
+}
+
 /* Reads through the source's session, starting one when there is none (or
  * when the running one has read its budget). A session whose helper died
  * is ended: the dataset that killed it fails, later reads get a new one. */
@@ -129,7 +149,9 @@ static rnnck_status session_read(rnnck__h5_source *s, const char *object, const 
     }
     rnnck_status st = RNNCK_OK;
     if (!s->session) {
-        st = rnnck__h5_session_open(s->file.path, s->session_max, s->session_budget, &s->session);
+        st = session_input(s);
+        if (st) return st;
+        st = rnnck__h5_session_open(s->file.path, s->fd, &s->sb, s->session_max, s->session_budget, &s->session);
         if (st) return st;
         s->sessions++;
         s->session_read = 0;
@@ -236,6 +258,12 @@ rnnck_status rnnck__h5_source_new(const char *path, rnnck__h5_source **out) {
 }
 
 rnnck_status rnnck__h5_source_new_remote(const char *path, int fd, rnnck__h5_source **out) {
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return rnnck__err(RNNCK_E_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
     rnnck_status st = rnnck__h5_source_new(path, out);
     if (st) {
         close(fd);
@@ -243,6 +271,7 @@ rnnck_status rnnck__h5_source_new_remote(const char *path, int fd, rnnck__h5_sou
     }
     (*out)->remote = true;
     (*out)->fd = fd;
+    (*out)->sb = sb;
     pthread_mutex_init(&(*out)->mutex, NULL);
     rnnck_limits_init(&(*out)->file.lim);
     return RNNCK_OK;

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct rnnck__h5_tree {
     rnnck__h5_file file;
@@ -23,6 +24,8 @@ struct rnnck__h5_tree {
     rnnck_limits lim;
     rnnck__h5_session *session;
     int64_t data_bytes, max_bytes, read_bytes;
+    int fd;         /* untrusted: the file, opened once for the walk and every session */
+    struct stat sb; /* its fstat then */
 };
 
 /* ---- freeing ---- */
@@ -50,6 +53,7 @@ static void node_free(rnnck__h5t_node *n) {
 void rnnck__h5_tree_free(rnnck__h5_tree *t) {
     if (!t) return;
     rnnck__h5_session_close(t->session);
+    if (t->fd >= 0) close(t->fd);
     rnnck__h5_lock();
     rnnck__h5_silence();
     rnnck__h5_close(&t->file);
@@ -376,6 +380,7 @@ static rnnck_status tree_open(const char *path, const rnnck_limits *lim, bool tr
     rnnck__h5_tree *t = calloc(1, sizeof *t);
     if (!t) return rnnck__oom();
     t->file.fid = H5I_INVALID_HID;
+    t->fd = -1;
     t->trusted = trusted;
     if (!(t->path_copy = rnnck__strdup(path))) {
         free(t);
@@ -636,11 +641,14 @@ rnnck_status rnnck__h5_tree_load(const char *path, const rnnck_limits *lim, bool
     }
     t->file.fid = H5I_INVALID_HID;
     t->file.path = t->path_copy;
+    t->fd = -1;
     if (lim)
         t->lim = *lim;
     else
         rnnck_limits_init(&t->lim);
-    rnnck_status st = rnnck__h5_isolated(path, lim, 0, RNNCK__H5_JOB_TREE, lines);
+    rnnck_status st = rnnck__open_regular_input(path, &t->fd, &t->sb);
+    if (st) t->fd = -1;
+    else st = rnnck__h5_isolated(path, t->fd, &t->sb, lim, 0, RNNCK__H5_JOB_TREE, lines);
     if (!st && !rebuild(t, lines))
         st = rnnck__err(RNNCK_E_FORMAT, "%s: the isolated reader's description of the file is inconsistent", path);
     if (!st) {
@@ -713,7 +721,8 @@ rnnck_status rnnck__h5_tree_read(rnnck__h5_tree *t, const rnnck__h5t_node *n, vo
                               "%s: %s: reading %zu more bytes would exceed the %lld bytes the file's datasets hold",
                               t->file.path, n->path, nbytes, (long long)t->data_bytes);
         rnnck_status st = RNNCK_OK;
-        if (!t->session) st = rnnck__h5_session_open(t->file.path, t->max_bytes, t->data_bytes, &t->session);
+        if (!t->session)
+            st = rnnck__h5_session_open(t->file.path, t->fd, &t->sb, t->max_bytes, t->data_bytes, &t->session);
         if (!st) st = rnnck__h5_session_read(t->session, n->path, n->dtype, numel, dst, nbytes);
         if (!st) t->read_bytes += (int64_t)nbytes;
         return st;
@@ -806,9 +815,13 @@ rnnck_status rnnck__h5_probe_root(const char *path, bool trusted, rnnck_report *
     rnnck_report *r = calloc(1, sizeof *r);
     if (!r) return rnnck__oom();
     struct stat before;
-    bool known = !trusted && stat(path, &before) == 0;
-    rnnck_status st = trusted ? rnnck__h5_probe_here(path, r)
-                              : rnnck__h5_isolated(path, NULL, 0, RNNCK__H5_JOB_PROBE, r);
+    int fd = -1;
+    rnnck_status st = trusted ? rnnck__h5_probe_here(path, r) : rnnck__open_regular_input(path, &fd, &before);
+    if (!trusted && !st) {
+        st = rnnck__h5_isolated(path, fd, &before, NULL, 0, RNNCK__H5_JOB_PROBE, r);
+        close(fd);
+    }
+    bool known = !trusted; /* before is the fstat of the file the probe walked */
     if (st) {
         rnnck_report_free(r);
         return st;

@@ -151,6 +151,30 @@ int h5c_put_dataset(const char *path, const char *object, hid_t type, int rank, 
     return H5Fclose(f) < 0 ? -1 : rc;
 }
 
+int h5c_put_chunked(const char *path, const char *object, hid_t type, int rank, const hsize_t *dims,
+                    const hsize_t *chunk, int deflate, const void *data) {
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (dcpl < 0 || H5Pset_chunk(dcpl, rank, chunk) < 0 || (deflate && H5Pset_deflate(dcpl, (unsigned)deflate) < 0)) {
+        if (dcpl >= 0) H5Pclose(dcpl);
+        return -1;
+    }
+    int rc = h5c_put_dataset(path, object, type, rank, dims, dcpl, data);
+    H5Pclose(dcpl);
+    return rc;
+}
+
+int h5c_put_compact(const char *path, const char *object, hid_t type, int rank, const hsize_t *dims,
+                    const void *data) {
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (dcpl < 0 || H5Pset_layout(dcpl, H5D_COMPACT) < 0) {
+        if (dcpl >= 0) H5Pclose(dcpl);
+        return -1;
+    }
+    int rc = h5c_put_dataset(path, object, type, rank, dims, dcpl, data);
+    H5Pclose(dcpl);
+    return rc;
+}
+
 static int replace_link(const char *path, const char *link, int (*make)(hid_t f, const void *a, const void *b),
                         const void *a, const void *b) {
     hid_t f = open_rw(path);

@@ -35,6 +35,12 @@ int h5c_delete_link(const char *path, const char *object);
  * creation plist (H5P_DEFAULT allowed); data (in `type`) may be NULL. */
 int h5c_put_dataset(const char *path, const char *object, hid_t type, int rank, const hsize_t *dims, hid_t dcpl,
                     const void *data);
+/* The same with a chunked layout (chunk dims, deflate level 0-9, 0: none)
+ * or a compact one. */
+int h5c_put_chunked(const char *path, const char *object, hid_t type, int rank, const hsize_t *dims,
+                    const hsize_t *chunk, int deflate, const void *data);
+int h5c_put_compact(const char *path, const char *object, hid_t type, int rank, const hsize_t *dims,
+                    const void *data);
 int h5c_soft_link(const char *path, const char *target, const char *link);
 int h5c_external_link(const char *path, const char *file, const char *target, const char *link);
 int h5c_hard_link(const char *path, const char *target, const char *link);

@@ -49,6 +49,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -132,6 +133,20 @@ static rnnck_status spawn_helper_on(const char *path, char *const *argv, int req
                           "in-process (RNNCK_OPEN_TRUSTED)",
                           path, RNNCK__H5_HELPER_NAME, RNNCK_HELPER_FROM_LIBDIR, RNNCK_HELPER_FROM_BINDIR,
                           RNNCK_HELPER_INSTALLED_DIR);
+    /* The helper reopens fd 3 through /proc (h5_file.c) and refuses without
+     * it; checked here too, because a helper that cannot even start without
+     * /proc (a sanitized build reads /proc/self/maps first) would only say
+     * that it failed. The helper shares this process's mount namespace. */
+    char through[64];
+    struct stat via, held;
+    snprintf(through, sizeof through, "/proc/self/fd/%d", input_fd);
+    if (stat(through, &via) != 0 || fstat(input_fd, &held) != 0 || via.st_dev != held.st_dev ||
+        via.st_ino != held.st_ino)
+        return rnnck__err(RNNCK_E_IO,
+                          "%s: the isolated reader could not reopen the library's descriptor as %s (is /proc "
+                          "mounted? without it, untrusted HDF5 files are refused; open trusted files in-process "
+                          "with RNNCK_OPEN_TRUSTED)",
+                          path, through);
     /* dup2 onto 0 and 1 comes first: an input below 3 (a host that closed
      * its standard streams) is moved out of their way first. */
     int moved = -1;

@@ -77,6 +77,9 @@ rnnck_status rnnck__tensor_new_unloaded(rnnck_dtype dtype, int ndim, const int64
                                         rnnck_tensor **out);
 /* Attaches freshly allocated zeroed storage to an unloaded tensor. */
 rnnck_status rnnck__tensor_alloc_storage(rnnck_tensor *t);
+/* Asks Linux for transparent huge pages on the 2 MiB-aligned interior of
+ * [p, p + n) when n is 4 MiB or more (a hint; tensor.c says why). */
+void rnnck__advise_huge_pages(void *p, size_t n);
 /* New reference to t. */
 rnnck_tensor *rnnck__tensor_ref(rnnck_tensor *t);
 static inline bool rnnck__tensor_loaded(const rnnck_tensor *t) { return t->storage != NULL; }

@@ -62,8 +62,9 @@ rnnck_status rnnck__tensor_new_unloaded(rnnck_dtype dtype, int ndim, const int64
  * request ("madvise"), asking for them on the 2 MiB-aligned interior makes
  * that one page fault per 2 MiB instead of per 4 KiB (the `rnnck forward`
  * command took 16,000 faults for a 28 MB model). A hint only: failure
- * changes nothing, and free() releases the memory as before. */
-static void advise_huge_pages(void *p, size_t n) {
+ * changes nothing, and free() releases the memory as before. The forward
+ * pass's workspaces use it too (forward_kernel.h). */
+void rnnck__advise_huge_pages(void *p, size_t n) {
 #ifdef MADV_HUGEPAGE
     const uintptr_t huge = (uintptr_t)2 << 20;
     if (n < 2 * huge) return;
@@ -84,7 +85,7 @@ rnnck_status rnnck__tensor_alloc_storage(rnnck_tensor *t) {
         free(s);
         return rnnck__err(RNNCK_E_NOMEM, "cannot allocate %zu bytes", nbytes);
     }
-    advise_huge_pages(s->data, nbytes);
+    rnnck__advise_huge_pages(s->data, nbytes);
     s->nbytes = nbytes;
     s->refcount = 1;
     t->storage = s;

@@ -52,7 +52,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 /* Workspace of 4 MiB or more: 2 MiB-aligned and marked for transparent huge
  * pages (Linux, where THP is "madvise"), so that first touching it costs one
@@ -62,10 +61,9 @@ static void *rnnck__big_alloc(size_t n) {
     const size_t huge = (size_t)2 << 20;
     if (n < 2 * huge) return malloc(n);
     void *p = NULL;
-    if (posix_memalign(&p, huge, (n + huge - 1) / huge * huge)) return NULL;
-#ifdef MADV_HUGEPAGE
-    madvise(p, (n + huge - 1) / huge * huge, MADV_HUGEPAGE);
-#endif
+    const size_t rounded = (n + huge - 1) / huge * huge;
+    if (posix_memalign(&p, huge, rounded)) return NULL;
+    rnnck__advise_huge_pages(p, rounded);
     return p;
 }
 

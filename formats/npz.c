@@ -157,11 +157,10 @@ static rnnck_status write_npz(rnnck_model *m, const char *path) {
         size_t hn = npy_header(t, header, sizeof header);
         void *data = NULL;
         size_t n = 0;
-        int fd;
-        uint64_t off;
+        rnnck__export_extent x;
         char *member = rnnck__asprintf("%s.npy", rnnck_tensor_name(t));
-        st = member ? rnnck__export_locate(m, i, &fd, &off) : rnnck__oom();
-        if (!st) st = rnnck__zipw_add_copy(w, member, header, hn, fd, off, rnnck_tensor_nbytes(t));
+        st = member ? rnnck__export_locate(m, i, path, &x) : rnnck__oom();
+        if (!st) st = rnnck__zipw_add_copy(w, member, header, hn, rnnck_tensor_nbytes(t), x.at.offset, rnnck__export_copy, &x);
         if (st == RNNCK_E_UNSUPPORTED) { /* not in place, or a stream: through memory */
             rnnck__err_clear();
             st = rnnck__export_tensor(m, i, &data, &n);

@@ -191,18 +191,22 @@ rnnck_status rnnck_write_ex(rnnck_model *m, const char *path, const rnnck_write_
         return rnnck__err(RNNCK_E_USAGE, "%s: compression applies to the rnnck (HDF5) format only, not %s", path,
                           fmt->name);
     unsigned flags = opts ? opts->flags : 0;
-    if (flags & ~RNNCK_WRITE_ONNX_SEQUENCE_LENS)
-        return rnnck__err(RNNCK_E_USAGE, "%s: unknown write flags 0x%x", path, flags & ~RNNCK_WRITE_ONNX_SEQUENCE_LENS);
+    const unsigned known = RNNCK_WRITE_ONNX_SEQUENCE_LENS | RNNCK_WRITE_FSYNC;
+    if (flags & ~known) return rnnck__err(RNNCK_E_USAGE, "%s: unknown write flags 0x%x", path, flags & ~known);
+    bool durable = flags & RNNCK_WRITE_FSYNC;
+    flags &= ~RNNCK_WRITE_FSYNC;
     if (flags && fmt != &rnnck__format_onnx)
         return rnnck__err(RNNCK_E_USAGE, "%s: a sequence_lens input applies to the onnx format only, not %s", path,
                           fmt->name);
     uint64_t total = 0;
     for (size_t i = 0; i < rnnck_model_tensor_count(m); i++) total += rnnck_tensor_nbytes(rnnck_model_tensor(m, i));
     rnnck__progress_begin(opts ? opts->progress : NULL, opts ? opts->progress_ctx : NULL, total);
+    rnnck__atomic_set_durable(durable);
     rnnck_write_stats ws = {total, total};
     rnnck_status st = fmt == &rnnck__format_rnnck ? rnnck__save_ex(m, path, level, &ws)
                       : flags                      ? rnnck__onnx_write_ex(m, path, flags)
                                                    : fmt->write(m, path);
+    rnnck__atomic_set_durable(false);
     rnnck__progress_end();
     if (!st && stats) *stats = ws;
     return st;

@@ -802,6 +802,14 @@ typedef struct rnnck_write_opts {
  * Runtime needs every graph input fed, so it is opt-in). Each batch row then
  * runs for its own length, as rnnck_forward's `lengths`. */
 #define RNNCK_WRITE_ONNX_SEQUENCE_LENS 1u
+/* opts->flags, every format: the output is on disk when the call returns
+ * (written to its temporary file, fsync'd, renamed into place, and its
+ * directory fsync'd), not only in the page cache. Without it, like
+ * torch.save, h5py and cp, nothing is synced: the rename still means a
+ * reader sees the old file or the whole new one, but after a power loss
+ * the new name may hold an empty or partial file on some file systems.
+ * A stream output (standard output, a FIFO...) is not synced. */
+#define RNNCK_WRITE_FSYNC 2u
 
 typedef struct rnnck_write_stats {
     uint64_t tensor_bytes; /* bytes of tensor data written */

@@ -94,8 +94,8 @@ Test(file_copy, copies_a_range_to_an_offset_of_another_file) {
     cr_assert_eq(write_file(out, "head", 4), 0);
     int ifd = open(in, O_RDONLY), ofd = open(out, O_WRONLY);
     cr_assert(ifd >= 0 && ofd >= 0);
-    cr_assert_eq(rnnck__copy_range(ifd, 777, ofd, 4, n - 1000, out), RNNCK_OK, "%s", rnnck_errmsg());
-    cr_assert_eq(rnnck__copy_range(ifd, n - 10, ofd, 4 + n, 20, out), RNNCK_E_FORMAT, "a range past the end");
+    cr_assert_eq(rnnck__copy_range(ifd, 777, ofd, 4, n - 1000, NULL, out), RNNCK_OK, "%s", rnnck_errmsg());
+    cr_assert_eq(rnnck__copy_range(ifd, n - 10, ofd, 4 + n, 20, NULL, out), RNNCK_E_FORMAT, "a range past the end");
     close(ifd);
     close(ofd);
     size_t got = 0;
@@ -103,6 +103,81 @@ Test(file_copy, copies_a_range_to_an_offset_of_another_file) {
     cr_assert_geq(got, 4 + n - 1000);
     cr_assert_eq(memcmp(c + 4, b + 777, n - 1000), 0);
     free(c);
+    free(b);
+    free(in);
+    free(out);
+    tmpdir_remove(dir);
+}
+
+/* With a CRC-32 asked for, or ends at different places in a page, the copy
+ * is one mapped pass that also checksums: every case copies the same bytes
+ * as the kernel's copy and gives zlib's CRC-32 of them, across 8 MiB
+ * windows and the 1 MiB pieces inside them. */
+Test(file_copy, copy_with_crc_writes_the_bytes_and_gives_zlibs_crc) {
+    char *dir = tmpdir_new(), *in = path_join(dir, "in"), *out = path_join(dir, "out");
+    size_t n = ((size_t)19 << 20) + 333;
+    unsigned char *b = random_bytes(n, 9);
+    cr_assert_eq(write_file(in, b, n), 0);
+    const struct {
+        size_t in_off, out_off, len;
+        bool crc;
+    } cases[] = {{0, 0, n, true},           {64, 4096, n - 64, true},   {64, 0, n - 64, false},
+                 {4096, 0, n - 4096, false}, {1, 3, ((size_t)8 << 20) + 7, true}, {n - 5, 10, 5, true},
+                 {100, 0, 0, true}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int ifd = open(in, O_RDONLY), ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        cr_assert(ifd >= 0 && ofd >= 0);
+        uint32_t crc = 0;
+        cr_assert_eq(rnnck__copy_range(ifd, cases[i].in_off, ofd, cases[i].out_off, cases[i].len,
+                                       cases[i].crc ? &crc : NULL, out),
+                     RNNCK_OK, "case %zu: %s", i, rnnck_errmsg());
+        close(ifd);
+        close(ofd);
+        if (cases[i].crc) cr_assert_eq(crc, zlib_crc(0, b + cases[i].in_off, cases[i].len), "case %zu", i);
+        size_t got = 0;
+        unsigned char *c = read_file(out, &got);
+        cr_assert_eq(got, cases[i].len ? cases[i].out_off + cases[i].len : 0, "case %zu", i);
+        cr_assert(cases[i].len == 0 || memcmp(c + cases[i].out_off, b + cases[i].in_off, cases[i].len) == 0,
+                  "case %zu: bytes differ", i);
+        free(c);
+    }
+    free(b);
+    free(in);
+    free(out);
+    tmpdir_remove(dir);
+}
+
+/* A source that is not a regular file (a character device) is read, not
+ * mapped, through the bounded buffer, with the same bytes and CRC-32; a
+ * range past the end of a regular file is refused before anything is
+ * mapped. */
+Test(file_copy, copy_with_crc_from_a_device_and_past_the_end) {
+    char *dir = tmpdir_new(), *in = path_join(dir, "in"), *out = path_join(dir, "out");
+    size_t n = ((size_t)2 << 20) + 50000;
+    unsigned char *b = calloc(n, 1);
+    cr_assert_not_null(b);
+    int zfd = open("/dev/zero", O_RDONLY), ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert(zfd >= 0 && ofd >= 0);
+    memset(b, 0xff, 64);
+    cr_assert_eq(write(ofd, b, 64), 64);
+    memset(b, 0, 64);
+    uint32_t crc = 0;
+    cr_assert_eq(rnnck__copy_range(zfd, 123, ofd, 7, n, &crc, out), RNNCK_OK, "%s", rnnck_errmsg());
+    close(zfd);
+    cr_assert_eq(crc, zlib_crc(0, b, n));
+    size_t got = 0;
+    unsigned char *c = read_file(out, &got);
+    cr_assert(got == 7 + n && memcmp(c + 7, b, n) == 0 && c[6] == 0xff);
+    free(c);
+    unsigned char *r = random_bytes(10000, 4);
+    cr_assert_eq(write_file(in, r, 10000), 0);
+    int ifd = open(in, O_RDONLY);
+    cr_assert_geq(ifd, 0);
+    cr_assert_eq(rnnck__copy_range(ifd, 100, ofd, 0, 10000, &crc, "short.pt"), RNNCK_E_FORMAT);
+    cr_assert_not_null(strstr(rnnck_errmsg(), "short.pt"), "%s", rnnck_errmsg());
+    close(ifd);
+    close(ofd);
+    free(r);
     free(b);
     free(in);
     free(out);

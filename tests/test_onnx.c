@@ -616,7 +616,7 @@ Test(onnx_export, sequence_lens_input_feeds_every_layer_and_the_export_runs_to_t
     cr_expect_eq(rnnck_write_ex(m, pt, &wo, NULL), RNNCK_E_USAGE);
     cr_expect(strstr(rnnck_errmsg(), "onnx"), "%s", rnnck_errmsg());
     wo.format = "onnx";
-    wo.flags = 2;
+    wo.flags = 1u << 7;
     cr_expect_eq(rnnck_write_ex(m, out, &wo, NULL), RNNCK_E_USAGE, "an unknown flag");
     rnnck_model_free(m);
     char *in = fixture_path("onnx/torch/gru_2layer/model.onnx");

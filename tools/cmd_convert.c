@@ -8,7 +8,7 @@
 
 static const char *const help =
     "usage: rnnck convert IN OUT [--from FMT] [--to FMT] [--key K] [--set MODULE.ATTR=VALUE ...] [--drop-optimizer]\n"
-    "                             [--compress[=LEVEL]] [--onnx-sequence-lens] [--quiet] [--allow-approx]\n\n"
+    "                             [--compress[=LEVEL]] [--onnx-sequence-lens] [--fsync] [--quiet] [--allow-approx]\n\n"
     "Reads IN (format detected by content unless --from), writes OUT (format from --to, else from\n"
     "OUT's extension: .h5 -> rnnck, .pt/.pth -> pytorch, .npz -> npz, .onnx -> onnx,\n"
     ".safetensors -> safetensors; Keras files need --to keras, since .h5 is rnnck's). Gate permutations,\n"
@@ -25,6 +25,8 @@ static const char *const help =
     "fed to every recurrent node, so each batch row runs for its own length; ONNX Runtime then\n"
     "needs it fed. A conversion running over 2 s shows its progress on stderr when stderr is a\n"
     "terminal; --quiet shows neither.\n"
+    "--fsync: OUT is on disk, not only in the page cache, when rnnck exits (the temporary file and\n"
+    "then its directory are synced). Without it, as with torch.save and cp, nothing is synced.\n"
     "--allow-approx: when the target refuses the cell maths (activations, GRU reset-before, clip,\n"
     "peepholes), write torch.nn's nearest maths instead, measure the output error on validate's\n"
     "battery and print it on stderr. Structure (a lone backward direction, merge modes other than\n"
@@ -147,13 +149,14 @@ static rnnck_status write_approximation(const char *cmd, rnnck_model *m, const c
 int cmd_convert(int argc, char **argv) {
     const char *cmd = "convert";
     const char *to = NULL, *compress = NULL;
-    bool quiet = false, allow_approx = false, seq_lens = false;
+    bool quiet = false, allow_approx = false, seq_lens = false, durable = false;
     cli_open_args oa = {0};
     const cli_opt opts[] = {
         {"--from", OPT_STRING, &oa.from}, {"--to", OPT_STRING, &to},
         {"--key", OPT_STRING, &oa.key},   {"--set", OPT_LIST, &oa.sets}, {"--drop-optimizer", OPT_FLAG, &oa.drop_optimizer},
         {"--compress", OPT_OPTIONAL, &compress}, {"--quiet", OPT_FLAG, &quiet},
         {"--allow-approx", OPT_FLAG, &allow_approx}, {"--onnx-sequence-lens", OPT_FLAG, &seq_lens},
+        {"--fsync", OPT_FLAG, &durable},
     };
     const char *pos[2];
     int npos;
@@ -176,7 +179,9 @@ int cmd_convert(int argc, char **argv) {
     rc = cli_open_model(cmd, pos[0], &oa, &m);
     if (rc) return rc;
     progress prog = {now_seconds(), 0, false};
-    rnnck_write_opts wo = {.format = to, .compress = level, .flags = seq_lens ? RNNCK_WRITE_ONNX_SEQUENCE_LENS : 0};
+    rnnck_write_opts wo = {.format = to,
+                           .compress = level,
+                           .flags = (seq_lens ? RNNCK_WRITE_ONNX_SEQUENCE_LENS : 0) | (durable ? RNNCK_WRITE_FSYNC : 0)};
     if (!quiet && isatty(STDERR_FILENO)) {
         wo.progress = progress_cb;
         wo.progress_ctx = &prog;

@@ -533,10 +533,18 @@ static void fold_forget_bias(const rnnck_model *m, const rnnck_tensor *t, void *
         rnnck__store_double(t->dtype, data, k, rnnck__load_as_double(t->dtype, data, k) + info->forget_bias);
 }
 
-rnnck_status rnnck__export_locate(rnnck_model *m, size_t i, int *fd, uint64_t *offset) {
+rnnck_status rnnck__export_locate(rnnck_model *m, size_t i, const char *label, rnnck__export_extent *x) {
     rnnck_tensor *t = rnnck_model_tensor(m, i);
     if (!t || fold_owner(m, t)) return RNNCK_E_UNSUPPORTED;
-    return rnnck__model_locate(m, t, fd, offset);
+    x->m = m;
+    x->t = t;
+    x->label = label;
+    return rnnck__model_locate(m, t, &x->at);
+}
+
+rnnck_status rnnck__export_copy(void *x, int out_fd, uint64_t out_off, uint32_t *crc) {
+    rnnck__export_extent *e = x;
+    return rnnck__model_copy_extent(e->m, e->t, &e->at, out_fd, out_off, crc, e->label);
 }
 
 rnnck_status rnnck__tensor_bytes(rnnck_model *m, size_t i, void **data, size_t *nbytes) {

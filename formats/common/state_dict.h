@@ -59,8 +59,17 @@ rnnck_status rnnck__export_check(const rnnck_model *m, const char *label);
 rnnck_status rnnck__export_tensor(rnnck_model *m, size_t i, void **data, size_t *nbytes);
 /* Where tensor i of m lies verbatim in its source file, as exported (no
  * forget_bias to fold into it): rnnck__model_locate's answer, so a writer
- * can copy it file to file. RNNCK_E_UNSUPPORTED: use rnnck__export_tensor. */
-rnnck_status rnnck__export_locate(rnnck_model *m, size_t i, int *fd, uint64_t *offset);
+ * can copy it file to file with rnnck__export_copy (a rnnck__zipw_copier
+ * taking the filled-in rnnck__export_extent) and the label naming the
+ * output. RNNCK_E_UNSUPPORTED: use rnnck__export_tensor. */
+typedef struct {
+    rnnck_model *m;
+    const rnnck_tensor *t;
+    rnnck__extent at;
+    const char *label;
+} rnnck__export_extent;
+rnnck_status rnnck__export_locate(rnnck_model *m, size_t i, const char *label, rnnck__export_extent *x);
+rnnck_status rnnck__export_copy(void *x, int out_fd, uint64_t out_off, uint32_t *crc);
 /* Tensor i of m as it is (no fold): a new C-contiguous buffer in its own
  * dtype (caller frees), loaded from the model's source if needed. */
 rnnck_status rnnck__tensor_bytes(rnnck_model *m, size_t i, void **data, size_t *nbytes);

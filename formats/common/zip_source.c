@@ -91,15 +91,21 @@ static rnnck_status source_read(void *ctx, const rnnck_tensor *t, void *dst, siz
 }
 
 /* Bytes that need no fix-up, in a stored record: where they lie. */
-static rnnck_status source_locate(void *ctx, const rnnck_tensor *t, int *fd, uint64_t *offset) {
+static rnnck_status source_locate(void *ctx, const rnnck_tensor *t, int *fd, uint64_t *offset, bool *check_due) {
     rnnck__zsrc *s = ctx;
     if (t->source_key < 0 || (uint64_t)t->source_key >= s->n) return RNNCK_E_UNSUPPORTED;
     const zsrc_ref *r = &s->refs[t->source_key];
     if (r->flags || !rnnck__zip_is_stored(s->z, r->member)) return RNNCK_E_UNSUPPORTED;
-    return rnnck__zip_locate(s->z, r->member, r->offset, rnnck_tensor_nbytes(t), fd, offset);
+    return rnnck__zip_locate(s->z, r->member, r->offset, rnnck_tensor_nbytes(t), fd, offset, check_due);
 }
 
-static const rnnck_source_ops source_ops = {.read = source_read, .close = source_close, .locate = source_locate};
+static rnnck_status source_check(void *ctx, const rnnck_tensor *t, uint32_t crc) {
+    rnnck__zsrc *s = ctx;
+    return rnnck__zip_check_crc(s->z, s->refs[t->source_key].member, crc);
+}
+
+static const rnnck_source_ops source_ops = {
+    .read = source_read, .close = source_close, .locate = source_locate, .check = source_check};
 
 rnnck_status rnnck__zsrc_attach(rnnck_model *m, rnnck__zsrc *s, rnnck__zip *z, const char *label) {
     s->label = rnnck__strdup(label);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
+#include <zlib.h>
 
 /* Deflate cannot expand data by more than about 1032:1 (258-byte matches coded
  * in 2 bits); a member declaring more than this is lying about its size. */
@@ -332,7 +333,8 @@ bool rnnck__zip_is_stored(rnnck__zip *z, int64_t i) {
            (zs.valid & ZIP_STAT_COMP_METHOD) && zs.comp_method == ZIP_CM_STORE;
 }
 
-rnnck_status rnnck__zip_locate(rnnck__zip *z, int64_t i, uint64_t offset, size_t len, int *fd, uint64_t *file_offset) {
+rnnck_status rnnck__zip_locate(rnnck__zip *z, int64_t i, uint64_t offset, size_t len, int *fd, uint64_t *file_offset,
+                               bool *check_due) {
     uint64_t size = 0;
     rnnck_status st = member_range(z, i, offset, len, &size);
     if (st) return st;
@@ -345,11 +347,25 @@ rnnck_status rnnck__zip_locate(rnnck__zip *z, int64_t i, uint64_t offset, size_t
         return rnnck__err(RNNCK_E_FORMAT, "%s: member %.200s: data runs past the end of the file", z->path,
                           rnnck__zip_name(z, i));
     pthread_mutex_lock(&z->lock);
-    if (!z->verified[i]) st = read_member_range(z, i, size, 0, NULL, size);
+    bool defer = check_due && offset == 0 && len == size && !z->verified[i];
+    if (!z->verified[i] && !defer) st = read_member_range(z, i, size, 0, NULL, size);
     pthread_mutex_unlock(&z->lock);
     if (st) return st;
+    if (check_due) *check_due = defer;
     *fd = z->fd;
     *file_offset = z->data_at[i] + offset;
+    return RNNCK_OK;
+}
+
+rnnck_status rnnck__zip_check_crc(rnnck__zip *z, int64_t i, uint32_t crc) {
+    zip_stat_t zs;
+    if (i < 0 || i >= rnnck__zip_count(z) || zip_stat_index(z->za, (zip_uint64_t)i, 0, &zs) != 0 ||
+        !(zs.valid & ZIP_STAT_CRC))
+        return rnnck__err(RNNCK_E_FORMAT, "%s: member %lld has no CRC-32 to check", z->path, (long long)i);
+    if (zs.crc != crc) return crc_mismatch(z, rnnck__zip_name(z, i));
+    pthread_mutex_lock(&z->lock);
+    z->verified[i] = 1;
+    pthread_mutex_unlock(&z->lock);
     return RNNCK_OK;
 }
 
@@ -473,28 +489,36 @@ rnnck_status rnnck__zipw_add2(rnnck__zipw *w, const char *name, const void *head
     return st;
 }
 
-rnnck_status rnnck__zipw_add_copy(rnnck__zipw *w, const char *name, const void *head, size_t head_len, int src_fd,
-                                  uint64_t src_off, uint64_t len) {
+rnnck_status rnnck__zipw_add_copy(rnnck__zipw *w, const char *name, const void *head, size_t head_len, uint64_t len,
+                                  uint64_t src_off, rnnck__zipw_copier copy, void *arg) {
     struct stat sb;
     int out_fd = fileno(w->fp);
     if (out_fd < 0 || fstat(out_fd, &sb) != 0 || !S_ISREG(sb.st_mode)) return RNNCK_E_UNSUPPORTED; /* a stream */
-    /* The CRC-32 goes in the header, before the data: read it first. */
-    uint32_t crc = rnnck__crc32(0, head, head_len);
-    rnnck_status st = rnnck__crc32_range(src_fd, src_off, len, &crc, w->label);
     /* The kernel copies a range between files at about two thirds of the
      * cost when both ends sit at the same place in a page (bench/RESULTS.md):
      * a large record from a 64-byte aligned source is padded to match it
      * (an rnnck .h5 puts such datasets on page boundaries: h5_write.c). */
     unsigned page_at = head_len == 0 && len >= ((uint64_t)1 << 20) && src_off % 64 == 0 ? (unsigned)(src_off % PAGE) : PAGE;
-    if (!st) st = zw_header(w, name, crc, (uint64_t)head_len + len, page_at);
+    uint64_t header_at = w->pos;
+    /* The CRC-32 is computed as the body is copied, in one pass over it, and
+     * put in the local header (and the central directory) afterwards. */
+    rnnck_status st = zw_header(w, name, 0, (uint64_t)head_len + len, page_at);
     if (!st) st = zw_write(w, head, head_len);
     if (!st && fflush(w->fp) != 0)
         st = rnnck__err(RNNCK_E_WRITE, "%s: write failed: %s", w->label, strerror(errno));
-    if (!st) st = rnnck__copy_range(src_fd, src_off, out_fd, w->pos, len, w->label);
-    if (!st && fseeko(w->fp, (off_t)(w->pos + len), SEEK_SET) != 0)
-        st = rnnck__err(RNNCK_E_WRITE, "%s: seek failed: %s", w->label, strerror(errno));
-    if (!st) w->pos += len;
-    return st;
+    uint32_t body_crc = 0;
+    if (!st) st = copy(arg, out_fd, w->pos, &body_crc);
+    if (st) return st;
+    uint32_t crc = (uint32_t)crc32_combine(rnnck__crc32(0, head, head_len), body_crc, (z_off_t)len);
+    unsigned char field[4];
+    put32(field, crc);
+    if (pwrite(out_fd, field, 4, (off_t)(header_at + 14)) != 4)
+        return rnnck__err(RNNCK_E_WRITE, "%s: cannot write: %s", w->label, strerror(errno));
+    w->entries[w->n - 1].crc = crc;
+    if (fseeko(w->fp, (off_t)(w->pos + len), SEEK_SET) != 0)
+        return rnnck__err(RNNCK_E_WRITE, "%s: seek failed: %s", w->label, strerror(errno));
+    w->pos += len;
+    return RNNCK_OK;
 }
 
 rnnck_status rnnck__zipw_add(rnnck__zipw *w, const char *name, const void *data, size_t len) {

@@ -53,9 +53,16 @@ bool rnnck__zip_is_stored(rnnck__zip *z, int64_t i);
  * file: *fd (the reader's own descriptor of the file libzip reads, valid
  * until rnnck__zip_close; use pread-like calls only) and *file_offset. The
  * member's CRC-32 is checked first (once), so the bytes may be copied
- * without reading them again. RNNCK_E_UNSUPPORTED when the member is not
- * stored; the checks of rnnck__zip_read_range otherwise. */
-rnnck_status rnnck__zip_locate(rnnck__zip *z, int64_t i, uint64_t offset, size_t len, int *fd, uint64_t *file_offset);
+ * without reading them again; except when check_due is not NULL and the
+ * range is the whole member, not yet checked: then *check_due is set and
+ * the caller computes the CRC-32 as it copies and passes it to
+ * rnnck__zip_check. RNNCK_E_UNSUPPORTED when the member is not stored; the
+ * checks of rnnck__zip_read_range otherwise. */
+rnnck_status rnnck__zip_locate(rnnck__zip *z, int64_t i, uint64_t offset, size_t len, int *fd, uint64_t *file_offset,
+                               bool *check_due);
+/* Compares crc with stored member i's CRC-32: RNNCK_E_FORMAT naming the
+ * archive and member if they differ; the member counts as checked if not. */
+rnnck_status rnnck__zip_check_crc(rnnck__zip *z, int64_t i, uint32_t crc);
 
 /* ---- writing ---- */
 typedef struct rnnck__zipw rnnck__zipw;
@@ -70,12 +77,18 @@ rnnck_status rnnck__zipw_add(rnnck__zipw *w, const char *name, const void *data,
  * back to back, with no copy joining them. */
 rnnck_status rnnck__zipw_add2(rnnck__zipw *w, const char *name, const void *head, size_t head_len, const void *data,
                              size_t len);
-/* The same with the body copied file to file from bytes [src_off, src_off +
- * len) of src_fd (rnnck__copy_range; its CRC-32 read first), so no buffer
- * holds it. RNNCK_E_UNSUPPORTED (nothing written) when the archive goes to
- * a stream, not a regular file: write it with rnnck__zipw_add2 then. */
-rnnck_status rnnck__zipw_add_copy(rnnck__zipw *w, const char *name, const void *head, size_t head_len, int src_fd,
-                                  uint64_t src_off, uint64_t len);
+/* Copies a record's body from elsewhere: writes its bytes at out_off of
+ * out_fd and sets *crc to their CRC-32. */
+typedef rnnck_status (*rnnck__zipw_copier)(void *arg, int out_fd, uint64_t out_off, uint32_t *crc);
+/* The same with a body of len bytes that copy() writes file to file, so no
+ * buffer holds it; src_off is where it starts in its own file, so that a
+ * large body is placed at the same place in a page (the kernel copies
+ * fastest between such ranges). The local header is written first with no
+ * CRC-32, which is put in once copy() has computed it. RNNCK_E_UNSUPPORTED
+ * (nothing written) when the archive goes to a stream, not a regular file:
+ * write it with rnnck__zipw_add2 then. */
+rnnck_status rnnck__zipw_add_copy(rnnck__zipw *w, const char *name, const void *head, size_t head_len, uint64_t len,
+                                  uint64_t src_off, rnnck__zipw_copier copy, void *arg);
 /* Writes the central directory and end record. The writer stays to be freed. */
 rnnck_status rnnck__zipw_finish(rnnck__zipw *w);
 void rnnck__zipw_free(rnnck__zipw *w);

@@ -161,10 +161,10 @@ rnnck_status rnnck__pytorch_write(rnnck_model *m, const char *path) {
         size_t n;
         char member[64];
         snprintf(member, sizeof member, "archive/data/%zu", i);
-        int fd;
-        uint64_t off;
-        st = rnnck__export_locate(m, i, &fd, &off);
-        if (!st) st = rnnck__zipw_add_copy(w, member, NULL, 0, fd, off, rnnck_tensor_nbytes(rnnck_model_tensor(m, i)));
+        rnnck__export_extent x;
+        st = rnnck__export_locate(m, i, path, &x);
+        if (!st)
+            st = rnnck__zipw_add_copy(w, member, NULL, 0, rnnck_tensor_nbytes(x.t), x.at.offset, rnnck__export_copy, &x);
         if (st != RNNCK_E_UNSUPPORTED) continue; /* copied file to file, or failed */
         rnnck__err_clear();
         st = rnnck__export_tensor(m, i, &data, &n);

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -13,6 +14,41 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* Whether commits on this thread make the output durable (rnnck_write_ex
+ * sets it for the one write it runs, from RNNCK_WRITE_FSYNC). */
+static _Thread_local bool durable;
+static atomic_ulong syncs; /* fsyncs done, for tests */
+
+void rnnck__atomic_set_durable(bool on) { durable = on; }
+
+unsigned long rnnck__atomic_syncs(void) { return atomic_load(&syncs); }
+
+static int sync_fd(int fd) {
+    if (fsync(fd) != 0) return errno;
+    atomic_fetch_add(&syncs, 1);
+    return 0;
+}
+
+/* fsync of a file or directory by name: 0, or errno. */
+static int sync_path(const char *path, int flags) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
+    if (fd < 0) return errno;
+    int e = sync_fd(fd);
+    close(fd);
+    return e;
+}
+
+/* The directory holding path ("." for a bare name), for its fsync once a
+ * name in it has changed. NULL when out of memory. */
+static char *parent_dir(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) return rnnck__strdup(".");
+    if (slash == path) return rnnck__strdup("/");
+    char *d = malloc((size_t)(slash - path) + 1);
+    if (d) memcpy(d, path, (size_t)(slash - path)), d[slash - path] = '\0';
+    return d;
+}
 
 /* A name no one uses yet, created with O_EXCL so that the kernel applies the
  * process umask to mode 0666 as for any new file. (mkstemp makes 0600 files,
@@ -144,10 +180,12 @@ rnnck_status rnnck__atomic_begin(rnnck__atomic *a, const char *path, bool want_f
 }
 
 rnnck_status rnnck__atomic_commit(rnnck__atomic *a) {
+    bool synced = false; /* the temporary file, through a->fp */
     if (a->fp) {
         struct stat sb;
         bool regular = fstat(fileno(a->fp), &sb) == 0 && S_ISREG(sb.st_mode);
-        int bad = fflush(a->fp) != 0 || ferror(a->fp) || (regular && fsync(fileno(a->fp)) != 0);
+        int bad = fflush(a->fp) != 0 || ferror(a->fp) || (durable && regular && (errno = sync_fd(fileno(a->fp))) != 0);
+        synced = durable && regular;
         int e = errno;
         bad |= fclose(a->fp) != 0;
         a->fp = NULL;
@@ -162,17 +200,29 @@ rnnck_status rnnck__atomic_commit(rnnck__atomic *a) {
         memset(a, 0, sizeof *a);
         return RNNCK_OK;
     }
-    if (rename(a->tmp_path, a->final_path) != 0) {
-        int e = errno;
-        rnnck_status st = rnnck__err(RNNCK_E_WRITE, "%s: cannot rename the finished output into place: %s",
-                                     a->final_path, strerror(e));
+    int e = durable && !synced ? sync_path(a->tmp_path, 0) : 0; /* written by a library that closed it */
+    if (e) {
+        rnnck_status st = rnnck__err(RNNCK_E_WRITE, "%s: cannot sync to disk: %s", a->final_path, strerror(e));
         rnnck__atomic_abort(a);
         return st;
     }
+    if (rename(a->tmp_path, a->final_path) != 0) {
+        rnnck_status st = rnnck__err(RNNCK_E_WRITE, "%s: cannot rename the finished output into place: %s",
+                                     a->final_path, strerror(errno));
+        rnnck__atomic_abort(a);
+        return st;
+    }
+    /* The rename is on disk once the directory is: only then is the output. */
+    char *dir = durable ? parent_dir(a->final_path) : NULL;
+    e = !durable ? 0 : dir ? sync_path(dir, O_DIRECTORY) : ENOMEM;
+    rnnck_status st = e ? rnnck__err(RNNCK_E_WRITE, "%s: renamed into place, but its directory cannot be synced: %s",
+                                     a->final_path, strerror(e))
+                        : RNNCK_OK;
+    free(dir);
     free(a->tmp_path);
     free(a->final_path);
     memset(a, 0, sizeof *a);
-    return RNNCK_OK;
+    return st;
 }
 
 void rnnck__atomic_abort(rnnck__atomic *a) {

@@ -127,21 +127,29 @@ typedef struct rnnck_source_ops {
     rnnck_status (*read)(void *ctx, const rnnck_tensor *t, void *dst, size_t nbytes);
     void (*close)(void *ctx);
     /* Optional (NULL: never): where tensor t's bytes lie verbatim (C order,
-     * t->dtype, native byte order, checksums already verified) in an open
-     * file: *fd (the source's; positional reads only) at *offset, so that a
-     * writer may copy them file to file. RNNCK_E_UNSUPPORTED when they do
-     * not (compressed, byte-swapped...): read them instead. */
-    rnnck_status (*locate)(void *ctx, const rnnck_tensor *t, int *fd, uint64_t *offset);
+     * t->dtype, native byte order) in an open file: *fd (the source's;
+     * positional reads only) at *offset, so that a writer may copy them file
+     * to file. RNNCK_E_UNSUPPORTED when they do not (compressed,
+     * byte-swapped...): read them instead. The source checks its checksums
+     * first, unless check_due is not NULL and it can leave the check to the
+     * copy: then it sets *check_due, and the bytes may be relied on only
+     * once `check` has accepted the CRC-32 of exactly those bytes. */
+    rnnck_status (*locate)(void *ctx, const rnnck_tensor *t, int *fd, uint64_t *offset, bool *check_due);
+    /* With locate: accepts crc as the CRC-32 of t's located bytes, or
+     * refuses them (RNNCK_E_FORMAT naming the file and the record). */
+    rnnck_status (*check)(void *ctx, const rnnck_tensor *t, uint32_t crc);
 } rnnck_source_ops;
 
 /* Gives the model a source; the model closes it when freed. */
 void rnnck__model_set_source(rnnck_model *m, const rnnck_source_ops *ops, void *ctx);
-/* Copies len bytes at in_off of in_fd to out_off of out_fd in the kernel
- * (copy_file_range), through one bounded buffer where that is unsupported.
+/* Copies len bytes at in_off of in_fd to out_off of out_fd, continuing
+ * *crc (not NULL) over them: the kernel copies where nothing is to be
+ * computed and both ends sit at the same place in a page, else one mapped
+ * pass checksums and writes; one bounded buffer where neither works.
  * RNNCK_E_FORMAT if the input ends first; RNNCK_E_WRITE, RNNCK_E_IO. label
  * names the output in messages. (lib/core/file_copy.c) */
 rnnck_status rnnck__copy_range(int in_fd, uint64_t in_off, int out_fd, uint64_t out_off, uint64_t len,
-                               const char *label);
+                               uint32_t *crc, const char *label);
 /* CRC-32 (the IEEE polynomial of zip and gzip) of n bytes continuing crc:
  * libdeflate's, carry-less-multiply accelerated (lib/core/file_copy.c). */
 uint32_t rnnck__crc32(uint32_t crc, const void *data, size_t n);
@@ -150,10 +158,23 @@ uint32_t rnnck__crc32(uint32_t crc, const void *data, size_t n);
  * one bounded buffer. RNNCK_E_FORMAT if the file ends first, RNNCK_E_IO;
  * label names the file in messages. */
 rnnck_status rnnck__crc32_range(int fd, uint64_t off, uint64_t len, uint32_t *crc, const char *label);
-/* The source's locate for unloaded tensor t of m (see rnnck_source_ops);
- * RNNCK_E_UNSUPPORTED when it has none or t is loaded. Counts the bytes as
- * read for progress when it succeeds (the caller copies them). */
-rnnck_status rnnck__model_locate(rnnck_model *m, const rnnck_tensor *t, int *fd, uint64_t *offset);
+/* Where unloaded tensor t of m lies verbatim in its source's file (see
+ * rnnck_source_ops.locate), with the source's check, if any, still to do:
+ * pass the extent to rnnck__model_copy_extent. RNNCK_E_UNSUPPORTED when the
+ * source has no locate or t is loaded. Counts the bytes as read for
+ * progress when it succeeds (the caller copies them). */
+typedef struct {
+    int fd;
+    uint64_t offset;
+    bool check_due;
+} rnnck__extent;
+rnnck_status rnnck__model_locate(rnnck_model *m, const rnnck_tensor *t, rnnck__extent *at);
+/* Copies t's bytes from where rnnck__model_locate found them to out_off of
+ * out_fd (rnnck__copy_range), finishing the source's check over the same
+ * pass; *crc (not NULL) is set to the CRC-32 of the bytes. On failure the
+ * output holds bytes that must not be used (a writer's temporary file). */
+rnnck_status rnnck__model_copy_extent(rnnck_model *m, const rnnck_tensor *t, const rnnck__extent *at, int out_fd,
+                                      uint64_t out_off, uint32_t *crc, const char *label);
 /* The model's source context when its source has these ops, else NULL. */
 void *rnnck__model_source(const rnnck_model *m, const rnnck_source_ops *ops);
 /* Adds an unloaded tensor (metadata only) under `name`; takes a reference. */
@@ -227,9 +248,15 @@ typedef struct rnnck__atomic {
  * file"). want_fp true: a->fp writes sequentially, to a temporary file or
  * straight to the stream. RNNCK_E_WRITE on failure. */
 rnnck_status rnnck__atomic_begin(rnnck__atomic *a, const char *path, bool want_fp);
-/* Flushes, fsyncs (regular files), closes and renames into place (not for a
- * stream). On failure, aborts. */
+/* Flushes, closes and renames into place (not for a stream). When the
+ * calling thread asked for durable outputs, the temporary file is synced
+ * to disk before the rename and its directory after. On failure, aborts. */
 rnnck_status rnnck__atomic_commit(rnnck__atomic *a);
+/* Durable outputs on the calling thread (rnnck_write_ex, RNNCK_WRITE_FSYNC):
+ * on until turned off. */
+void rnnck__atomic_set_durable(bool on);
+/* How many fsyncs outputs have had in this process (tests). */
+unsigned long rnnck__atomic_syncs(void);
 /* Closes and removes the temporary file (a stream keeps what was written).
  * Safe after commit or on a zeroed a. */
 void rnnck__atomic_abort(rnnck__atomic *a);

@@ -322,11 +322,24 @@ rnnck_status rnnck_model_load_tensor(rnnck_model *m, rnnck_tensor *t) {
     return st;
 }
 
-rnnck_status rnnck__model_locate(rnnck_model *m, const rnnck_tensor *t, int *fd, uint64_t *offset) {
+rnnck_status rnnck__model_locate(rnnck_model *m, const rnnck_tensor *t, rnnck__extent *at) {
     if (!m->src_ops || !m->src_ops->locate || t->source_key < 0 || rnnck__tensor_loaded(t))
         return RNNCK_E_UNSUPPORTED; /* no message: the caller reads instead */
-    rnnck_status st = m->src_ops->locate(m->src_ctx, t, fd, offset);
+    at->check_due = false;
+    rnnck_status st =
+        m->src_ops->locate(m->src_ctx, t, &at->fd, &at->offset, m->src_ops->check ? &at->check_due : NULL);
     if (!st) rnnck__progress_add(rnnck_tensor_nbytes(t));
+    return st;
+}
+
+rnnck_status rnnck__model_copy_extent(rnnck_model *m, const rnnck_tensor *t, const rnnck__extent *at, int out_fd,
+                                      uint64_t out_off, uint32_t *crc, const char *label) {
+    uint32_t sum = 0;
+    bool want_sum = crc || at->check_due;
+    rnnck_status st =
+        rnnck__copy_range(at->fd, at->offset, out_fd, out_off, rnnck_tensor_nbytes(t), want_sum ? &sum : NULL, label);
+    if (!st && at->check_due) st = m->src_ops->check(m->src_ctx, t, sum);
+    if (!st && crc) *crc = sum;
     return st;
 }
 

@@ -224,7 +224,8 @@ static rnnck_status source_read(void *ctx, const rnnck_tensor *t, void *dst, siz
 /* Contiguous data of an untrusted file, in the host's byte order, is its own
  * bytes at a range checked against the file when the model was described:
  * a writer may copy it file to file (rnnck_source_ops.locate). */
-static rnnck_status source_locate(void *ctx, const rnnck_tensor *t, int *fd, uint64_t *offset) {
+static rnnck_status source_locate(void *ctx, const rnnck_tensor *t, int *fd, uint64_t *offset, bool *check_due) {
+    (void)check_due; /* HDF5 contiguous data has no checksum */
     rnnck__h5_source *s = ctx;
     if (!s->remote || t->source_key < 0 || (uint64_t)t->source_key >= s->count) return RNNCK_E_UNSUPPORTED;
     const rnnck__h5_dsinfo *info = &s->infos[t->source_key];

@@ -152,15 +152,16 @@ static void chunk_shape(const rnnck_model *m, const rnnck_tensor *t, hsize_t *ch
 
 /* A lazy tensor whose bytes lie verbatim in the input file (a stored .pt
  * record) is copied file to file: the dataset's space is allocated when it
- * is created (and never filled), then the kernel copies the bytes to its
- * offset (rnnck__copy_range). HDF5 writes only metadata around it. */
-static rnnck_status copy_in_place(writer *w, hid_t ds, const char *object, int src_fd, uint64_t src_off,
-                                  size_t nbytes) {
+ * is created (and never filled), then the bytes are copied to its offset,
+ * the record's CRC-32 checked on the way (rnnck__model_copy_extent). HDF5
+ * writes only metadata around it. */
+static rnnck_status copy_in_place(writer *w, hid_t ds, const char *object, const rnnck_tensor *t,
+                                  const rnnck__extent *src) {
     haddr_t at = H5Dget_offset(ds);
     void *handle = NULL;
     if (at == HADDR_UNDEF || H5Fget_vfd_handle(w->fid, H5P_DEFAULT, &handle) < 0 || !handle)
         return fail(w, object, "cannot place the dataset's data");
-    return rnnck__copy_range(src_fd, src_off, *(int *)handle, (uint64_t)at, nbytes, w->path);
+    return rnnck__model_copy_extent(w->m, t, src, *(int *)handle, (uint64_t)at, NULL, w->path);
 }
 
 static rnnck_status write_tensor(writer *w, rnnck_tensor *t) {
@@ -176,11 +177,10 @@ static rnnck_status write_tensor(writer *w, rnnck_tensor *t) {
     hid_t ftype = rnnck__h5_file_type(t->dtype), mtype = rnnck__h5_mem_type(t->dtype);
     size_t nbytes = rnnck_tensor_nbytes(t);
     hid_t dcpl = w->dcpl;
-    int src_fd = -1;
-    uint64_t src_off = 0;
+    rnnck__extent src;
     bool in_place = false;
     if (!st && !w->level && nbytes) {
-        rnnck_status lst = rnnck__model_locate(w->m, t, &src_fd, &src_off);
+        rnnck_status lst = rnnck__model_locate(w->m, t, &src);
         in_place = lst == RNNCK_OK;
         if (lst == RNNCK_E_UNSUPPORTED) rnnck__err_clear(); /* read it instead */
         else if (lst != RNNCK_OK) st = lst;                  /* a bad checksum, say */
@@ -203,7 +203,7 @@ static rnnck_status write_tensor(writer *w, rnnck_tensor *t) {
     if (!st && (t->dtype == RNNCK_BF16 || t->dtype == RNNCK_BOOL))
         st = rnnck__h5_write_attr_string(ds, "dtype", rnnck_dtype_name(t->dtype));
     if (!st && in_place) {
-        st = copy_in_place(w, ds, object, src_fd, src_off, nbytes);
+        st = copy_in_place(w, ds, object, t, &src);
         if (!st) {
             w->data_bytes += nbytes;
             w->stored_bytes += nbytes;

@@ -6,7 +6,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libhdf5-dev hdf5-tools zlib1g-dev libopenblas-dev
       libcriterion-dev libzip-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libcjson-dev libsnappy-dev
-      libdeflate-dev)
+      libisal-dev)
 if [ "${1:-}" = "--crosscheck" ]; then
   pkgs+=(python3-torch python3-numpy python3-h5py python3-onnx python3-snappy python3-crcmod)
 fi

@@ -181,8 +181,9 @@ Test(stream, a_pt_whose_data_descriptor_sizes_disagree_with_the_central_director
 }
 
 /* A stored .pt record needs no fix-up, so .pt -> .h5 copies it file to file
- * (copy_file_range into the dataset's early-allocated space), and .pt -> .pt
- * or .npz into the new archive (its CRC-32 read first); a contiguous .h5
+ * (from a few mapped MiB into the dataset's early-allocated space, its
+ * CRC-32 checked on the way), and .pt -> .pt or .npz into the new archive; a
+ * contiguous .h5
  * dataset goes to .pt the same way: no buffer the size of a tensor, so far
  * less memory than one tensor suffices. --compress must hold each tensor,
  * which proves the limit bites. */

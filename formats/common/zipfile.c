@@ -494,10 +494,10 @@ rnnck_status rnnck__zipw_add_copy(rnnck__zipw *w, const char *name, const void *
     struct stat sb;
     int out_fd = fileno(w->fp);
     if (out_fd < 0 || fstat(out_fd, &sb) != 0 || !S_ISREG(sb.st_mode)) return RNNCK_E_UNSUPPORTED; /* a stream */
-    /* The kernel copies a range between files at about two thirds of the
-     * cost when both ends sit at the same place in a page (bench/RESULTS.md):
-     * a large record from a 64-byte aligned source is padded to match it
-     * (an rnnck .h5 puts such datasets on page boundaries: h5_write.c). */
+    /* A large record from a 64-byte aligned source is padded to sit at the
+     * same place in a page (an rnnck .h5 puts such datasets on page
+     * boundaries: h5_write.c), where a kernel copy between the files costs
+     * least (docs/DESIGN-NOTES.md); torch.save's 64-byte alignment holds. */
     unsigned page_at = head_len == 0 && len >= ((uint64_t)1 << 20) && src_off % 64 == 0 ? (unsigned)(src_off % PAGE) : PAGE;
     uint64_t header_at = w->pos;
     /* The CRC-32 is computed as the body is copied, in one pass over it, and

@@ -151,7 +151,7 @@ void rnnck__model_set_source(rnnck_model *m, const rnnck_source_ops *ops, void *
 rnnck_status rnnck__copy_range(int in_fd, uint64_t in_off, int out_fd, uint64_t out_off, uint64_t len,
                                uint32_t *crc, const char *label);
 /* CRC-32 (the IEEE polynomial of zip and gzip) of n bytes continuing crc:
- * libdeflate's, carry-less-multiply accelerated (lib/core/file_copy.c). */
+ * ISA-L's, carry-less-multiply accelerated (lib/core/file_copy.c). */
 uint32_t rnnck__crc32(uint32_t crc, const void *data, size_t n);
 /* Continues *crc over len bytes at off of fd without copying them through a
  * user buffer where the file can be mapped (bounded windows), else through

@@ -847,7 +847,12 @@ RNNCK_API const char *rnnck_formats_writable(void);
 typedef struct rnnck_forward_opts {
     int threads; /* rnnck's threads for this call; <= 0: OpenBLAS's count.
                     The result does not depend on it. OpenBLAS itself runs
-                    at 1 thread during the call and gets its count back. */
+                    at 1 thread during the call and gets its count back.
+                    Under an address-space limit (RLIMIT_AS) fewer threads
+                    are used if that many would not fit: each maps
+                    OpenBLAS's 128 MiB work buffer, and OpenBLAS retries a
+                    failed mapping forever. RNNCK_E_NOMEM naming the limit
+                    when not even one fits. */
     rnnck_dtype compute; /* RNNCK_F32 or RNNCK_F64; INVALID = input's dtype */
 } rnnck_forward_opts;
 

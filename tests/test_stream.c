@@ -19,9 +19,10 @@
 
 #define MB (1024L * 1024L)
 
-/* Exit code of `rnnck args...` run with RLIMIT_AS = limit (0: none), one
- * BLAS thread (OpenBLAS reserves per-thread buffers), output discarded. */
-static int run_limited(long limit, const char *const *args) {
+/* Exit code of `rnnck args...` run with RLIMIT_AS = limit (0: none), output
+ * discarded, killed after 60 s (-1); with OPENBLAS_NUM_THREADS=1 when
+ * one_blas_thread, else with none of OpenBLAS's thread variables set. */
+static int run_limited_blas(long limit, const char *const *args, bool one_blas_thread) {
     const char *tool = getenv("RNNCK_TOOL");
     cr_assert(tool, "RNNCK_TOOL is not set");
     pid_t pid = fork();
@@ -30,7 +31,11 @@ static int run_limited(long limit, const char *const *args) {
         const char *argv[16] = {tool};
         for (int i = 0; args[i] && i < 14; i++) argv[i + 1] = args[i];
         if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(126);
-        setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        unsetenv("OPENBLAS_NUM_THREADS");
+        unsetenv("GOTO_NUM_THREADS");
+        unsetenv("OMP_NUM_THREADS");
+        if (one_blas_thread) setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        alarm(60); /* a hang ends as a signal */
         struct rlimit rl = {(rlim_t)limit, (rlim_t)limit};
         if (limit && setrlimit(RLIMIT_AS, &rl) != 0) _exit(125);
         execv(tool, (char *const *)argv);
@@ -40,6 +45,10 @@ static int run_limited(long limit, const char *const *args) {
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+/* The conversions below measure the tool's own memory: one BLAS thread, as
+ * OpenBLAS reserves 128 MiB of address space per worker thread. */
+static int run_limited(long limit, const char *const *args) { return run_limited_blas(limit, args, true); }
 
 /* Smallest address-space limit (to 4 MB) under which the tool converts a
  * tiny checkpoint: what the process needs before any tensor. */
@@ -229,5 +238,53 @@ Test(stream, stored_records_and_contiguous_datasets_are_copied_without_a_tensor_
     free(pt);
     free(back);
     free(pt2);
+    tmpdir_remove(dir);
+}
+
+/* OpenBLAS starts a worker per core when it loads, each mapping a 128 MiB
+ * buffer at once, and a thread calling OpenBLAS maps one too; when such a
+ * mapping fails under an address-space limit OpenBLAS retries forever.
+ * `prlimit --as=100000000 rnnck --version` hung so, on 2 cores. Now the
+ * rnnck program starts OpenBLAS at one thread (tools/rnnck.c), and the
+ * forward pass checks the room first (rnnck__blas_room): under 100 MB with
+ * no OPENBLAS_NUM_THREADS, init and convert finish and forward refuses,
+ * naming the limit; under 300 MiB a two-thread forward runs on the threads
+ * that fit and writes the same bytes as without a limit. */
+Test(stream, the_tool_finishes_or_refuses_under_a_small_address_space_limit) {
+#if defined(__SANITIZE_ADDRESS__)
+    cr_skip_test("address-space limit is meaningless under AddressSanitizer");
+#elif !RNNCK_PROGRAM_STATIC_BLAS
+    cr_skip_test("the rnnck program links a shared OpenBLAS, which starts its pool before rnnck can ask");
+#endif
+    char *dir = tmpdir_new(), *h5 = path_join(dir, "m.h5"), *pt = path_join(dir, "m.pt"), *x = path_join(dir, "x.npy"),
+         *y = path_join(dir, "y.npy"), *y_free = path_join(dir, "y_free.npy");
+    const char *init[] = {"init", h5, "--cell", "lstm", "--input-size", "256", "--hidden-size", "512", "--seed", "1", NULL};
+    cr_assert_eq(run_limited_blas(100 * 1000 * 1000L, init, false), 0, "init hung or failed under 100 MB");
+    const char *conv[] = {"convert", h5, pt, NULL};
+    cr_assert_eq(run_limited_blas(100 * 1000 * 1000L, conv, false), 0, "convert hung or failed under 100 MB");
+    /* an input of T 50, B 16, 256 features */
+    int64_t shape[3] = {50, 16, 256};
+    rnnck_tensor *in = NULL;
+    cr_assert_eq(rnnck_tensor_new(RNNCK_F32, 3, shape, &in), RNNCK_OK);
+    float *d = rnnck_tensor_data(in);
+    for (int64_t i = 0; i < 50 * 16 * 256; i++) d[i] = (float)((i * 7919) % 2001) / 1000.0f - 1.0f;
+    cr_assert_eq(rnnck_npy_save(in, x), RNNCK_OK, "%s", rnnck_errmsg());
+    rnnck_tensor_free(in);
+    const char *fwd[] = {"forward", pt, "--input", x, "--output", y, "--threads", "2", NULL};
+    int code = run_limited_blas(100 * 1000 * 1000L, fwd, false);
+    cr_assert(code > 0, "forward under 100 MB: exit %d (-1: hung and killed; 0: ran)", code);
+    const char *fwd_free[] = {"forward", pt, "--input", x, "--output", y_free, NULL};
+    cr_assert_eq(run_limited_blas(0, fwd_free, false), 0);
+    cr_assert_eq(run_limited_blas(300L * MB, fwd, false), 0, "forward hung or failed under 300 MiB");
+    size_t na = 0, nb = 0;
+    unsigned char *a = read_file(y, &na), *b = read_file(y_free, &nb);
+    cr_assert(a && b && na == nb && memcmp(a, b, na) == 0, "the output under a limit differs");
+    free(a);
+    free(b);
+    free(h5);
+    free(pt);
+    free(x);
+    free(y);
+    free(y_free);
     tmpdir_remove(dir);
 }

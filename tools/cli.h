@@ -77,6 +77,9 @@ int cli_open_model(const char *cmd, const char *path, const cli_open_args *a, rn
  * OpenBLAS's count before (its default: one per core, or OPENBLAS_NUM_THREADS),
  * the default for --threads. */
 int cli_blas_single(void);
+/* Set before main when OpenBLAS was started at one thread (tools/rnnck.c):
+ * the count it would have chosen, which cli_blas_single then returns. */
+extern int cli_blas_default_threads;
 
 /* ---- inputs and outputs that are not plain files (tools/cli_input.c) ---- */
 /* Options every command accepts: --max-input BYTES, --input-wait SECONDS. */

@@ -10,8 +10,12 @@
  * thread (openblas_set_num_threads(n > 1) or a threaded product). */
 extern int blas_thread_shutdown_(void) __attribute__((weak));
 
+int cli_blas_default_threads;
+
 int cli_blas_single(void) {
     int previous = openblas_get_num_threads();
+    /* started at one thread before OpenBLAS loaded (tools/rnnck.c): its own choice */
+    if (previous == 1 && cli_blas_default_threads > 0) previous = cli_blas_default_threads;
     if (previous != 1) openblas_set_num_threads(1);
     if (blas_thread_shutdown_) blas_thread_shutdown_();
     return previous;

@@ -1,7 +1,53 @@
 /* rnnck — the command line. Dispatches to one function per command. */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include "cli.h"
 
+#include <sched.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* OpenBLAS starts its worker pool when it is loaded, before main, and each
+ * worker maps a 128 MiB buffer at once; every command stops the pool again
+ * (cli_blas_single), since rnnck runs OpenBLAS at one thread inside its own
+ * blocks. Under an address-space limit too small for those buffers
+ * (`ulimit -v`, `prlimit --as` below about 200 MB on 2 cores) the workers
+ * retry their mmap forever and the process hangs when it exits. So, with
+ * OpenBLAS linked into this program (RNNCK_STATIC_OPENBLAS), this
+ * constructor runs before OpenBLAS's (a priority before the default) and
+ * asks it for one thread: no pool is ever started. The count OpenBLAS would
+ * have chosen is kept as the default for --threads, and the user's
+ * OPENBLAS_NUM_THREADS is put back in main. With a shared OpenBLAS its
+ * constructor runs first and nothing changes. */
+static char *user_blas_threads; /* the user's OPENBLAS_NUM_THREADS, if set */
+static int user_blas_threads_set;
+
+static int positive_env(const char *name) {
+    const char *v = getenv(name);
+    char *end;
+    long n = v ? strtol(v, &end, 10) : 0;
+    return v && *v && !*end && n > 0 && n < 4096 ? (int)n : 0;
+}
+
+__attribute__((constructor(101))) static void blas_start_single(void) {
+    /* OpenBLAS's own order: OPENBLAS_NUM_THREADS, GOTO_NUM_THREADS, OMP_NUM_THREADS, the CPUs */
+    int n = positive_env("OPENBLAS_NUM_THREADS");
+    if (!n) n = positive_env("GOTO_NUM_THREADS");
+    if (!n) n = positive_env("OMP_NUM_THREADS");
+    cpu_set_t cpus;
+    if (!n) n = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+    const char *user = getenv("OPENBLAS_NUM_THREADS");
+    user_blas_threads_set = user != NULL;
+    user_blas_threads = user ? strdup(user) : NULL;
+    if (setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0) cli_blas_default_threads = n;
+}
+
+/* What children see (the helper, nothing else here, reads it). */
+static void blas_restore_env(void) {
+    if (user_blas_threads_set && user_blas_threads) setenv("OPENBLAS_NUM_THREADS", user_blas_threads, 1);
+    else if (!user_blas_threads_set) unsetenv("OPENBLAS_NUM_THREADS");
+    free(user_blas_threads);
+    user_blas_threads = NULL;
+}
 
 static const struct {
     const char *name;
@@ -37,6 +83,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    blas_restore_env();
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

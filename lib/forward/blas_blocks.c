@@ -1,7 +1,11 @@
 /* OpenBLAS products in fixed blocks (see blas_blocks.h). */
 #include "forward/blas_blocks.h"
+#include "core/internal.h"
 
 #include <cblas.h>
+#include <stdbool.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <stdatomic.h>
 
 /* Below this many multiply-adds a product runs on the calling thread. A
@@ -97,4 +101,43 @@ int rnnck__blas_single(void) {
 
 void rnnck__blas_restore(int previous) {
     if (previous != openblas_get_num_threads()) openblas_set_num_threads(previous);
+}
+
+/* OpenBLAS 0.3.21's work buffer as Debian builds it (BUFFER_SIZE 128 MiB,
+ * mapped with a guard page: 134,225,920 bytes in strace), and what a further
+ * thread maps besides its own buffer: glibc's 64 MiB malloc arena and an
+ * 8 MiB stack. Measured: a forward pass (LSTM 256 -> 512, T 50, B 16) ran
+ * at one thread from 201 MiB of RLIMIT_AS and at two from 404 MiB, about
+ * 65 MiB of which the process had mapped before the pass. */
+#define BLAS_BUFFER_BYTES (((uint64_t)128 << 20) + ((uint64_t)64 << 10))
+#define THREAD_EXTRA_BYTES ((uint64_t)72 << 20)
+
+/* The most threads proven to fit (their buffers stay mapped once made). */
+static atomic_int room_proven;
+
+static bool can_map(uint64_t bytes) {
+    void *p = mmap(NULL, (size_t)bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return false;
+    munmap(p, (size_t)bytes);
+    return true;
+}
+
+rnnck_status rnnck__blas_room(int *threads) {
+    struct rlimit rl;
+    if (*threads <= atomic_load(&room_proven) || getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return RNNCK_OK;
+    for (int n = *threads; n >= 1; n--) {
+        uint64_t need = BLAS_BUFFER_BYTES * (uint64_t)n + THREAD_EXTRA_BYTES * (uint64_t)(n - 1);
+        if (can_map(need)) {
+            *threads = n;
+            int seen = atomic_load(&room_proven);
+            while (seen < n && !atomic_compare_exchange_weak(&room_proven, &seen, n)) {
+            }
+            return RNNCK_OK;
+        }
+    }
+    return rnnck__err(RNNCK_E_NOMEM,
+                      "rnnck_forward: the address-space limit (RLIMIT_AS, ulimit -v: %llu MiB) leaves less than the "
+                      "%llu MiB OpenBLAS maps for its work buffer; raise the limit",
+                      (unsigned long long)(rl.rlim_cur >> 20), (unsigned long long)(BLAS_BUFFER_BYTES >> 20));
 }

@@ -75,4 +75,13 @@ void rnnck__blas_restore(int previous);
 /* OpenBLAS's thread count (openblas_get_num_threads). */
 int rnnck__blas_threads(void);
 
+/* Under an address-space limit (RLIMIT_AS), the most of *threads (at least
+ * 1) for which the process can still map what a forward pass's threads map:
+ * OpenBLAS's work buffer per calling thread, and a thread's stack and malloc
+ * arena. OpenBLAS retries a failed buffer mapping forever, so a pass that
+ * would not fit hangs instead of failing. Lowers *threads to fit (the
+ * result does not depend on the count); RNNCK_E_NOMEM naming the limit when
+ * not even one thread fits. No limit: RNNCK_OK, *threads as it was. */
+rnnck_status rnnck__blas_room(int *threads);
+
 #endif

@@ -221,7 +221,8 @@ rnnck_status rnnck_forward(rnnck_model *m, size_t module, const rnnck_tensor *in
 
     /* rnnck's own team uses the threads; OpenBLAS runs each fixed block of a
      * product at one thread (blas_blocks.h), and gets its setting back. */
-    const int threads = opts && opts->threads > 0 ? opts->threads : rnnck__blas_threads();
+    int threads = opts && opts->threads > 0 ? opts->threads : rnnck__blas_threads();
+    if ((st = rnnck__blas_room(&threads))) goto fail;
     const int blas_threads = rnnck__blas_single();
     rnnck__fwd_run run = {m, module, info, T, B, threads, len, rnnck_tensor_cdata(input_as_is ? input : x),
                           rnnck_tensor_data(y), rnnck_tensor_data(hn), cn ? rnnck_tensor_data(cn) : NULL};

@@ -1,4 +1,4 @@
-/* lib/core/file_copy.c: CRC-32 of memory and of file ranges (libdeflate,
+/* lib/core/file_copy.c: CRC-32 of memory and of file ranges (ISA-L,
  * mapped windows), checked against zlib's crc32 as the reference, and
  * ranges copied file to file. */
 #include <criterion/criterion.h>
@@ -128,10 +128,10 @@ Test(file_copy, copies_a_range_to_an_offset_of_another_file) {
     tmpdir_remove(dir);
 }
 
-/* With a CRC-32 asked for, or ends at different places in a page, the copy
- * is one mapped pass that also checksums: every case copies the same bytes
- * as the kernel's copy and gives zlib's CRC-32 of them, across 8 MiB
- * windows and the 1 MiB pieces inside them. */
+/* A copy is one mapped pass that also checksums when asked: every case,
+ * with both ends at the same or at different places in a page, copies the
+ * input's bytes and gives zlib's CRC-32 of them, across 8 MiB windows and
+ * the 1 MiB pieces inside them. */
 Test(file_copy, copy_with_crc_writes_the_bytes_and_gives_zlibs_crc) {
     char *dir = tmpdir_new(), *in = path_join(dir, "in"), *out = path_join(dir, "out");
     size_t n = ((size_t)19 << 20) + 333;

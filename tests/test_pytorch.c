@@ -581,7 +581,7 @@ Test(pytorch, write_to_missing_directory_fails_cleanly) {
 /* ------------------------------------------------------ damaged archives */
 /* Every member of the zip archive at path read to its end by libzip, which
  * checks it against the directory's CRC-32, and that CRC-32 equal to zlib's
- * over the same bytes (the writer computes it with libdeflate). Returns the
+ * over the same bytes (the writer computes it with ISA-L). Returns the
  * member count. */
 static size_t require_zip_crcs_right(const char *path) {
     int code = 0;

@@ -205,7 +205,7 @@ static rnnck_status pread_all(rnnck__zip *z, const char *name, uint64_t off, uns
 }
 
 /* A stored member whose data offset is known (zip_headers.c walked its local
- * header) is read with pread and its CRC-32 checked by libdeflate against the
+ * header) is read with pread and its CRC-32 checked by ISA-L against the
  * central directory's (which zip_headers.c found equal to the local header's
  * and the data descriptor's): libzip would read it in small pieces and check
  * it with zlib's crc32, several times slower (bench/RESULTS.md). A whole

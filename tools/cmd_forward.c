@@ -13,7 +13,8 @@ static const char *const help =
     "integer array with the meaning of pack_padded_sequence(enforce_sorted=False). --module is\n"
     "needed when CKPT holds more than one recurrent module. --dtype sets the computation type\n"
     "(default: X's). --threads N sets how many threads rnnck's own workers use (default: OpenBLAS's\n"
-    "count, one per core); the result is bit-identical at any thread count.\n";
+    "count, one per core; fewer if an address-space limit leaves no room for them); the result is\n"
+    "bit-identical at any thread count.\n";
 
 static int load_npy(const char *cmd, const char *path, rnnck_tensor **out) {
     if (!path) {
